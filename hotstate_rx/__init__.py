@@ -1,0 +1,1 @@
+"""hotstate_rx: real-time, server-authoritative state over WebSocket."""

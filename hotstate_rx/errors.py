@@ -1,0 +1,67 @@
+"""The one error hierarchy of hotstate_rx.
+
+::
+
+    HotstateError                 base of everything this library raises on purpose
+    ├── PatchError(ValueError)    a JSON Patch that does not apply (RFC 6902 §5)
+    ├── ProtocolError             a peer broke the wire protocol (bad frame, version mismatch)
+    ├── RpcError                  the server's function raised; carries its message
+    │   └── RpcTimeout            no answer within the timeout ("RPC timeout")
+    ├── Disconnected              the connection dropped before the answer ("Disconnected")
+    └── SubscriptionError         the server cannot serve a subscription
+
+Errors caused by the caller's own code (a non-JSON value, an unknown store
+name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
+the call, as Python users expect.
+"""
+
+from __future__ import annotations
+
+
+class HotstateError(Exception):
+    """Base class of the errors hotstate_rx raises on purpose."""
+
+
+class PatchError(HotstateError, ValueError):
+    """A JSON Patch operation could not be applied to the document."""
+
+
+class ProtocolError(HotstateError):
+    """The peer sent something the wire protocol does not allow."""
+
+
+class RpcError(HotstateError):
+    """A server function raised; ``str(err)`` is the server's message."""
+
+
+class RpcTimeout(RpcError):
+    """A function call got no answer in time."""
+
+    def __init__(self, message: str = "RPC timeout") -> None:
+        super().__init__(message)
+
+
+class Disconnected(HotstateError):
+    """The connection closed while the operation was pending."""
+
+    def __init__(self, message: str = "Disconnected") -> None:
+        super().__init__(message)
+
+
+class SubscriptionError(HotstateError):
+    """The server refused or could not serve a subscription."""
+
+    def __init__(self, message: str, store: str | None = None) -> None:
+        super().__init__(message)
+        self.store = store
+
+
+__all__ = [
+    "Disconnected",
+    "HotstateError",
+    "PatchError",
+    "ProtocolError",
+    "RpcError",
+    "RpcTimeout",
+    "SubscriptionError",
+]

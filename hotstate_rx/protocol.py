@@ -1,0 +1,347 @@
+"""The wire protocol: message values and their MessagePack codec (pure, no I/O).
+
+Every WebSocket message is one binary frame holding one MessagePack map. The
+key ``"t"`` names the message type; the other keys are one or two letters.
+``PROTOCOL.md`` at the top of the repository is the full specification; this
+module is its executable form. Messages are frozen dataclasses, so tests
+compare whole messages and lists of messages.
+
+Decoding never trusts the peer: a frame that is not a map, has an unknown
+``"t"``, lacks a key or has a key of the wrong type raises
+:class:`~hotstate_rx.errors.ProtocolError` naming the problem, and the caller
+decides what happens to the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import msgpack
+
+from .errors import ProtocolError
+from .frozen import FrozenDict, FrozenList, freeze
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change; both peers send theirs in ``hello``."""
+
+JSON: TypeAlias = Any
+"""A JSON-like value: dict with str keys, list, str, int, float, bool, None."""
+
+# ---------------------------------------------------------------------------
+# Client -> server
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHello:
+    """First message of a client: the protocol version it speaks."""
+
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Subscribe to a store instance. ``version`` is the last version the
+    client holds (reserved for resume-by-version; servers may ignore it and
+    always answer with a snapshot)."""
+
+    store: str
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call; ``id`` is chosen by the client and echoed in the result."""
+
+    id: int
+    name: str
+    args: JSON = None
+
+
+# ---------------------------------------------------------------------------
+# Server -> client
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHello:
+    """First message of the server: its version, the client's id and the
+    heartbeat interval in seconds (0 when disabled)."""
+
+    client_id: str
+    heartbeat: float
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole state of a store instance at ``version``."""
+
+    store: str
+    version: int
+    data: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """RFC 6902 operations that turn version ``version - 1`` into ``version``."""
+
+    store: str
+    version: int
+    ops: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The answer to a :class:`Call`: ``value`` on success, else ``error``."""
+
+    id: int
+    value: JSON = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """The store instance was deleted; the subscription is over."""
+
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    channel: str
+    data: JSON = None
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Something the peer should know about. ``code`` is one of
+    :data:`ERROR_CODES`; ``store`` is set for subscription errors."""
+
+    code: str
+    message: str
+    store: str | None = None
+
+
+ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit"})
+
+
+# ---------------------------------------------------------------------------
+# Both directions
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Application-level heartbeat, so every transport (ASGI too) has one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The answer to :class:`Ping`."""
+
+
+ClientMessage: TypeAlias = ClientHello | Subscribe | Unsubscribe | Call | Ping | Pong
+ServerMessage: TypeAlias = (
+    ServerHello | Snapshot | Patch | Result | Deleted | Event | Error | Ping | Pong
+)
+Message: TypeAlias = ClientMessage | ServerMessage
+
+# ---------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------
+
+
+def to_wire(msg: Message) -> dict[str, Any]:
+    """The map that goes on the wire for ``msg`` (before MessagePack)."""
+    match msg:
+        case Patch(store, version, ops):
+            return {"t": "patch", "s": store, "v": version, "p": ops}
+        case Snapshot(store, version, data):
+            return {"t": "snap", "s": store, "v": version, "d": data}
+        case Event(channel, data):
+            return {"t": "evt", "c": channel, "d": data}
+        case Result(id_, value, None):
+            return {"t": "res", "i": id_, "r": value}
+        case Result(id_, _, error):
+            return {"t": "res", "i": id_, "e": error}
+        case Call(id_, name, args):
+            return {"t": "rpc", "i": id_, "n": name, "a": args}
+        case Subscribe(store, None):
+            return {"t": "sub", "s": store}
+        case Subscribe(store, version):
+            return {"t": "sub", "s": store, "v": version}
+        case Unsubscribe(store):
+            return {"t": "unsub", "s": store}
+        case Deleted(store):
+            return {"t": "del", "s": store}
+        case Error(code, message, None):
+            return {"t": "err", "k": code, "m": message}
+        case Error(code, message, store):
+            return {"t": "err", "k": code, "m": message, "s": store}
+        case ServerHello(client_id, heartbeat, version):
+            return {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
+        case ClientHello(version):
+            return {"t": "hello", "pv": version}
+        case Ping():
+            return {"t": "ping"}
+        case Pong():
+            return {"t": "pong"}
+    raise TypeError(f"not a hotstate message: {msg!r}")
+
+
+def encode(msg: Message) -> bytes:
+    """One binary frame for ``msg``. Raises ``TypeError`` for values MessagePack
+    cannot carry (callers validate JSON-ness earlier, where the path is known)."""
+    return msgpack.packb(to_wire(msg), use_bin_type=True)
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------
+
+
+def _unpack(frame: bytes | bytearray | memoryview | str, *, frozen: bool) -> Mapping[str, Any]:
+    if isinstance(frame, str):
+        raise ProtocolError("expected a binary frame, got a text frame")
+    try:
+        if frozen:
+            obj = msgpack.unpackb(
+                frame, raw=False, strict_map_key=True, object_hook=FrozenDict, list_hook=FrozenList
+            )
+        else:
+            obj = msgpack.unpackb(frame, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ProtocolError(f"malformed MessagePack frame: {exc}") from None
+    if not isinstance(obj, Mapping):
+        raise ProtocolError(f"a frame must hold a map, got {type(obj).__name__}")
+    return obj
+
+
+def _field(m: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    try:
+        value = m[key]
+    except KeyError:
+        raise ProtocolError(f"{m.get('t')!r} message lacks {what} (key {key!r})") from None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(
+            f"{m.get('t')!r} message has a {type(value).__name__} for {what} (key {key!r})"
+        )
+    return value
+
+
+def _name(m: Mapping[str, Any], key: str, what: str) -> str:
+    value = _field(m, key, str, what)
+    if not value:
+        raise ProtocolError(f"{m.get('t')!r} message has an empty {what}")
+    return value
+
+
+def _json(m: Mapping[str, Any], key: str, what: str) -> JSON:
+    try:
+        return freeze(m.get(key))
+    except TypeError as exc:
+        raise ProtocolError(f"{m.get('t')!r} message: {what} is not JSON: {exc}") from None
+
+
+def _version(m: Mapping[str, Any]) -> int:
+    return _field(m, "pv", int, "the protocol version")
+
+
+_CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
+    "hello": lambda m: ClientHello(_version(m)),
+    "sub": lambda m: Subscribe(
+        _name(m, "s", "store name"),
+        _field(m, "v", int, "store version") if "v" in m else None,
+    ),
+    "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
+    "rpc": lambda m: Call(
+        _field(m, "i", int, "call id"), _name(m, "n", "function name"), _json(m, "a", "args")
+    ),
+    "ping": lambda m: Ping(),
+    "pong": lambda m: Pong(),
+}
+
+_SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
+    "hello": lambda m: ServerHello(
+        _field(m, "c", str, "client id"),
+        float(_field(m, "hb", (int, float), "heartbeat")),
+        _version(m),
+    ),
+    "snap": lambda m: Snapshot(
+        _name(m, "s", "store name"), _field(m, "v", int, "store version"), m.get("d")
+    ),
+    "patch": lambda m: Patch(
+        _name(m, "s", "store name"),
+        _field(m, "v", int, "store version"),
+        _field(m, "p", list, "operations"),
+    ),
+    "res": lambda m: Result(
+        _field(m, "i", int, "call id"),
+        m.get("r"),
+        _field(m, "e", str, "error message") if "e" in m else None,
+    ),
+    "del": lambda m: Deleted(_name(m, "s", "store name")),
+    "evt": lambda m: Event(_name(m, "c", "channel"), m.get("d")),
+    "err": lambda m: Error(
+        _field(m, "k", str, "error code"),
+        _field(m, "m", str, "error message"),
+        _field(m, "s", str, "store name") if "s" in m else None,
+    ),
+    "ping": lambda m: Ping(),
+    "pong": lambda m: Pong(),
+}
+
+
+def _decode(frame: Any, table: Mapping[str, Callable[[Mapping[str, Any]], Any]], frozen: bool):
+    m = _unpack(frame, frozen=frozen)
+    tag = m.get("t")
+    decoder = table.get(tag) if isinstance(tag, str) else None
+    if decoder is None:
+        raise ProtocolError(f"unknown message type {tag!r}")
+    return decoder(m)
+
+
+def decode_client_message(frame: bytes | bytearray | memoryview | str) -> ClientMessage:
+    """Decode and validate a frame a client sent. Arguments of calls are
+    validated as JSON and frozen; anything else raises ProtocolError."""
+    return _decode(frame, _CLIENT, frozen=False)
+
+
+def decode_server_message(frame: bytes | bytearray | memoryview | str) -> ServerMessage:
+    """Decode a frame the server sent. Containers come back frozen
+    (FrozenDict/FrozenList), so snapshots are immutable without a second walk."""
+    return _decode(frame, _SERVER, frozen=True)
+
+
+__all__ = [
+    "ERROR_CODES",
+    "PROTOCOL_VERSION",
+    "Call",
+    "ClientHello",
+    "ClientMessage",
+    "Deleted",
+    "Error",
+    "Event",
+    "Message",
+    "Patch",
+    "Ping",
+    "Pong",
+    "Result",
+    "ServerHello",
+    "ServerMessage",
+    "Snapshot",
+    "Subscribe",
+    "Unsubscribe",
+    "decode_client_message",
+    "decode_server_message",
+    "encode",
+    "to_wire",
+]

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""One entry point for people and CI: ``python3 tasks.py demo|dashboard|test|bench|lint``.
+
+Each command first makes sure ``.venv`` exists inside the checkout and holds
+this project with every extra it needs (re-installing only when
+``pyproject.toml`` changed), so a fresh machine with Python 3.11+ and pip is
+enough. Standard library only: it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".tasks-stamp"
+EXTRAS = "all,test"
+# Debian packages the browser tests use; installed when we are root and they are missing.
+BROWSER = Path("/usr/bin/chromium")
+
+
+def _say(msg: str) -> None:
+    print(f"[tasks] {msg}", flush=True)
+
+
+def _run(*args: str | Path, **kw: object) -> None:
+    subprocess.run([str(a) for a in args], check=True, **kw)  # type: ignore[call-overload]
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its extras when needed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"hotstate_rx needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        _say(f"creating {VENV}")
+        try:
+            _run(sys.executable, "-m", "venv", VENV)
+        except subprocess.CalledProcessError:
+            shutil.rmtree(VENV, ignore_errors=True)
+            _say("the venv module is unavailable; falling back to virtualenv from pip")
+            _run(sys.executable, "-m", "pip", "install", "--user", "--quiet", "virtualenv")
+            _run(sys.executable, "-m", "virtualenv", VENV)
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    _say("installing hotstate-rx and its extras into .venv (once per pyproject change)")
+    _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]", cwd=ROOT)
+    STAMP.write_text(want)
+
+
+def ensure_browser() -> None:
+    """Install Debian's Chromium for the browser tests when we can (root + apt)."""
+    if BROWSER.exists() or os.environ.get("HOTSTATE_NO_APT"):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        _say("chromium is missing and cannot be installed here: browser tests will skip")
+        return
+    _say("installing Debian's chromium for the browser tests")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        _run("apt-get", "update", "-qq", env=env)
+        _run("apt-get", "install", "-y", "-qq", "chromium", env=env, stdout=subprocess.DEVNULL)
+    except subprocess.CalledProcessError as exc:
+        _say(f"could not install chromium ({exc}); browser tests will skip")
+
+
+def main(argv: list[str]) -> int:
+    cmd, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if cmd in {"help", "-h", "--help"}:
+        print(__doc__)
+        return 0
+    ensure_venv()
+    if cmd == "demo":
+        return subprocess.call([str(PY), "-m", "apps", "todo", *rest], cwd=ROOT)
+    if cmd == "dashboard":
+        return subprocess.call([str(PY), "-m", "apps", "dashboard", *rest], cwd=ROOT)
+    if cmd == "lint":
+        return subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+    if cmd == "test":
+        ensure_browser()
+        lint = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+        tests = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
+        return tests or lint
+    if cmd == "bench":
+        return subprocess.call([str(PY), "-m", "tests.benchmarks", *rest], cwd=ROOT)
+    print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
