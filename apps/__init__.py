@@ -1,0 +1,5 @@
+"""Runnable examples of hotstate_rx: ``python -m apps --help``.
+
+``apps.todo``       collaborative todos with chat rooms (NiceGUI page + Textual client)
+``apps.dashboard``  live machine metrics as composed Rx stores (NiceGUI page + Textual client)
+"""

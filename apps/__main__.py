@@ -1,0 +1,63 @@
+"""``python -m apps <command>``: run the demo apps.
+
+Commands
+    todo            todo server + NiceGUI page on one port (the main demo)
+    todo-tui        Textual client of a running todo server
+    dashboard       live machine dashboard: server + NiceGUI page on one port
+    dashboard-tui   Textual client of a running dashboard server
+
+Servers bind to 127.0.0.1 unless ``--host`` says otherwise; Ctrl-C stops them cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+TODO_PORT = 8080
+DASHBOARD_PORT = 8081
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m apps", description="hotstate_rx demo apps.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, port, what in (
+        ("todo", TODO_PORT, "collaborative todos and chat rooms"),
+        ("dashboard", DASHBOARD_PORT, "live machine dashboard"),
+    ):
+        web = commands.add_parser(name, help=f"{what}: server + web page on one port")
+        web.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+        web.add_argument("--port", type=int, default=port, help=f"HTTP port (default: {port})")
+        tui = commands.add_parser(f"{name}-tui", help=f"{what}: terminal client")
+        tui.add_argument(
+            "--url",
+            default=f"ws://127.0.0.1:{port}/ws",
+            help=f"the server's WebSocket (default: ws://127.0.0.1:{port}/ws)",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "todo":
+        from .todo.web import serve
+
+        serve(host=args.host, port=args.port)
+    elif args.command == "dashboard":
+        from .dashboard.web import serve
+
+        serve(host=args.host, port=args.port)
+    elif args.command == "todo-tui":
+        from .todo.tui import TodoApp
+
+        TodoApp(args.url).run()
+    else:
+        from .dashboard.tui import DashboardApp
+
+        DashboardApp(args.url).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The collaborative todo server: the original README's realistic example, made real.
+
+Stores
+    ``Todos``   ``{"items": [{"id", "text", "done"}]}``
+    ``Config``  ``{"theme": "dark" | "light"}``
+    ``Rooms``   ``{"names": [...]}`` — the known rooms, for the room picker
+    ``Room:*``  ``{"name", "messages": [{"from", "name", "text", "ts"}], "users": [...]}``;
+                on_create names the room, on_idle resets it (an empty room forgets its chat)
+Functions
+    ``todos.add {text} -> {id}``, ``todos.toggle {id} -> {id, done}``,
+    ``todos.remove {id} -> {id}``, ``config.set_theme {theme} -> {theme}``,
+    ``room.send {room, text, name?} -> {ts}``
+Events
+    ``user.joined {id, room}`` / ``user.left {id, room}`` when a client subscribes to
+    or leaves ``Room:<room>``; ``notification {text}`` when a todo is added or done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hotstate_rx import Hotstate, Server
+
+from . import model
+
+ROOM_PREFIX = "Room:"
+
+
+def build_server(*, clock: Callable[[], float] = time.time) -> Server:
+    """A ready-to-serve todo server (not listening yet: ``listen``, ``run`` or ``attach`` it).
+
+    ``clock`` stamps chat messages (seconds); tests pass a fixed one.
+    """
+    server = Hotstate()
+    todos = server.create_store("Todos", {"items": []})
+    config = server.create_store("Config", {"theme": "dark"})
+    known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
+    rooms = server.create_store("Room:*", {"name": "", "messages": [], "users": []})
+
+    def on_room_create(key: str | None) -> dict[str, Any]:
+        if key is not None and _listable(key):
+            known_rooms.update(lambda d: model.add_room(d, key))
+        return {"name": key}
+
+    rooms.on_create(on_room_create).on_idle(rooms.reset)
+
+    ids = itertools.count(1)
+
+    @server.handle("todos.add")
+    def add(args: object) -> dict[str, int]:
+        text = model.text_arg(args, "todos.add")
+        todo_id = next(ids)
+        todos.update(lambda d: model.add_todo(d, todo_id, text))
+        server.emit("notification", {"text": f"New todo: {text}"})
+        return {"id": todo_id}
+
+    @server.handle("todos.toggle")
+    def toggle(args: object) -> dict[str, Any]:
+        todo_id = model.id_arg(args, "todos.toggle")
+        with todos.mutate() as draft:
+            done = model.toggle_todo(draft, todo_id)
+        if done:
+            server.emit("notification", {"text": f"Done: {_todo_text(todos.get(), todo_id)}"})
+        return {"id": todo_id, "done": done}
+
+    @server.handle("todos.remove")
+    def remove(args: object) -> dict[str, int]:
+        todo_id = model.id_arg(args, "todos.remove")
+        todos.update(lambda d: model.remove_todo(d, todo_id))
+        return {"id": todo_id}
+
+    @server.handle("config.set_theme")
+    def set_theme(args: object) -> dict[str, str]:
+        theme = model.theme_arg(args, "config.set_theme")
+        config.update(lambda d: d.__setitem__("theme", theme))
+        return {"theme": theme}
+
+    @server.handle("room.send")
+    def send(args: object, ctx: Any) -> dict[str, float]:
+        room = model.room_arg(args, "room.send")
+        text = model.text_arg(args, "room.send")
+        name = model.optional_name(args, "room.send") or ctx.client_id
+        ts = clock()
+        message = {"from": ctx.client_id, "name": name, "text": text, "ts": ts}
+        rooms.update(room, lambda d: model.post_message(d, message))
+        return {"ts": ts}
+
+    def joined(name: str, client_id: str) -> None:
+        room = _room_key(name)
+        if room is None:
+            return
+        with rooms.mutate(room) as draft:
+            joined_now = model.join_room(draft, client_id)
+        if joined_now:
+            server.emit("user.joined", {"id": client_id, "room": room})
+
+    def left(name: str, client_id: str) -> None:
+        room = _room_key(name)
+        # A room that went idle was reset already: updating it would create it again.
+        if room is None or not rooms.is_initialized(room):
+            return
+        if client_id in rooms.get(room)["users"]:
+            rooms.update(room, lambda d: model.leave_room(d, client_id))
+            server.emit("user.left", {"id": client_id, "room": room})
+
+    def disconnected(client_id: str) -> None:
+        for name in server.list_stores():
+            left(name, client_id)
+
+    server.on("subscribe", joined)
+    server.on("unsubscribe", left)
+    server.on("disconnect", disconnected)
+    return server
+
+
+def _room_key(name: str) -> str | None:
+    return name[len(ROOM_PREFIX) :] if name.startswith(ROOM_PREFIX) else None
+
+
+def _listable(key: str) -> bool:
+    try:
+        model.room_name(key)
+    except ValueError:
+        return False
+    return True
+
+
+def _todo_text(state: Any, todo_id: int) -> str:
+    return next((item["text"] for item in state["items"] if item["id"] == todo_id), "?")

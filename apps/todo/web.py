@@ -1,0 +1,237 @@
+"""The todo app in a browser: a NiceGUI page, one hotstate client per tab.
+
+Each tab is its own client (so two tabs are two people in the chat), bound
+with :func:`hotstate_nicegui.bind_client`; lists are redrawn from the stores
+through Rx subscriptions that end with the tab. Calls are optimistic: a new,
+toggled or removed todo shows at once and rolls back if the server refuses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hotstate_nicegui import HotstateState, bind_client
+from nicegui import ui
+
+from hotstate_rx import HotstateError
+from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.operators import select
+
+from .._web import connect_when_shown, follow, run
+from . import model
+from .server import build_server
+
+TITLE = "hotstate todos"
+
+
+def register(ws_url: str) -> None:
+    """Register the page ``/``, whose clients dial the hotstate server at ``ws_url``."""
+
+    @ui.page("/", title=TITLE)
+    async def index() -> None:
+        page = TodoPage()
+        await connect_when_shown(page.page, page.client, ws_url)
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C."""
+    run(build_server(), register, host=host, port=port, title=TITLE, tui="todo-tui")
+
+
+class TodoPage:
+    """One tab: its client, its bindings, its widgets (the caller connects the client)."""
+
+    def __init__(self) -> None:
+        self.page = ui.context.client
+        self.client = Client()
+        self.state: HotstateState = bind_client(self.client, stores=["Todos", "Config", "Rooms"])
+        self.room = model.DEFAULT_ROOM
+        self.room_handle: Any = None
+        self.room_follow: Callable[[], None] | None = None
+        self._build()
+        for channel, show in (("notification", self._notified), ("user.joined", self._joined)):
+            self.page.on_delete(self.client.on(channel, show))
+        todos = self.state.subscribe("Todos")
+        follow(self.page, todos.pipe(select(lambda s: s["items"])), self.todo_list.refresh)
+        follow(
+            self.page,
+            self.state.subscribe("Rooms").pipe(select(lambda s: s["names"])),
+            self._rooms_changed,
+        )
+        self._join(self.room)
+
+    # -- layout ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        dark = ui.dark_mode(True)
+        dark.bind_value_from(
+            self.state.select("Config", lambda s: s["theme"] == "dark", default=True), "value"
+        )
+        with ui.header().classes("items-center justify-between"):
+            ui.label(TITLE).classes("text-h6")
+            with ui.row().classes("items-center"):
+                ui.label().bind_text_from(self.state, "status", lambda s: f"● {s}").mark("status")
+                ui.button(icon="contrast", on_click=self._toggle_theme).props(
+                    "flat round color=white"
+                ).mark("theme").tooltip("Switch the theme for everyone")
+        with ui.row().classes("w-full no-wrap items-start gap-6"):
+            with ui.card().classes("w-1/2"):
+                ui.label("Todos").classes("text-h6")
+                with ui.row().classes("w-full no-wrap"):
+                    self.new_todo = (
+                        ui.input(placeholder="What needs doing?")
+                        .classes("grow")
+                        .mark("new-todo")
+                        .on("keydown.enter", self._add)
+                    )
+                    ui.button("Add", on_click=self._add).mark("add")
+                self.todo_list()
+            with ui.card().classes("w-1/2"):
+                with ui.row().classes("w-full items-center no-wrap"):
+                    ui.label("Room").classes("text-h6")
+                    self.room_select = (
+                        ui.select(
+                            [model.DEFAULT_ROOM],
+                            value=model.DEFAULT_ROOM,
+                            with_input=True,
+                            new_value_mode="add-unique",
+                            on_change=lambda e: self._pick_room(e.value),
+                        )
+                        .classes("grow")
+                        .mark("room")
+                    )
+                self.room_info = ui.label().classes("text-caption")
+                self.chat()
+                with ui.row().classes("w-full no-wrap"):
+                    self.message = (
+                        ui.input(placeholder="Say something")
+                        .classes("grow")
+                        .mark("message")
+                        .on("keydown.enter", self._send)
+                    )
+                    ui.button("Send", on_click=self._send).mark("send")
+
+    @ui.refreshable_method
+    def todo_list(self, items: Any = ()) -> None:
+        if not items:
+            ui.label("Nothing to do.").classes("text-grey")
+        for item in items:
+            with ui.row().classes("w-full items-center no-wrap").mark(f"todo-{item['id']}"):
+                ui.checkbox(
+                    item["text"],
+                    value=item["done"],
+                    on_change=lambda _, todo_id=item["id"]: self._toggle(todo_id),
+                ).classes("grow" + (" line-through text-grey" if item["done"] else "")).mark(
+                    f"toggle-{item['id']}"
+                )
+                ui.button(
+                    icon="delete", on_click=lambda _, todo_id=item["id"]: self._remove(todo_id)
+                ).props("flat round dense").mark(f"remove-{item['id']}")
+
+    @ui.refreshable_method
+    def chat(self, messages: Any = ()) -> None:
+        with ui.column().classes("w-full gap-1").mark("messages"):
+            for message in messages:
+                mine = message["from"] == self.client.client_id
+                ui.chat_message(
+                    message["text"], name=message["name"][:12], sent=mine, stamp=_clock(message)
+                )
+
+    # -- store changes -------------------------------------------------------------
+
+    def _rooms_changed(self, names: Any) -> None:
+        options = sorted({*names, self.room})
+        self.room_select.set_options(options, value=self.room)
+
+    def _room_changed(self, state: Any) -> None:
+        self.chat.refresh(state["messages"])
+        self.room_info.text = f"#{state['name'] or self.room} · {len(state['users'])} here"
+
+    def _join(self, room: str) -> None:
+        if self.room_follow is not None:
+            self.room_follow()
+            self.room_handle.unsubscribe()
+        self.room = room
+        self.room_handle = self.client.subscribe(f"Room:{room}")
+        self.room_follow = follow(self.page, self.room_handle, self._room_changed)
+
+    def _notified(self, data: Any) -> None:
+        self._notify(str(data["text"]))
+
+    def _joined(self, data: Any) -> None:
+        if data["id"] != self.client.client_id:
+            self._notify(f"{str(data['id'])[:8]} joined #{data['room']}")
+
+    def _notify(self, text: str, **kwargs: Any) -> None:
+        if not self.page.is_deleted:
+            with self.page:
+                ui.notify(text, **kwargs)
+
+    # -- user actions ------------------------------------------------------------
+
+    async def _call(self, name: str, args: Any, **kwargs: Any) -> None:
+        try:
+            await self.client.call(name, args, **kwargs)
+        except HotstateError as error:
+            self._notify(str(error), type="negative")
+
+    async def _add(self) -> None:
+        text = (self.new_todo.value or "").strip()
+        if not text:
+            return
+        self.new_todo.value = ""
+        await self._call(
+            "todos.add",
+            {"text": text},
+            store="Todos",
+            optimistic=lambda state: model.with_todo(state, text),
+        )
+
+    async def _toggle(self, todo_id: int) -> None:
+        await self._call(
+            "todos.toggle",
+            {"id": todo_id},
+            store="Todos",
+            optimistic=lambda state: model.with_toggled(state, todo_id),
+        )
+
+    async def _remove(self, todo_id: int) -> None:
+        await self._call(
+            "todos.remove",
+            {"id": todo_id},
+            store="Todos",
+            optimistic=lambda state: model.without_todo(state, todo_id),
+        )
+
+    async def _toggle_theme(self) -> None:
+        config = self.state.stores.get("Config")
+        theme = "light" if config is None or config["theme"] == "dark" else "dark"
+        await self._call(
+            "config.set_theme",
+            {"theme": theme},
+            store="Config",
+            optimistic=lambda state: model.with_theme(state, theme),
+        )
+
+    def _pick_room(self, value: Any) -> None:
+        if not value or value == self.room:
+            return
+        try:
+            room = model.room_name(str(value).strip().lower(), "room")
+        except ValueError as error:
+            self._notify(str(error), type="negative")
+            self.room_select.set_value(self.room)
+            return
+        self._join(room)
+
+    async def _send(self) -> None:
+        text = (self.message.value or "").strip()
+        if text:
+            self.message.value = ""
+            await self._call("room.send", {"room": self.room, "text": text})
+
+
+def _clock(message: Any) -> str:
+    return time.strftime("%H:%M", time.localtime(message["ts"]))

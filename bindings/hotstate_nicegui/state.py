@@ -1,0 +1,211 @@
+"""Bind a hotstate client to NiceGUI: ``status`` and ``stores`` as bindable properties.
+
+The Python counterpart of the original's ``client.bindZustand(useStore)``::
+
+    @ui.page("/")
+    def index() -> None:
+        state = bind_client(client, stores=["Todos"])
+        ui.label().bind_text_from(state, "status")
+        ui.label().bind_text_from(state.select("Todos", lambda s: len(s["items"])), "value")
+
+Values are **pushed**: every property is a ``BindableProperty``, so setting it
+propagates to the bound elements at once, with no polling loop (NiceGUI polls
+only bindings to plain attributes and dict keys). A binding made inside a page
+lives as long as that page: when NiceGUI deletes the page's client (the tab
+closed and did not come back within the reconnect timeout), its subscriptions
+and handles are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nicegui import Client, binding, core
+from nicegui.binding import BindableProperty
+from nicegui.context import context
+from reactivex.abc import DisposableBase
+
+from hotstate_rx.frozen import FrozenDict, freeze
+from hotstate_rx.operators import select
+
+log = logging.getLogger(__name__)
+
+_CURRENT_PAGE: Any = object()
+
+
+class Selection:
+    """One slice of a store as a bindable ``value``; set only when the slice changes."""
+
+    value = BindableProperty(on_change=lambda self, value: self._changed(value))
+
+    def __init__(self, default: Any = None) -> None:
+        self._handlers: list[Callable[[Any], object]] = []
+        self.value = default
+
+    def on_change(self, handler: Callable[[Any], object]) -> Selection:
+        """Also call ``handler(value)`` on each change: for element APIs that are
+        not bindable properties, e.g. ``items.on_change(table.update_rows)``."""
+        self._handlers.append(handler)
+        return self
+
+    def _changed(self, value: Any) -> None:
+        for handler in self._handlers:
+            handler(value)
+
+
+class HotstateState:
+    """A hotstate client seen as bindable state; made by :func:`bind_client`.
+
+    ``status`` is the connection status; ``stores`` maps each bound store name
+    to its latest immutable state (absent until its first snapshot). Both are
+    replaced, never mutated, so NiceGUI sees every change.
+    """
+
+    status = BindableProperty()
+    stores = BindableProperty()
+
+    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.status = "disconnected"
+        self.stores = FrozenDict()
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._handles: dict[str, Any] = {}
+        self._subscriptions: list[DisposableBase] = []
+        self._selections: list[Selection] = []
+        self._disposed = False
+
+    def subscribe(self, name: str) -> Any:
+        """Bind store ``name`` into ``stores`` and return its handle (once per name)."""
+        self._check_alive()
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = self.client.subscribe(name)
+            self._watch(
+                handle,
+                lambda state: self._store_changed(name, state),
+                on_completed=lambda: self._store_gone(name),
+            )
+        return handle
+
+    def select(self, name: str, selector: Callable[[Any], Any], default: Any = None) -> Selection:
+        """A :class:`Selection` whose ``value`` is ``selector(state)`` of store ``name``.
+
+        It changes only when the slice changes (identity, then ``==``), so the
+        elements bound to it update only then. ``default`` shows until the store
+        has data.
+        """
+        selection = Selection(default)
+        self._selections.append(selection)
+
+        def set_value(value: Any) -> None:
+            selection.value = value
+
+        self._watch(self.subscribe(name).pipe(select(selector)), set_value)
+        return selection
+
+    def dispose(self) -> None:
+        """Stop every subscription, release the handles and drop the bindings."""
+        if self._disposed:
+            return
+        self._disposed = True
+        for subscription in self._subscriptions:
+            subscription.dispose()
+        for handle in self._handles.values():
+            handle.unsubscribe()
+        self._subscriptions.clear()
+        self._handles.clear()
+        binding.remove([self, *self._selections])
+
+    @property
+    def disposed(self) -> bool:
+        return self._disposed
+
+    def _watch(
+        self,
+        source: Any,
+        on_value: Callable[[Any], None],
+        *,
+        on_completed: Callable[[], None] | None = None,
+    ) -> None:
+        def on_error(error: Exception) -> None:
+            log.error("hotstate stream failed: %s", error)
+
+        self._subscriptions.append(
+            source.subscribe(
+                on_next=lambda value: self._on_loop(on_value, value),
+                on_error=lambda error: self._on_loop(on_error, error),
+                on_completed=None if on_completed is None else lambda: self._on_loop(on_completed),
+            )
+        )
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on NiceGUI's loop: at once from its thread, else handed over."""
+        if threading.get_ident() == self._thread:
+            self._apply(fn, *args)
+        else:
+            self._loop.call_soon_threadsafe(self._apply, fn, *args)
+
+    def _apply(self, fn: Callable[..., None], *args: Any) -> None:
+        if not self._disposed:
+            fn(*args)
+
+    def _check_alive(self) -> None:
+        if self._disposed:
+            raise RuntimeError("this hotstate binding was disposed (its page is gone)")
+
+    def _store_changed(self, name: str, state: Any) -> None:
+        if self.stores.get(name) is not state:
+            self.stores = freeze({**self.stores, name: state})
+
+    def _store_gone(self, name: str) -> None:
+        self._handles.pop(name, None)
+        if name in self.stores:
+            self.stores = freeze({k: v for k, v in self.stores.items() if k != name})
+
+
+def _current_page() -> Client | None:
+    """The page being built, or ``None`` outside a page (app-wide binding)."""
+    if not core.app.is_started:  # touching the slot stack earlier would start script mode
+        return None
+    try:
+        return context.client
+    except RuntimeError:
+        return None
+
+
+def bind_client(
+    client: Any,
+    *,
+    stores: Iterable[str] = (),
+    page: Client | None = _CURRENT_PAGE,
+) -> HotstateState:
+    """Bind ``client`` to NiceGUI: returns its bindable :class:`HotstateState`.
+
+    Call it on NiceGUI's loop (in a page function or ``app.on_startup``). By
+    default the binding belongs to the page being built and is disposed when
+    NiceGUI deletes that page; ``page=None`` makes an app-wide binding that the
+    caller disposes.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "bind_client() must run on NiceGUI's event loop: "
+            "call it in a page function or in app.on_startup"
+        ) from None
+    owner = _current_page() if page is _CURRENT_PAGE else page
+    state = HotstateState(client, loop)
+    state._watch(client.status, lambda status: setattr(state, "status", str(status)))
+    for name in stores:
+        state.subscribe(name)
+    if owner is not None:
+        owner.on_delete(state.dispose)
+    return state
+
+
+__all__ = ["HotstateState", "Selection", "bind_client"]

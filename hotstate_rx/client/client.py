@@ -1,0 +1,330 @@
+"""``Hotstate``, the client: the public face over the core and the connection.
+
+The façade turns user calls into core inputs and carries out the core's
+actions: frames to the connection, states to handles, results to call
+futures, payloads to event streams. Actions are dispatched in order through
+one queue, so a callback that calls back into the client (an ``on_change``
+that makes a call) never sees or causes out-of-order delivery.
+
+Everything runs on the event loop that was running at ``connect()``;
+callbacks and observers are invoked there, synchronously, in the order the
+server sent the changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex import create as create_observable
+from reactivex.disposable import CompositeDisposable, Disposable
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
+from .. import operators
+from ..errors import Disconnected, RpcTimeout
+from .actions import Action, CloseSocket, Deliver, Emit, EndStore, Send, Settle, StatusChanged
+from .connection import Connection
+from .core import ClientCore, Optimistic
+from .handle import SubscriptionHandle
+from .options import ClientOptions, check_seconds
+from .status import ConnectionStatus
+from .streams import EventChannels, StatusStream
+
+
+class Hotstate:
+    """A hotstate client. ``Hotstate(url)`` connects at once; ``Hotstate()``
+    waits for :meth:`connect`. Options are keyword-only (see
+    :class:`~hotstate_rx.client.options.ClientOptions`)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        reconnect: bool = True,
+        reconnect_delay: float = 1.0,
+        reconnect_max: float = 10.0,
+        rpc_timeout: float = 10.0,
+        open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        max_message_size: int | None = 2**24,
+        compression: str | None = None,
+    ) -> None:
+        self._options = ClientOptions(
+            reconnect=reconnect,
+            reconnect_delay=reconnect_delay,
+            reconnect_max=reconnect_max,
+            rpc_timeout=rpc_timeout,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            max_message_size=max_message_size,
+            compression=compression,
+        )
+        self._core = ClientCore(
+            reconnect=reconnect, reconnect_delay=reconnect_delay, reconnect_max=reconnect_max
+        )
+        self._status = StatusStream()
+        self._events = EventChannels()
+        self._handles: dict[str, list[SubscriptionHandle]] = {}
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._ready_waiters: list[asyncio.Future[None]] = []
+        self._connection: Connection | None = None
+        self._url: str | None = None
+        self._pending: deque[Action] = deque()
+        self._dispatching = False
+        if url is not None:
+            self.connect(url)
+
+    def __repr__(self) -> str:
+        return f"<hotstate_rx.client.Hotstate {self._url or '(not connected)'} {self.status.value}>"
+
+    # ---------------------------------------------------------------- connection
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def status(self) -> StatusStream:
+        """Observable of ``"connecting" | "connected" | "reconnecting" |
+        "disconnected"``, current value first; ``client.status.value`` now."""
+        return self._status
+
+    @property
+    def client_id(self) -> str | None:
+        """The id the server gave this client in its last hello."""
+        return self._core.client_id
+
+    def connect(self, url: str) -> None:
+        """Start connecting to ``url`` (``ws://`` or ``wss://``) and return at
+        once; needs a running event loop. Subscriptions made before are sent
+        as soon as the socket opens."""
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, got {type(url).__name__}")
+        try:
+            parse_uri(url)
+        except InvalidURI as exc:
+            raise ValueError(f"not a WebSocket URL: {exc}") from None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "connect() needs a running asyncio event loop: call it from async code"
+            ) from None
+        self._dispatch(self._core.connect())
+        self._url = url
+        self._connection = Connection(url, self._options, self._core, self._dispatch)
+        self._connection.start()
+
+    async def ready(self) -> None:
+        """Return once the socket is open and the server said hello (no store
+        data implied). Raises ``ProtocolError`` when the server is
+        incompatible and ``Disconnected`` when the client stopped trying."""
+        status = self._core.status
+        if status is ConnectionStatus.CONNECTED:
+            return
+        if self._core.destroyed:
+            raise Disconnected()
+        if status is ConnectionStatus.DISCONNECTED and self._connection is not None:
+            raise self._core.failure or Disconnected()
+        waiter = asyncio.get_running_loop().create_future()
+        self._ready_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._ready_waiters.remove(waiter)
+
+    def destroy(self) -> None:
+        """Disconnect and stop reconnecting, now: pending calls raise
+        ``Disconnected``; handles, ``status`` and event streams complete.
+        Idempotent; ``await close()`` also waits for the socket to close."""
+        if self._core.destroyed:
+            return
+        self._dispatch(self._core.shutdown())
+        if self._connection is not None:
+            self._connection.stop()
+        handles = [h for hs in self._handles.values() for h in hs]
+        self._handles.clear()
+        for handle in handles:
+            handle._end(Disconnected())
+        self._status.on_completed()
+        self._events.complete()
+
+    async def close(self) -> None:
+        """``destroy()``, then wait until the connection task has finished."""
+        self.destroy()
+        if self._connection is not None:
+            await self._connection.wait_stopped()
+
+    async def __aenter__(self) -> Hotstate:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -------------------------------------------------------------------- stores
+
+    def subscribe(
+        self, name: str, on_change: Callable[[Any], Any] | None = None
+    ) -> SubscriptionHandle:
+        """A new handle on store ``name`` (e.g. ``"Todos"``, ``"Room:general"``).
+        ``on_change(state)`` fires on every change, the first snapshot (or the
+        current state, if another handle already has it) included."""
+        if on_change is not None and not callable(on_change):
+            raise TypeError(f"on_change must be callable, got {on_change!r}")
+        actions = self._core.subscribe(name)
+        handle = SubscriptionHandle(name, self._release, on_change)
+        self._handles.setdefault(name, []).append(handle)
+        if self._core.has_data(name):
+            handle._deliver(self._core.view(name), self._core.server_state(name))
+        self._dispatch(actions)
+        return handle
+
+    def select(self, name: str, selector: Callable[[Any], Any]) -> Observable[Any]:
+        """Observable of ``selector(state)`` of store ``name``, emitted only
+        when that slice changes (see :func:`hotstate_rx.operators.select`).
+        Each subscription holds its own handle, released on dispose."""
+        if not callable(selector):
+            raise TypeError(f"selector must be callable, got {selector!r}")
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            handle = self.subscribe(name)
+            inner = handle.pipe(operators.select(selector)).subscribe(
+                observer, scheduler=scheduler
+            )
+            return CompositeDisposable(inner, Disposable(handle.unsubscribe))
+
+        return create_observable(subscribe)
+
+    def _release(self, handle: SubscriptionHandle) -> None:
+        handles = self._handles.get(handle.name, [])
+        if handle in handles:
+            handles.remove(handle)
+            if not handles:
+                del self._handles[handle.name]
+        self._dispatch(self._core.unsubscribe(handle.name))
+
+    # ----------------------------------------------------------------- functions
+
+    async def call(
+        self,
+        name: str,
+        args: Any = None,
+        *,
+        store: str | None = None,
+        optimistic: Optimistic | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call server function ``name`` with ``args`` and return its result.
+
+        Raises ``RpcError`` (the server's message), ``RpcTimeout`` after
+        ``timeout`` (default ``rpc_timeout``) seconds, or ``Disconnected``. A
+        call made before the connection is ready waits for it, within the
+        same timeout. With ``store`` and ``optimistic(state) -> state``, every
+        handle on ``store`` shows the optimistic view until the answer; it is
+        rolled back on failure and replaced by the server's state on success.
+        """
+        limit = self._options.rpc_timeout if timeout is None else check_seconds(timeout, "timeout")
+        call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        try:
+            self._dispatch(actions)
+            async with asyncio.timeout(limit):
+                return await future
+        except TimeoutError:
+            raise RpcTimeout() from None
+        finally:
+            del self._calls[call_id]
+            self._dispatch(self._core.forget_call(call_id))
+
+    # -------------------------------------------------------------------- events
+
+    def on(self, channel: str, handler: Callable[..., Any]) -> Callable[[], None]:
+        """Call ``handler(payload)`` for each event on ``channel``; returns the
+        function that removes it. Besides server events, the lifecycle
+        channels: ``"connected"`` (client id), ``"disconnected"`` (None),
+        ``"reconnecting"`` ({"attempt", "delay"}), ``"error"`` (the exception),
+        ``"store_deleted"`` (full store name). A zero-argument handler is
+        called without the payload."""
+        _check_channel(channel)
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}")
+        return self._events.on(channel, handler)
+
+    def events(self, channel: str) -> Observable[Any]:
+        """Observable of the payloads of ``channel`` (lifecycle channels too)."""
+        _check_channel(channel)
+        return self._events.stream(channel)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self, actions: list[Action]) -> None:
+        self._pending.extend(actions)
+        if self._dispatching:  # re-entered from a callback: the outer loop runs them
+            return
+        self._dispatching = True
+        try:
+            while self._pending:
+                self._perform(self._pending.popleft())
+        finally:
+            self._dispatching = False
+
+    def _perform(self, action: Action) -> None:
+        match action:
+            case Send(message):
+                if self._connection is not None:
+                    self._connection.send(message)
+            case Deliver(name, state, server_state):
+                for handle in list(self._handles.get(name, ())):
+                    handle._deliver(state, server_state)
+            case Settle(call_id, value, error):
+                future = self._calls.get(call_id)
+                if future is not None and not future.done():
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(value)
+            case Emit(channel, payload):
+                self._events.emit(channel, payload)
+            case EndStore(name, error):
+                for handle in self._handles.pop(name, []):
+                    handle._end(error, fail_stream=error is not None)
+            case StatusChanged(status):
+                self._status.on_next(status)
+                if status is ConnectionStatus.CONNECTED:
+                    self._wake_waiters(None)
+                elif status is ConnectionStatus.DISCONNECTED:
+                    self._wake_waiters(self._core.failure or Disconnected())
+            case CloseSocket(code, reason):
+                if self._connection is not None:
+                    self._connection.close_socket(code, reason)
+
+    def _wake_waiters(self, error: Exception | None) -> None:
+        for waiter in self._ready_waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+
+
+def _check_channel(channel: object) -> None:
+    if not isinstance(channel, str):
+        raise TypeError(f"channel must be a str, got {type(channel).__name__}")
+    if not channel:
+        raise ValueError("channel must not be empty")
+
+
+__all__ = ["Hotstate"]

@@ -1,0 +1,453 @@
+"""The rules of a hotstate client, without I/O.
+
+:class:`ClientCore` holds everything a client knows — the connection status,
+one wire subscription per store name (ref-counted across handles), each
+store's server copy and version, the pending calls and their optimistic
+overlays — and turns inputs (server messages, socket events, user calls) into
+lists of :mod:`.actions` for a driver to carry out. It never touches a socket,
+a clock or an event loop, so every rule is tested by feeding values.
+
+Invariants worth knowing:
+
+* ``_Store.version is None`` means "no copy that a patch may apply to": a
+  ``sub`` for it is in flight or will be sent when the socket opens, so
+  patches are dropped until the snapshot comes back. The last consistent state
+  stays visible meanwhile: a resync never shows a state that did not exist,
+  and never flickers to nothing either.
+* The visible state of a store is the fold of the pending optimistic
+  functions, in call order, over the server state; it is recomputed whenever
+  the server state or the set of pending calls changes, so the server stays
+  the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Disconnected, HotstateError, ProtocolError, RpcError, SubscriptionError
+from ..frozen import freeze, thaw
+from ..patch import apply_patches
+from ..protocol import (
+    PROTOCOL_VERSION,
+    Call,
+    ClientHello,
+    Deleted,
+    Error,
+    Event,
+    Patch,
+    Ping,
+    Pong,
+    Result,
+    ServerHello,
+    ServerMessage,
+    Snapshot,
+    Subscribe,
+    Unsubscribe,
+)
+from .actions import Action, CloseSocket, Deliver, Emit, EndStore, Send, Settle, StatusChanged
+from .status import ConnectionStatus, backoff_delay, check_transition
+
+logger = logging.getLogger("hotstate_rx.client")
+
+Optimistic = Callable[[Any], Any]
+"""``fn(state) -> state``: the view a pending call shows until it is answered."""
+
+SILENCE_FACTOR = 2.5
+"""A server silent for this many heartbeat intervals is treated as gone."""
+
+
+@dataclass(slots=True)
+class _Store:
+    refs: int = 1
+    state: Any = None
+    view: Any = None
+    version: int | None = None
+    has_data: bool = False
+
+
+@dataclass(slots=True)
+class _Call:
+    name: str
+    args: Any
+    store: str | None = None
+    optimistic: Optimistic | None = None
+    sent: bool = False
+
+
+class ClientCore:
+    """Sans-I/O state of one client; see the module docstring.
+
+    Methods named after user calls (:meth:`subscribe`, :meth:`call`, ...) raise
+    on misuse; methods fed by the network (:meth:`receive`, ...) never raise.
+    """
+
+    def __init__(
+        self, *, reconnect: bool = True, reconnect_delay: float = 1.0, reconnect_max: float = 10.0
+    ) -> None:
+        self.reconnect = reconnect
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_max = reconnect_max
+        self.status = ConnectionStatus.DISCONNECTED
+        self.client_id: str | None = None
+        self.heartbeat = 0.0
+        self.failure: HotstateError | None = None
+        """Why the client stopped for good (e.g. a ``ProtocolError``), else None."""
+        self.retry_delay: float | None = None
+        """Seconds to wait before the next attempt, set when the status turns
+        ``reconnecting``."""
+        self.destroyed = False
+        self._attempt = 0
+        self._open = False
+        self._stores: dict[str, _Store] = {}
+        self._calls: dict[int, _Call] = {}
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ reading
+
+    def has_data(self, name: str) -> bool:
+        store = self._stores.get(name)
+        return store is not None and store.has_data
+
+    def view(self, name: str) -> Any:
+        """The visible (optimistic) state of a subscribed store, else None."""
+        store = self._stores.get(name)
+        return None if store is None else store.view
+
+    def server_state(self, name: str) -> Any:
+        store = self._stores.get(name)
+        return None if store is None else store.state
+
+    def subscriptions(self) -> dict[str, int]:
+        """Store name -> number of handles, for the stores subscribed on the wire."""
+        return {name: store.refs for name, store in self._stores.items()}
+
+    def pending_calls(self) -> list[int]:
+        return list(self._calls)
+
+    def silence_limit(self) -> float | None:
+        """How long the server may stay silent once connected, or None."""
+        if self.status is ConnectionStatus.CONNECTED and self.heartbeat > 0:
+            return SILENCE_FACTOR * self.heartbeat
+        return None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def connect(self) -> list[Action]:
+        """The user asked to connect; the driver opens a socket next."""
+        if self.destroyed:
+            raise RuntimeError("this client was destroyed; create a new one")
+        if self.status is not ConnectionStatus.DISCONNECTED:
+            raise RuntimeError(f"connect(): the client is already {self.status!s}")
+        self.failure = None
+        self._attempt = 0
+        return self._go(ConnectionStatus.CONNECTING)
+
+    def opened(self) -> list[Action]:
+        """The socket is open: say hello and (pipelined) re-send every subscription."""
+        self._open = True
+        actions: list[Action] = [Send(ClientHello())]
+        for name, store in self._stores.items():
+            store.version = None
+            actions.append(Send(Subscribe(name)))
+        return actions
+
+    def connection_lost(self, jitter: float) -> list[Action]:
+        """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
+        retry delay. Calls sent on it fail with ``Disconnected``; unsent ones
+        wait for the next connection when there is one."""
+        self._open = False
+        for store in self._stores.values():
+            store.version = None
+        retry = self.reconnect and self.status is not ConnectionStatus.DISCONNECTED
+        actions: list[Action] = []
+        if retry:
+            self.retry_delay = backoff_delay(
+                self._attempt, self.reconnect_delay, self.reconnect_max, jitter
+            )
+            self._attempt += 1
+            if self.status is not ConnectionStatus.RECONNECTING:
+                actions += self._go(ConnectionStatus.RECONNECTING)
+        else:
+            self.retry_delay = None
+            if self.status is not ConnectionStatus.DISCONNECTED:
+                actions += self._go(ConnectionStatus.DISCONNECTED)
+        actions += self._fail_calls(only_sent=retry)
+        if retry:
+            actions.append(
+                Emit("reconnecting", {"attempt": self._attempt, "delay": self.retry_delay})
+            )
+        return actions
+
+    def shutdown(self) -> list[Action]:
+        """``destroy()``: stop for good; every pending call fails with ``Disconnected``."""
+        self.destroyed = True
+        self._open = False
+        actions: list[Action] = []
+        if self.status is not ConnectionStatus.DISCONNECTED:
+            actions += self._go(ConnectionStatus.DISCONNECTED)
+        return actions + self._fail_calls(only_sent=False)
+
+    # --------------------------------------------------------------- user calls
+
+    def subscribe(self, name: str) -> list[Action]:
+        """One more handle on ``name``; only the first one goes on the wire."""
+        _check_name(name, "store name")
+        if self.destroyed:
+            raise RuntimeError("this client was destroyed; create a new one")
+        store = self._stores.get(name)
+        if store is not None:
+            store.refs += 1
+            return []
+        self._stores[name] = _Store()
+        return [Send(Subscribe(name))] if self._open else []
+
+    def unsubscribe(self, name: str) -> list[Action]:
+        """One handle less on ``name``; the last one leaving ends the wire
+        subscription and drops the overlays of calls on that store."""
+        store = self._stores.get(name)
+        if store is None:
+            return []
+        store.refs -= 1
+        if store.refs > 0:
+            return []
+        self._forget_store(name)
+        return [Send(Unsubscribe(name))] if self._open else []
+
+    def call(
+        self,
+        name: str,
+        args: Any = None,
+        *,
+        store: str | None = None,
+        optimistic: Optimistic | None = None,
+    ) -> tuple[int, list[Action]]:
+        """Register a call and return its id. It is sent at once when
+        connected, else when the server's hello arrives.
+
+        Raises ``TypeError``/``ValueError`` for bad arguments, whatever
+        ``optimistic`` raises, and ``Disconnected`` after ``shutdown``.
+        """
+        _check_name(name, "function name")
+        try:
+            args = freeze(args)
+        except TypeError as exc:
+            raise TypeError(f"args of {name!r} must be JSON-like: {exc}") from None
+        if self.destroyed:
+            raise Disconnected()
+        if optimistic is not None and not callable(optimistic):
+            raise TypeError(f"optimistic must be a function state -> state, got {optimistic!r}")
+        if optimistic is not None and store is None:
+            raise ValueError("optimistic= needs store=, the name of the store it changes")
+        if optimistic is not None and store not in self._stores:
+            raise ValueError(
+                f"store {store!r} is not subscribed; subscribe to it before an optimistic call"
+            )
+        call = _Call(name, args, store, optimistic)
+        actions: list[Action] = []
+        if optimistic is not None:
+            target = self._stores[store]  # type: ignore[index]
+            if target.has_data:
+                # Run it now, before registering, so that a bad fn raises at the call.
+                target.view = _run_optimistic(optimistic, target.view)
+                actions.append(Deliver(store, target.view, target.state))  # type: ignore[arg-type]
+        call_id = self._next_id
+        self._next_id += 1
+        self._calls[call_id] = call
+        if self.status is ConnectionStatus.CONNECTED:
+            call.sent = True
+            actions.append(Send(Call(call_id, name, args)))
+        return call_id, actions
+
+    def forget_call(self, call_id: int) -> list[Action]:
+        """The caller stopped waiting (timeout, cancellation): roll back its
+        overlay; a late answer will be ignored. Idempotent."""
+        call = self._calls.pop(call_id, None)
+        if call is None or call.optimistic is None or call.store is None:
+            return []
+        return self._refresh(call.store)
+
+    # ------------------------------------------------------------------ network
+
+    def receive(self, msg: ServerMessage) -> list[Action]:
+        """Apply one decoded server message. Never raises."""
+        match msg:
+            case Patch():
+                return self._on_patch(msg)
+            case Snapshot():
+                return self._on_snapshot(msg)
+            case Result():
+                return self._on_result(msg)
+            case Event(channel, data):
+                return [Emit(channel, data)]
+            case Ping():
+                return [Send(Pong())] if self._open else []
+            case Pong():
+                return []
+            case ServerHello():
+                return self._on_hello(msg)
+            case Deleted(name):
+                if name not in self._stores:
+                    return []
+                self._forget_store(name)
+                return [EndStore(name), Emit("store_deleted", name)]
+            case Error():
+                return self._on_error(msg)
+        return []
+
+    def bad_frame(self, error: ProtocolError) -> list[Action]:
+        """A frame from the server did not decode: report it, carry on."""
+        return [Emit("error", error)]
+
+    # ---------------------------------------------------------------- internals
+
+    def _go(self, new: ConnectionStatus) -> list[Action]:
+        check_transition(self.status, new)
+        old, self.status = self.status, new
+        actions: list[Action] = [StatusChanged(new)]
+        if old is ConnectionStatus.CONNECTED:
+            actions.append(Emit("disconnected"))
+        if new is ConnectionStatus.CONNECTED:
+            actions.append(Emit("connected", self.client_id))
+        return actions
+
+    def _give_up(self, error: ProtocolError) -> list[Action]:
+        """The server is incompatible: stop without a reconnect loop."""
+        self.failure = error
+        actions: list[Action] = []
+        if self.status is not ConnectionStatus.DISCONNECTED:
+            actions += self._go(ConnectionStatus.DISCONNECTED)
+        actions += self._fail_calls(only_sent=False)
+        actions.append(Emit("error", error))
+        actions.append(CloseSocket(1002, "protocol error"))
+        return actions
+
+    def _on_hello(self, msg: ServerHello) -> list[Action]:
+        if self.status is ConnectionStatus.DISCONNECTED:  # gave up while the socket closes
+            return []
+        if self.status is ConnectionStatus.CONNECTED:
+            return [Emit("error", ProtocolError("the server said hello twice"))]
+        if msg.version != PROTOCOL_VERSION:
+            return self._give_up(
+                ProtocolError(
+                    f"protocol version mismatch: the server speaks version {msg.version}, "
+                    f"this client version {PROTOCOL_VERSION}"
+                )
+            )
+        self.client_id = msg.client_id
+        self.heartbeat = max(0.0, msg.heartbeat)
+        self._attempt = 0
+        actions = self._go(ConnectionStatus.CONNECTED)
+        for call_id, call in self._calls.items():
+            if not call.sent:
+                call.sent = True
+                actions.append(Send(Call(call_id, call.name, call.args)))
+        return actions
+
+    def _on_snapshot(self, msg: Snapshot) -> list[Action]:
+        store = self._stores.get(msg.store)
+        if store is None:  # an unsub still in flight
+            return []
+        try:
+            data = freeze(msg.data)
+        except TypeError as exc:
+            return [Emit("error", ProtocolError(f"snapshot of {msg.store!r} is not JSON: {exc}"))]
+        store.state, store.version, store.has_data = data, msg.version, True
+        return self._refresh(msg.store)
+
+    def _on_patch(self, msg: Patch) -> list[Action]:
+        store = self._stores.get(msg.store)
+        if store is None or store.version is None:  # not ours, or a snapshot is on its way
+            return []
+        if msg.version != store.version + 1:
+            logger.debug(
+                "gap on %r: holding v%s, got v%s; resyncing", msg.store, store.version, msg.version
+            )
+            return self._resync(msg.store, store)
+        try:
+            state = apply_patches(store.state, msg.ops)
+        except Exception as exc:  # peer data: any failure means the copy is unusable
+            error = ProtocolError(f"patch v{msg.version} of {msg.store!r} does not apply: {exc}")
+            return [*self._resync(msg.store, store), Emit("error", error)]
+        store.state, store.version = state, msg.version
+        return self._refresh(msg.store)
+
+    def _resync(self, name: str, store: _Store) -> list[Action]:
+        store.version = None
+        return [Send(Subscribe(name))]
+
+    def _on_result(self, msg: Result) -> list[Action]:
+        call = self._calls.pop(msg.id, None)
+        if call is None:  # answered after its caller gave up
+            return []
+        actions = self._refresh(call.store) if call.optimistic and call.store else []
+        if msg.error is not None:
+            actions.append(Settle(msg.id, error=RpcError(msg.error)))
+        else:
+            actions.append(Settle(msg.id, value=thaw(msg.value)))
+        return actions
+
+    def _on_error(self, msg: Error) -> list[Action]:
+        if msg.code == "protocol":
+            return self._give_up(ProtocolError(msg.message))
+        if msg.code == "subscribe":
+            error = SubscriptionError(msg.message, msg.store)
+            if msg.store is None or msg.store not in self._stores:
+                return [Emit("error", error)]
+            self._forget_store(msg.store)
+            return [EndStore(msg.store, error), Emit("error", error)]
+        return [Emit("error", HotstateError(f"server error ({msg.code}): {msg.message}"))]
+
+    def _forget_store(self, name: str) -> None:
+        del self._stores[name]
+        for call in self._calls.values():
+            if call.store == name:
+                call.store = call.optimistic = None
+
+    def _fail_calls(self, *, only_sent: bool) -> list[Action]:
+        failed = [cid for cid, call in self._calls.items() if call.sent or not only_sent]
+        stores = {self._calls[cid].store for cid in failed if self._calls[cid].optimistic}
+        for cid in failed:
+            del self._calls[cid]
+        actions: list[Action] = []
+        for name in stores:
+            actions += self._refresh(name)  # type: ignore[arg-type]
+        return actions + [Settle(cid, error=Disconnected()) for cid in failed]
+
+    def _refresh(self, name: str) -> list[Action]:
+        """Recompute the view of ``name``; a Deliver when it changed."""
+        store = self._stores.get(name)
+        if store is None or not store.has_data:
+            return []
+        view, actions = store.state, []
+        for call in self._calls.values():
+            if call.store == name and call.optimistic is not None:
+                try:
+                    view = _run_optimistic(call.optimistic, view)
+                except Exception as exc:  # user code: drop this overlay, keep the rest
+                    call.optimistic = None
+                    actions.append(Emit("error", exc))
+        if view is store.view:
+            return actions
+        store.view = view
+        return [Deliver(name, view, store.state), *actions]
+
+
+def _run_optimistic(fn: Optimistic, state: Any) -> Any:
+    result = fn(state)
+    try:
+        return freeze(result)
+    except TypeError as exc:
+        raise TypeError(f"optimistic(state) must return JSON-like data: {exc}") from None
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {type(name).__name__}")
+    if not name:
+        raise ValueError(f"{what} must not be empty")
+
+
+__all__ = ["SILENCE_FACTOR", "ClientCore", "Optimistic"]

@@ -1,0 +1,55 @@
+"""The client's options, validated once at construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Keyword options of :class:`~hotstate_rx.client.Hotstate`; times in seconds.
+
+    ``compression`` is ``None`` (off, the default: MessagePack frames of
+    patches are small and deflate costs CPU on both ends) or ``"deflate"``.
+    The server's heartbeat interval comes from its hello; the client treats a
+    server silent for 2.5 intervals as gone.
+    """
+
+    reconnect: bool = True
+    reconnect_delay: float = 1.0
+    reconnect_max: float = 10.0
+    rpc_timeout: float = 10.0
+    open_timeout: float = 10.0
+    close_timeout: float = 2.0
+    max_message_size: int | None = 2**24
+    compression: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reconnect, bool):
+            raise TypeError(f"reconnect must be a bool, got {self.reconnect!r}")
+        for name in ("reconnect_delay", "reconnect_max", "rpc_timeout", "open_timeout"):
+            check_seconds(getattr(self, name), name)
+        check_seconds(self.close_timeout, "close_timeout", allow_zero=True)
+        if self.reconnect_max < self.reconnect_delay:
+            raise ValueError(
+                f"reconnect_max ({self.reconnect_max}) must be >= "
+                f"reconnect_delay ({self.reconnect_delay})"
+            )
+        size = self.max_message_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise ValueError(f"max_message_size must be a positive int or None, got {size!r}")
+        if self.compression not in (None, "deflate"):
+            raise ValueError(f"compression must be None or 'deflate', got {self.compression!r}")
+
+
+def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a duration, or a ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)
+
+
+__all__ = ["ClientOptions", "check_seconds"]

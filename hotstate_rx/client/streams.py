@@ -1,0 +1,157 @@
+"""Hot Observables owned by the client: state, status and event streams.
+
+Everything here runs on the client's event loop, the one thread that touches
+the client, so no locks. An observer that raises (a UI callback with a bug)
+is logged on ``hotstate_rx.client`` and never stops delivery to the others
+nor the client itself — unlike a bare ``Subject``, where it would.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from .status import ConnectionStatus
+
+logger = logging.getLogger("hotstate_rx.client")
+
+_T = TypeVar("_T")
+_NOTHING: Any = object()
+
+
+class Broadcast(Observable[_T], Generic[_T]):
+    """A hot, multicast Observable; with ``replay`` a new observer first gets
+    the latest value (if any). Ends once, by completion or error; late
+    observers then get that end at once."""
+
+    def __init__(self, label: str, *, replay: bool = False, initial: Any = _NOTHING) -> None:
+        super().__init__()
+        self._label = label
+        self._replay = replay
+        self._latest = initial
+        self._observers: list[abc.ObserverBase[_T]] = []
+        self._ended = False
+        self._error: Exception | None = None
+
+    @property
+    def observed(self) -> bool:
+        return bool(self._observers)
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if self._ended:
+            if self._error is not None:
+                self._guard(observer.on_error, self._error)
+            else:
+                self._guard(observer.on_completed)
+            return Disposable()
+        if self._replay and self._latest is not _NOTHING:
+            self._guard(observer.on_next, self._latest)
+        self._observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return Disposable(remove)
+
+    def on_next(self, value: _T) -> None:
+        if self._ended:
+            return
+        self._latest = value
+        for observer in list(self._observers):
+            self._guard(observer.on_next, value)
+
+    def on_completed(self) -> None:
+        self._end(None)
+
+    def on_error(self, error: Exception) -> None:
+        self._end(error)
+
+    def _end(self, error: Exception | None) -> None:
+        if self._ended:
+            return
+        self._ended, self._error = True, error
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            if error is None:
+                self._guard(observer.on_completed)
+            else:
+                self._guard(observer.on_error, error)
+
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("an observer of %s raised", self._label)
+
+
+class StatusStream(Broadcast[ConnectionStatus]):
+    """``client.status``: the connection status as an Observable that starts
+    with the current value; ``.value`` reads it synchronously."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the connection status", replay=True, initial=ConnectionStatus.DISCONNECTED
+        )
+
+    @property
+    def value(self) -> ConnectionStatus:
+        return self._latest
+
+
+class EventChannels:
+    """Server events and lifecycle events by channel, as Observables and as
+    ``on(channel, handler)`` callbacks (which are just observers)."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, Broadcast[Any]] = {}
+        self._ended = False
+
+    def stream(self, channel: str) -> Broadcast[Any]:
+        found = self._channels.get(channel)
+        if found is None:
+            found = self._channels[channel] = Broadcast(f"event channel {channel!r}")
+            if self._ended:
+                found.on_completed()
+        return found
+
+    def on(self, channel: str, handler: Callable[..., Any]) -> Callable[[], None]:
+        """Call ``handler(payload)`` (or ``handler()`` if it takes no argument)
+        for each event on ``channel``; returns the function that stops it."""
+        call = (lambda _payload: handler()) if _takes_no_argument(handler) else handler
+        return self.stream(channel).subscribe(on_next=call).dispose
+
+    def emit(self, channel: str, payload: Any) -> None:
+        stream = self._channels.get(channel)
+        if stream is not None and stream.observed:
+            stream.on_next(payload)
+        elif channel == "error":  # never let an error pass silently
+            logger.warning("hotstate client error (no 'error' listener): %s", payload)
+
+    def complete(self) -> None:
+        self._ended = True
+        for stream in self._channels.values():
+            stream.on_completed()
+
+
+def _takes_no_argument(fn: Callable[..., Any]) -> bool:
+    """Lifecycle handlers are often written ``lambda: ...``; accept them."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins: assume the usual shape
+        return False
+    try:
+        signature.bind(None)
+    except TypeError:
+        return True
+    return False
+
+
+__all__ = ["Broadcast", "EventChannels", "StatusStream"]

@@ -1,0 +1,54 @@
+"""The server's lifecycle events: a small, validated listener table (pure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["SERVER_EVENTS", "EventTable"]
+
+log = logging.getLogger("hotstate_rx")
+
+SERVER_EVENTS: Final = frozenset(
+    {
+        "connection",  # (client_id)
+        "disconnect",  # (client_id)
+        "subscribe",  # (name, client_id)
+        "unsubscribe",  # (name, client_id)
+        "store_created",  # (name, key)
+        "store_deleted",  # (name)
+        "error",  # (error, client_id | None)
+    }
+)
+
+
+class EventTable:
+    """Listeners per event name. A listener that raises is logged and skipped:
+    user code never breaks the server."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in SERVER_EVENTS}
+
+    def on(self, event: str, listener: Callable[..., Any]) -> Callable[[], None]:
+        """Add ``listener`` for ``event``; return the function that removes it."""
+        if event not in SERVER_EVENTS:
+            known = ", ".join(sorted(SERVER_EVENTS))
+            raise ValueError(f"unknown server event {event!r}; known events: {known}")
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, not {type(listener).__name__}")
+        listeners = self._listeners[event]
+        listeners.append(listener)
+
+        def off() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return off
+
+    def fire(self, event: str, *args: Any) -> None:
+        for listener in list(self._listeners[event]):
+            try:
+                listener(*args)
+            except Exception:
+                log.exception("hotstate_rx: %r listener %r raised", event, listener)

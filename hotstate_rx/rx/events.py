@@ -1,0 +1,139 @@
+"""The server's lifecycle events as values, and :func:`server_events`, their stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+
+from ..server import Server
+
+__all__ = [
+    "EVENT_TYPES",
+    "ClientConnected",
+    "ClientDisconnected",
+    "ClientSubscribed",
+    "ClientUnsubscribed",
+    "ServerError",
+    "ServerEvent",
+    "StoreCreated",
+    "StoreDeleted",
+    "server_events",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConnected:
+    """``"connection"``: a client completed the handshake."""
+
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDisconnected:
+    """``"disconnect"``: a client's connection ended."""
+
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSubscribed:
+    """``"subscribe"``: a client subscribed to the instance ``store``."""
+
+    store: str
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUnsubscribed:
+    """``"unsubscribe"``: a client's subscription to ``store`` ended."""
+
+    store: str
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCreated:
+    """``"store_created"``: the instance ``store`` came into existence."""
+
+    store: str
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDeleted:
+    """``"store_deleted"``: the instance ``store`` was deleted."""
+
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """``"error"``: something failed; ``client_id`` is None when no client caused it."""
+
+    error: BaseException
+    client_id: str | None
+
+
+ServerEvent: TypeAlias = (
+    ClientConnected
+    | ClientDisconnected
+    | ClientSubscribed
+    | ClientUnsubscribed
+    | StoreCreated
+    | StoreDeleted
+    | ServerError
+)
+
+EVENT_TYPES: Final[dict[str, type[ServerEvent]]] = {
+    "connection": ClientConnected,
+    "disconnect": ClientDisconnected,
+    "subscribe": ClientSubscribed,
+    "unsubscribe": ClientUnsubscribed,
+    "store_created": StoreCreated,
+    "store_deleted": StoreDeleted,
+    "error": ServerError,
+}
+"""Server event name -> the value :func:`server_events` emits for it (fields in
+the order of the listener's arguments)."""
+
+
+
+def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
+    """The server's lifecycle events named (all of them when none is), as values.
+
+    Each event becomes the dataclass of :data:`EVENT_TYPES` (``"subscribe"``
+    with arguments ``(name, client_id)`` becomes ``ClientSubscribed(store=name,
+    client_id=...)``), so one stream can carry several kinds and be filtered
+    with ``isinstance`` or ``match``. Emitted on the server's loop; completes
+    when the server closes. An unknown name raises ``ValueError`` here.
+
+    .. code-block:: text
+
+        client c1:                  connects    subscribes Todos    leaves
+        server_events(s):         ---Conn(c1)----Sub(Todos, c1)------Unsub(Todos, c1)-Disc(c1)--
+
+    """
+    if not isinstance(server, Server):
+        raise TypeError(f"server_events() needs a Server, not {type(server).__name__}")
+    for name in names:
+        if name not in EVENT_TYPES:
+            known = ", ".join(EVENT_TYPES)
+            raise ValueError(f"unknown server event {name!r}; known events: {known}")
+    kinds = [(name, EVENT_TYPES[name]) for name in names or EVENT_TYPES]
+
+    def subscribe(
+        observer: abc.ObserverBase[ServerEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        def emitter(kind: type[ServerEvent]) -> Callable[..., None]:
+            return lambda *args: observer.on_next(kind(*args))
+
+        offs = [server.on(name, emitter(kind)) for name, kind in kinds]
+        offs.append(server._registry.on_close(observer.on_completed))
+        return CompositeDisposable(*map(Disposable, offs))
+
+    return reactivex.create(subscribe)

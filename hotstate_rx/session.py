@@ -1,0 +1,253 @@
+"""One connection's rules, sans I/O: frames and a clock in, actions out.
+
+A :class:`Session` knows the handshake, the heartbeat, which store instances
+the client is subscribed to (and the version it holds of each), and how to
+treat bad input. It never touches a socket, a loop or a store: the hub
+(:mod:`hotstate_rx.server`) feeds it frames with ``receive(frame, now)``, calls
+``tick(now)`` at ``next_deadline()``, and performs the actions it returns.
+
+States::
+
+    HANDSHAKE --hello (same version)--> OPEN --close action / closed()--> CLOSED
+        \\--anything else / other version--> CLOSED (err protocol, close 1002)
+
+Bad frames while OPEN are answered with ``err bad_message`` and the
+connection stays up; after :data:`MAX_BAD_FRAMES` in a row it is closed with
+1008, so a broken or hostile peer cannot keep the server busy forever.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from .errors import ProtocolError
+from .protocol import (
+    PROTOCOL_VERSION,
+    Call,
+    ClientHello,
+    Error,
+    Ping,
+    Pong,
+    ServerHello,
+    ServerMessage,
+    Subscribe,
+    Unsubscribe,
+    decode_client_message,
+)
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_HEARTBEAT",
+    "CLOSE_POLICY",
+    "CLOSE_PROTOCOL",
+    "CLOSE_TOO_BIG",
+    "CLOSE_TRY_AGAIN",
+    "MAX_BAD_FRAMES",
+    "Action",
+    "CallRequested",
+    "Close",
+    "Opened",
+    "Send",
+    "Session",
+    "State",
+    "SubscribeRequested",
+    "UnsubscribeRequested",
+]
+
+MAX_BAD_FRAMES: Final = 10
+"""Consecutive bad frames after which a connection is closed with 1008."""
+
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_PROTOCOL: Final = 1002
+CLOSE_POLICY: Final = 1008
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_HEARTBEAT: Final = 1011
+CLOSE_TRY_AGAIN: Final = 1013
+
+
+class State(enum.Enum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``message`` to this client."""
+
+    message: ServerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection with a WebSocket close code."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The handshake succeeded (the hub fires its ``connection`` event)."""
+
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequested:
+    """The client asked for ``store``; the hub answers with a snapshot or an error
+    (a second request for a subscribed store is a resync)."""
+
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeRequested:
+    """The client ended a subscription it had (already removed here)."""
+
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequested:
+    call: Call
+
+
+Action = Send | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested
+
+
+class Session:
+    """The protocol state of one connection (see the module docstring).
+
+    ``heartbeat`` is in seconds (0 disables it); ``now`` values come from one
+    monotonic clock chosen by the caller."""
+
+    def __init__(
+        self,
+        client_id: str,
+        *,
+        now: float,
+        heartbeat: float = 30.0,
+        max_message_size: int | None = 1 << 20,
+        max_bad_frames: int = MAX_BAD_FRAMES,
+    ) -> None:
+        if heartbeat < 0:
+            raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
+        self.client_id: Final = client_id
+        self.heartbeat: Final = float(heartbeat)
+        self.max_message_size = max_message_size
+        self.max_bad_frames = max_bad_frames
+        self.state = State.HANDSHAKE
+        self.subscriptions: dict[str, int] = {}
+        """Subscribed instance name -> version the client holds."""
+        self._bad_frames = 0
+        self._last_seen = now
+        self._next_ping = now + self.heartbeat
+
+    # -- input ---------------------------------------------------------------
+
+    def receive(self, frame: bytes | str, now: float) -> list[Action]:
+        """Handle one frame from the client."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_seen = now
+        if self.max_message_size is not None and len(frame) > self.max_message_size:
+            return self._close(CLOSE_TOO_BIG, f"frame larger than {self.max_message_size} bytes")
+        try:
+            msg = decode_client_message(frame)
+        except ProtocolError as exc:
+            return self._bad(str(exc))
+        if self.state is State.HANDSHAKE:
+            return self._handshake(msg)
+        self._bad_frames = 0
+        match msg:
+            case Subscribe(store):
+                return [SubscribeRequested(store)]
+            case Unsubscribe(store):
+                if self.subscriptions.pop(store, None) is None:
+                    return []
+                return [UnsubscribeRequested(store)]
+            case Call():
+                return [CallRequested(msg)]
+            case Ping():
+                return [Send(Pong())]
+            case Pong():
+                return []
+            case _:
+                return self._bad(f"unexpected {type(msg).__name__} after the handshake")
+
+    def _handshake(self, msg: object) -> list[Action]:
+        if not isinstance(msg, ClientHello):
+            return self._fail(f"the first message must be hello, got {type(msg).__name__}")
+        if msg.version != PROTOCOL_VERSION:
+            return self._fail(
+                f"protocol version mismatch: server speaks {PROTOCOL_VERSION}, "
+                f"client speaks {msg.version}"
+            )
+        self.state = State.OPEN
+        hello = ServerHello(self.client_id, self.heartbeat)
+        return [Send(hello), Opened(self.client_id)]
+
+    def _bad(self, why: str) -> list[Action]:
+        if self.state is State.HANDSHAKE:
+            return self._fail(why)
+        self._bad_frames += 1
+        reply: list[Action] = [Send(Error("bad_message", why))]
+        if self._bad_frames >= self.max_bad_frames:
+            return reply + self._close(CLOSE_POLICY, f"{self._bad_frames} bad frames in a row")
+        return reply
+
+    def _fail(self, why: str) -> list[Action]:
+        return [Send(Error("protocol", why)), *self._close(CLOSE_PROTOCOL, why[:120])]
+
+    def _close(self, code: int, reason: str) -> list[Action]:
+        self.state = State.CLOSED
+        return [Close(code, reason)]
+
+    # -- subscriptions (driven by the hub) -----------------------------------
+
+    def subscribed(self, store: str, version: int) -> None:
+        """The hub sent a snapshot of ``store`` at ``version``."""
+        self.subscriptions[store] = version
+
+    def advance(self, store: str, version: int) -> bool:
+        """A change of ``store`` at ``version`` is ready: True if the client needs it
+        (subscribed and not already holding that version), recording it as sent."""
+        held = self.subscriptions.get(store)
+        if held is None or version <= held:
+            return False
+        self.subscriptions[store] = version
+        return True
+
+    def removed(self, store: str) -> bool:
+        """The instance was deleted: end the subscription; True if there was one."""
+        return self.subscriptions.pop(store, None) is not None
+
+    # -- time -------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` must run next (None: no heartbeat or closed)."""
+        if not self.heartbeat or self.state is State.CLOSED:
+            return None
+        return min(self._next_ping, self._last_seen + 2 * self.heartbeat)
+
+    def tick(self, now: float) -> list[Action]:
+        """Ping when due; close a connection silent for 2 x heartbeat."""
+        if not self.heartbeat or self.state is State.CLOSED:
+            return []
+        if now - self._last_seen >= 2 * self.heartbeat:
+            return self._close(CLOSE_HEARTBEAT, "heartbeat timeout")
+        if now >= self._next_ping:
+            self._next_ping = now + self.heartbeat
+            if self.state is State.OPEN:
+                return [Send(Ping())]
+        return []
+
+    def closed(self) -> list[str]:
+        """The transport closed: return the stores the client was subscribed to."""
+        self.state = State.CLOSED
+        stores = list(self.subscriptions)
+        self.subscriptions.clear()
+        return stores

@@ -1,0 +1,46 @@
+"""Thin adapters between a network server and the hub.
+
+A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the hub for
+a :class:`Link` with ``hub.open(peer, heartbeat)``, feeds it every frame and
+calls ``lost()`` when the socket is gone. All protocol rules live in
+:mod:`hotstate_rx.session`; all state in :mod:`hotstate_rx.server`.
+
+- :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
+- :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+__all__ = ["Hub", "Link", "Peer"]
+
+
+class Peer(Protocol):
+    """The sending half of one connection, as the hub sees it.
+
+    ``send`` never blocks: frames are queued in order. A peer whose queue grows
+    past its limit closes itself (1013) so one slow client cannot hold memory
+    or delay the others."""
+
+    def send(self, frame: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with ``code``."""
+
+    @classmethod
+    def send_many(cls, peers: Sequence[Peer], frame: bytes) -> None:
+        """Send the same bytes to several peers of this class (fan-out)."""
+
+
+class Link(Protocol):
+    """The receiving half: what a transport reports to the hub."""
+
+    def receive(self, frame: bytes | str) -> None: ...
+
+    def lost(self) -> None: ...
+
+
+class Hub(Protocol):
+    def open(self, peer: Peer, heartbeat: float) -> Link: ...

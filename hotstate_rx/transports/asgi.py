@@ -1,0 +1,162 @@
+"""ASGI transport: ``server.asgi`` and ``server.attach(app)``.
+
+The endpoint is a plain ASGI application (no framework needed), so it mounts
+in Starlette, FastAPI and NiceGUI through ``attach`` and in any other ASGI
+framework by hand. ASGI ``send`` is a coroutine, so each connection gets an
+ordered outgoing queue drained by one sender task it owns; the queue is
+bounded in bytes (``max_send_buffer``): a client that cannot keep up is
+closed with 1013 and the others are unaffected. Frame size is enforced by the
+session (1009), since the ASGI server's own limit is not ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+from ..session import CLOSE_TRY_AGAIN
+from . import Hub
+
+__all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
+
+log = logging.getLogger("hotstate_rx")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class AsgiPeer:
+    """A :class:`~hotstate_rx.transports.Peer` writing through ASGI ``send``."""
+
+    def __init__(self, send: Send, max_send_buffer: int) -> None:
+        self._send = send
+        self._max = max_send_buffer
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._close: tuple[int, str] | None = None
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, frame: bytes) -> None:
+        if self._close is not None:
+            return
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
+        if self._queued_bytes > self._max:
+            log.warning("hotstate_rx: closing an ASGI connection: send buffer over the limit")
+            self._queue.clear()
+            self.close(CLOSE_TRY_AGAIN, "client too slow")
+        self._wake.set()
+
+    @classmethod
+    def send_many(cls, peers: Sequence[AsgiPeer], frame: bytes) -> None:
+        for peer in peers:
+            peer.send(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        if self._close is None:
+            self._close = (code, reason)
+            self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    frame = self._queue.popleft()
+                    self._queued_bytes -= len(frame)
+                    await self._send({"type": "websocket.send", "bytes": frame})
+                if self._close is not None:
+                    code, reason = self._close
+                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
+                    return
+        except OSError:
+            self._close = self._close or (1006, "")  # the client is gone: drop what is queued
+        except Exception as exc:  # ASGI servers raise their own types once the socket is gone
+            log.debug("hotstate_rx: ASGI send failed: %r", exc)
+            self._close = self._close or (1006, "")
+
+    async def aclose(self) -> None:
+        """Stop the sender task (the connection is over)."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+class AsgiEndpoint:
+    """An ASGI app serving the hotstate protocol on WebSocket scopes."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        heartbeat: float,
+        max_send_buffer: int,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._hub = hub
+        self._heartbeat = heartbeat
+        self._max_send_buffer = max_send_buffer
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(receive, send)
+        elif kind == "http":
+            body = b"hotstate_rx: WebSocket endpoint\n"
+            headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+            await send({"type": "http.response.start", "status": 426, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._on_shutdown is not None:
+                    await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _websocket(self, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        peer = AsgiPeer(send, self._max_send_buffer)
+        link = self._hub.open(peer, self._heartbeat)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.receive":
+                    data = message.get("bytes")
+                    link.receive(data if data is not None else message.get("text") or "")
+                elif message["type"] == "websocket.disconnect":
+                    break
+        finally:
+            link.lost()
+            await peer.aclose()
+
+
+def attach(app: Any, endpoint: AsgiEndpoint, path: str) -> None:
+    """Route WebSocket ``path`` of a Starlette-family ``app`` to ``endpoint``.
+
+    The route goes first so that catch-all routes (NiceGUI has some) do not
+    shadow it."""
+    from starlette.routing import WebSocketRoute
+
+    router = getattr(app, "router", None)
+    if router is None or not hasattr(router, "routes"):
+        raise TypeError(
+            f"attach() needs a Starlette-family app (Starlette, FastAPI, NiceGUI's app), "
+            f"got {type(app).__name__}; mount server.asgi yourself for other frameworks"
+        )
+    router.routes.insert(0, WebSocketRoute(path, endpoint))

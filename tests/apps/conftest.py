@@ -1,0 +1,28 @@
+"""Fixtures for the apps' tests: real servers on 127.0.0.1, real clients, all closed after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from app_helpers import TIMEOUT
+
+from hotstate_rx.client import Hotstate as Client
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[[str], Awaitable[Client]]]:
+    """``await clients(url)``: a connected client, closed at teardown."""
+    made: list[Client] = []
+
+    async def connect(url: str) -> Client:
+        client = Client(reconnect=False)
+        made.append(client)
+        client.connect(url)
+        await asyncio.wait_for(client.ready(), TIMEOUT)
+        return client
+
+    yield connect
+    for client in made:
+        await client.close()

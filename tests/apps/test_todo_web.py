@@ -1,0 +1,96 @@
+"""The NiceGUI todo page through NiceGUI's simulated user, against a real todo server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from app_helpers import TIMEOUT, serve
+from nicegui import ui
+from nicegui.testing import User
+
+from apps.todo.server import build_server
+from apps.todo.web import register
+from hotstate_rx import Server
+from hotstate_rx.client import Hotstate as Client
+
+Clients = Callable[[str], Awaitable[Client]]
+RETRIES = 50  # should_see polls every 0.1 s: up to 5 s for pushed updates
+
+
+@pytest.fixture
+async def todo_server() -> AsyncIterator[Server]:
+    server = build_server(clock=lambda: 0.0)
+    yield server
+    await server.close()
+
+
+async def settle(condition: Callable[[], bool]) -> None:
+    """Bounded wait for a server-side condition."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), TIMEOUT)
+
+
+async def test_page_adds_toggles_removes_and_stays_in_sync(
+    todo_server: Server, clients: Clients, user: User
+) -> None:
+    url = await serve(todo_server)
+    register(url)
+    todos = todo_server.stores["Todos"]
+    await user.open("/")
+    await user.should_see("● connected", retries=RETRIES)
+    await user.should_see("Nothing to do.", retries=RETRIES)
+
+    user.find(marker="new-todo").type("Buy milk").trigger("keydown.enter")
+    await user.should_see(marker="todo-1", retries=RETRIES)
+    await settle(lambda: [t["text"] for t in todos.get()["items"]] == ["Buy milk"])
+
+    other = await clients(url)  # a second tab, as far as the server can tell
+    await other.call("todos.add", {"text": "Ship it"})
+    await user.should_see("Ship it", retries=RETRIES)
+
+    user.find(marker="toggle-1").click()
+    await settle(lambda: todos.get()["items"][0]["done"])
+    user.find(marker="remove-2").click()
+    await settle(lambda: len(todos.get()["items"]) == 1)
+    await user.should_not_see(marker="todo-2", retries=RETRIES)
+    await user.should_see("New todo: Ship it")  # the server's notification event
+
+
+async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: User) -> None:
+    url = await serve(todo_server)
+    register(url)
+    rooms = todo_server.stores["Room:*"]
+    await user.open("/")
+    await settle(lambda: rooms.subscriber_count("general") == 1)
+
+    user.find(marker="message").type("Hello!").trigger("keydown.enter")
+    await settle(lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["Hello!"])
+    await user.should_see(kind=ui.chat_message, retries=RETRIES)
+
+    with user:
+        room = next(iter(user.find(marker="room").elements))
+        assert isinstance(room, ui.select)
+        room.set_value("design")
+    await settle(lambda: rooms.subscriber_count("design") == 1)
+    await user.should_see("#design · 1 here", retries=RETRIES)
+    await user.should_not_see(kind=ui.chat_message, retries=RETRIES)
+
+    user.find(marker="theme").click()
+    await settle(lambda: todo_server.stores["Config"].get()["theme"] == "light")
+    dark = next(iter(user.find(kind=ui.dark_mode).elements))
+    await settle(lambda: dark.value is False)
+
+
+async def test_page_shows_errors_from_the_server(todo_server: Server, user: User) -> None:
+    url = await serve(todo_server)
+    register(url)
+    await user.open("/")
+    await user.should_see("● connected", retries=RETRIES)
+    user.find(marker="message").type("x" * 300).trigger("keydown.enter")
+    await user.should_see("room.send: 'text' is too long (300 > 280 characters)", retries=RETRIES)

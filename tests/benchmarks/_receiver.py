@@ -1,0 +1,146 @@
+"""Load process: N raw ``websockets`` clients speaking the hotstate wire protocol.
+
+Raw clients, not ``hotstate_rx.client``, so that the client library's cost
+does not hide the server's. Usage (driven by a parent through
+:class:`~tests.benchmarks._harness.Child`)::
+
+    python -m tests.benchmarks._receiver fanout URL N STORE
+    python -m tests.benchmarks._receiver idle URL N [STORE]
+
+Both modes open N connections (at most :data:`CONCURRENT_OPENS` handshakes at
+a time, so the server's listen backlog never overflows), send ``hello`` (and
+``sub STORE``), and report ``{"ready": N, "version": v, "extensions": [...]}``
+once every connection holds its first snapshot (or the server's ``hello``
+when idle). ``extensions`` are the negotiated ``Sec-WebSocket-Extensions``:
+the clients offer per-message deflate like browsers do, so the server's
+default is what gets measured.
+
+``fanout`` then timestamps every ``patch``: the changed value is the
+``time.monotonic_ns()`` of the server's update (CLOCK_MONOTONIC is one clock
+for every process on Linux). When all N connections of this process hold
+version v, it reports ``{"ack": v}``: the parent paces updates on these acks so
+that "as fast as possible" measures delivery, not buffer filling. On
+``{"report": [lo, hi]}`` it answers ``{"latencies_ns": [...]}`` for versions in
+``(lo, hi]``. Closing stdin closes every connection and ends the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from array import array
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+
+from hotstate_rx.protocol import ClientHello, Pong, Subscribe, encode
+
+from ._harness import Parent, raise_fd_limit
+
+CONCURRENT_OPENS = 50
+PONG = encode(Pong())
+
+
+class Tally:
+    """Counts arrivals per version across this process's connections."""
+
+    def __init__(self, parent: Parent, n: int) -> None:
+        self._parent = parent
+        self._n = n
+        self._snapped = 0
+        self.versions: set[int] = set()
+        self.ready = asyncio.Event()
+        self._pending: dict[int, int] = {}
+        self._seen = array("q")
+        self._latency = array("q")
+
+    def first(self, version: int) -> None:
+        self.versions.add(version)
+        self._snapped += 1
+        if self._snapped == self._n:
+            self.ready.set()
+
+    def patch(self, version: int, stamp: int) -> None:
+        self._latency.append(time.monotonic_ns() - stamp)
+        self._seen.append(version)
+        count = self._pending.get(version, 0) + 1
+        if count == self._n:
+            # Frames arrive in order on each connection, so all versions up to
+            # this one are complete as well.
+            del self._pending[version]
+            self._parent.send({"ack": version})
+        else:
+            self._pending[version] = count
+
+    def latencies(self, lo: int, hi: int) -> list[int]:
+        return [lat for v, lat in zip(self._seen, self._latency, strict=True) if lo < v <= hi]
+
+
+async def _client(
+    url: str, frames: list[bytes], gate: asyncio.Semaphore, reader: _Reader
+) -> ClientConnection:
+    async with gate:
+        ws = await connect(url, max_size=None, open_timeout=60)
+        for frame in frames:
+            await ws.send(frame)
+    reader.start(ws)
+    return ws
+
+
+class _Reader:
+    """Reads every connection in its own task; owns those tasks."""
+
+    def __init__(self, tally: Tally, first_kind: str, *, timed: bool) -> None:
+        self._tally = tally
+        self._first_kind = first_kind
+        self._timed = timed
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, ws: ClientConnection) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read(ws)))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        tally, timed, first = self._tally, self._timed, True
+        async for frame in ws:
+            msg = msgpack.unpackb(frame)
+            kind = msg["t"]
+            if kind == "patch" and timed:
+                tally.patch(msg["v"], msg["p"][0]["value"])
+            elif first and kind == self._first_kind:
+                first = False
+                tally.first(msg.get("v", 0))
+            elif kind == "ping":
+                await ws.send(PONG)
+
+    async def close(self) -> None:
+        """Wait for the readers to see their connection close (after ``ws.close()``)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def main(argv: list[str]) -> None:
+    mode, url, count, *rest = argv
+    store = rest[0] if rest else None
+    if mode not in {"fanout", "idle"} or (mode == "fanout" and store is None):
+        raise SystemExit(__doc__)
+    raise_fd_limit()
+    parent = await Parent.connect()
+    n = int(count)
+    frames = [encode(ClientHello())] + ([encode(Subscribe(store))] if store else [])
+    tally = Tally(parent, n)
+    reader = _Reader(tally, "snap" if store else "hello", timed=mode == "fanout")
+    gate = asyncio.Semaphore(CONCURRENT_OPENS)
+    conns = await asyncio.gather(*(_client(url, frames, gate, reader) for _ in range(n)))
+    await asyncio.wait_for(tally.ready.wait(), 120)
+    extensions = sorted({ws.response.headers.get("Sec-WebSocket-Extensions", "") for ws in conns})
+    parent.send({"ready": n, "versions": sorted(tally.versions), "extensions": extensions})
+    while (cmd := await parent.recv()) is not None:
+        if "report" in cmd:
+            lo, hi = cmd["report"]
+            parent.send({"latencies_ns": tally.latencies(lo, hi)})
+    await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+    await reader.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

@@ -1,0 +1,115 @@
+"""Server process for the benchmarks whose load is the client in the parent.
+
+    python -m tests.benchmarks._serve hotstate-echo   # hotstate_rx, handler "echo"
+    python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
+    python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
+
+Reports ``{"url": ...}`` once it accepts connections and serves until its
+stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
+``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
+as fast as the connection takes them (``await send`` honours backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from hotstate_rx import Hotstate
+from hotstate_rx.protocol import (
+    ClientHello,
+    Patch,
+    ServerHello,
+    Snapshot,
+    Subscribe,
+    decode_client_message,
+    encode,
+)
+
+from ._harness import Parent
+
+BIG_STORE = "Items"
+BIG_ITEMS = 100_000
+
+
+def big_state() -> dict[str, Any]:
+    """A 100,000-item store (a list of ints: the snapshot stays under 1 MiB)."""
+    return {"items": list(range(BIG_ITEMS))}
+
+
+def big_patches(count: int, first_version: int) -> list[bytes]:
+    """``count`` encoded patches, each replacing one item of :func:`big_state`."""
+    return [
+        encode(
+            Patch(
+                BIG_STORE,
+                first_version + k,
+                [{"op": "replace", "path": f"/items/{k * 7919 % BIG_ITEMS}", "value": -k}],
+            )
+        )
+        for k in range(count)
+    ]
+
+
+async def _bare_echo(ws: ServerConnection) -> None:
+    async for frame in ws:
+        req = msgpack.unpackb(frame)
+        await ws.send(msgpack.packb({"t": "res", "i": req["i"], "r": req["a"]}))
+
+
+def _bare_patches(count: int) -> Any:
+    snapshot = encode(Snapshot(BIG_STORE, 1, big_state()))
+    patches = big_patches(count, 2)
+
+    async def handle(ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):  # however the client leaves
+            async for frame in ws:
+                msg = decode_client_message(frame)
+                if isinstance(msg, ClientHello):
+                    await ws.send(encode(ServerHello("bench", 0.0)))
+                elif isinstance(msg, Subscribe):
+                    await ws.send(snapshot)
+                    for patch in patches:
+                        await ws.send(patch)
+
+    return handle
+
+
+async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitable[None]]]:
+    """The URL to connect to, and how to close the server."""
+    if kind == "hotstate-echo":
+        hub = Hotstate()
+        hub.handle("echo", lambda args: args)
+        await hub.listen(port=0, host="127.0.0.1")
+        return f"ws://127.0.0.1:{hub.port}", hub.close
+    handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
+    server: Server = await serve(handler, "127.0.0.1", 0, compression=None, max_size=None)
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    return f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", close
+
+
+async def main(argv: list[str]) -> None:
+    kind, *args = argv
+    if kind not in {"hotstate-echo", "bare-echo", "bare-patches"}:
+        raise SystemExit(__doc__)
+    parent = await Parent.connect()
+    url, close = await _start(kind, args)
+    parent.send({"url": url})
+    while await parent.recv() is not None:
+        pass
+    await close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

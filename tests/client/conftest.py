@@ -1,0 +1,71 @@
+"""Fixtures for client tests: real servers and clients on loopback, and the
+scripted fake server of ``client_helpers``. ``server`` and ``url`` come from
+``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from client_helpers import FakeServer, MakeClient, StartServer
+
+from hotstate_rx import Hotstate as Server
+from hotstate_rx.client import Hotstate
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """``make_client(url=None, **options)`` -> a client with fast retries,
+    closed at teardown; then no client task may be left running."""
+    clients: list[Hotstate] = []
+
+    def make(url: str | None = None, **options: Any) -> Hotstate:
+        options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
+        client = Hotstate(url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]
+    assert leftovers == []
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[StartServer]:
+    """``await start_server(setup, port=0)`` -> (server, url): a real server,
+    set up by ``setup(server)`` and listening on loopback; closed at teardown
+    (closing twice is fine, for tests that stop it themselves)."""
+    servers: list[Server] = []
+
+    async def start(
+        setup: Callable[[Server], Any] | None = None, *, port: int = 0, heartbeat: float = 30.0
+    ) -> tuple[Server, str]:
+        server = Server()
+        servers.append(server)
+        if setup is not None:
+            setup(server)
+        await server.listen(port=port, host="127.0.0.1", heartbeat=heartbeat)
+        return server, f"ws://127.0.0.1:{server.port}"
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[Callable[..., Awaitable[FakeServer]]]:
+    fakes: list[FakeServer] = []
+
+    async def start(**options: Any) -> FakeServer:
+        fake = FakeServer(**options)
+        await fake.start()
+        fakes.append(fake)
+        return fake
+
+    yield start
+    for fake in fakes:
+        await fake.stop()

@@ -1,0 +1,120 @@
+"""Server fixtures and a raw protocol client for tests that must not depend on
+``hotstate_rx.client``: it speaks the wire protocol through
+``hotstate_rx.protocol`` over a plain ``websockets`` connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from hotstate_rx import Hotstate, Server
+from hotstate_rx.protocol import (
+    ClientHello,
+    Message,
+    Ping,
+    Pong,
+    ServerHello,
+    ServerMessage,
+    decode_server_message,
+    encode,
+)
+
+TIMEOUT = 5.0
+"""Upper bound for anything a test awaits; tests never sleep to synchronise."""
+
+
+class RawClient:
+    """A minimal protocol client: send messages or raw frames, receive messages."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.client_id: str | None = None
+        self.frames: list[bytes] = []
+        """Every raw frame received, in order (to compare bytes across clients)."""
+
+    async def hello(self, version: int | None = None) -> ServerHello:
+        await self.send(ClientHello() if version is None else ClientHello(version))
+        reply = await self.recv()
+        assert isinstance(reply, ServerHello), reply
+        self.client_id = reply.client_id
+        return reply
+
+    async def send(self, msg: Message) -> None:
+        await self.ws.send(encode(msg))
+
+    async def send_raw(self, frame: bytes | str) -> None:
+        await self.ws.send(frame)
+
+    async def recv(self, *, answer_pings: bool = True) -> ServerMessage:
+        """The next message (pings are answered and skipped unless asked not to)."""
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+            assert isinstance(frame, bytes), f"server sent a text frame: {frame!r}"
+            self.frames.append(frame)
+            msg = decode_server_message(frame)
+            if answer_pings and isinstance(msg, Ping):
+                await self.send(Pong())
+                continue
+            return msg
+
+    async def recv_until(self, predicate: Callable[[ServerMessage], bool]) -> list[ServerMessage]:
+        """Messages up to and including the first one matching ``predicate``."""
+        seen: list[ServerMessage] = []
+        while not seen or not predicate(seen[-1]):
+            seen.append(await self.recv())
+        return seen
+
+    async def closed(self) -> int | None:
+        """Wait until the server closes the connection; return the close code."""
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+
+Connect = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    """A fresh server, closed at teardown."""
+    srv = Hotstate()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def url(server: Server) -> str:
+    """Start ``server`` on a free loopback port; its URL."""
+    await server.listen(port=0, host="127.0.0.1")
+    return f"ws://127.0.0.1:{server.port}"
+
+
+@pytest.fixture
+async def raw_connect() -> AsyncIterator[Connect]:
+    """``await raw_connect(url, hello=True)`` -> RawClient; every one closed at teardown."""
+    clients: list[RawClient] = []
+
+    async def open_client(url: str, *, hello: bool = True, **kwargs: Any) -> RawClient:
+        ws = await asyncio.wait_for(connect(url, ping_interval=None, **kwargs), TIMEOUT)
+        client = RawClient(ws)
+        clients.append(client)
+        if hello:
+            await client.hello()
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.ws.close()
+
+
+@pytest.fixture
+async def client(url: str, raw_connect: Connect) -> RawClient:
+    """One raw client that completed the handshake with the listening server."""
+    return await raw_connect(url)

@@ -1,0 +1,180 @@
+"""Functions and events over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hotstate_rx import CallContext, Server
+from hotstate_rx.protocol import Call, Event, Patch, Result, Snapshot, Subscribe
+
+if TYPE_CHECKING:
+    from conftest import Connect, RawClient  # fixture types only: several conftest modules exist
+
+
+TIMEOUT = 5.0
+
+
+async def call(client: RawClient, name: str, args: Any = None, id_: int = 1) -> Result:
+    await client.send(Call(id_, name, args))
+    reply = await client.recv()
+    assert isinstance(reply, Result), reply
+    return reply
+
+
+async def test_plain_and_async_functions_with_and_without_ctx(
+    server: Server, client: RawClient
+) -> None:
+    server.handle("echo", lambda args: args)
+
+    @server.handle("whoami")
+    async def whoami(args: Any, ctx: CallContext) -> dict[str, Any]:
+        assert ctx.server is server
+        return {"id": ctx.client_id}
+
+    assert await call(client, "echo", {"a": [1]}) == Result(1, {"a": [1]})
+    assert await call(client, "whoami") == Result(1, {"id": client.client_id})
+
+
+async def test_unknown_function(server: Server, client: RawClient) -> None:
+    assert await call(client, "nope") == Result(1, error="unknown function 'nope'")
+
+
+async def test_a_raising_function_is_an_error_result_and_an_error_event(
+    server: Server, client: RawClient
+) -> None:
+    errors: list[tuple[str, str | None]] = []
+    server.on("error", lambda exc, cid: errors.append((repr(exc), cid)))
+
+    @server.handle("fail")
+    async def fail(args: Any) -> None:
+        raise ValueError("no such todo")
+
+    assert await call(client, "fail") == Result(1, error="no such todo")
+    assert errors == [("ValueError('no such todo')", client.client_id)]
+
+
+async def test_a_non_json_result_is_an_error_result(
+    server: Server, client: RawClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handle("bad", lambda args: {"when": object()})
+    server.handle("huge", lambda args: 2**80)
+    for name in ("bad", "huge"):
+        reply = await call(client, name)
+        assert reply.error is not None and f"function '{name}' returned" in reply.error
+    assert "not JSON-like" in caplog.text
+
+
+async def test_registration_errors(server: Server) -> None:
+    server.handle("a", lambda args: None)
+    with pytest.raises(ValueError, match="already registered"):
+        server.handle("a", lambda args: None)
+    with pytest.raises(TypeError, match="callable"):
+        server.handle("b", 42)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"\(args\) or \(args, ctx\)"):
+        server.handle("c", lambda a, b, c: None)
+
+
+async def test_patches_of_a_call_arrive_before_its_result(
+    server: Server, client: RawClient
+) -> None:
+    todos = server.create_store("Todos", {"items": []})
+
+    @server.handle("add")
+    async def add(args: Any) -> int:
+        # Mutate from another thread, then answer at once: the patch still goes first.
+        await asyncio.to_thread(todos.update, lambda d: d["items"].append(args))
+        return len(todos.get()["items"])
+
+    await client.send(Subscribe("Todos"))
+    assert isinstance(await client.recv(), Snapshot)
+    await client.send(Call(1, "add", "x"))
+    assert isinstance(await client.recv(), Patch)
+    assert await client.recv() == Result(1, 1)
+
+
+async def test_async_calls_of_one_client_run_concurrently(
+    server: Server, client: RawClient
+) -> None:
+    release = asyncio.Event()
+
+    @server.handle("wait")
+    async def wait(args: Any) -> str:
+        await release.wait()
+        return "waited"
+
+    server.handle("now", lambda args: "now")
+    await client.send(Call(1, "wait"))
+    assert await call(client, "now", id_=2) == Result(2, "now")
+    release.set()
+    assert await client.recv() == Result(1, "waited")
+
+
+async def test_a_client_killed_mid_call_does_not_hurt_the_server(
+    server: Server, url: str, raw_connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    counter = server.create_store("Counter", {"n": 0})
+
+    @server.handle("slow")
+    async def slow(args: Any) -> str:
+        started.set()
+        await release.wait()
+        counter.update(lambda d: d.__setitem__("n", 1))
+        finished.set()
+        return "late"
+
+    gone = asyncio.get_running_loop().create_future()
+    server.on("disconnect", gone.set_result)
+    victim = await raw_connect(url)
+    await victim.send(Call(1, "slow"))
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    victim.ws.transport.abort()  # killed: no closing handshake
+    await asyncio.wait_for(gone, TIMEOUT)
+    caplog.clear()
+    release.set()
+    await asyncio.wait_for(finished.wait(), TIMEOUT)
+    other = await raw_connect(url)
+    server.handle("ping", lambda args: "pong")
+    assert await call(other, "ping") == Result(1, "pong")
+    assert counter.get() == {"n": 1}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_emit_broadcast_and_targeted(server: Server, url: str, raw_connect: Connect) -> None:
+    a, b = await raw_connect(url), await raw_connect(url)
+    server.emit("note", {"title": "all"})
+    assert await a.recv() == Event("note", {"title": "all"})
+    assert await b.recv() == Event("note", {"title": "all"})
+    assert b.client_id is not None
+    server.emit("alert", {"to": "b"}, client_id=b.client_id)
+    server.emit("note", "after")
+    assert await a.recv() == Event("note", "after")
+    assert await b.recv() == Event("alert", {"to": "b"})
+    server.emit("alert", None, client_id="nobody")  # ignored quietly
+
+
+async def test_emit_validates_at_the_call(server: Server) -> None:
+    with pytest.raises(TypeError, match="when"):
+        server.emit("note", {"when": object()})
+    with pytest.raises(TypeError, match="channel"):
+        server.emit("", 1)
+
+
+async def test_events_validate_names_and_survive_raising_listeners(
+    server: Server, url: str, raw_connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+
+    with pytest.raises(ValueError, match="unknown server event"):
+        server.on("connect", print)
+    seen: list[str] = []
+    server.on("connection", lambda cid: 1 / 0)
+    off = server.on("connection", seen.append)
+    await raw_connect(url)
+    off()
+    await raw_connect(url)
+    assert len(seen) == 1
+    assert "ZeroDivisionError" in caplog.text

@@ -1,0 +1,191 @@
+"""Bad peers over real sockets: handshake, garbage, oversized frames, silence."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import msgpack
+import pytest
+
+from hotstate_rx import PROTOCOL_VERSION, Hotstate, Server
+from hotstate_rx.protocol import (
+    Call,
+    ClientHello,
+    Error,
+    Ping,
+    Pong,
+    Result,
+    ServerHello,
+    Snapshot,
+    Subscribe,
+)
+from hotstate_rx.session import MAX_BAD_FRAMES
+
+if TYPE_CHECKING:
+    from conftest import Connect, RawClient  # fixture types only: several conftest modules exist
+
+
+async def test_handshake(client: RawClient) -> None:
+    assert client.client_id and len(client.client_id) >= 10
+
+
+async def test_client_ids_are_unique(url: str, raw_connect: Connect) -> None:
+    ids = {(await raw_connect(url)).client_id for _ in range(5)}
+    assert len(ids) == 5
+
+
+async def test_version_mismatch_closes_1002(url: str, raw_connect: Connect) -> None:
+    client = await raw_connect(url, hello=False)
+    await client.send(ClientHello(PROTOCOL_VERSION + 1))
+    reply = await client.recv()
+    assert isinstance(reply, Error) and reply.code == "protocol"
+    assert await client.closed() == 1002
+
+
+async def test_message_before_hello_closes_1002(url: str, raw_connect: Connect) -> None:
+    client = await raw_connect(url, hello=False)
+    await client.send(Subscribe("Todos"))
+    assert isinstance(await client.recv(), Error)
+    assert await client.closed() == 1002
+
+
+GARBAGE: list[bytes | str] = [
+    b"\xc1\x00",  # not MessagePack
+    msgpack.packb([1, 2, 3]),  # not a map
+    msgpack.packb({"t": "launch"}),  # unknown type
+    msgpack.packb({"t": "sub", "s": 1}),  # wrong key type
+    msgpack.packb({"t": "rpc", "i": 1, "n": "f", "a": b"bin"}),  # bin is not JSON
+    msgpack.packb({1: 2}),  # non-str key
+    "a text frame",
+]
+
+
+async def test_garbage_next_to_a_healthy_client(
+    server: Server, url: str, raw_connect: Connect
+) -> None:
+    todos = server.create_store("Todos", {"n": 0})
+    server.handle("inc", lambda args: todos.update(lambda d: d.__setitem__("n", d["n"] + 1)))
+    healthy, vandal = await raw_connect(url), await raw_connect(url)
+    await healthy.send(Subscribe("Todos"))
+    assert isinstance(await healthy.recv(), Snapshot)
+    for frame in GARBAGE:
+        await vandal.send_raw(frame)
+        reply = await vandal.recv()
+        assert isinstance(reply, Error) and reply.code == "bad_message", frame
+        await healthy.send(Call(1, "inc"))
+        await healthy.recv_until(lambda m: isinstance(m, Result))
+    assert todos.get() == {"n": len(GARBAGE)}
+    await vandal.send(Call(9, "inc"))  # the vandal's connection is still usable
+    assert await vandal.recv() == Result(9, None)
+
+
+async def test_many_bad_frames_in_a_row_close_1008(url: str, raw_connect: Connect) -> None:
+    client = await raw_connect(url)
+    for _ in range(MAX_BAD_FRAMES):
+        await client.send_raw(b"\xc1")
+    assert await client.closed() == 1008
+
+
+async def test_oversized_frame_closes_1009_and_others_carry_on(
+    url: str, raw_connect: Connect
+) -> None:
+    healthy = await raw_connect(url)
+    big = await raw_connect(url, max_size=None)
+    await big.send_raw(msgpack.packb({"t": "rpc", "i": 1, "n": "f", "a": "x" * (1 << 20)}))
+    assert await big.closed() == 1009
+    await healthy.send(Ping())
+    assert await healthy.recv() == Pong()
+
+
+@pytest.fixture
+async def hb_url(server: Server) -> str:
+    await server.listen(port=0, host="127.0.0.1", heartbeat=0.2)
+    return f"ws://127.0.0.1:{server.port}"
+
+
+async def test_heartbeat_drops_a_silent_client_and_keeps_an_answering_one(
+    server: Server, hb_url: str, raw_connect: Connect
+) -> None:
+    gone = asyncio.get_running_loop().create_future()
+    server.on("disconnect", gone.set_result)
+    silent = await raw_connect(hb_url, hello=False)
+    await silent.send(ClientHello())
+    hello = await silent.recv(answer_pings=False)
+    assert isinstance(hello, ServerHello) and hello.heartbeat == 0.2
+    alive = await raw_connect(hb_url)
+
+    async def answer_pings() -> None:
+        for _ in range(4):  # 4 pings = 0.8 s = twice the drop deadline
+            assert await alive.recv(answer_pings=False) == Ping()
+            await alive.send(Pong())
+
+    pump = asyncio.create_task(answer_pings())
+    try:
+        # The silent client gets pings it never answers, then is closed (1011).
+        assert await silent.recv(answer_pings=False) == Ping()
+        assert await asyncio.wait_for(gone, 5.0) == hello.client_id
+        assert await silent.closed() == 1011
+        await asyncio.wait_for(pump, 5.0)
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+    await alive.send(Ping())
+    assert await alive.recv() == Pong()
+    assert alive.client_id in server._clients
+
+
+async def test_listen_options(server: Server) -> None:
+    with pytest.raises(ValueError, match="heartbeat"):
+        await server.listen(port=0, heartbeat=-1)
+    with pytest.raises(ValueError, match="compression"):
+        Hotstate(compression="gzip")
+    with pytest.raises(ValueError, match="max_message_size"):
+        Hotstate(max_message_size=0)
+
+
+async def test_listen_on_a_path(server: Server, raw_connect: Connect) -> None:
+    await server.listen(port=0, host="127.0.0.1", path="/ws")
+    with pytest.raises(Exception, match="404"):
+        await raw_connect(f"ws://127.0.0.1:{server.port}/other")
+    client = await raw_connect(f"ws://127.0.0.1:{server.port}/ws")
+    assert client.client_id
+    with pytest.raises(RuntimeError, match="already listening"):
+        await server.listen(port=0)
+
+
+async def test_close_is_idempotent_and_closes_connections(
+    server: Server, client: RawClient
+) -> None:
+
+    await server.close()
+    assert await client.closed() == 1001
+    await server.close()
+
+
+def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "from hotstate_rx import Hotstate\n"
+        "Hotstate().run(port=0, host='127.0.0.1')\n"
+        "print('closed', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "hotstate_rx: listening on ws://127.0.0.1:" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    assert "closed" in out

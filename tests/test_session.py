@@ -1,0 +1,161 @@
+"""The connection rules, fed frames and times: no loop, no socket."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from hotstate_rx.protocol import (
+    Call,
+    ClientHello,
+    Error,
+    Ping,
+    Pong,
+    ServerHello,
+    Subscribe,
+    Unsubscribe,
+    encode,
+)
+from hotstate_rx.session import (
+    MAX_BAD_FRAMES,
+    CallRequested,
+    Close,
+    Opened,
+    Send,
+    Session,
+    State,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
+
+
+def open_session(heartbeat: float = 10.0, **kw: object) -> Session:
+    session = Session("c1", now=0.0, heartbeat=heartbeat, **kw)  # type: ignore[arg-type]
+    session.receive(encode(ClientHello()), 0.0)
+    return session
+
+
+def test_handshake() -> None:
+    session = Session("c1", now=0.0, heartbeat=2.5)
+    assert session.receive(encode(ClientHello()), 0.0) == [
+        Send(ServerHello("c1", 2.5)),
+        Opened("c1"),
+    ]
+    assert session.state is State.OPEN
+
+
+def test_version_mismatch_is_a_protocol_error_and_close_1002() -> None:
+    session = Session("c1", now=0.0)
+    actions = session.receive(encode(ClientHello(99)), 0.0)
+    assert isinstance(actions[0], Send) and actions[0].message.code == "protocol"
+    assert "version mismatch" in actions[0].message.message
+    assert actions[1].code == 1002
+    assert session.state is State.CLOSED
+    assert session.receive(encode(ClientHello()), 1.0) == []
+
+
+@pytest.mark.parametrize("frame", [encode(Subscribe("Todos")), b"\xc1", "hello"])
+def test_anything_but_hello_first_closes_1002(frame: bytes | str) -> None:
+    actions = Session("c1", now=0.0).receive(frame, 0.0)
+    assert [type(a) for a in actions] == [Send, Close]
+    assert actions[0].message.code == "protocol" and actions[1].code == 1002
+
+
+def test_requests_become_actions() -> None:
+    session = open_session()
+    call = Call(7, "todos.add", {"text": "x"})
+    assert session.receive(encode(Subscribe("Todos")), 1.0) == [SubscribeRequested("Todos")]
+    assert session.receive(encode(call), 1.0) == [CallRequested(call)]
+    assert session.receive(encode(Ping()), 1.0) == [Send(Pong())]
+    assert session.receive(encode(Pong()), 1.0) == []
+
+
+def test_unsubscribe_only_of_what_is_subscribed() -> None:
+    session = open_session()
+    assert session.receive(encode(Unsubscribe("Todos")), 1.0) == []
+    session.subscribed("Todos", 3)
+    assert session.receive(encode(Unsubscribe("Todos")), 1.0) == [UnsubscribeRequested("Todos")]
+    assert session.subscriptions == {}
+
+
+def test_subscription_versions() -> None:
+    session = open_session()
+    assert not session.advance("Todos", 1)  # not subscribed
+    session.subscribed("Todos", 4)
+    assert not session.advance("Todos", 4)  # already held (in the snapshot)
+    assert session.advance("Todos", 5)
+    assert session.subscriptions == {"Todos": 5}
+    assert session.removed("Todos") and not session.removed("Todos")
+    session.subscribed("A", 1)
+    assert session.closed() == ["A"] and session.state is State.CLOSED
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\xc1",  # not MessagePack
+        msgpack.packb([1, 2]),  # not a map
+        msgpack.packb({"t": "nope"}),  # unknown type
+        msgpack.packb({"t": "sub", "s": 5}),  # wrong key type
+        msgpack.packb({"t": "rpc", "i": "x", "n": "f"}),
+        "text frame",
+        encode(ClientHello()),  # a second hello
+    ],
+)
+def test_bad_frames_are_answered_and_the_connection_stays(frame: bytes | str) -> None:
+    session = open_session()
+    [action] = session.receive(frame, 1.0)
+    assert isinstance(action, Send) and isinstance(action.message, Error)
+    assert action.message.code == "bad_message"
+    assert session.state is State.OPEN
+
+
+def test_consecutive_bad_frames_close_1008_and_good_ones_reset_the_count() -> None:
+    session = open_session()
+    for _ in range(MAX_BAD_FRAMES - 1):
+        session.receive(b"\xc1", 1.0)
+    session.receive(encode(Ping()), 1.0)
+    for _ in range(MAX_BAD_FRAMES - 1):
+        assert session.state is State.OPEN
+        session.receive(b"\xc1", 1.0)
+    actions = session.receive(b"\xc1", 1.0)
+    assert actions[-1] == Close(1008, f"{MAX_BAD_FRAMES} bad frames in a row")
+    assert session.state is State.CLOSED
+
+
+def test_oversized_frame_closes_1009() -> None:
+    session = open_session(max_message_size=100)
+    [action] = session.receive(b"x" * 101, 1.0)
+    assert isinstance(action, Close) and action.code == 1009
+
+
+def test_heartbeat_pings_and_closes_a_silent_peer() -> None:
+    session = open_session(heartbeat=10.0)
+    assert session.next_deadline() == 10.0
+    assert session.tick(5.0) == []
+    assert session.tick(10.0) == [Send(Ping())]
+    assert session.next_deadline() == 20.0
+    session.receive(encode(Pong()), 12.0)
+    assert session.tick(20.0) == [Send(Ping())]
+    assert session.next_deadline() == 30.0
+    assert session.tick(31.9) == [Send(Ping())]
+    assert session.next_deadline() == 32.0
+    assert session.tick(32.0) == [Close(1011, "heartbeat timeout")]
+    assert session.next_deadline() is None
+
+
+def test_silent_before_hello_is_closed_without_pings() -> None:
+    session = Session("c1", now=0.0, heartbeat=1.0)
+    assert session.tick(1.0) == []
+    assert session.tick(2.0) == [Close(1011, "heartbeat timeout")]
+
+
+def test_heartbeat_zero_disables_it() -> None:
+    session = open_session(heartbeat=0)
+    assert session.next_deadline() is None
+    assert session.tick(1e9) == []
+
+
+def test_negative_heartbeat_is_refused() -> None:
+    with pytest.raises(ValueError, match="heartbeat"):
+        Session("c1", now=0.0, heartbeat=-1)
