@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, TypeAlias
 
-__all__ = ["ALL", "Notifier", "Watch", "WatchKey"]
+__all__ = ["ALL", "Notifier", "Watch", "WatchKey", "guarded"]
 
 log = logging.getLogger("hotstate_rx")
 
@@ -88,7 +88,7 @@ class Notifier:
 
     def enqueue_call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue a plain call, ordered with the events (caller holds the lock)."""
-        self._queue.append(partial(_guarded, fn, *args))
+        self._queue.append(partial(guarded, fn, *args))
 
     def deliver(self) -> None:
         """Ask for a flush where the owner wants it (called after the lock is released)."""
@@ -122,10 +122,11 @@ class Notifier:
 def _notify(watches: list[Watch], event: Any) -> None:
     for watch in watches:
         if watch.active:
-            _guarded(watch.listener, event)
+            guarded(watch.listener, event)
 
 
-def _guarded(fn: Callable[..., Any], *args: Any) -> None:
+def guarded(fn: Callable[..., Any], *args: Any) -> None:
+    """Call user code; log what it raises instead of letting it break the caller."""
     try:
         fn(*args)
     except Exception:

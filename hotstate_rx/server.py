@@ -127,6 +127,7 @@ class Server:
         self._registry = StoreRegistry()
         self._registry.on_created = self._store_created
         self._registry.on_deleted = self._store_deleted
+        self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
         self._registry.watch(self._fan_out)
         self._functions = FunctionTable()
         self._events = EventTable()
@@ -316,7 +317,7 @@ class Server:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._registry.flush()
+        self._registry.close()
         self._registry.set_deliver(None)
         self._loop = self._loop_thread = None
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .draft import DraftSession, produce
 from .frozen import FrozenDict, freeze
-from .notify import ALL, Notifier, Watch, WatchKey
+from .notify import ALL, Notifier, Watch, WatchKey, guarded
 
 if TYPE_CHECKING:
     import reactivex
@@ -123,8 +123,10 @@ class StoreRegistry:
         self._static: dict[str, _Definition] = {}
         self._dynamic: dict[str, _Definition] = {}
         self._instances: dict[str, _Instance] = {}
+        self._closers: list[Callable[[], None]] = []
         self.on_created: Callable[[str, str | None], None] | None = None
         self.on_deleted: Callable[[str], None] | None = None
+        self.on_error: Callable[[Exception], None] | None = None
 
     # -- registration -----------------------------------------------------
 
@@ -191,6 +193,33 @@ class StoreRegistry:
         with self.lock:
             self._notifier.enqueue_call(fn, *args)
         self._notifier.deliver()
+
+    def report(self, exc: Exception) -> None:
+        """Hand an error from a background source (an Rx feed, say) to the owner's
+        ``"error"`` event, ordered with the notifications."""
+        if self.on_error is not None:
+            self.schedule(self.on_error, exc)
+
+    def on_close(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn`` once when the owner closes (feeds and streams end there);
+        returns the function that cancels it."""
+        with self.lock:
+            self._closers.append(fn)
+
+        def off() -> None:
+            with self.lock:
+                if fn in self._closers:
+                    self._closers.remove(fn)
+
+        return off
+
+    def close(self) -> None:
+        """The owner closed: deliver what is queued, then run the ``on_close`` callbacks."""
+        self.flush()
+        with self.lock:
+            closers, self._closers = self._closers, []
+        for fn in closers:
+            guarded(fn)
 
     # -- subscribers (counted by the server) --------------------------------
 

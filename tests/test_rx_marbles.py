@@ -107,11 +107,14 @@ def test_changes_of_a_server_covers_every_store(scheduler: TestScheduler, server
     results = scheduler.start(lambda: changes(server).pipe(ops.map(lambda c: (c.store, c.state))))
 
     assert results.messages == [
-        on_next(210, ("A", 1)), on_next(210, ("A", 2)), on_next(220, ("B", 1)), on_next(220, ("B", 2)),
+        on_next(210, ("A", 1)),  # first use: created from the defaults
+        on_next(210, ("A", 2)),
+        on_next(220, ("B", 1)),
+        on_next(220, ("B", 2)),
     ]
 
 
-def test_disposing_changes_stops_the_listener(scheduler: TestScheduler, sensor: StoreHandle) -> None:
+def test_disposing_changes_unregisters(scheduler: TestScheduler, sensor: StoreHandle) -> None:
     at(scheduler, 210, lambda: sensor.set({"t": 1}))
     at(scheduler, 310, lambda: sensor.set({"t": 2}))
 
@@ -154,7 +157,7 @@ def test_server_events_rejects_unknown_names(server: Server) -> None:
 # -- feed_store -------------------------------------------------------------------
 
 
-def test_feed_store_sends_only_the_difference(scheduler: TestScheduler, sensor: StoreHandle) -> None:
+def test_feed_store_sends_the_difference(scheduler: TestScheduler, sensor: StoreHandle) -> None:
     meta = sensor.get()["meta"]
     source = scheduler.create_hot_observable(
         on_next(210, {"t": 1, "meta": {"unit": "C"}}),
@@ -193,7 +196,7 @@ def test_feed_store_with_a_recipe(scheduler: TestScheduler, server: Server) -> N
     ]
 
 
-def test_a_root_of_another_kind_is_a_snapshot(scheduler: TestScheduler, sensor: StoreHandle) -> None:
+def test_a_root_of_other_kind_is_a_snapshot(scheduler: TestScheduler, sensor: StoreHandle) -> None:
     source = scheduler.create_hot_observable(on_next(210, [1, 2]), on_next(220, [1, 3]))
     at(scheduler, 200, lambda: feed_store(sensor, source))
 
@@ -247,7 +250,7 @@ def test_bad_items_are_reported_and_skipped(scheduler: TestScheduler, server: Se
     assert source.subscriptions == [subscribe(200, 230)]
 
 
-def test_a_recipe_that_raises_changes_nothing(scheduler: TestScheduler, sensor: StoreHandle) -> None:
+def test_a_raising_recipe_changes_nothing(scheduler: TestScheduler, sensor: StoreHandle) -> None:
     def recipe(draft: Any, item: int) -> None:
         draft["t"] = item
         if item < 0:

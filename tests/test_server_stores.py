@@ -226,3 +226,18 @@ async def test_snapshots_are_encoded_once_per_version(
     version, frame = server._snapshots["Big"]
     assert version == 1
     assert all(c.frames[-1] == frame for c in clients)
+
+
+async def test_registry_seams_for_the_rx_layer(server: Server, url: str) -> None:
+    """``report`` reaches the ``error`` event; ``on_close`` callbacks run at close."""
+    errors: list[tuple[str, str | None]] = []
+    server.on("error", lambda exc, cid: errors.append((str(exc), cid)))
+    closed: list[str] = []
+    server._registry.on_close(lambda: closed.append("kept"))
+    off = server._registry.on_close(lambda: closed.append("cancelled"))
+    off()
+    await asyncio.to_thread(server._registry.report, RuntimeError("sensor failed"))
+    server._registry.flush()
+    assert errors == [("sensor failed", None)]
+    await server.close()
+    assert closed == ["kept"]

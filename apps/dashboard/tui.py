@@ -17,6 +17,7 @@ from hotstate_rx.client import Hotstate as Client
 from .derive import LABELS, METRICS
 from .view import GAUGES, alert_text, fmt, table_rows
 
+WIDTHS = {"Metric": 14, "Now": 12, "Average": 12, "Min": 12, "Max": 12}
 COLUMNS = {
     "Metric": lambda row: row["metric"],
     "Now": lambda row: row["now"],
@@ -34,7 +35,7 @@ class DashboardApp(HotstateReactive, App[None]):
     #bar { height: 1; padding: 0 1; }
     #alerts { width: 1fr; }
     #alerts.-alert { color: $error; text-style: bold; }
-    #panels { grid-size: 3 2; grid-gutter: 0 1; height: auto; padding: 0 1; }
+    #panels { grid-size: 3 2; grid-rows: 6; grid-gutter: 0 1; height: 12; padding: 0 1; }
     .panel { height: 6; border: round $accent; padding: 0 1; }
     .panel Sparkline { height: 1fr; }
     .panel ProgressBar { height: 1; }
@@ -75,8 +76,11 @@ class DashboardApp(HotstateReactive, App[None]):
             lambda s: (alert_text(s), bool(s["alerts"])),
             lambda shown: self._show_alerts(alerts, *shown),
         )
+        table = self.query_one("#summary", DataTable)
+        for column, width in WIDTHS.items():  # fixed: the first rows ("-") are narrow
+            table.add_column(column, key=column, width=width)
         self.hotstate.bind_table(
-            self.query_one("#summary", DataTable),
+            table,
             "Stats",
             table_rows,
             key=lambda row: row["metric"],

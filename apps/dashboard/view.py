@@ -17,7 +17,7 @@ GAUGES = ("cpu", "memory")
 def fmt(metric: str, value: float | None) -> str:
     """``value`` of ``metric`` for a person: ``"42.0 %"``, ``"1.5 kB/s"``, ``"0.52"``."""
     if value is None:
-        return "–"
+        return "-"
     unit = UNITS[metric]
     if unit == "B/s":
         return _rate(value)

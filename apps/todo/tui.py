@@ -18,6 +18,8 @@ from hotstate_textual import (
     bind_observable,
     item_key,
 )
+from rich.markup import escape
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -41,7 +43,8 @@ class TodoTable(DataTable[Any]):
 
 
 def _format_message(message: Any) -> str:
-    return f"[b]{message['name'][:12]}[/b]: {message['text']}"
+    # Escaped: a chat message is someone else's text, not markup for our terminal.
+    return f"[b]{escape(message['name'][:12])}[/b]: {escape(message['text'])}"
 
 
 class TodoApp(HotstateReactive, App[None]):
@@ -100,10 +103,15 @@ class TodoApp(HotstateReactive, App[None]):
             "Todos",
             lambda state: state["items"],
             key=item_key("id"),
-            columns={"Done": lambda t: "✔" if t["done"] else "·", "Task": lambda t: t["text"]},
+            columns={
+                "Done": lambda t: "✔" if t["done"] else "·",
+                "Task": lambda t: Text(t["text"]),
+            },
         )
         self._listeners = [
-            self.client.on("notification", lambda data: self.notify(str(data["text"]))),
+            self.client.on(
+                "notification", lambda data: self.notify(str(data["text"]), markup=False)
+            ),
             self.client.on("user.joined", self._joined),
         ]
         self._join(self.room)
@@ -123,7 +131,7 @@ class TodoApp(HotstateReactive, App[None]):
 
     def _joined(self, data: Any) -> None:
         if data["id"] != self.client.client_id:
-            self.notify(f"{str(data['id'])[:8]} joined #{data['room']}")
+            self.notify(f"{str(data['id'])[:8]} joined #{data['room']}", markup=False)
 
     def _join(self, room: str) -> None:
         """Leave the current room (if any) and show ``room`` from now on."""
@@ -170,7 +178,7 @@ class TodoApp(HotstateReactive, App[None]):
             try:
                 self._join(model.room_name(value, "room"))
             except ValueError as error:
-                self.notify(str(error), severity="error")
+                self.notify(str(error), severity="error", markup=False)
                 return
         elif event.input.id == "message":
             self.hotstate.call("room.send", {"room": self.room, "text": value})
@@ -181,7 +189,8 @@ class TodoApp(HotstateReactive, App[None]):
         if table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key is not None and int(key) >= 0 else None
+        todo_id = -1 if key is None else int(key)
+        return todo_id if todo_id >= 0 else None  # -1: not confirmed by the server yet
 
     def action_toggle_todo(self) -> None:
         todo_id = self._highlighted()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +34,10 @@ from .handle import SubscriptionHandle
 from .options import ClientOptions, check_seconds
 from .status import ConnectionStatus
 from .streams import EventChannels, StatusStream
+
+_Step = Action | Callable[[], None]
+"""What the dispatch queue holds: the core's actions, and the client's own
+steps that must run after the actions queued before them."""
 
 
 class Hotstate:
@@ -73,8 +77,9 @@ class Hotstate:
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ready_waiters: list[asyncio.Future[None]] = []
         self._connection: Connection | None = None
+        self._retired: list[Connection] = []  # stopped, maybe still closing their socket
         self._url: str | None = None
-        self._pending: deque[Action] = deque()
+        self._pending: deque[_Step] = deque()
         self._dispatching = False
         if url is not None:
             self.connect(url)
@@ -117,6 +122,9 @@ class Hotstate:
             ) from None
         self._dispatch(self._core.connect())
         self._url = url
+        if self._connection is not None:  # gave up earlier; its socket may still be closing
+            self._connection.stop()
+            self._retired.append(self._connection)
         self._connection = Connection(url, self._options, self._core, self._dispatch)
         self._connection.start()
 
@@ -144,9 +152,14 @@ class Hotstate:
         Idempotent; ``await close()`` also waits for the socket to close."""
         if self._core.destroyed:
             return
-        self._dispatch(self._core.shutdown())
         if self._connection is not None:
             self._connection.stop()
+        # Queued behind the shutdown's actions: observers see "disconnected"
+        # and the failed calls before their streams complete, even when
+        # destroy() is called from a callback in the middle of a dispatch.
+        self._dispatch([*self._core.shutdown(), self._end_streams])
+
+    def _end_streams(self) -> None:
         handles = [h for hs in self._handles.values() for h in hs]
         self._handles.clear()
         for handle in handles:
@@ -157,8 +170,10 @@ class Hotstate:
     async def close(self) -> None:
         """``destroy()``, then wait until the connection task has finished."""
         self.destroy()
-        if self._connection is not None:
-            await self._connection.wait_stopped()
+        for connection in [*self._retired, self._connection]:
+            if connection is not None:
+                await connection.wait_stopped()
+        self._retired.clear()
 
     async def __aenter__(self) -> Hotstate:
         return self
@@ -270,8 +285,8 @@ class Hotstate:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch(self, actions: list[Action]) -> None:
-        self._pending.extend(actions)
+    def _dispatch(self, steps: Iterable[_Step]) -> None:
+        self._pending.extend(steps)
         if self._dispatching:  # re-entered from a callback: the outer loop runs them
             return
         self._dispatching = True
@@ -281,7 +296,7 @@ class Hotstate:
         finally:
             self._dispatching = False
 
-    def _perform(self, action: Action) -> None:
+    def _perform(self, action: _Step) -> None:
         match action:
             case Send(message):
                 if self._connection is not None:
@@ -310,6 +325,8 @@ class Hotstate:
             case CloseSocket(code, reason):
                 if self._connection is not None:
                     self._connection.close_socket(code, reason)
+            case _:  # a step of the client's own, queued behind actions
+                action()
 
     def _wake_waiters(self, error: Exception | None) -> None:
         for waiter in self._ready_waiters:

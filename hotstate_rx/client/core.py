@@ -143,6 +143,7 @@ class ClientCore:
             raise RuntimeError(f"connect(): the client is already {self.status!s}")
         self.failure = None
         self._attempt = 0
+        self._open = False  # a socket given up on may still be closing: it is not ours now
         return self._go(ConnectionStatus.CONNECTING)
 
     def opened(self) -> list[Action]:

@@ -3,10 +3,11 @@
 ::
 
     disconnected ──connect()──▶ connecting ──hello──▶ connected
-          ▲                        │                    │  ▲
-          │                        ▼                    ▼  │ hello
-          └──── destroy() / ◀── reconnecting ◀── socket lost
-                protocol error / no retry
+         ▲                          │ lost                │ lost
+         │                          ▼                     │
+         │                     reconnecting ◀─────────────┘
+         │                          └───────hello──────▶ connected
+         └── destroy(), a protocol error, or a loss without reconnect (from any state)
 
 Every other move is a bug in the caller and raises ``RuntimeError``.
 """

@@ -51,9 +51,11 @@ class Broadcast(Observable[_T], Generic[_T]):
             else:
                 self._guard(observer.on_completed)
             return Disposable()
+        # Listed before the replay, so a change caused by the replayed value
+        # (an observer that makes an optimistic call) reaches it too.
+        self._observers.append(observer)
         if self._replay and self._latest is not _NOTHING:
             self._guard(observer.on_next, self._latest)
-        self._observers.append(observer)
 
         def remove() -> None:
             if observer in self._observers:

@@ -11,6 +11,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from ..notify import ALL, WatchKey
 from ..server import Server
 from ..store import Change, Removed, StoreHandle
+from ._hub import registry_of
 
 __all__ = ["changes"]
 
@@ -42,12 +43,12 @@ def changes(source: Server | StoreHandle, key: WatchKey = ALL) -> Observable[Cha
         def watch(listener: Callable[[Change | Removed], None]) -> Callable[[], None]:
             return handle.watch(listener, key)
 
-        registry = handle._registry
+        registry = registry_of(handle)
     elif isinstance(source, Server):
         if key is not ALL:
             raise TypeError("changes(server) takes no key; pass a store handle to pick an instance")
         watch = source.watch_stores
-        registry = source._registry
+        registry = registry_of(source)
     else:
         raise TypeError(f"changes() needs a Server or a StoreHandle, not {type(source).__name__}")
 

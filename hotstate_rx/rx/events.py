@@ -11,6 +11,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..server import Server
+from ._hub import registry_of
 
 __all__ = [
     "EVENT_TYPES",
@@ -102,7 +103,6 @@ EVENT_TYPES: Final[dict[str, type[ServerEvent]]] = {
 the order of the listener's arguments)."""
 
 
-
 def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
     """The server's lifecycle events named (all of them when none is), as values.
 
@@ -133,7 +133,7 @@ def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
             return lambda *args: observer.on_next(kind(*args))
 
         offs = [server.on(name, emitter(kind)) for name, kind in kinds]
-        offs.append(server._registry.on_close(observer.on_completed))
+        offs.append(registry_of(server).on_close(observer.on_completed))
         return CompositeDisposable(*map(Disposable, offs))
 
     return reactivex.create(subscribe)

@@ -16,6 +16,7 @@ from ..frozen import freeze
 from ..pointer import parse_pointer
 from ..server import Server
 from ..store import Change, Removed, StoreHandle, StoreRegistry, parse_store_name
+from ._hub import registry_of
 
 __all__ = ["Recipe", "derived_store", "feed_events", "feed_store"]
 
@@ -42,20 +43,23 @@ def feed_store(
 
     The instance is created at once (``init``, running ``on_create``); the feed
     ends when it is deleted, when the server closes, or when ``source`` ends,
-    and disposing the result ends it too. See the module docstring for threads
-    and errors.
+    and disposing the result ends it too. Threads and errors: see
+    :mod:`hotstate_rx.rx`. A key that does not fit the store (a static store
+    with one, a dynamic store without) raises ``TypeError`` here.
 
     .. code-block:: text
 
-        source:          --{t:1}----{t:1}----{t:2}-------|
-        feed_store(h):
-        changes(h):      --C([replace /t])--------C([replace /t])--
+        state of h:       {t:0, meta:M}
+        source:           ---{t:1, meta:M'}----{t:1, meta:M'}----{t:2, meta:M'}---|
+        feed_store(h, source)
+        changes(h) patches: --[replace /t 1]-----------------------[replace /t 2]------
+        (M' == M: h.get()["meta"] stays the very object M; the equal item sends nothing)
 
     """
-    handle.full_name(key)  # a static store with a key, or a dynamic one without, raise here
+    name = handle.full_name(key)
     _check_source(source, recipe)
     handle.init(*(() if key is None else (key,)))
-    feed = _Feed(handle._registry, f"feed of store {handle.full_name(key)!r}")
+    feed = _Feed(registry_of(handle), f"feed of store {name!r}")
     _drive(feed, handle, key, recipe)
     return feed.start(source)
 
@@ -71,7 +75,7 @@ def derived_store(
     """Create the static store ``name``, fed by ``source``, and return its handle.
 
     The store is published to clients like any other. Its defaults are
-    ``initial`` or, by default, the value ``source`` emits at subscription
+    ``initial`` or, when that is not given, the value ``source`` emits at subscription
     (the latest if several; ``handle.observe()`` and ``combine_latest`` of
     them do emit at once). A source that emits nothing then raises
     ``ValueError``: pass ``initial=``. With ``recipe`` (which needs
@@ -102,7 +106,7 @@ def derived_store(
     # One subscription: its first items are kept until the store exists, then it
     # feeds the store. The lock keeps anything else from reaching the source's
     # items in between.
-    registry = server._registry
+    registry = registry_of(server)
     feed = _Feed(registry, f"derived store {name!r}")
     firsts: list[Any] = []
     feed.apply = firsts.append
@@ -132,13 +136,13 @@ def feed_events(
 ) -> abc.DisposableBase:
     """Emit every item of ``source`` on event ``channel``: to every client, or to
     ``client_id`` only (then the feed also ends when that client disconnects).
-    Returns the feed; it ends as described in the module docstring.
+    Returns the feed; it ends as described in :mod:`hotstate_rx.rx`.
 
     .. code-block:: text
 
-        source:           --a----b----c--|
+        source:                 --a----b----c--|
         feed_events(s, "tick", source)
-        client.events("tick"):  --a----b----c-----
+        client.events("tick"):  --a----b----c-----   (on every connected client)
 
     """
     if not isinstance(server, Server):
@@ -146,7 +150,7 @@ def feed_events(
     if not isinstance(channel, str) or not channel:
         raise TypeError(f"an event channel must be a non-empty str, got {channel!r}")
     _check_source(source, None)
-    feed = _Feed(server._registry, f"event feed {channel!r}")
+    feed = _Feed(registry_of(server), f"event feed {channel!r}")
     if client_id is not None:
 
         def on_disconnect(cid: str) -> None:

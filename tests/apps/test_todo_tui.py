@@ -46,7 +46,7 @@ async def test_tui_adds_toggles_and_removes_todos(server: Server) -> None:
         await settle(pilot, lambda: cells(table) == [["·", "Buy milk"]])
         assert todos.get()["items"] == [{"id": 1, "text": "Buy milk", "done": False}]
 
-        elsewhere = {"id": 50, "text": "From elsewhere", "done": False}
+        elsewhere = {"id": 50, "text": "From [b]elsewhere[/x]", "done": False}  # not markup
         todos.update(lambda d: d["items"].append(elsewhere))
         await settle(pilot, lambda: table.row_count == 2)
 
@@ -56,7 +56,7 @@ async def test_tui_adds_toggles_and_removes_todos(server: Server) -> None:
 
         await pilot.press("delete")
         await settle(pilot, lambda: [t["id"] for t in todos.get()["items"]] == [50])
-        await settle(pilot, lambda: cells(table) == [["·", "From elsewhere"]])
+        await settle(pilot, lambda: cells(table) == [["·", "From [b]elsewhere[/x]"]])
 
 
 async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
@@ -69,6 +69,9 @@ async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
         await settle(pilot, lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["hi"])
         log = app.query_one("#messages", RichLog)
         await settle(pilot, lambda: any("hi" in line.text for line in log.lines))
+        raw = {"from": "x", "name": "[i]eve", "text": "[/oops] not markup", "ts": 0.0}
+        rooms.update("general", lambda d: d["messages"].append(raw))
+        await settle(pilot, lambda: "[i]eve: [/oops] not markup" in log.lines[-1].text)
 
         await pilot.press("ctrl+r", *"design", "enter")
         await settle(pilot, lambda: rooms.subscriber_count("design") == 1)

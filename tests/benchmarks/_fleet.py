@@ -45,8 +45,7 @@ class Fleet:
         args = [mode, url, str(per), *([store] if store else [])]
         async with contextlib.AsyncExitStack() as stack:
             children = [
-                await stack.enter_async_context(spawn("_receiver", *args))
-                for _ in range(PROCESSES)
+                await stack.enter_async_context(spawn("_receiver", *args)) for _ in range(PROCESSES)
             ]
             fleet = cls(children, per, await gather_all(children))
             try:

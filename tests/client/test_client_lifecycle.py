@@ -138,7 +138,7 @@ async def test_ready_raises_when_the_only_attempt_fails(make_client: MakeClient)
 
 
 async def test_protocol_mismatch_is_a_clear_error_without_a_reconnect_loop(
-    fake_server, make_client: MakeClient
+    fake_server, make_client: MakeClient, start_server: StartServer
 ) -> None:
     fake: FakeServer = await fake_server(version=99)
     client = make_client(fake.url)
@@ -150,6 +150,12 @@ async def test_protocol_mismatch_is_a_clear_error_without_a_reconnect_loop(
     assert client.status.value == "disconnected"
     with pytest.raises(ProtocolError):
         await client.ready()
+    assert fake.connections == 1
+    _, url = await start_server(counter_server(7))
+    client.connect(url)  # the user may point it elsewhere
+    counter = client.subscribe("Counter")
+    await counter.ready()
+    assert counter.get_state() == {"n": 7}
     await client.close()
     assert fake.connections == 1
 
@@ -193,6 +199,18 @@ async def test_destroy_is_final_and_stops_everything(
     with pytest.raises(RuntimeError, match="destroyed"):
         client.connect(url)
     await client.close()
+
+
+async def test_destroy_from_a_callback_still_reports_disconnected_first(
+    start_server: StartServer, make_client: MakeClient
+) -> None:
+    _, url = await start_server()
+    client = make_client(url)
+    statuses = Recorder()
+    client.status.subscribe(on_next=statuses, on_completed=statuses.on_completed)
+    client.on("connected", lambda: client.destroy())
+    await statuses.done()
+    assert statuses.values == ["connecting", "connected", "disconnected"]
 
 
 async def test_misuse_raises_clear_errors(make_client: MakeClient) -> None:

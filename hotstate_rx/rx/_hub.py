@@ -1,0 +1,18 @@
+"""The one place where the Rx layer reaches past the public server API.
+
+Feeds and streams need three things of the :class:`~hotstate_rx.store.StoreRegistry`
+behind a server or a handle: its ``lock`` (a feed checks and mutates in one
+step), ``on_close(fn) -> off`` (a feed or stream ends when the server closes)
+and ``report(exc)`` (an error reaches the server's ``"error"`` event, on its
+loop, ordered with the store notifications).
+"""
+
+from __future__ import annotations
+
+from ..server import Server
+from ..store import StoreHandle, StoreRegistry
+
+
+def registry_of(target: Server | StoreHandle) -> StoreRegistry:
+    """The registry serving ``target``'s stores."""
+    return target._registry

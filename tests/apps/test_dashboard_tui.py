@@ -1,0 +1,75 @@
+"""The Textual dashboard driven by Pilot against a real server whose Stats store changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from app_helpers import TIMEOUT, serve
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Label, ProgressBar, Sparkline
+
+from apps.dashboard import derive
+from apps.dashboard.tui import DashboardApp
+from hotstate_rx import Hotstate, Server
+
+
+def sample(ts: float, cpu: float) -> dict[str, float]:
+    return {
+        "ts": ts,
+        "cpu": cpu,
+        "memory": 61.5,
+        "load": 0.25,
+        "net_rx": 1500.0,
+        "net_tx": 200.0,
+        "processes": 87,
+    }
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    """A server holding a ``Stats`` store that the test sets by hand."""
+    server = Hotstate()
+    server.create_store("Stats", derive.empty_stats(2))
+    yield server
+    await server.close()
+
+
+async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    for _ in range(int(TIMEOUT / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_dashboard_shows_stats_live(server: Server) -> None:
+    url = await serve(server)
+    stats = server.stores["Stats"]
+    app = DashboardApp(url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        alerts = app.query_one("#alerts", Label)
+        await settle(pilot, lambda: "Waiting" in str(alerts.content))
+
+        samples = [sample(1, 20.0), sample(2, 40.0)]
+        stats.set(derive.stats(samples, window=2, limits={"cpu": 90.0}))
+        spark = app.query_one("#spark-cpu", Sparkline)
+        await settle(pilot, lambda: list(spark.data or []) == [20.0, 40.0])
+        assert app.query_one("#gauge-memory", ProgressBar).progress == 61.5
+        assert "40.0 %" in str(app.query_one("#value-cpu", Label).content)
+        table = app.query_one("#summary", DataTable)
+        assert [str(c) for c in table.get_row("CPU")] == [
+            "CPU",
+            "40.0 %",
+            "30.0 %",
+            "20.0 %",
+            "40.0 %",
+        ]
+        assert str(alerts.content) == "All normal"
+
+        samples += [sample(3, 99.0), sample(4, 97.0)]
+        stats.set(derive.stats(samples[-3:], window=2, limits={"cpu": 90.0}))
+        await settle(pilot, lambda: alerts.has_class("-alert"))
+        assert str(alerts.content) == "⚠ CPU 98.0% over 90"
+        assert list(spark.data or []) == [40.0, 99.0, 97.0]
+        assert app.query_one("#gauge-cpu", ProgressBar).progress == 97.0
