@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""One entry point for people and CI: ``python3 tasks.py demo|dashboard|test|bench|lint``.
+"""One entry point for people and CI: ``python3 tasks.py <command>``.
+
+Commands: ``demo`` (todo server + web page), ``tui`` (its terminal client),
+``dashboard`` / ``dashboard-tui`` (live machine dashboard), ``test`` (ruff and
+the whole pytest suite; extra arguments go to pytest), ``bench`` (benchmarks),
+``lint``.
 
 Each command first makes sure ``.venv`` exists inside the checkout and holds
 this project with every extra it needs (re-installing only when
@@ -78,10 +83,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     ensure_venv()
-    if cmd == "demo":
-        return subprocess.call([str(PY), "-m", "apps", "todo", *rest], cwd=ROOT)
-    if cmd == "dashboard":
-        return subprocess.call([str(PY), "-m", "apps", "dashboard", *rest], cwd=ROOT)
+    apps = {"demo": "todo", "tui": "todo-tui", "dashboard": "dashboard"}
+    if cmd in apps or cmd == "dashboard-tui":
+        return subprocess.call([str(PY), "-m", "apps", apps.get(cmd, cmd), *rest], cwd=ROOT)
     if cmd == "lint":
         return subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
     if cmd == "test":

@@ -336,9 +336,7 @@ def test_derived_store_ends_its_feed_on_delete(scheduler: TestScheduler, server:
 
 def test_derived_store_needs_a_first_value(server: Server) -> None:
     subscribed: list[str] = []
-    source = reactivex.never().pipe(
-        ops.do_action(), ops.finally_action(lambda: subscribed.append("disposed"))
-    )
+    source = reactivex.never().pipe(ops.finally_action(lambda: subscribed.append("disposed")))
     with pytest.raises(ValueError, match="emitted nothing at subscription; pass initial="):
         derived_store(server, "D", source)
     assert subscribed == ["disposed"]

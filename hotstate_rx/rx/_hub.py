@@ -1,10 +1,11 @@
 """The one place where the Rx layer reaches past the public server API.
 
-Feeds and streams need three things of the :class:`~hotstate_rx.store.StoreRegistry`
-behind a server or a handle: its ``lock`` (a feed checks and mutates in one
-step), ``on_close(fn) -> off`` (a feed or stream ends when the server closes)
-and ``report(exc)`` (an error reaches the server's ``"error"`` event, on its
-loop, ordered with the store notifications).
+Feeds and streams use three things of the :class:`~hotstate_rx.store.StoreRegistry`
+behind a server or a handle: its ``lock`` (a feed checks "still fed?" and
+mutates in one step), ``on_close(fn)`` (feeds and streams end when the server
+closes) and ``report(exc)`` (an error reaches the server's ``"error"`` event on
+its loop, ordered with the store notifications). Only reaching the registry
+is private; a public accessor would replace this function.
 """
 
 from __future__ import annotations
