@@ -7,9 +7,10 @@ tab owns one hotstate client, dialled once the browser is really there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nicegui import Client as Page
@@ -47,8 +48,6 @@ def run(
     port: int,
     title: str,
     tui: str,
-    on_startup: Callable[[], Awaitable[None] | None] | None = None,
-    on_shutdown: Callable[[], Awaitable[None] | None] | None = None,
 ) -> None:
     """Serve ``server`` at ``/ws`` and ``pages(ws_url)`` on ``host:port``; blocks until Ctrl-C.
 
@@ -69,19 +68,18 @@ def run(
         )
 
     app.on_startup(banner)
-    if on_startup is not None:
-        app.on_startup(on_startup)
-    if on_shutdown is not None:
-        app.on_shutdown(on_shutdown)
     app.on_shutdown(server.close)
-    ui.run(
-        host=host,
-        port=port,
-        title=title,
-        reload=False,
-        show=False,
-        show_welcome_message=False,
-    )
+    # uvicorn shuts down (closing the server), then re-raises Ctrl-C: that is the normal stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        ui.run(
+            host=host,
+            port=port,
+            title=title,
+            reload=False,
+            show=False,
+            show_welcome_message=False,
+        )
+    print("stopped", flush=True)
 
 
 async def connect_when_shown(page: Page, client: Client, ws_url: str) -> None:

@@ -27,7 +27,20 @@ PUBLIC = {
     "SubscriptionError",
 }
 
-PURE = ["frozen", "draft", "patch", "pointer", "protocol", "store", "session", "errors"]
+# The client's pure core (client/core.py) has its own check in tests/client/test_core.py:
+# importing it here would run the client package's __init__, which is I/O by design.
+PURE = [
+    "frozen",
+    "draft",
+    "patch",
+    "pointer",
+    "diff",
+    "protocol",
+    "store",
+    "notify",
+    "session",
+    "errors",
+]
 IO = ["asyncio", "websockets", "starlette", "reactivex", "textual", "nicegui"]
 
 
