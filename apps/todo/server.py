@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotstate_rx import Hotstate, Server
+from hotstate_rx import CallContext, Hotstate, Server
 
 from . import model
 
@@ -79,7 +79,7 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         return {"theme": theme}
 
     @server.handle("room.send")
-    def send(args: object, ctx: Any) -> dict[str, float]:
+    def send(args: object, ctx: CallContext) -> dict[str, float]:
         room = model.room_arg(args, "room.send")
         text = model.text_arg(args, "room.send")
         name = model.optional_name(args, "room.send") or ctx.client_id

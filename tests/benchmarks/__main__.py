@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         rows += got
         if rest:
-            extra.append(f"### {name}\n\n```\n{rest}\n```")
+            extra.append(f"### {name}\n\n{rest}")
         if failure:
             failures.append(f"- {name}: {failure}")
     print(f"## Benchmarks\n\nMachine: {machine()}  ")
