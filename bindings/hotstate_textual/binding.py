@@ -179,7 +179,7 @@ class ClientBinding:
                     name, args, store=store, optimistic=optimistic, timeout=timeout
                 )
             except Exception as error:
-                self.node.notify(f"{name} failed: {error}", severity="error")
+                self.node.notify(f"{name} failed: {error}", severity="error", markup=False)
                 raise
 
         return self.node.run_worker(run(), name=f"hotstate call {name}", exit_on_error=False)

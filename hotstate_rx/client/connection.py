@@ -1,7 +1,10 @@
-"""The asyncio driver of a client: one supervisor task that connects, reads,
-writes and retries, feeding the sans-I/O core and dispatching its actions.
+"""The asyncio driver of a client: one supervisor task that connects, reads
+and retries, feeding the sans-I/O core and dispatching its actions.
 
-The task owns everything it starts (the writer of each socket), so stopping it
+Frames are written synchronously as the core asks for them (``broadcast`` to
+the one socket: no writer task, no queue, one loop iteration less per call),
+so they leave in the order they were asked for and a close comes after them.
+The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is a
 timeout on each receive, the backoff a sleep between attempts.
 """
@@ -14,6 +17,7 @@ import random
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ..errors import ProtocolError
@@ -24,9 +28,6 @@ from .options import ClientOptions
 from .status import ConnectionStatus
 
 logger = logging.getLogger("hotstate_rx.client")
-
-_Outgoing = bytes | tuple[int, str]  # a frame, or a close code and reason
-
 
 class Connection:
     """Keeps a client connected to ``url`` until :meth:`stop`."""
@@ -45,7 +46,8 @@ class Connection:
         self._core = core
         self._dispatch = dispatch
         self._jitter = jitter
-        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._ws: ClientConnection | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -55,15 +57,15 @@ class Connection:
         )
 
     def send(self, message: ClientMessage) -> None:
-        """Queue ``message`` for the open socket; dropped when there is none
+        """Write ``message`` to the open socket now; dropped when there is none
         (the core re-sends what matters when the next socket opens)."""
-        if self._outbox is not None:
-            self._outbox.put_nowait(encode(message))
+        if self._ws is not None:
+            broadcast((self._ws,), encode(message))
 
     def close_socket(self, code: int, reason: str) -> None:
-        """Close the open socket once what is queued before has been sent."""
-        if self._outbox is not None:
-            self._outbox.put_nowait((code, reason))
+        """Close the open socket (what was sent before is already written)."""
+        if self._ws is not None and self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._ws.close(code, reason))
 
     def stop(self) -> None:
         if self._task is not None:
@@ -97,16 +99,15 @@ class Connection:
             close_timeout=options.close_timeout,
             ping_interval=None,  # the protocol has its own heartbeat, on every transport
         ) as ws:
-            outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
-            writer = asyncio.create_task(self._write(ws, outbox))
-            self._outbox = outbox
+            self._ws = ws
             try:
                 self._dispatch(self._core.opened())
                 await self._read(ws)
             finally:
-                self._outbox = None
-                writer.cancel()
-                await asyncio.wait([writer])
+                self._ws = None
+                closing, self._closing = self._closing, None
+                if closing is not None:
+                    await asyncio.wait([closing])
 
     async def _read(self, ws: ClientConnection) -> None:
         while True:
@@ -127,18 +128,6 @@ class Connection:
                 self._dispatch(self._core.bad_frame(exc))
                 continue
             self._dispatch(self._core.receive(message))
-
-    @staticmethod
-    async def _write(ws: ClientConnection, outbox: asyncio.Queue[_Outgoing]) -> None:
-        try:
-            while True:
-                item = await outbox.get()
-                if isinstance(item, tuple):
-                    await ws.close(*item)
-                    return
-                await ws.send(item)
-        except ConnectionClosed:
-            return
 
 
 __all__ = ["Connection"]
