@@ -8,6 +8,12 @@ The Python counterpart of the original's ``client.bindZustand(useStore)``::
         ui.label().bind_text_from(state, "status")
         ui.label().bind_text_from(state.select("Todos", lambda s: len(s["items"])), "value")
 
+Without ``stores=``, ``state.stores`` follows :attr:`client.stores
+<hotstate_rx.client.Hotstate.stores>`: every store the client subscribes to,
+including subscriptions made later and by other pages sharing the client, as
+in the original. With ``stores=["Todos"]`` the binding subscribes those names
+itself, holds them as long as it lives, and ``stores`` shows only them.
+
 Values are **pushed**: every property is a ``BindableProperty``, so setting it
 propagates to the bound elements at once, with no polling loop (NiceGUI polls
 only bindings to plain attributes and dict keys). A binding made inside a page
@@ -60,9 +66,11 @@ class Selection:
 class HotstateState:
     """A hotstate client seen as bindable state; made by :func:`bind_client`.
 
-    ``status`` is the connection status; ``stores`` maps each bound store name
-    to its latest immutable state (absent until its first snapshot). Both are
-    replaced, never mutated, so NiceGUI sees every change.
+    ``status`` is the connection status; ``stores`` maps each store name the
+    binding follows (every subscription of the client, or the names given to
+    ``bind_client(stores=...)``) to its latest immutable state (absent until
+    its first snapshot). Both are replaced, never mutated, so NiceGUI sees
+    every change.
     """
 
     status = BindableProperty()
@@ -78,12 +86,23 @@ class HotstateState:
         self._subscriptions: list[DisposableBase] = []
         self._selections: list[Selection] = []
         self._disposed = False
+        self._following = False
+
+    @property
+    def following(self) -> bool:
+        """True when ``stores`` follows every subscription of the client."""
+        return self._following
 
     def subscribe(self, name: str) -> Any:
-        """Bind store ``name`` into ``stores`` and return its handle (once per name)."""
+        """Subscribe to store ``name`` while this binding lives and return the
+        handle (once per name). It shows in ``stores``: through the client's
+        ``stores`` when :attr:`following`, else bound here."""
         self._check_alive()
         handle = self._handles.get(name)
-        if handle is None:
+        if self._following:
+            if handle is None or not handle.active:  # none yet, or the store was deleted
+                handle = self._handles[name] = self.client.subscribe(name)
+        elif handle is None:
             handle = self._handles[name] = self.client.subscribe(name)
             self._watch(
                 handle,
@@ -158,6 +177,16 @@ class HotstateState:
         if self._disposed:
             raise RuntimeError("this hotstate binding was disposed (its page is gone)")
 
+    def _follow(self) -> None:
+        """Mirror the client's ``stores`` (every subscription) into ``stores``."""
+        self._following = True
+
+        def set_stores(stores: Any) -> None:
+            if self.stores is not stores:
+                self.stores = stores
+
+        self._watch(self.client.stores, set_stores)
+
     def _store_changed(self, name: str, state: Any) -> None:
         if self.stores.get(name) is not state:
             self.stores = freeze({**self.stores, name: state})
@@ -181,10 +210,17 @@ def _current_page() -> Client | None:
 def bind_client(
     client: Any,
     *,
-    stores: Iterable[str] = (),
+    stores: Iterable[str] | None = None,
     page: Client | None = _CURRENT_PAGE,
 ) -> HotstateState:
     """Bind ``client`` to NiceGUI: returns its bindable :class:`HotstateState`.
+
+    Without ``stores``, ``state.stores[name]`` follows every store the client
+    subscribes to, whoever subscribes and whenever (``client.subscribe(name)``
+    later makes it appear; unsubscribing the last handle or a deletion removes
+    it), like the original's ``client.bindZustand``. With ``stores=[...]``, the
+    binding subscribes those names itself and ``state.stores`` shows only them
+    (``stores=()``: the status only).
 
     Call it on NiceGUI's loop (in a page function or ``app.on_startup``). By
     default the binding belongs to the page being built and is disposed when
@@ -201,8 +237,11 @@ def bind_client(
     owner = _current_page() if page is _CURRENT_PAGE else page
     state = HotstateState(client, loop)
     state._watch(client.status, lambda status: setattr(state, "status", str(status)))
-    for name in stores:
-        state.subscribe(name)
+    if stores is None:
+        state._follow()
+    else:
+        for name in stores:
+            state.subscribe(name)
     if owner is not None:
         owner.on_delete(state.dispose)
     return state

@@ -4,10 +4,17 @@ The Python counterpart of the original's ``client.bindZustand(useStore)``::
 
     class TodoApp(HotstateReactive, App):
         def on_mount(self) -> None:
-            self.hotstate = bind_client(self, client, stores=["Todos"])
+            self.hotstate = bind_client(self, client)   # follows every subscription
+            client.subscribe("Todos")                   # now or later, from anywhere
 
     # anywhere in the app: self.app.status, self.app.stores["Todos"],
     # watch_status / watch_stores, or data_bind(TodoApp.status)
+
+Without ``stores=``, ``stores`` follows :attr:`client.stores
+<hotstate_rx.client.Hotstate.stores>`: every store the client subscribes to,
+including subscriptions made after binding, as in the original. With
+``stores=["Todos"]`` the binding subscribes those names itself, holds them for
+the node's lifetime, and ``stores`` shows only them.
 
 Whole-store reactives suit a few widgets; for one widget per slice use
 :meth:`ClientBinding.bind`, which updates the widget only when its slice changes.
@@ -37,8 +44,10 @@ class HotstateReactive:
 
     Mix it into an ``App``, ``Screen`` or ``Widget`` (before the Textual base):
     ``status`` is the connection status (``"connecting"``, ``"connected"``,
-    ``"reconnecting"``, ``"disconnected"``); ``stores`` maps each bound store name
-    to its latest immutable state, absent until its first snapshot.
+    ``"reconnecting"``, ``"disconnected"``); ``stores`` maps each store name the
+    binding follows (every subscription of the client, or the names given to
+    ``bind_client(stores=...)``) to its latest immutable state, absent until its
+    first snapshot.
     """
 
     status: reactive[str] = reactive("disconnected")
@@ -100,11 +109,22 @@ class ClientBinding:
         self._state = cast(HotstateReactive, node)
         self._handles: dict[str, Any] = {}
         self._workers: list[Worker[None]] = []
+        self._following = False
+
+    @property
+    def following(self) -> bool:
+        """True when ``node.stores`` follows every subscription of the client."""
+        return self._following
 
     def subscribe(self, name: str) -> Any:
-        """Bind store ``name`` into ``node.stores`` and return its handle (once per name)."""
+        """Subscribe to store ``name`` for the node's lifetime and return the
+        handle (once per name). It shows in ``node.stores``: through the
+        client's ``stores`` when :attr:`following`, else bound here."""
         handle = self._handles.get(name)
-        if handle is None:
+        if self._following:
+            if handle is None or not handle.active:  # none yet, or the store was deleted
+                handle = self._handles[name] = self.client.subscribe(name)
+        elif handle is None:
             handle = self._handles[name] = self.client.subscribe(name)
             self._workers.append(
                 bind_observable(
@@ -193,6 +213,18 @@ class ClientBinding:
             handle.unsubscribe()
         self._handles.clear()
 
+    def _follow(self) -> None:
+        """Mirror the client's ``stores`` (every subscription) into ``node.stores``."""
+        self._following = True
+
+        def set_stores(stores: Any) -> None:
+            if self._state.stores is not stores:
+                self._state.stores = stores
+
+        self._workers.append(
+            bind_observable(self.node, self.client.stores, set_stores, name="hotstate stores")
+        )
+
     def _store_changed(self, name: str, state: Any) -> None:
         stores = self._state.stores
         if stores.get(name) is not state:
@@ -205,8 +237,17 @@ class ClientBinding:
             self._state.stores = freeze({k: v for k, v in stores.items() if k != name})
 
 
-def bind_client(node: DOMNode, client: Any, *, stores: Iterable[str] = ()) -> ClientBinding:
+def bind_client(
+    node: DOMNode, client: Any, *, stores: Iterable[str] | None = None
+) -> ClientBinding:
     """Bind ``client`` to ``node``: its ``status`` and ``stores`` reactives follow the client.
+
+    Without ``stores``, ``node.stores[name]`` follows every store the client
+    subscribes to, whoever subscribes and whenever (``client.subscribe(name)``
+    later makes it appear; unsubscribing the last handle or a deletion removes
+    it), like the original's ``client.bindZustand``. With ``stores=[...]``, the
+    binding subscribes those names for the node's lifetime and ``node.stores``
+    shows only them (``stores=()``: the status only).
 
     ``node`` mixes in :class:`HotstateReactive`; call this from the app's loop
     once the node is running (``on_mount``). Everything stops when ``node``
@@ -225,8 +266,11 @@ def bind_client(node: DOMNode, client: Any, *, stores: Iterable[str] = ()) -> Cl
     binding._workers.append(
         bind_observable(node, client.status, set_status, name="hotstate status")
     )
-    for name in stores:
-        binding.subscribe(name)
+    if stores is None:
+        binding._follow()
+    else:
+        for name in stores:
+            binding.subscribe(name)
     # The handles belong to the node: release them with it.
     binding._workers.append(
         node.run_worker(_release_on_exit(binding), name="hotstate handles", group="hotstate")

@@ -7,6 +7,7 @@ dataclasses, so tests compare whole lists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -74,7 +75,17 @@ class StatusChanged:
     status: ConnectionStatus
 
 
-Action: TypeAlias = Send | CloseSocket | Deliver | EndStore | Settle | Emit | StatusChanged
+@dataclass(frozen=True, slots=True)
+class StoresChanged:
+    """The mapping of every subscribed store with data to its visible state is
+    now ``stores`` (only once :meth:`.ClientCore.follow_stores` was called)."""
+
+    stores: Mapping[str, Any]
+
+
+Action: TypeAlias = (
+    Send | CloseSocket | Deliver | EndStore | Settle | Emit | StatusChanged | StoresChanged
+)
 
 __all__ = [
     "Action",
@@ -85,4 +96,5 @@ __all__ = [
     "Send",
     "Settle",
     "StatusChanged",
+    "StoresChanged",
 ]

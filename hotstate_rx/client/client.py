@@ -27,13 +27,23 @@ from websockets.uri import parse_uri
 
 from .. import operators
 from ..errors import Disconnected, RpcTimeout
-from .actions import Action, CloseSocket, Deliver, Emit, EndStore, Send, Settle, StatusChanged
+from .actions import (
+    Action,
+    CloseSocket,
+    Deliver,
+    Emit,
+    EndStore,
+    Send,
+    Settle,
+    StatusChanged,
+    StoresChanged,
+)
 from .connection import Connection
 from .core import ClientCore, Optimistic
 from .handle import SubscriptionHandle
 from .options import ClientOptions, check_seconds
 from .status import ConnectionStatus
-from .streams import EventChannels, StatusStream
+from .streams import EventChannels, StatusStream, StoresStream
 
 _Step = Action | Callable[[], None]
 """What the dispatch queue holds: the core's actions, and the client's own
@@ -73,6 +83,7 @@ class Hotstate:
         )
         self._status = StatusStream()
         self._events = EventChannels()
+        self._stores: StoresStream | None = None  # made on first use: following costs
         self._handles: dict[str, list[SubscriptionHandle]] = {}
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ready_waiters: list[asyncio.Future[None]] = []
@@ -165,6 +176,8 @@ class Hotstate:
         for handle in handles:
             handle._end(Disconnected())
         self._status.on_completed()
+        if self._stores is not None:
+            self._stores.on_completed()
         self._events.complete()
 
     async def close(self) -> None:
@@ -222,6 +235,32 @@ class Hotstate:
 
         return create_observable(subscribe)
 
+    @property
+    def stores(self) -> StoresStream:
+        """Observable of a ``FrozenDict`` ``{full store name: state}`` of every
+        store this client subscribes to (at least one live handle) that has
+        data, current mapping first; ``client.stores.value`` now.
+
+        A new mapping is emitted whenever a subscribed store's visible state
+        changes (optimistic view included, as ``get_state()`` shows it) and
+        when a store with data is unsubscribed or deleted; a store appears with
+        its first snapshot. Unchanged entries are the very same objects from
+        one mapping to the next. It emits an empty mapping, then completes,
+        when the client is destroyed. The bindings' ``stores`` follow it (the
+        original's ``client.bindZustand``). Nothing is spent on it until it is
+        first used; from then on, one shallow copy per change.
+        """
+        if self._stores is None:
+            self._stores = StoresStream(self._core.follow_stores())
+            if self._core.destroyed:
+                self._stores.on_completed()
+        return self._stores
+
+    def subscriptions(self) -> list[str]:
+        """The names of the stores this client subscribes to (at least one live
+        handle), with data or not yet."""
+        return list(self._core.subscriptions())
+
     def _release(self, handle: SubscriptionHandle) -> None:
         handles = self._handles.get(handle.name, [])
         if handle in handles:
@@ -252,15 +291,17 @@ class Hotstate:
         """
         limit = self._options.rpc_timeout if timeout is None else check_seconds(timeout, "timeout")
         call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._calls[call_id] = future
+        # A plain timer rather than asyncio.timeout(): a fifth of a call's
+        # cost on the client went into that context manager.
+        expiry = loop.call_later(limit, _expire, future)
         try:
             self._dispatch(actions)
-            async with asyncio.timeout(limit):
-                return await future
-        except TimeoutError:
-            raise RpcTimeout() from None
+            return await future
         finally:
+            expiry.cancel()
             del self._calls[call_id]
             self._dispatch(self._core.forget_call(call_id))
 
@@ -316,6 +357,9 @@ class Hotstate:
             case EndStore(name, error):
                 for handle in self._handles.pop(name, []):
                     handle._end(error, fail_stream=error is not None)
+            case StoresChanged(stores):
+                if self._stores is not None:
+                    self._stores.on_next(stores)
             case StatusChanged(status):
                 self._status.on_next(status)
                 if status is ConnectionStatus.CONNECTED:
@@ -335,6 +379,11 @@ class Hotstate:
                     waiter.set_result(None)
                 else:
                     waiter.set_exception(error)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(RpcTimeout())
 
 
 def _check_channel(channel: object) -> None:

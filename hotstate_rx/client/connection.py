@@ -5,8 +5,8 @@ Frames are written synchronously as the core asks for them (``broadcast`` to
 the one socket: no writer task, no queue, one loop iteration less per call),
 so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
-leaves nothing behind. Time enters here only: the heartbeat watchdog is a
-timeout on each receive, the backoff a sleep between attempts.
+leaves nothing behind. Time enters here only: the heartbeat watchdog is one
+self-rearming timer per socket, the backoff a sleep between attempts.
 """
 
 from __future__ import annotations
@@ -110,24 +110,59 @@ class Connection:
                     await asyncio.wait([closing])
 
     async def _read(self, ws: ClientConnection) -> None:
-        while True:
-            connected = self._core.status is ConnectionStatus.CONNECTED
-            limit = self._core.silence_limit() if connected else self._options.open_timeout
-            try:
-                async with asyncio.timeout(limit):
-                    frame = await ws.recv()
-            except TimeoutError:
-                logger.warning("%s sent nothing for %.1f s; reconnecting", self._url, limit)
-                return
-            except ConnectionClosed:
-                return
-            try:
-                message = decode_server_message(frame)
-            except ProtocolError as exc:
-                logger.warning("bad frame from %s: %s", self._url, exc)
-                self._dispatch(self._core.bad_frame(exc))
-                continue
-            self._dispatch(self._core.receive(message))
+        """Feed every frame to the core until the socket closes or the server
+        stays silent too long (the open timeout until its hello, then 2.5
+        heartbeats). A frame only records when it came; one timer checks the
+        silence and re-arms itself, instead of a timeout around each receive."""
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        timer: asyncio.TimerHandle | None = None
+
+        def limit() -> float | None:
+            if self._core.status is ConnectionStatus.CONNECTED:
+                return self._core.silence_limit()
+            return self._options.open_timeout
+
+        def arm() -> None:
+            nonlocal timer
+            if timer is not None:
+                timer.cancel()
+            allowed = limit()
+            timer = None if allowed is None else loop.call_at(heard + allowed, check)
+
+        def check() -> None:
+            allowed = limit()
+            if allowed is not None and loop.time() - heard >= allowed:
+                logger.warning("%s sent nothing for %.1f s; reconnecting", self._url, allowed)
+                deadline.reschedule(loop.time())  # ends the pending receive
+            else:
+                arm()
+
+        try:
+            async with asyncio.timeout(None) as deadline:
+                arm()
+                while True:
+                    try:
+                        frame = await ws.recv()
+                    except ConnectionClosed:
+                        return
+                    heard = loop.time()
+                    status = self._core.status
+                    try:
+                        message = decode_server_message(frame)
+                    except ProtocolError as exc:
+                        logger.warning("bad frame from %s: %s", self._url, exc)
+                        self._dispatch(self._core.bad_frame(exc))
+                    else:
+                        self._dispatch(self._core.receive(message))
+                    if self._core.status is not status:  # the allowed silence may have changed
+                        arm()
+        except TimeoutError:
+            if not deadline.expired():  # not the watchdog's: someone else's bug
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 __all__ = ["Connection"]

@@ -18,6 +18,12 @@ Invariants worth knowing:
   functions, in call order, over the server state; it is recomputed whenever
   the server state or the set of pending calls changes, so the server stays
   the source of truth.
+* Once :meth:`ClientCore.follow_stores` was called, ``_visible`` is the
+  ``FrozenDict`` of every subscribed store with data to its visible state. It
+  is replaced, never mutated, whenever a view changes or a store leaves (one
+  shallow copy, O(number of stores); the states themselves are shared), and
+  each new mapping goes out as a ``StoresChanged``. Until then nothing is
+  spent on it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Disconnected, HotstateError, ProtocolError, RpcError, SubscriptionError
-from ..frozen import freeze, thaw
+from ..frozen import FrozenDict, freeze, thaw
 from ..patch import apply_patches
 from ..protocol import (
     PROTOCOL_VERSION,
@@ -47,7 +53,17 @@ from ..protocol import (
     Subscribe,
     Unsubscribe,
 )
-from .actions import Action, CloseSocket, Deliver, Emit, EndStore, Send, Settle, StatusChanged
+from .actions import (
+    Action,
+    CloseSocket,
+    Deliver,
+    Emit,
+    EndStore,
+    Send,
+    Settle,
+    StatusChanged,
+    StoresChanged,
+)
 from .status import ConnectionStatus, backoff_delay, check_transition
 
 logger = logging.getLogger("hotstate_rx.client")
@@ -104,6 +120,7 @@ class ClientCore:
         self._stores: dict[str, _Store] = {}
         self._calls: dict[int, _Call] = {}
         self._next_id = 1
+        self._visible: FrozenDict | None = None  # None: nobody follows the stores
 
     # ------------------------------------------------------------------ reading
 
@@ -123,6 +140,17 @@ class ClientCore:
     def subscriptions(self) -> dict[str, int]:
         """Store name -> number of handles, for the stores subscribed on the wire."""
         return {name: store.refs for name, store in self._stores.items()}
+
+    def follow_stores(self) -> FrozenDict:
+        """Return ``{name: visible state}`` of every subscribed store with data,
+        and from now on report each new mapping as a ``StoresChanged`` action.
+        Idempotent; the values are the states the handles see (optimistic
+        overlays included), shared, not copied."""
+        if self._visible is None:
+            self._visible = FrozenDict(
+                (name, store.view) for name, store in self._stores.items() if store.has_data
+            )
+        return self._visible
 
     def pending_calls(self) -> list[int]:
         return list(self._calls)
@@ -189,7 +217,13 @@ class ClientCore:
         actions: list[Action] = []
         if self.status is not ConnectionStatus.DISCONNECTED:
             actions += self._go(ConnectionStatus.DISCONNECTED)
-        return actions + self._fail_calls(only_sent=False)
+        actions += self._fail_calls(only_sent=False)  # rollbacks first, while handles live
+        # Every handle ends with the client: no store is subscribed any more.
+        self._stores.clear()
+        if self._visible:
+            self._visible = FrozenDict()
+            actions.append(StoresChanged(self._visible))
+        return actions
 
     # --------------------------------------------------------------- user calls
 
@@ -214,8 +248,10 @@ class ClientCore:
         store.refs -= 1
         if store.refs > 0:
             return []
-        self._forget_store(name)
-        return [Send(Unsubscribe(name))] if self._open else []
+        actions = self._forget_store(name)
+        if self._open:
+            actions.append(Send(Unsubscribe(name)))
+        return actions
 
     def call(
         self,
@@ -254,6 +290,7 @@ class ClientCore:
                 # Run it now, before registering, so that a bad fn raises at the call.
                 target.view = _run_optimistic(optimistic, target.view)
                 actions.append(Deliver(store, target.view, target.state))  # type: ignore[arg-type]
+                actions += self._show(store, target.view)  # type: ignore[arg-type]
         call_id = self._next_id
         self._next_id += 1
         self._calls[call_id] = call
@@ -292,8 +329,7 @@ class ClientCore:
             case Deleted(name):
                 if name not in self._stores:
                     return []
-                self._forget_store(name)
-                return [EndStore(name), Emit("store_deleted", name)]
+                return [EndStore(name), *self._forget_store(name), Emit("store_deleted", name)]
             case Error():
                 return self._on_error(msg)
         return []
@@ -397,15 +433,28 @@ class ClientCore:
             error = SubscriptionError(msg.message, msg.store)
             if msg.store is None or msg.store not in self._stores:
                 return [Emit("error", error)]
-            self._forget_store(msg.store)
-            return [EndStore(msg.store, error), Emit("error", error)]
+            gone = self._forget_store(msg.store)
+            return [EndStore(msg.store, error), *gone, Emit("error", error)]
         return [Emit("error", HotstateError(f"server error ({msg.code}): {msg.message}"))]
 
-    def _forget_store(self, name: str) -> None:
+    def _forget_store(self, name: str) -> list[Action]:
         del self._stores[name]
         for call in self._calls.values():
             if call.store == name:
                 call.store = call.optimistic = None
+        visible = self._visible
+        if visible is None or name not in visible:
+            return []
+        self._visible = FrozenDict((k, v) for k, v in visible.items() if k != name)
+        return [StoresChanged(self._visible)]
+
+    def _show(self, name: str, view: Any) -> list[Action]:
+        """``name`` now shows ``view``: the new mapping, when someone follows it."""
+        visible = self._visible
+        if visible is None:
+            return []
+        self._visible = FrozenDict({**visible, name: view})
+        return [StoresChanged(self._visible)]
 
     def _fail_calls(self, *, only_sent: bool) -> list[Action]:
         failed = [cid for cid, call in self._calls.items() if call.sent or not only_sent]
@@ -433,7 +482,7 @@ class ClientCore:
         if view is store.view:
             return actions
         store.view = view
-        return [Deliver(name, view, store.state), *actions]
+        return [Deliver(name, view, store.state), *self._show(name, view), *actions]
 
 
 def _run_optimistic(fn: Optimistic, state: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
@@ -108,6 +108,19 @@ class StatusStream(Broadcast[ConnectionStatus]):
         return self._latest
 
 
+class StoresStream(Broadcast[Mapping[str, Any]]):
+    """``client.stores``: ``{full store name: visible state}`` of every store
+    the client subscribes to that has data, as an Observable that starts with
+    the current mapping; ``.value`` reads it synchronously."""
+
+    def __init__(self, initial: Mapping[str, Any]) -> None:
+        super().__init__("the subscribed stores", replay=True, initial=initial)
+
+    @property
+    def value(self) -> Mapping[str, Any]:
+        return self._latest
+
+
 class EventChannels:
     """Server events and lifecycle events by channel, as Observables and as
     ``on(channel, handler)`` callbacks (which are just observers)."""
@@ -156,4 +169,4 @@ def _takes_no_argument(fn: Callable[..., Any]) -> bool:
     return False
 
 
-__all__ = ["Broadcast", "EventChannels", "StatusStream"]
+__all__ = ["Broadcast", "EventChannels", "StatusStream", "StoresStream"]

@@ -1,15 +1,12 @@
 """Standalone transport: ``websockets.asyncio.server.serve``.
 
-Frames are written synchronously to each transport: one encoded patch, the
-same bytes for every subscriber, no task per send, and order kept with
-everything else written to that connection. A server's WebSocket frame is not
-masked, so without extensions it is the same bytes on every connection: it is
-framed once and written to each transport, which halves the server's CPU per
-delivered patch against :func:`websockets.asyncio.server.broadcast` (that one
-frames the message again for each connection; it still serves connections
-that negotiated per-message deflate). Nothing here applies backpressure, so
-each peer checks its transport's write buffer after writing and closes itself
-(1013) above ``max_send_buffer``. Heartbeats are the protocol's own
+Frames are written synchronously to each transport through
+:mod:`.batching`: one encoded patch is framed once and the same bytes go to
+every subscriber, with no task per send, in order with everything else
+written to that connection, and frames that pile up for one connection within
+a loop iteration leave in one system call. Nothing here applies backpressure,
+so each peer checks its transport's write buffer after writing and closes
+itself (1013) above ``max_send_buffer``. Heartbeats are the protocol's own
 ``ping``/``pong``, so the websockets keepalive is off.
 """
 
@@ -21,14 +18,14 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from ..session import CLOSE_TRY_AGAIN
 from . import Hub
+from .batching import Batcher, Outbox
 
 __all__ = ["WebSocketPeer", "listen"]
 
@@ -38,10 +35,11 @@ log = logging.getLogger("hotstate_rx")
 class WebSocketPeer:
     """A :class:`~hotstate_rx.transports.Peer` over a websockets connection."""
 
-    __slots__ = ("_closing", "_max_send_buffer", "ws")
+    __slots__ = ("_closing", "_max_send_buffer", "outbox", "ws")
 
-    def __init__(self, ws: ServerConnection, max_send_buffer: int) -> None:
+    def __init__(self, ws: ServerConnection, max_send_buffer: int, batcher: Batcher) -> None:
         self.ws = ws
+        self.outbox = Outbox(ws, batcher)
         self._max_send_buffer = max_send_buffer
         self._closing: asyncio.Task[None] | None = None
 
@@ -51,24 +49,17 @@ class WebSocketPeer:
     @classmethod
     def send_many(cls, peers: Sequence[WebSocketPeer], frame: bytes) -> None:
         wire: bytes | None = None  # the WebSocket frame, built for the first plain peer
-        extended: list[WebSocketPeer] = []
         for peer in peers:
-            ws = peer.ws
-            if peer._closing is not None or ws.protocol.state is not State.OPEN:
+            if peer._closing is not None:
                 continue
-            if ws.protocol.extensions:  # e.g. deflate: this connection's own frame
-                extended.append(peer)
-                continue
-            if wire is None:
-                wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
-            # The websockets protocol writes everything it queues at once, so
-            # nothing of its own is pending here: order on the wire is kept.
-            ws.transport.write(wire)
+            outbox = peer.outbox
+            if outbox.plain:
+                if wire is None:
+                    wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
+                outbox.write(wire)
+            else:
+                outbox.send(frame)
             peer._check_buffer()
-        if extended:
-            broadcast([peer.ws for peer in extended], frame)
-            for peer in extended:
-                peer._check_buffer()
 
     def _check_buffer(self) -> None:
         transport = self.ws.transport
@@ -78,6 +69,7 @@ class WebSocketPeer:
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
+            self.outbox.flush()
             self._closing = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
 
     async def wait_closed(self) -> None:
@@ -98,8 +90,10 @@ async def listen(
 ) -> Server:
     """Start accepting connections for ``hub``; returns the running websockets server."""
 
+    batcher = Batcher(asyncio.get_running_loop())
+
     async def handler(ws: ServerConnection) -> None:
-        peer = WebSocketPeer(ws, max_send_buffer)
+        peer = WebSocketPeer(ws, max_send_buffer, batcher)
         link = hub.open(peer, heartbeat)
         try:
             async for frame in ws:

@@ -55,7 +55,7 @@ def test_writing_the_same_value_is_no_change_or_an_equal_state() -> None:
     def recipe(d: Any) -> None:
         d["a"] = 1
 
-    new, patches = check(state, recipe)
+    new, _ = check(state, recipe)
     assert new == state
 
 
@@ -191,8 +191,8 @@ def test_dict_draft_reads_like_a_dict() -> None:
         out["iter"] = list(d)
         out["get"] = (d.get("a"), d.get("zz"), d.get("zz", 5))
         out["keys"] = list(d.keys())
-        out["values0"] = list(d.values())[0]
-        out["items0"] = list(d.items())[0]
+        out["values0"] = next(iter(d.values()))
+        out["items0"] = next(iter(d.items()))
         out["nested"] = d["b"]["c"]
         out["eq"] = (d == state, d["b"] == {"c": 2}, d["l"] == [1], d != {"a": 2})
 
@@ -268,40 +268,64 @@ def test_key_escaping_in_patch_paths() -> None:
     assert new == {"a/b": 1, "m~n": 2}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="storing a draft in a second place stores a copy of its current value: later"
+    " changes through one place do not show in the other (Python and Immer alias them)",
+)
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        pytest.param(lambda d: (d.__setitem__("b", d["a"]), d["b"].__setitem__("x", 7)), id="dict"),
+        pytest.param(
+            lambda d: (d["l"].append(d["a"]), d["a"].__setitem__("x", 7)), id="list-append"
+        ),
+    ],
+)
+def test_a_draft_stored_in_two_places_is_one_object_as_in_python(
+    recipe: Callable[[Any], object],
+) -> None:
+    state = {"a": {"x": 1}, "l": []}
+    expected = copy.deepcopy(state)
+    recipe(expected)  # plain Python: both places hold the same dict, so both show x == 7
+    new, _ = check(state, recipe)
+    assert new == expected
+
+
 # -- the draft behaves like a list -------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("recipe", "expected"),
     [
-        pytest.param(lambda l: l.append(9), [3, 1, 2, 9], id="append"),
-        pytest.param(lambda l: l.extend([7, 8]), [3, 1, 2, 7, 8], id="extend"),
-        pytest.param(lambda l: l.insert(1, 5), [3, 5, 1, 2], id="insert"),
-        pytest.param(lambda l: l.insert(-1, 5), [3, 1, 5, 2], id="insert-negative"),
-        pytest.param(lambda l: l.pop(), [3, 1], id="pop"),
-        pytest.param(lambda l: l.pop(0), [1, 2], id="pop-index"),
-        pytest.param(lambda l: l.pop(-2), [3, 2], id="pop-negative"),
-        pytest.param(lambda l: l.remove(1), [3, 2], id="remove"),
-        pytest.param(lambda l: l.clear(), [], id="clear"),
-        pytest.param(lambda l: l.sort(), [1, 2, 3], id="sort"),
-        pytest.param(lambda l: l.sort(reverse=True), [3, 2, 1], id="sort-reverse"),
-        pytest.param(lambda l: l.sort(key=lambda v: -v), [3, 2, 1], id="sort-key"),
-        pytest.param(lambda l: l.reverse(), [2, 1, 3], id="reverse"),
-        pytest.param(lambda l: l.__iadd__([4]), [3, 1, 2, 4], id="iadd"),
-        pytest.param(lambda l: l.__setitem__(0, 0), [0, 1, 2], id="setitem"),
-        pytest.param(lambda l: l.__setitem__(-1, 0), [3, 1, 0], id="setitem-negative"),
-        pytest.param(lambda l: l.__setitem__(slice(0, 2), [7]), [7, 2], id="slice-assign"),
+        pytest.param(lambda xs: xs.append(9), [3, 1, 2, 9], id="append"),
+        pytest.param(lambda xs: xs.extend([7, 8]), [3, 1, 2, 7, 8], id="extend"),
+        pytest.param(lambda xs: xs.insert(1, 5), [3, 5, 1, 2], id="insert"),
+        pytest.param(lambda xs: xs.insert(-1, 5), [3, 1, 5, 2], id="insert-negative"),
+        pytest.param(lambda xs: xs.pop(), [3, 1], id="pop"),
+        pytest.param(lambda xs: xs.pop(0), [1, 2], id="pop-index"),
+        pytest.param(lambda xs: xs.pop(-2), [3, 2], id="pop-negative"),
+        pytest.param(lambda xs: xs.remove(1), [3, 2], id="remove"),
+        pytest.param(lambda xs: xs.clear(), [], id="clear"),
+        pytest.param(lambda xs: xs.sort(), [1, 2, 3], id="sort"),
+        pytest.param(lambda xs: xs.sort(reverse=True), [3, 2, 1], id="sort-reverse"),
+        pytest.param(lambda xs: xs.sort(key=lambda v: -v), [3, 2, 1], id="sort-key"),
+        pytest.param(lambda xs: xs.reverse(), [2, 1, 3], id="reverse"),
+        pytest.param(lambda xs: xs.__iadd__([4]), [3, 1, 2, 4], id="iadd"),
+        pytest.param(lambda xs: xs.__setitem__(0, 0), [0, 1, 2], id="setitem"),
+        pytest.param(lambda xs: xs.__setitem__(-1, 0), [3, 1, 0], id="setitem-negative"),
+        pytest.param(lambda xs: xs.__setitem__(slice(0, 2), [7]), [7, 2], id="slice-assign"),
         pytest.param(
-            lambda l: l.__setitem__(slice(1, 1), [8, 9]), [3, 8, 9, 1, 2], id="slice-insert"
+            lambda xs: xs.__setitem__(slice(1, 1), [8, 9]), [3, 8, 9, 1, 2], id="slice-insert"
         ),
-        pytest.param(lambda l: l.__delitem__(0), [1, 2], id="del"),
-        pytest.param(lambda l: l.__delitem__(-1), [3, 1], id="del-negative"),
-        pytest.param(lambda l: l.__delitem__(slice(0, 2)), [2], id="del-slice"),
+        pytest.param(lambda xs: xs.__delitem__(0), [1, 2], id="del"),
+        pytest.param(lambda xs: xs.__delitem__(-1), [3, 1], id="del-negative"),
+        pytest.param(lambda xs: xs.__delitem__(slice(0, 2)), [2], id="del-slice"),
     ],
 )
 def test_list_draft_mutators(recipe: Callable[[Any], object], expected: list[int]) -> None:
     state = {"l": [3, 1, 2], "other": {"keep": True}}
-    new, patches = check(state, lambda d: recipe(d["l"]))
+    new, _ = check(state, lambda d: recipe(d["l"]))
     assert new["l"] == expected
     assert new["other"] is state["other"]
 
@@ -312,7 +336,9 @@ def test_list_draft_plus_equals_statement_and_reads() -> None:
     def recipe(d: Any) -> None:
         d["l"] += [4, 5]
         items = d["l"]
-        out["reads"] = (len(items), items[-1], 4 in items, items[1:3] == [2, 3], items == [1, 2, 3, 4, 5])
+        out["reads"] = (
+            len(items), items[-1], 4 in items, items[1:3] == [2, 3], items == [1, 2, 3, 4, 5]
+        )
         items[-2] = 40
 
     new, _ = check({"l": [1, 2, 3]}, recipe)
@@ -359,7 +385,7 @@ def _best_of(fn: Callable[[], object], runs: int = 5) -> float:
 
 def test_produce_and_apply_cost_do_not_grow_with_the_whole_state() -> None:
     small = {"big": {}, "small": {"x": 0}}
-    big_state = {"big": {f"k{i}": {"v": [i]} for i in range(200_000)}, "small": {"x": 0}}
+    big_state = {"big": {f"k{i}": {"v": [i]} for i in range(100_000)}, "small": {"x": 0}}
     # Both states come from a previous produce, as a store's state does.
     small, _ = produce(small, lambda d: d["small"].__setitem__("x", 1))
     big_state, _ = produce(big_state, lambda d: d["small"].__setitem__("x", 1))
@@ -378,7 +404,7 @@ def test_produce_and_apply_cost_do_not_grow_with_the_whole_state() -> None:
 
 
 def test_produce_on_a_plain_large_state_does_not_copy_it_deeply() -> None:
-    big_state = {"big": {f"k{i}": {"v": [i]} for i in range(200_000)}, "small": {"x": 0}}
+    big_state = {"big": {f"k{i}": {"v": [i]} for i in range(100_000)}, "small": {"x": 0}}
     deep = _best_of(lambda: copy.deepcopy(big_state), runs=1)
     t = _best_of(lambda: produce(big_state, lambda d: d["small"].__setitem__("x", 1)), runs=3)
     assert t < deep / 10, (t, deep)
@@ -450,5 +476,70 @@ def test_apply_patches_raises_patch_error_a_value_error(patch: list[dict[str, An
 def test_failed_patch_sequence_leaves_input_untouched() -> None:
     doc = {"a": 1}
     with pytest.raises(PatchError):
-        apply_patches(doc, [{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/z"}])
+        apply_patches(
+            doc, [{"op": "add", "path": "/b", "value": 2}, {"op": "remove", "path": "/z"}]
+        )
     assert doc == {"a": 1}
+
+
+# -- the draft against plain Python, on generated programs ------------------------------
+
+LIST_OPS: list[tuple[str, Callable[[Any, int], object]]] = [
+    ("append", lambda xs, v: xs.append(v)),
+    ("insert", lambda xs, v: xs.insert(v % 5 - 2, v)),
+    ("pop", lambda xs, v: xs.pop(v % len(xs) - len(xs)) if xs else None),
+    ("setitem", lambda xs, v: xs.__setitem__(v % len(xs), v) if xs else None),
+    ("slice", lambda xs, v: xs.__setitem__(slice(v % 3, v % 3 + 2), [v, v])),
+    ("del-slice", lambda xs, v: xs.__delitem__(slice(-2, None))),
+    ("iadd", lambda xs, v: xs.__iadd__([v])),
+    ("sort", lambda xs, v: xs.sort(reverse=bool(v % 2))),
+    ("reverse", lambda xs, v: xs.reverse()),
+    ("remove", lambda xs, v: xs.remove(xs[0]) if xs else None),
+]
+DICT_OPS: list[tuple[str, Callable[[Any, int], object]]] = [
+    ("set", lambda d, v: d.__setitem__(f"k{v % 4}", v)),
+    ("del", lambda d, v: d.__delitem__(f"k{v % 4}") if f"k{v % 4}" in d else None),
+    ("pop", lambda d, v: d.pop(f"k{v % 4}", None)),
+    ("setdefault", lambda d, v: d.setdefault(f"k{v % 4}", v)),
+    ("update", lambda d, v: d.update({f"k{v % 4}": -v})),
+    ("nest", lambda d, v: d.__setitem__("inner", {"x": [v]})),
+]
+
+
+def _program(data: Any) -> list[tuple[str, str, int]]:
+    from hypothesis import strategies as st
+
+    step = st.tuples(
+        st.sampled_from(["l", "n.l", "d", "n.d"]),
+        st.integers(0, 9).map(str),
+        st.integers(-50, 50),
+    )
+    return data.draw(st.lists(step, max_size=12))
+
+
+def _run(root: Any, program: list[tuple[str, str, int]]) -> None:
+    for where, which, value in program:
+        target = root["n"] if where.startswith("n.") else root
+        key = where.split(".")[-1]
+        if key == "l":
+            LIST_OPS[int(which) % len(LIST_OPS)][1](target[key], value)
+        else:
+            DICT_OPS[int(which) % len(DICT_OPS)][1](target[key], value)
+
+
+def test_draft_matches_plain_python_on_generated_programs() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data())
+    def prop(data: Any) -> None:
+        program = _program(data)
+        state = {"l": [3, 1, 2], "d": {"k0": 0}, "n": {"l": [], "d": {}}, "keep": {"z": 1}}
+        expected = copy.deepcopy(state)
+        _run(expected, program)
+        new, _ = check(state, lambda d: _run(d, program))
+        assert new == expected
+        assert new["keep"] is state["keep"]
+
+    prop()

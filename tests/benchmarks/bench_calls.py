@@ -27,9 +27,9 @@ from ._harness import Row, emit, spawn
 
 ARGS = {"text": "hello", "n": 42}
 IN_FLIGHT = 100
-WARMUP = 0.3
-DURATION = 1.5
-REPEATS = 3
+WARMUP = 0.1
+DURATION = 0.6
+REPEATS = 7
 
 Call = Callable[[], Awaitable[Any]]
 

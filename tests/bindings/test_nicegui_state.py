@@ -100,7 +100,7 @@ async def test_a_closed_page_stops_its_subscriptions(
 
 async def test_values_emitted_on_another_thread_are_applied_on_the_loop(wait_until: Any) -> None:
     status: BehaviorSubject[str] = BehaviorSubject("connecting")
-    fake_client = type("FakeClient", (), {"status": status})()
+    fake_client = type("FakeClient", (), {"status": status, "stores": BehaviorSubject({})})()
     state = bind_client(fake_client, page=None)
     loop_thread = threading.get_ident()
     applied_on: list[int] = []
@@ -125,7 +125,9 @@ def test_bind_client_outside_the_event_loop_says_where_to_call_it() -> None:
 
 
 async def test_a_disposed_binding_refuses_new_stores() -> None:
-    fake_client = type("FakeClient", (), {"status": BehaviorSubject("connected")})()
+    fake_client = type(
+        "FakeClient", (), {"status": BehaviorSubject("connected"), "stores": BehaviorSubject({})}
+    )()
     state = bind_client(fake_client, page=None)
     state.dispose()
     with pytest.raises(RuntimeError, match="disposed"):

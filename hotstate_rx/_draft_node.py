@@ -1,0 +1,292 @@
+"""The machinery shared by dict and list drafts: copy-on-write, child drafts, moves.
+
+A draft stands for one container of the state. It reads from ``_base`` (the
+container as it was) until the first write below it; that write copies it and
+every ancestor not yet copied (``_writable``), once per produce, so untouched
+subtrees stay shared with the old state. Child drafts are made on first
+access and kept in ``_children`` by slot; their new values are written into
+the parent's copy lazily, when a snapshot or the final state is taken.
+
+The op log lives in the session (:mod:`hotstate_rx._draft_session`); the
+dict and list surfaces in :mod:`hotstate_rx._draft_dict` and
+:mod:`hotstate_rx._draft_list`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hotstate_rx.frozen import FrozenDict, FrozenList, freeze
+from hotstate_rx.pointer import escape_token
+
+if TYPE_CHECKING:
+    from hotstate_rx._draft_session import DraftSession
+
+REVOKED = "draft used after its recipe ended"
+SCALARS = frozenset({str, int, float, bool, type(None)})
+NO_VALUE: Any = object()
+"""Marks a missing argument (no default, no ``value`` in an op)."""
+
+KIND: dict[type, Any] = dict.fromkeys(SCALARS)
+"""Type of a stored value -> the draft class for it (None for scalars).
+
+Filled in by :meth:`Draft.__init_subclass__` for the frozen and the plain
+container types; subclasses of ``dict``/``list`` take :func:`kind_of`.
+"""
+
+
+def kind_of(v: Any) -> Any:
+    """The draft class for ``v`` (a container), or None (a scalar)."""
+    t = type(v)
+    if t in KIND:
+        return KIND[t]
+    if isinstance(v, dict):
+        return KIND[dict]
+    if isinstance(v, list):
+        return KIND[list]
+    return None
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether storing ``b`` over ``a`` changes nothing (containers: identity only, O(1))."""
+    if a is b:
+        return True
+    t = type(a)
+    if t is not type(b) or t not in SCALARS:
+        return False
+    if t is float:
+        return bool(a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
+    return bool(a == b)
+
+
+def plain(value: Any) -> Any:
+    """A draft's current value; anything else as it is."""
+    return value._hotstate_current_() if isinstance(value, Draft) else value
+
+
+class _Ended:
+    """What a finished draft points at instead of its session, so nothing keeps that alive."""
+
+    __slots__ = ()
+    _live = False
+
+
+_ENDED: Any = _Ended()
+_NO_CHILDREN: dict[Any, Draft] = {}
+"""A draft's ``_children`` until it has some, shared, so it must stay empty: inserting
+goes through :meth:`Draft._child` or :meth:`Draft._attach`, which swap in a dict of
+the draft's own. Most drafts are leaves; this saves each of them a dict."""
+
+
+class Draft:
+    """Common machinery of :class:`DictDraft` and :class:`ListDraft`."""
+
+    __slots__ = (
+        "_base",
+        "_children",
+        "_copy",
+        "_key",
+        "_last",
+        "_parent",
+        "_session",
+    )
+    __hash__ = None  # type: ignore[assignment]
+    _new: Callable[[Any], Any]  # the frozen type: FrozenDict / FrozenList
+    _setter: Callable[[Any, Any, Any], None]  # dict.__setitem__ / list.__setitem__
+    _stable_slots: bool  # removing a slot shifts no other slot (dicts, not lists)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        new = cls._new
+        KIND[new] = KIND[new.__mro__[1]] = cls  # FrozenDict and dict -> DictDraft
+
+    def __init__(self, session: DraftSession, parent: Draft | None, key: Any, base: Any) -> None:
+        self._session = session
+        self._parent = parent
+        self._key = key
+        self._base = base
+        # Our own container once we changed, never seen outside this draft: when
+        # it escapes as a value (a snapshot, a whole replace) it becomes _base,
+        # so the next write copies again.
+        self._copy: Any = None
+        self._children = _NO_CHILDREN  # slot -> draft handed out for it
+        self._last: dict[Any, int] | None = None  # slot -> index of its last op, to fold into
+
+    # -- reading ---------------------------------------------------------------
+
+    def _cur(self) -> Any:
+        if not self._session._live:
+            raise RuntimeError(REVOKED)
+        c = self._copy
+        return self._base if c is None else c
+
+    def _wrap(self, key: Any, v: Any) -> Any:
+        """The draft for a container slot (made on first access), or the scalar itself."""
+        kind = KIND[type(v)] if type(v) in KIND else kind_of(v)
+        if kind is None:
+            return v
+        child = self._children.get(key)
+        return child if child is not None else self._child(kind, key, v)
+
+    def _child(self, kind: Any, key: Any, v: Any) -> Draft:
+        """Make and keep the draft of class ``kind`` for the container ``v`` at ``key``."""
+        child = kind(self._session, self, key, v)
+        children = self._children
+        if children is _NO_CHILDREN:
+            children = self._children = {}
+        children[key] = child
+        if self._last:  # ops below this slot follow now: never fold into its op
+            self._last.pop(key, None)
+        return child
+
+    def _snapshot(self) -> Any:
+        """Current value as frozen data; our copy becomes the base, so it is never changed again.
+
+        A draft without a copy has no changed descendant (``_writable`` copies
+        every ancestor), so its base is its current value.
+        """
+        copy = self._copy
+        if copy is None:
+            return self._base
+        setter = self._setter
+        for k, child in self._children.items():
+            v = child._snapshot()
+            if copy[k] is not v:
+                setter(copy, k, v)
+        self._base = copy
+        self._copy = None
+        return copy
+
+    def _finalize(self) -> Any:
+        """Like ``_snapshot``, and cut the draft tree's reference cycles.
+
+        Without this every produce would leave its drafts (and the copies they
+        hold) to the cycle collector, which then frees them in bulk: at 100,000
+        items that doubled the cost of a produce.
+        """
+        copy = self._copy
+        children = self._children
+        self._session = _ENDED
+        self._parent = None
+        self._children = _NO_CHILDREN
+        if copy is None:
+            for child in children.values():
+                child._finalize()
+            return self._base
+        setter = self._setter
+        for k, child in children.items():
+            v = child._finalize()
+            if copy[k] is not v:
+                setter(copy, k, v)
+        return copy
+
+    def _hotstate_current_(self) -> Any:
+        if not self._session._live:
+            raise RuntimeError(REVOKED)
+        return self._snapshot()
+
+    def __len__(self) -> int:
+        return len(self._cur())
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._hotstate_current_() == plain(other))
+
+    def __repr__(self) -> str:
+        if not self._session._live:
+            return f"<revoked {type(self).__name__}>"
+        return f"{type(self).__name__}({self._snapshot()!r})"
+
+    # -- where we are ----------------------------------------------------------
+
+    def _tokens(self) -> tuple[list[Any], bool]:
+        """Reversed path tokens from the top draft, and whether that top is the root."""
+        tokens = []
+        d = self
+        while d._parent is not None:
+            tokens.append(d._key)
+            d = d._parent
+        return tokens, d is self._session._root
+
+    def _where(self, token: Any) -> str:
+        tokens, attached = self._tokens()
+        path = "".join("/" + escape_token(t) for t in reversed(tokens))
+        path += "/" + escape_token(token)
+        return path if attached else f"{path} (in a detached draft)"
+
+    # -- writing ---------------------------------------------------------------
+
+    def _writable(self) -> Any:
+        """Our own container, copying it (and every ancestor not yet copied) on first write."""
+        c = self._copy
+        if c is None:
+            c = self._copy = self._new(self._base)
+            p = self._parent
+            while p is not None and p._copy is None:
+                p._copy = p._new(p._base)
+                p = p._parent
+        return c
+
+    def _prepare(self, value: Any, key: Any) -> tuple[Any, Draft | None]:
+        """Frozen value to store at ``key``, and the detached draft to move there, if any."""
+        t = type(value)
+        if t is str or t is int or t is bool or value is None or t is FrozenDict or t is FrozenList:
+            return value, None
+        if isinstance(value, Draft):
+            v = value._hotstate_current_()
+            if (
+                value._session is self._session
+                and value._parent is None
+                and value is not self._session._root
+                and self._tokens()[1]
+            ):
+                return v, value  # detached: move it here
+            return v, None  # still in the tree (or foreign): store its value
+        try:
+            return freeze(value), None
+        except TypeError:  # again, to name the path; worked out only now, as it costs
+            return freeze(value, self._where(key)), None
+
+    def _attach(self, child: Draft, key: Any) -> None:
+        child._parent = self
+        child._key = key
+        children = self._children
+        if children is _NO_CHILDREN:
+            children = self._children = {}
+        children[key] = child
+        if self._last:
+            self._last.pop(key, None)
+        self._session._barrier = len(self._session._ops)
+
+    def _detach(self, child: Draft) -> None:
+        child._parent = None
+        child._key = None
+        self._session._barrier = len(self._session._ops)
+
+    def _store(self, key: Any, value: Any, moved: Draft | None, op: str) -> None:
+        copy = self._writable()
+        old = self._children.pop(key, None)
+        if old is not None:
+            self._detach(old)
+        self._setter(copy, key, value)
+        if moved is not None and moved._parent is None:
+            self._attach(moved, key)
+        self._session._record(self, key, op, value)
+
+    def _popped(self, key: Any, v: Any) -> Any:
+        """What ``pop`` returns: the slot's draft, detached (made now for a container)."""
+        child = self._children.pop(key, None)
+        if child is not None:
+            self._detach(child)
+            return child
+        kind = kind_of(v)
+        return v if kind is None else kind(self._session, None, None, v)
+
+    def _replace_whole(self, new: Any, children: dict[Any, Draft]) -> None:
+        """Make ``new`` our value (clear, sort, reverse); it goes into the patch as it is."""
+        self._writable()  # for our ancestors' copies
+        self._base = new
+        self._copy = None
+        self._children = children
+        self._session._record_whole(self, new)

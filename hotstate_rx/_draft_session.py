@@ -1,0 +1,129 @@
+"""A draft session: the root draft, and the log of ops recorded as drafts change.
+
+Ops are recorded as they happen, with the JSON Pointer of that moment
+(RFC 6901), so a list ``pop(0)`` is one ``remove`` op, not a rewrite of every
+shifted index; repeated writes to one place are folded into one op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hotstate_rx._draft_dict import DictDraft
+from hotstate_rx._draft_list import ListDraft
+from hotstate_rx._draft_node import NO_VALUE, Draft
+from hotstate_rx.frozen import FrozenDict
+from hotstate_rx.pointer import escape_token
+
+Patch = dict[str, Any]
+
+
+class DraftSession:
+    """One recipe's worth of drafting: ``draft`` to mutate, then ``finish()`` or ``discard()``.
+
+    ``with store.mutate() as d:`` is built on this; :func:`~hotstate_rx.draft.produce`
+    is its one-call form.
+    """
+
+    __slots__ = ("_barrier", "_base", "_live", "_ops", "_root", "draft")
+
+    def __init__(self, state: Any) -> None:
+        self._base = state
+        self._live = True
+        # Ops as recorded; folded-away ops become None (indices must stay stable).
+        self._ops: list[Patch | None] = []
+        # Ops before this index may no longer be folded into: paths shifted since.
+        self._barrier = 0
+        root: Draft | None = None
+        if type(state) is FrozenDict or isinstance(state, dict):
+            root = DictDraft(self, None, None, state)
+        elif isinstance(state, list):
+            root = ListDraft(self, None, None, state)
+        self._root = root
+        self.draft: Any = state if root is None else root
+
+    def finish(self) -> tuple[Any, list[Patch]]:
+        """End the session: the new state and its patches (same state and ``[]`` if unchanged)."""
+        if not self._live:
+            raise RuntimeError("draft session already ended")
+        self._live = False
+        root = self._root
+        if root is None:
+            return self._base, []
+        new = root._finalize()
+        ops = self._ops
+        if None in ops:
+            ops = [op for op in ops if op is not None]
+        if not ops:
+            return self._base, []
+        return new, ops  # type: ignore[return-value]
+
+    def discard(self) -> None:
+        """End the session without a result; the drafts are revoked. Idempotent."""
+        if self._live:
+            self._live = False
+            if self._root is not None:
+                self._root._finalize()
+
+    # -- recording -------------------------------------------------------------
+
+    def _record(
+        self, draft: Draft, key: Any, op: str, value: Any = NO_VALUE, token: Any = None
+    ) -> None:
+        """Record ``op`` at ``key``, folding it into the slot's previous op when that is safe.
+
+        Folding is safe when no op since then shifted paths (the barrier) and
+        nothing was written below the slot (handing out a child draft forgets
+        the slot). For lists a ``remove`` folds only into the very last op,
+        because later ops may depend on the index it frees.
+        """
+        ops: list[Any] = self._ops
+        last = draft._last
+        if last is not None:
+            j = last.get(key, -1)
+            if j >= self._barrier:
+                prev = ops[j]
+                if op != "remove":
+                    if prev["op"] == "remove":
+                        prev["op"] = "replace"
+                    prev["value"] = value
+                    return
+                if draft._stable_slots or j == len(ops) - 1:
+                    del last[key]
+                    if prev["op"] == "add":
+                        ops[j] = None
+                    else:
+                        ops[j] = {"op": "remove", "path": prev["path"]}
+                        last[key] = j
+                    return
+        path = _pointer(draft, key if token is None else token)
+        if path is None:
+            return
+        ops.append({"op": op, "path": path} if value is NO_VALUE else
+                   {"op": op, "path": path, "value": value})
+        if last is None:
+            last = draft._last = {}
+        last[key] = len(ops) - 1
+
+    def _record_whole(self, draft: Draft, value: Any) -> None:
+        """Record a ``replace`` of ``draft``'s whole container (clear, sort, reverse)."""
+        tokens, attached = draft._tokens()
+        if attached:
+            path = "".join("/" + escape_token(t) for t in reversed(tokens))
+            self._ops.append({"op": "replace", "path": path, "value": value})
+        self._barrier = len(self._ops)
+
+
+def _pointer(draft: Draft, token: Any) -> str | None:
+    """JSON Pointer of ``token`` inside ``draft``, or None when the draft is detached."""
+    path = "/" + (token if type(token) is str and "~" not in token and "/" not in token
+                  else escape_token(token))
+    d = draft
+    parent = d._parent
+    while parent is not None:
+        t = d._key
+        path = "/" + (t if type(t) is str and "~" not in t and "/" not in t
+                      else escape_token(t)) + path
+        d = parent
+        parent = d._parent
+    return path if d is draft._session._root else None
