@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, SupportsIndex
 
-from hotstate_rx._draft_node import KIND, NO_VALUE, Draft, kind_of, plain, same
+from hotstate_rx._draft_node import KIND, NO_VALUE, REVOKED, Draft, kind_of, plain, same
 from hotstate_rx.frozen import FrozenList
 
 
@@ -33,16 +33,21 @@ class ListDraft(Draft):
         return i
 
     def __getitem__(self, i: SupportsIndex | slice) -> Any:
-        cur = self._cur()
+        if not self._session._live:
+            raise RuntimeError(REVOKED)
+        c = self._copy
+        cur = self._base if c is None else c
         if type(i) is slice:
             return [self._wrap(k, cur[k]) for k in range(*i.indices(len(cur)))]
         n = len(cur)
         k = i if type(i) is int and 0 <= i < n else self._index(i, n, "")  # type: ignore[arg-type]
         v = cur[k]
-        if (KIND[type(v)] if type(v) in KIND else kind_of(v)) is not None:
-            child = self._children.get(k)
-            return child if child is not None else self._wrap(k, v)
-        return v
+        t = type(v)
+        kind = KIND[t] if t in KIND else kind_of(v)
+        if kind is None:
+            return v
+        child = self._children.get(k)
+        return child if child is not None else self._child(kind, k, v)
 
     def __setitem__(self, i: SupportsIndex | slice, value: Any) -> None:
         cur = self._cur()

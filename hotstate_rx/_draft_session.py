@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotstate_rx._draft_dict import DictDraft
-from hotstate_rx._draft_list import ListDraft
-from hotstate_rx._draft_node import NO_VALUE, Draft
-from hotstate_rx.frozen import FrozenDict
+from hotstate_rx._draft_dict import DictDraft  # noqa: F401  (defining it fills KIND)
+from hotstate_rx._draft_list import ListDraft  # noqa: F401  (defining it fills KIND)
+from hotstate_rx._draft_node import KIND, NO_VALUE, Draft, kind_of
 from hotstate_rx.pointer import escape_token
 
 Patch = dict[str, Any]
@@ -34,11 +33,8 @@ class DraftSession:
         self._ops: list[Patch | None] = []
         # Ops before this index may no longer be folded into: paths shifted since.
         self._barrier = 0
-        root: Draft | None = None
-        if type(state) is FrozenDict or isinstance(state, dict):
-            root = DictDraft(self, None, None, state)
-        elif isinstance(state, list):
-            root = ListDraft(self, None, None, state)
+        kind = KIND[type(state)] if type(state) in KIND else kind_of(state)
+        root: Draft | None = None if kind is None else kind(self, None, None, state)
         self._root = root
         self.draft: Any = state if root is None else root
 
@@ -96,14 +92,26 @@ class DraftSession:
                         ops[j] = {"op": "remove", "path": prev["path"]}
                         last[key] = j
                     return
-        path = _pointer(draft, key if token is None else token)
-        if path is None:
+        # The JSON Pointer of the slot (inlined: this is every op's cost), or
+        # nothing to record when the draft is detached.
+        t = key if token is None else token
+        path = "/" + (t if type(t) is str and "~" not in t and "/" not in t else escape_token(t))
+        d = draft
+        parent = d._parent
+        while parent is not None:
+            t = d._key
+            path = "/" + (t if type(t) is str and "~" not in t and "/" not in t
+                          else escape_token(t)) + path
+            d = parent
+            parent = d._parent
+        if d is not self._root:
             return
         ops.append({"op": op, "path": path} if value is NO_VALUE else
                    {"op": op, "path": path, "value": value})
         if last is None:
-            last = draft._last = {}
-        last[key] = len(ops) - 1
+            draft._last = {key: len(ops) - 1}
+        else:
+            last[key] = len(ops) - 1
 
     def _record_whole(self, draft: Draft, value: Any) -> None:
         """Record a ``replace`` of ``draft``'s whole container (clear, sort, reverse)."""
@@ -113,17 +121,3 @@ class DraftSession:
             self._ops.append({"op": "replace", "path": path, "value": value})
         self._barrier = len(self._ops)
 
-
-def _pointer(draft: Draft, token: Any) -> str | None:
-    """JSON Pointer of ``token`` inside ``draft``, or None when the draft is detached."""
-    path = "/" + (token if type(token) is str and "~" not in token and "/" not in token
-                  else escape_token(token))
-    d = draft
-    parent = d._parent
-    while parent is not None:
-        t = d._key
-        path = "/" + (t if type(t) is str and "~" not in t and "/" not in t
-                      else escape_token(t)) + path
-        d = parent
-        parent = d._parent
-    return path if d is draft._session._root else None

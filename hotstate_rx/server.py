@@ -37,6 +37,7 @@ from .session import (
     Action,
     CallRequested,
     Close,
+    Misbehaved,
     Opened,
     Send,
     Session,
@@ -410,6 +411,10 @@ class Server:
                 self._drop_subscriber(conn, store)
             case CallRequested(call):
                 self._call(conn, call)
+            case Misbehaved(error):
+                client_id = conn.session.client_id
+                log.info("hotstate_rx: bad input from %s: %s", client_id, error)
+                self._events.fire("error", error, client_id if client_id in self._clients else None)
 
     def _send(self, conn: _Connection, message: ServerMessage) -> None:
         conn.peer.send(encode(message))

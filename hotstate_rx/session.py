@@ -48,6 +48,7 @@ __all__ = [
     "Action",
     "CallRequested",
     "Close",
+    "Misbehaved",
     "Opened",
     "Send",
     "Session",
@@ -115,7 +116,17 @@ class CallRequested:
     call: Call
 
 
-Action = Send | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested
+@dataclass(frozen=True, slots=True)
+class Misbehaved:
+    """The client broke the protocol; the hub reports ``error`` to its
+    ``"error"`` listeners (the client itself is answered by the other actions)."""
+
+    error: ProtocolError
+
+
+Action = (
+    Send | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested | Misbehaved
+)
 
 
 class Session:
@@ -154,7 +165,8 @@ class Session:
             return []
         self._last_seen = now
         if self.max_message_size is not None and len(frame) > self.max_message_size:
-            return self._close(CLOSE_TOO_BIG, f"frame larger than {self.max_message_size} bytes")
+            why = f"frame larger than {self.max_message_size} bytes"
+            return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_TOO_BIG, why)]
         try:
             msg = decode_client_message(frame)
         except ProtocolError as exc:
@@ -194,13 +206,17 @@ class Session:
         if self.state is State.HANDSHAKE:
             return self._fail(why)
         self._bad_frames += 1
-        reply: list[Action] = [Send(Error("bad_message", why))]
+        reply: list[Action] = [Misbehaved(ProtocolError(why)), Send(Error("bad_message", why))]
         if self._bad_frames >= self.max_bad_frames:
             return reply + self._close(CLOSE_POLICY, f"{self._bad_frames} bad frames in a row")
         return reply
 
     def _fail(self, why: str) -> list[Action]:
-        return [Send(Error("protocol", why)), *self._close(CLOSE_PROTOCOL, why[:120])]
+        return [
+            Misbehaved(ProtocolError(why)),
+            Send(Error("protocol", why)),
+            *self._close(CLOSE_PROTOCOL, why[:120]),
+        ]
 
     def _close(self, code: int, reason: str) -> list[Action]:
         self.state = State.CLOSED

@@ -20,6 +20,7 @@ from hotstate_rx.session import (
     MAX_BAD_FRAMES,
     CallRequested,
     Close,
+    Misbehaved,
     Opened,
     Send,
     Session,
@@ -46,10 +47,11 @@ def test_handshake() -> None:
 
 def test_version_mismatch_is_a_protocol_error_and_close_1002() -> None:
     session = Session("c1", now=0.0)
-    actions = session.receive(encode(ClientHello(99)), 0.0)
-    assert isinstance(actions[0], Send) and actions[0].message.code == "protocol"
-    assert "version mismatch" in actions[0].message.message
-    assert actions[1].code == 1002
+    misbehaved, reply, close = session.receive(encode(ClientHello(99)), 0.0)
+    assert isinstance(reply, Send) and reply.message.code == "protocol"
+    assert "version mismatch" in reply.message.message
+    assert isinstance(misbehaved, Misbehaved) and str(misbehaved.error) == reply.message.message
+    assert close.code == 1002
     assert session.state is State.CLOSED
     assert session.receive(encode(ClientHello()), 1.0) == []
 
@@ -57,8 +59,8 @@ def test_version_mismatch_is_a_protocol_error_and_close_1002() -> None:
 @pytest.mark.parametrize("frame", [encode(Subscribe("Todos")), b"\xc1", "hello"])
 def test_anything_but_hello_first_closes_1002(frame: bytes | str) -> None:
     actions = Session("c1", now=0.0).receive(frame, 0.0)
-    assert [type(a) for a in actions] == [Send, Close]
-    assert actions[0].message.code == "protocol" and actions[1].code == 1002
+    assert [type(a) for a in actions] == [Misbehaved, Send, Close]
+    assert actions[1].message.code == "protocol" and actions[2].code == 1002
 
 
 def test_requests_become_actions() -> None:
@@ -104,9 +106,11 @@ def test_subscription_versions() -> None:
 )
 def test_bad_frames_are_answered_and_the_connection_stays(frame: bytes | str) -> None:
     session = open_session()
-    [action] = session.receive(frame, 1.0)
+    misbehaved, action = session.receive(frame, 1.0)
     assert isinstance(action, Send) and isinstance(action.message, Error)
     assert action.message.code == "bad_message"
+    # the hub reports the same problem to the server's "error" listeners
+    assert isinstance(misbehaved, Misbehaved) and str(misbehaved.error) == action.message.message
     assert session.state is State.OPEN
 
 
@@ -125,8 +129,9 @@ def test_consecutive_bad_frames_close_1008_and_good_ones_reset_the_count() -> No
 
 def test_oversized_frame_closes_1009() -> None:
     session = open_session(max_message_size=100)
-    [action] = session.receive(b"x" * 101, 1.0)
+    misbehaved, action = session.receive(b"x" * 101, 1.0)
     assert isinstance(action, Close) and action.code == 1009
+    assert isinstance(misbehaved, Misbehaved) and "larger than 100 bytes" in str(misbehaved.error)
 
 
 def test_heartbeat_pings_and_closes_a_silent_peer() -> None:

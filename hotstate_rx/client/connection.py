@@ -1,8 +1,9 @@
 """The asyncio driver of a client: one supervisor task that connects, reads
 and retries, feeding the sans-I/O core and dispatching its actions.
 
-Frames are written synchronously as the core asks for them (``broadcast`` to
-the one socket: no writer task, no queue, one loop iteration less per call),
+Frames are written synchronously as the core asks for them (no writer task,
+no queue, one loop iteration less per call; a burst of calls within one loop
+iteration leaves in one system call, see :mod:`hotstate_rx.transports.batching`),
 so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
@@ -17,11 +18,11 @@ import random
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ..errors import ProtocolError
 from ..protocol import ClientMessage, decode_server_message, encode
+from ..transports.batching import Batcher, Outbox
 from .actions import Action
 from .core import ClientCore
 from .options import ClientOptions
@@ -46,7 +47,7 @@ class Connection:
         self._core = core
         self._dispatch = dispatch
         self._jitter = jitter
-        self._ws: ClientConnection | None = None
+        self._outbox: Outbox | None = None
         self._closing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -59,13 +60,15 @@ class Connection:
     def send(self, message: ClientMessage) -> None:
         """Write ``message`` to the open socket now; dropped when there is none
         (the core re-sends what matters when the next socket opens)."""
-        if self._ws is not None:
-            broadcast((self._ws,), encode(message))
+        if self._outbox is not None:
+            self._outbox.send(encode(message))
 
     def close_socket(self, code: int, reason: str) -> None:
-        """Close the open socket (what was sent before is already written)."""
-        if self._ws is not None and self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._ws.close(code, reason))
+        """Close the open socket, after every frame sent before it."""
+        if self._outbox is not None and self._closing is None:
+            self._outbox.flush()
+            close = self._outbox.ws.close(code, reason)
+            self._closing = asyncio.get_running_loop().create_task(close)
 
     def stop(self) -> None:
         if self._task is not None:
@@ -99,12 +102,12 @@ class Connection:
             close_timeout=options.close_timeout,
             ping_interval=None,  # the protocol has its own heartbeat, on every transport
         ) as ws:
-            self._ws = ws
+            self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:
                 self._dispatch(self._core.opened())
                 await self._read(ws)
             finally:
-                self._ws = None
+                self._outbox = None
                 closing, self._closing = self._closing, None
                 if closing is not None:
                     await asyncio.wait([closing])

@@ -27,7 +27,9 @@ _NOTHING: Any = object()
 class Broadcast(Observable[_T], Generic[_T]):
     """A hot, multicast Observable; with ``replay`` a new observer first gets
     the latest value (if any). Ends once, by completion or error; late
-    observers then get that end at once."""
+    observers then get that end at once, after the latest value when
+    replaying (as a ``ReplaySubject(1)`` does), so ``client.status`` still
+    starts with ``"disconnected"`` after ``destroy()``."""
 
     def __init__(self, label: str, *, replay: bool = False, initial: Any = _NOTHING) -> None:
         super().__init__()
@@ -46,6 +48,8 @@ class Broadcast(Observable[_T], Generic[_T]):
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         if self._ended:
+            if self._replay and self._latest is not _NOTHING:
+                self._guard(observer.on_next, self._latest)
             if self._error is not None:
                 self._guard(observer.on_error, self._error)
             else:

@@ -2,8 +2,8 @@
 
 Everything here goes through the public API (``hotstate_rx``,
 ``hotstate_rx.client``, ``hotstate_rx.draft``) over real sockets on 127.0.0.1.
-Nothing sleeps to synchronise: tests await a :class:`Recorder` (a callback that
-remembers its calls) with a timeout.
+Shared helpers (``Recorder``, ``TIMEOUT``) live in ``acceptance_helpers``, a
+module name that no other test folder uses.
 """
 
 from __future__ import annotations

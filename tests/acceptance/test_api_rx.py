@@ -257,11 +257,6 @@ async def test_status_starts_with_the_current_value_and_follows(
     assert set(before.items) <= {"connecting", "connected", "reconnecting", "disconnected"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.status completes on destroy()/close(): a later subscriber gets no"
-    " current value ('disconnected'), only on_completed",
-)
 async def test_status_after_close_still_starts_with_the_current_value(
     server: Server, url: str, connect: Connect
 ) -> None:

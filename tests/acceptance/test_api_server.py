@@ -681,11 +681,6 @@ async def test_error_event_without_a_client_for_a_failing_hook(
     assert await errors.until() == (problem, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server answers a malformed frame with an `err` message but never fires its"
-    " 'error' event for bad network input (only for handler/hook/internal failures)",
-)
 async def test_error_event_for_bad_network_input(
     server: Server, url: str, connect: Connect, recorder: Callable[[], Recorder]
 ) -> None:

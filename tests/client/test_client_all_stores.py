@@ -276,7 +276,7 @@ async def test_destroy_empties_then_completes_the_stream(
     assert client.subscriptions() == []
     late = Recorder()
     client.stores.subscribe(on_next=late, on_completed=late.on_completed)
-    assert late.completed and late.values == []
+    assert late.completed and late.values == [{}]  # the current value, then the end
 
 
 async def test_first_use_after_destroy_is_an_ended_stream(make_client: MakeClient) -> None:
@@ -285,4 +285,4 @@ async def test_first_use_after_destroy_is_an_ended_stream(make_client: MakeClien
     client.destroy()
     late = Recorder()
     client.stores.subscribe(on_next=late, on_completed=late.on_completed)
-    assert late.completed and late.values == []
+    assert late.completed and late.values == [{}]
