@@ -282,10 +282,30 @@ def test_current() -> None:
 
 def test_pure_modules_import_no_io() -> None:
     banned = {"asyncio", "websockets", "reactivex", "textual", "nicegui"}
-    for name in ("draft", "patch", "frozen", "pointer"):
+    drafts = ("draft", "_draft_session", "_draft_node", "_draft_dict", "_draft_list")
+    for name in (*drafts, "patch", "frozen", "pointer"):
         path = Path(__file__).parent.parent / "hotstate_rx" / f"{name}.py"
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 assert not {a.name.split(".")[0] for a in node.names} & banned
             elif isinstance(node, ast.ImportFrom):
                 assert (node.module or "").split(".")[0] not in banned
+
+
+def test_shared_empty_children_stay_empty() -> None:
+    """Leaf drafts share one empty ``_children`` dict; no operation may insert into it."""
+    from hotstate_rx._draft_node import _NO_CHILDREN
+
+    def recipe(d: Any) -> None:
+        items = d["items"]
+        first = items.pop(0)
+        d["done"].append(first)  # a detached leaf draft attached again
+        first["done"] = True
+        d["meta"].clear()
+        items.sort(key=lambda item: -item["id"])
+        items.insert(0, {"id": 9, "done": False})
+        items[0]["id"] = 10
+
+    new, _ = run(recipe)
+    assert _NO_CHILDREN == {}
+    assert new["done"] == [{"id": 0, "done": True}] and new["items"][0] == {"id": 10, "done": False}
