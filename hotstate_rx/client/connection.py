@@ -30,6 +30,7 @@ from .status import ConnectionStatus
 
 logger = logging.getLogger("hotstate_rx.client")
 
+
 class Connection:
     """Keeps a client connected to ``url`` until :meth:`stop`."""
 
