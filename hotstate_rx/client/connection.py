@@ -107,6 +107,11 @@ class Connection:
             try:
                 self._dispatch(self._core.opened())
                 await self._read(ws)
+            except asyncio.CancelledError:
+                # stop(): say goodbye with 1000; leaving the ``async with`` on an
+                # exception would close with 1011 (internal error).
+                await ws.close(1000, "client closed")
+                raise
             finally:
                 self._outbox = None
                 closing, self._closing = self._closing, None

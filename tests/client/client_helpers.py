@@ -77,6 +77,7 @@ class FakeServer:
         self.heartbeat = heartbeat
         self.connections = 0
         self.received: asyncio.Queue[ClientMessage] = asyncio.Queue()
+        self.close_codes: asyncio.Queue[int | None] = asyncio.Queue()
         self.ws: ServerConnection | None = None
         self._connected = asyncio.Event()
         self._server: WsServer | None = None
@@ -108,6 +109,7 @@ class FakeServer:
                 await self.received.put(decode_client_message(frame))
         except ConnectionClosed:
             pass
+        await self.close_codes.put(ws.close_code)
 
     async def connected(self, count: int = 1) -> None:
         """Wait until ``count`` connections have said hello."""

@@ -115,3 +115,12 @@ async def test_a_call_gets_its_own_answer(fake: FakeServer, make_client: MakeCli
     assert isinstance(message, Call) and message.name == "f" and message.args == {"x": 1}
     await fake.send(Result(message.id, {"ok": True}))
     assert await pending == {"ok": True}
+
+
+async def test_close_says_goodbye_with_a_normal_close_code(
+    fake: FakeServer, make_client: MakeClient
+) -> None:
+    client = make_client(fake.url)
+    await client.ready()
+    await client.close()
+    assert await asyncio.wait_for(fake.close_codes.get(), TIMEOUT) == 1000
