@@ -391,8 +391,9 @@ class ClientCore:
             data = freeze(msg.data)
         except TypeError as exc:
             return [Emit("error", ProtocolError(f"snapshot of {msg.store!r} is not JSON: {exc}"))]
+        first = not store.has_data  # even a null state is news the first time
         store.state, store.version, store.has_data = data, msg.version, True
-        return self._refresh(msg.store)
+        return self._refresh(msg.store, force=first)
 
     def _on_patch(self, msg: Patch) -> list[Action]:
         store = self._stores.get(msg.store)
@@ -466,8 +467,8 @@ class ClientCore:
             actions += self._refresh(name)  # type: ignore[arg-type]
         return actions + [Settle(cid, error=Disconnected()) for cid in failed]
 
-    def _refresh(self, name: str) -> list[Action]:
-        """Recompute the view of ``name``; a Deliver when it changed."""
+    def _refresh(self, name: str, *, force: bool = False) -> list[Action]:
+        """Recompute the view of ``name``; a Deliver when it changed (or ``force``)."""
         store = self._stores.get(name)
         if store is None or not store.has_data:
             return []
@@ -479,7 +480,7 @@ class ClientCore:
                 except Exception as exc:  # user code: drop this overlay, keep the rest
                     call.optimistic = None
                     actions.append(Emit("error", exc))
-        if view is store.view:
+        if view is store.view and not force:
             return actions
         store.view = view
         return [Deliver(name, view, store.state), *self._show(name, view), *actions]

@@ -195,6 +195,14 @@ def test_snapshot_then_patches_in_order_share_structure() -> None:
     assert after["config"] is before["config"]
 
 
+def test_a_null_state_is_delivered_like_any_other() -> None:
+    core = connected()
+    core.subscribe("Maybe")
+    assert core.receive(Snapshot("Maybe", 1, None)) == [Deliver("Maybe", None, None)]
+    assert core.has_data("Maybe")
+    assert core.receive(Snapshot("Maybe", 2, None)) == []  # unchanged: nothing to show
+
+
 def test_a_gap_resyncs_instead_of_applying_and_drops_patches_until_the_snapshot() -> None:
     core = with_store()
     shown = core.view("Todos")
