@@ -2,9 +2,9 @@
 """One entry point for people and CI: ``python3 tasks.py <command>``.
 
 Commands: ``demo`` (todo server + web page), ``tui`` (its terminal client),
-``dashboard`` / ``dashboard-tui`` (live machine dashboard), ``test`` (ruff and
-the whole pytest suite; extra arguments go to pytest), ``bench`` (benchmarks),
-``lint``.
+``dashboard`` / ``dashboard-tui`` (live machine dashboard), ``test`` (ruff,
+mypy and the whole pytest suite; extra arguments go to pytest), ``bench``
+(benchmarks), ``lint``.
 
 Each command first makes sure ``.venv`` exists inside the checkout and holds
 this project with every extra it needs (re-installing only when
@@ -91,8 +91,9 @@ def main(argv: list[str]) -> int:
     if cmd == "test":
         ensure_browser()
         lint = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+        types = subprocess.call([str(PY), "-m", "mypy"], cwd=ROOT)  # [tool.mypy] in pyproject
         tests = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
-        return tests or lint
+        return tests or lint or types
     if cmd == "bench":
         return subprocess.call([str(PY), "-m", "tests.benchmarks", *rest], cwd=ROOT)
     print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)

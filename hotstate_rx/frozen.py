@@ -34,38 +34,38 @@ def _immutable(self: object, *args: object, **kwargs: object) -> NoReturn:
     raise TypeError(f"hotstate state is immutable: cannot modify a {type(self).__name__}; {_HINT}")
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+class FrozenDict(dict[str, Any]):
     """A ``dict`` whose mutating methods raise ``TypeError``."""
 
     __slots__ = ()
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
-    __ior__ = _immutable  # type: ignore[assignment]
+    __ior__ = _immutable
 
     def __copy__(self) -> dict[str, Any]:
-        return thaw(self)  # type: ignore[no-any-return]
+        return thaw(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
-        return thaw(self)  # type: ignore[no-any-return]
+        return thaw(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenDict, (dict(self),))
 
 
-class FrozenList(list):  # type: ignore[type-arg]
+class FrozenList(list[Any]):
     """A ``list`` whose mutating methods raise ``TypeError``."""
 
     __slots__ = ()
 
     __setitem__ = __delitem__ = append = extend = insert = pop = remove = _immutable
     clear = sort = reverse = _immutable
-    __iadd__ = __imul__ = _immutable  # type: ignore[assignment]
+    __iadd__ = __imul__ = _immutable
 
     def __copy__(self) -> list[Any]:
-        return thaw(self)  # type: ignore[no-any-return]
+        return thaw(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        return thaw(self)  # type: ignore[no-any-return]
+        return thaw(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenList, (list(self),))

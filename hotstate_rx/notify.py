@@ -12,6 +12,7 @@ the server's event loop once it runs one.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from collections import deque
@@ -24,16 +25,22 @@ __all__ = ["ALL", "Notifier", "Watch", "WatchKey", "guarded"]
 log = logging.getLogger("hotstate_rx")
 
 
-class _All:
-    """Sentinel type: watch every instance of a store."""
+class _All(enum.Enum):
+    """Sentinel type: watch every instance of a store.
 
-    __slots__ = ()
+    A one-member enum rather than a bare ``object()`` so that type checkers
+    narrow ``key is ALL`` / ``key is not ALL`` (``WatchKey`` minus ``_All``
+    is ``str | None``), and so that copying or pickling keeps the identity."""
+
+    ALL = "ALL"
 
     def __repr__(self) -> str:
         return "ALL"
 
+    __str__ = __repr__
 
-ALL: Final = _All()
+
+ALL: Final = _All.ALL
 WatchKey: TypeAlias = "str | _All | None"
 
 

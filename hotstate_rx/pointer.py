@@ -13,11 +13,13 @@ from collections.abc import Iterable
 
 def escape_token(token: str | int) -> str:
     """Encode one reference token; list indices may be given as ints."""
-    if type(token) is int:
+    if isinstance(token, str):
+        if "~" in token or "/" in token:
+            return token.replace("~", "~0").replace("/", "~1")
+        return token
+    if type(token) is int:  # exactly int: a bool is no list index
         return str(token)
-    if "~" in token or "/" in token:  # type: ignore[operator]
-        return token.replace("~", "~0").replace("/", "~1")  # type: ignore[union-attr]
-    return token  # type: ignore[return-value]
+    raise TypeError(f"a JSON Pointer token is a str or an int, not {type(token).__name__}")
 
 
 def unescape_token(token: str) -> str:

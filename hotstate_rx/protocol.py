@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import msgpack
 
@@ -300,7 +300,14 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
 }
 
 
-def _decode(frame: Any, table: Mapping[str, Callable[[Mapping[str, Any]], Any]], frozen: bool):
+_M = TypeVar("_M")
+
+
+def _decode(
+    frame: bytes | bytearray | memoryview | str,
+    table: Mapping[str, Callable[[Mapping[str, Any]], _M]],
+    frozen: bool,
+) -> _M:
     m = _unpack(frame, frozen=frozen)
     tag = m.get("t")
     decoder = table.get(tag) if isinstance(tag, str) else None

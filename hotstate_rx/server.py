@@ -24,7 +24,7 @@ import inspect
 import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -125,13 +125,13 @@ class Server:
         self._max_message_size = max_message_size
         self._max_send_buffer = max_send_buffer
         self._compression = compression
+        self._functions = FunctionTable()
+        self._events = EventTable()
         self._registry = StoreRegistry()
         self._registry.on_created = self._store_created
         self._registry.on_deleted = self._store_deleted
         self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
         self._registry.watch(self._fan_out)
-        self._functions = FunctionTable()
-        self._events = EventTable()
         self._links: set[_Connection] = set()
         self._clients: dict[str, _Connection] = {}
         self._subscribers: dict[str, dict[_Connection, None]] = {}
@@ -485,8 +485,10 @@ class Server:
             if targets:
                 _send_all(targets, encode(Deleted(store)))
             return
-        subscribers = self._subscribers.get(store, ())
-        targets = [c for c in subscribers if c.session.advance(store, event.version)]
+        listening = self._subscribers.get(store)
+        if listening is None:
+            return
+        targets = [c for c in listening if c.session.advance(store, event.version)]
         if not targets:
             return
         if event.patches is None:
@@ -549,9 +551,9 @@ class Server:
         self._send(conn, result)
 
 
-def _send_all(conns: Any, frame: bytes) -> None:
+def _send_all(conns: Iterable[_Connection], frame: bytes) -> None:
     """Send the same bytes to many connections, batched per transport class."""
-    groups: dict[type, list[Peer]] = {}
+    groups: dict[type[Peer], list[Peer]] = {}
     for conn in conns:
         groups.setdefault(type(conn.peer), []).append(conn.peer)
     for kind, peers in groups.items():

@@ -184,7 +184,9 @@ class StoreRegistry:
         """Run every queued notification now, in order, in this thread."""
         self._notifier.flush()
 
-    def watch(self, listener: Listener, definition: str | None = None, key: WatchKey = ALL):
+    def watch(
+        self, listener: Listener, definition: str | None = None, key: WatchKey = ALL
+    ) -> Callable[[], None]:
         """Call ``listener`` with every later change of the matching instances."""
         return self._notifier.add(Watch(listener, definition, key))
 

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from reactivex import Observable
+from textual.app import App
 from textual.dom import DOMNode
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.worker import Worker
 
@@ -38,8 +40,17 @@ from hotstate_rx.operators import select
 from .pump import bind_observable
 from .rows import diff_rows
 
+if TYPE_CHECKING:
+    # To a type checker the mixin is a DOMNode, which it only ever is at run
+    # time (bind_client refuses anything else): Textual's ``reactive``
+    # descriptors are typed to work on DOMNode instances only, so this is what
+    # lets ``self.status`` / ``node.stores`` type as ``str`` / ``Mapping``.
+    _MixinBase = DOMNode
+else:
+    _MixinBase = object
 
-class HotstateReactive:
+
+class HotstateReactive(_MixinBase):
     """Mixin declaring the reactives :func:`bind_client` fills.
 
     Mix it into an ``App``, ``Screen`` or ``Widget`` (before the Textual base):
@@ -199,7 +210,7 @@ class ClientBinding:
                     name, args, store=store, optimistic=optimistic, timeout=timeout
                 )
             except Exception as error:
-                self.node.notify(f"{name} failed: {error}", severity="error", markup=False)
+                _notify_error(self.node, f"{name} failed: {error}")
                 raise
 
         return self.node.run_worker(run(), name=f"hotstate call {name}", exit_on_error=False)
@@ -276,6 +287,14 @@ def bind_client(
         node.run_worker(_release_on_exit(binding), name="hotstate handles", group="hotstate")
     )
     return binding
+
+
+def _notify_error(node: DOMNode, message: str) -> None:
+    """Show ``message`` as an error toast. ``notify`` belongs to App and Widget
+    (Screen is a Widget), not to DOMNode; any other node goes through its app,
+    which is what ``Widget.notify`` does."""
+    target = node if isinstance(node, App | Widget) else node.app
+    target.notify(message, severity="error", markup=False)
 
 
 async def _release_on_exit(binding: ClientBinding) -> None:

@@ -284,13 +284,13 @@ class ClientCore:
             )
         call = _Call(name, args, store, optimistic)
         actions: list[Action] = []
-        if optimistic is not None:
-            target = self._stores[store]  # type: ignore[index]
+        if optimistic is not None and store is not None:  # optimistic implies store (above)
+            target = self._stores[store]
             if target.has_data:
                 # Run it now, before registering, so that a bad fn raises at the call.
                 target.view = _run_optimistic(optimistic, target.view)
-                actions.append(Deliver(store, target.view, target.state))  # type: ignore[arg-type]
-                actions += self._show(store, target.view)  # type: ignore[arg-type]
+                actions.append(Deliver(store, target.view, target.state))
+                actions += self._show(store, target.view)
         call_id = self._next_id
         self._next_id += 1
         self._calls[call_id] = call
@@ -459,12 +459,14 @@ class ClientCore:
 
     def _fail_calls(self, *, only_sent: bool) -> list[Action]:
         failed = [cid for cid, call in self._calls.items() if call.sent or not only_sent]
-        stores = {self._calls[cid].store for cid in failed if self._calls[cid].optimistic}
+        stores: set[str] = set()
         for cid in failed:
-            del self._calls[cid]
+            call = self._calls.pop(cid)
+            if call.optimistic and call.store is not None:  # an optimistic call has a store
+                stores.add(call.store)
         actions: list[Action] = []
         for name in stores:
-            actions += self._refresh(name)  # type: ignore[arg-type]
+            actions += self._refresh(name)
         return actions + [Settle(cid, error=Disconnected()) for cid in failed]
 
     def _refresh(self, name: str, *, force: bool = False) -> list[Action]:
@@ -472,7 +474,8 @@ class ClientCore:
         store = self._stores.get(name)
         if store is None or not store.has_data:
             return []
-        view, actions = store.state, []
+        view = store.state
+        actions: list[Action] = []
         for call in self._calls.values():
             if call.store == name and call.optimistic is not None:
                 try:

@@ -12,7 +12,7 @@ calls ``lost()`` when the socket is gone. All protocol rules live in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 __all__ = ["Hub", "Link", "Peer"]
 
@@ -30,8 +30,12 @@ class Peer(Protocol):
         """Send what is queued, then close with ``code``."""
 
     @classmethod
-    def send_many(cls, peers: Sequence[Peer], frame: bytes) -> None:
-        """Send the same bytes to several peers of this class (fan-out)."""
+    def send_many(cls, peers: Sequence[Self], frame: bytes) -> None:
+        """Send the same bytes to several peers of this class (fan-out).
+
+        ``Self``, not ``Peer``: the hub groups peers by their exact class, so
+        each implementation receives only its own kind and may use its private
+        attributes."""
 
 
 class Link(Protocol):
