@@ -62,7 +62,7 @@ class DictDraft(Draft):
             raise KeyError(key)
         child = self._children.pop(key, None)
         if child is not None:
-            self._detach(child)
+            self._detach(child, key)
         dict.__delitem__(self._writable(), key)
         self._session._record(self, key, "remove")
 
@@ -81,7 +81,7 @@ class DictDraft(Draft):
         return self._wrap(key, cur[key]) if key in cur else default
 
     def keys(self) -> KeysView[str]:
-        return self._cur().keys()  # type: ignore[no-any-return]
+        return self._cur().keys()
 
     def values(self) -> list[Any]:
         return [self._wrap(k, v) for k, v in self._cur().items()]
@@ -107,6 +107,8 @@ class DictDraft(Draft):
             staged.append((k, *self._prepare(v, k)))
         cur = self._cur()
         for k, v, moved in staged:
+            if moved is not None and self._children.get(k) is moved:  # already here
+                continue
             if k in cur:
                 if moved is None and k not in self._children and same(cur[k], v):
                     continue
@@ -136,8 +138,8 @@ class DictDraft(Draft):
     def clear(self) -> None:
         if not self._cur():
             return
-        for child in self._children.values():
-            self._detach(child)
+        for k, child in self._children.items():
+            self._detach(child, k)
         self._replace_whole(FrozenDict(), {})
 
 

@@ -40,7 +40,7 @@ class ListDraft(Draft):
         if type(i) is slice:
             return [self._wrap(k, cur[k]) for k in range(*i.indices(len(cur)))]
         n = len(cur)
-        k = i if type(i) is int and 0 <= i < n else self._index(i, n, "")  # type: ignore[arg-type]
+        k = i if type(i) is int and 0 <= i < n else self._index(i, n, "")
         v = cur[k]
         t = type(v)
         kind = KIND[t] if t in KIND else kind_of(v)
@@ -54,7 +54,7 @@ class ListDraft(Draft):
         if type(i) is slice:
             self._set_slice(i, value)
             return
-        k = self._index(i, len(cur), "assignment ")  # type: ignore[arg-type]
+        k = self._index(i, len(cur), "assignment ")
         if self._children.get(k, NO_VALUE) is value:
             return
         v, moved = self._prepare(value, k)
@@ -66,7 +66,7 @@ class ListDraft(Draft):
             for k in sorted(range(*i.indices(len(cur))), reverse=True):
                 self._delete_at(k)
             return
-        self._delete_at(self._index(i, len(cur), "assignment "))  # type: ignore[arg-type]
+        self._delete_at(self._index(i, len(cur), "assignment "))
 
     def __iter__(self) -> Iterator[Any]:
         i = 0
@@ -86,16 +86,16 @@ class ListDraft(Draft):
         if n <= 0:
             self.clear()
         elif n > 1:
-            values = list(self._hotstate_current_())
+            values = self[:]  # drafts for containers: repeated, as list's *= repeats references
             for _ in range(n - 1):
                 self.extend(values)
         return self
 
     def index(self, value: Any, start: SupportsIndex = 0, stop: SupportsIndex = sys.maxsize) -> int:
-        return self._hotstate_current_().index(plain(value), start, stop)  # type: ignore[no-any-return]
+        return self._hotstate_current_().index(plain(value), start, stop)
 
     def count(self, value: Any) -> int:
-        return self._hotstate_current_().count(plain(value))  # type: ignore[no-any-return]
+        return self._hotstate_current_().count(plain(value))
 
     def append(self, value: Any) -> None:
         n = len(self._cur())
@@ -128,8 +128,8 @@ class ListDraft(Draft):
     def clear(self) -> None:
         if not self._cur():
             return
-        for child in self._children.values():
-            self._detach(child)
+        for k, child in self._children.items():
+            self._detach(child, k)
         self._replace_whole(FrozenList(), {})
 
     def sort(self, *, key: Callable[[Any], Any] | None = None, reverse: bool = False) -> None:
@@ -158,7 +158,7 @@ class ListDraft(Draft):
             where[old] = j
         children = {}
         for old, child in self._children.items():
-            child._key = where[old]
+            self._rekey(child, old, where[old])
             children[where[old]] = child
         self._replace_whole(FrozenList(map(values.__getitem__, order)), children)
 
@@ -169,7 +169,7 @@ class ListDraft(Draft):
         for k, _ in moving:
             del ch[k]
         for k, c in moving:
-            c._key = k + delta
+            self._rekey(c, k, k + delta)
             ch[k + delta] = c
 
     def _set_at(self, k: int, v: Any, moved: Draft | None) -> None:
@@ -178,20 +178,26 @@ class ListDraft(Draft):
             now = self._cur()[k] if old is None else old._snapshot()
             if same(now, v):
                 return
+        elif self._children.get(k) is moved:  # already here
+            return
         self._store(k, v, moved, "replace")
+
+    def _keeps(self, k: int, now: Any, v: Any, moved: Draft | None) -> bool:
+        """Whether storing ``v`` (``moved``) at ``k``, which holds ``now``, changes nothing."""
+        return same(now, v) if moved is None else self._children.get(k) is moved
 
     def _insert_at(self, k: int, v: Any, moved: Draft | None) -> None:
         copy = self._writable()
         if k >= len(copy):  # append: no index shifts, so later writes may fold into it
             list.append(copy, v)
-            if moved is not None and moved._parent is None:
+            if moved is not None:
                 self._attach(moved, k)
             self._session._record(self, k, "add", v, "-")
             return
         list.insert(copy, k, v)
         if self._children:
             self._shift(k, 1)
-        if moved is not None and moved._parent is None:
+        if moved is not None:
             self._attach(moved, k)
         s = self._session
         s._barrier = len(s._ops)  # indices shift: nothing before may fold, this neither
@@ -202,7 +208,7 @@ class ListDraft(Draft):
         copy = self._writable()
         child = self._children.pop(k, None)
         if child is not None:
-            self._detach(child)
+            self._detach(child, k)
         list.__delitem__(copy, k)
         if self._children:
             self._shift(k + 1, -1)
@@ -228,15 +234,11 @@ class ListDraft(Draft):
         old = [self._plain_at(k) for k in range(start, stop)]
         # Keep the common head and tail, so `l[:] = [x for x in l if ...]` removes, not rewrites.
         head = 0
-        while head < min(len(old), m) and staged[head][1] is None and same(
-            old[head], staged[head][0]
-        ):
+        while head < min(len(old), m) and self._keeps(start + head, old[head], *staged[head]):
             head += 1
         tail = 0
-        while (
-            tail < min(len(old), m) - head
-            and staged[m - 1 - tail][1] is None
-            and same(old[-1 - tail], staged[m - 1 - tail][0])
+        while tail < min(len(old), m) - head and self._keeps(
+            stop - 1 - tail, old[-1 - tail], *staged[m - 1 - tail]
         ):
             tail += 1
         middle_old = len(old) - head - tail

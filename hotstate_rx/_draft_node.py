@@ -1,4 +1,4 @@
-"""The machinery shared by dict and list drafts: copy-on-write, child drafts, moves.
+"""The machinery shared by dict and list drafts: copy-on-write, child drafts, moves, aliases.
 
 A draft stands for one container of the state. It reads from ``_base`` (the
 container as it was, or as last handed out) until the first write below it;
@@ -6,6 +6,16 @@ that write copies it and every ancestor not yet copied (``_writable``), so
 untouched subtrees stay shared with the old state. Child drafts are made on first
 access and kept in ``_children`` by slot; their new values are written into
 the parent's copy lazily, when a snapshot or the final state is taken.
+
+Where a draft is: its *attachments*, the ``(parent draft, slot)`` pairs whose
+``_children`` hold it. The first is ``_parent``/``_key`` (the only one, unless
+the recipe stored the draft at a second place); further ones are in ``_more``,
+and the session's ``_shared`` flag turns on the code paths that look there.
+Invariants: a draft with no ``_parent`` has no ``_more`` (except the root,
+which keeps ``_parent`` None so that paths stop there); every attachment
+mirrors a ``_children`` entry; the attachments never form a cycle
+(``_check_cycle``); and every ancestor, on every path, of a draft with a
+``_copy`` has one too.
 
 The op log lives in the session (:mod:`hotstate_rx._draft_session`); the
 dict and list surfaces in :mod:`hotstate_rx._draft_dict` and
@@ -26,7 +36,7 @@ if TYPE_CHECKING:
     from hotstate_rx._draft_session import DraftSession
 
 REVOKED = "draft used after its recipe ended"
-SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 NO_VALUE: Any = object()
 """Marks a missing argument (no default, no ``value`` in an op)."""
 
@@ -72,6 +82,8 @@ class _Ended:
 
     __slots__ = ()
     _live = False
+    _shared = False
+    _root = None
 
 
 _ENDED: Any = _Ended()
@@ -90,11 +102,12 @@ class Draft:
         "_copy",
         "_key",
         "_last",
+        "_more",
         "_parent",
         "_session",
     )
     __hash__ = None  # type: ignore[assignment]
-    _new: Callable[[Any], Any]  # the frozen type: FrozenDict / FrozenList
+    _new: type  # the frozen type: FrozenDict / FrozenList
     _setter: Callable[[Any, Any, Any], None]  # dict.__setitem__ / list.__setitem__
     _stable_slots: bool  # removing a slot shifts no other slot (dicts, not lists)
 
@@ -130,6 +143,8 @@ class Draft:
         self._copy: Any = None
         self._children = _NO_CHILDREN  # slot -> draft handed out for it
         self._last: dict[Any, int] | None = None  # slot -> index of its last op, to fold into
+        # Attachments after the first, as [parent, slot] lists (slots shift in lists).
+        self._more: list[list[Any]] | None = None
 
     # -- reading ---------------------------------------------------------------
 
@@ -187,6 +202,9 @@ class Draft:
         children = self._children
         self._session = _ENDED
         self._parent = None
+        self._more = None
+        # A draft in several places is finalized once per place: the later calls
+        # find no children and return the same value, so every place holds it.
         self._children = _NO_CHILDREN
         if copy is None:
             for child in children.values():
@@ -217,20 +235,38 @@ class Draft:
 
     # -- where we are ----------------------------------------------------------
 
-    def _tokens(self) -> tuple[list[Any], bool]:
-        """Reversed path tokens from the top draft, and whether that top is the root."""
+    def _paths(self) -> list[str]:
+        """The JSON Pointer of every place this draft has in the state; [] when detached.
+
+        One per path of attachments up to the root, the ``_parent`` chain first.
+        """
+        root = self._session._root
+        out: list[str] = []
+        todo: list[tuple[Draft, str]] = [(self, "")]
+        while todo:
+            d, path = todo.pop()
+            if d is root:
+                out.append(path)
+                continue
+            more = d._more
+            if more:
+                for p, k in reversed(more):
+                    todo.append((p, "/" + escape_token(k) + path))
+            if d._parent is not None:
+                todo.append((d._parent, "/" + escape_token(d._key) + path))
+        return out
+
+    def _where(self, token: Any) -> str:
+        paths = self._paths()
+        if paths:
+            return paths[0] + "/" + escape_token(token)
         tokens = []
         d = self
         while d._parent is not None:
             tokens.append(d._key)
             d = d._parent
-        return tokens, d is self._session._root
-
-    def _where(self, token: Any) -> str:
-        tokens, attached = self._tokens()
         path = "".join("/" + escape_token(t) for t in reversed(tokens))
-        path += "/" + escape_token(token)
-        return path if attached else f"{path} (in a detached draft)"
+        return f"{path}/{escape_token(token)} (in a detached draft)"
 
     # -- writing ---------------------------------------------------------------
 
@@ -239,35 +275,91 @@ class Draft:
         c = self._copy
         if c is None:
             c = self._copy = self._new(self._base)
+            if self._session._shared:
+                self._copy_up()
+                return c
             p = self._parent
             while p is not None and p._copy is None:
                 p._copy = p._new(p._base)
                 p = p._parent
         return c
 
+    def _copy_up(self) -> None:
+        """``_writable``'s walk when drafts may be in several places: every path up."""
+        todo = [self]
+        while todo:
+            d = todo.pop()
+            parents = [d._parent] if d._more is None else [d._parent, *(a[0] for a in d._more)]
+            for p in parents:
+                if p is not None and p._copy is None:
+                    p._copy = p._new(p._base)
+                    todo.append(p)
+
     def _prepare(self, value: Any, key: Any) -> tuple[Any, Draft | None]:
-        """Frozen value to store at ``key``, and the detached draft to move there, if any."""
+        """Frozen value to store at ``key``, and the draft to put there, if any.
+
+        A draft of this session goes there itself: moved if it is in no place,
+        one more place if it is (after :meth:`_check_cycle`). Other drafts give
+        their value.
+        """
         t = type(value)
         if t is str or t is int or t is bool or value is None or t is FrozenDict or t is FrozenList:
             return value, None
         if isinstance(value, Draft):
             v = value._hotstate_current_()
-            if (
-                value._session is self._session
-                and value._parent is None
-                and value is not self._session._root
-                and self._tokens()[1]
-            ):
-                return v, value  # detached: move it here
-            return v, None  # still in the tree (or foreign): store its value
+            if value._session is self._session:
+                # Detached, it moves here; attached, it is here too (one object, as in Python).
+                self._check_cycle(value, key)
+                return v, value
+            return v, None  # a foreign draft: store its value
         try:
             return freeze(value), None
         except TypeError:  # again, to name the path; worked out only now, as it costs
             return freeze(value, self._where(key)), None
 
+    def _check_cycle(self, value: Draft, key: Any) -> None:
+        """Refuse to store ``value`` at ``key`` if it is this draft or one of its ancestors.
+
+        Walks up every path from here: depth x attachments, never the subtree.
+        """
+        if value is not self:
+            if not value._children:  # a leaf is nobody's ancestor
+                return
+            if self._session._shared:
+                seen: set[int] = set()
+                todo: list[Draft] = [self]
+                while todo:
+                    d = todo.pop()
+                    if d is value:
+                        break
+                    for p in (d._parent, *(a[0] for a in d._more or ())):
+                        if p is not None and id(p) not in seen:
+                            seen.add(id(p))
+                            todo.append(p)
+                else:
+                    return
+            else:
+                up = self._parent
+                while up is not None and up is not value:
+                    up = up._parent
+                if up is None:
+                    return
+        raise ValueError(
+            f"cannot store a draft inside itself at {self._where(key)}: "
+            "JSON cannot hold a cycle"
+        )
+
     def _attach(self, child: Draft, key: Any) -> None:
-        child._parent = self
-        child._key = key
+        """Put ``child`` at ``key``: a move if it is detached, one more place if not."""
+        if child._parent is None and child is not self._session._root:
+            child._parent = self
+            child._key = key
+        else:
+            if child._more is None:
+                child._more = [[self, key]]
+            else:
+                child._more.append([self, key])
+            self._session._shared = True
         children = self._children
         if children is _NO_CHILDREN:
             children = self._children = {}
@@ -276,26 +368,58 @@ class Draft:
             self._last.pop(key, None)
         self._session._barrier = len(self._session._ops)
 
-    def _detach(self, child: Draft) -> None:
-        child._parent = None
-        child._key = None
+    def _detach(self, child: Draft, key: Any) -> None:
+        """Take ``child`` out of ``key`` (its ``_children`` entry is gone already).
+
+        Its other places, if any, keep it live; with none left it is a scratch value.
+        """
+        more = child._more
+        if child._parent is self and child._key == key:
+            if more:
+                child._parent, child._key = more.pop()
+            else:
+                child._parent = None
+                child._key = None
+        elif more:
+            for i, (p, k) in enumerate(more):
+                if p is self and k == key:
+                    del more[i]
+                    break
         self._session._barrier = len(self._session._ops)
+
+    def _rekey(self, child: Draft, old: Any, new: Any) -> None:
+        """Move ``child``'s attachment here from slot ``old`` to ``new`` (list shifts).
+
+        A draft may sit at several slots of one list; which of its attachments
+        here gets which slot does not matter, so a sequence of rekeys over a
+        shift or a permutation needs no particular order.
+        """
+        if child._parent is self and child._key == old:
+            child._key = new
+            return
+        for a in child._more or ():
+            if a[0] is self and a[1] == old:
+                a[1] = new
+                return
 
     def _store(self, key: Any, value: Any, moved: Draft | None, op: str) -> None:
         copy = self._writable()
         old = self._children.pop(key, None)
         if old is not None:
-            self._detach(old)
+            self._detach(old, key)
         self._setter(copy, key, value)
-        if moved is not None and moved._parent is None:
+        if moved is not None:
             self._attach(moved, key)
         self._session._record(self, key, op, value)
 
     def _popped(self, key: Any, v: Any) -> Any:
-        """What ``pop`` returns: the slot's draft, detached (made now for a container)."""
+        """What ``pop`` returns: the slot's draft, out of this slot (made now for a container).
+
+        It stays live wherever else it is; with no other place it is detached.
+        """
         child = self._children.pop(key, None)
         if child is not None:
-            self._detach(child)
+            self._detach(child, key)
             return child
         kind = kind_of(v)
         return v if kind is None else kind(self._session, None, None, v)

@@ -2,7 +2,9 @@
 
 Ops are recorded as they happen, with the JSON Pointer of that moment
 (RFC 6901), so a list ``pop(0)`` is one ``remove`` op, not a rewrite of every
-shifted index; repeated writes to one place are folded into one op.
+shifted index; repeated writes to one place are folded into one op. A change
+to a draft that is in several places (stored at a second place while still
+attached) is recorded once per place: JSON cannot alias, so the patch repeats it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class DraftSession:
     is its one-call form.
     """
 
-    __slots__ = ("_barrier", "_base", "_live", "_ops", "_root", "draft")
+    __slots__ = ("_barrier", "_base", "_live", "_ops", "_root", "_shared", "draft")
 
     def __init__(self, state: Any) -> None:
         self._base = state
@@ -33,6 +35,8 @@ class DraftSession:
         self._ops: list[Patch | None] = []
         # Ops before this index may no longer be folded into: paths shifted since.
         self._barrier = 0
+        # Some draft has had several places: walk every attachment, not just _parent.
+        self._shared = False
         kind = KIND[type(state)] if type(state) in KIND else kind_of(state)
         root: Draft | None = None if kind is None else kind(self, None, None, state)
         self._root = root
@@ -71,7 +75,9 @@ class DraftSession:
         Folding is safe when no op since then shifted paths (the barrier) and
         nothing was written below the slot (handing out a child draft forgets
         the slot). For lists a ``remove`` folds only into the very last op,
-        because later ops may depend on the index it frees.
+        because later ops may depend on the index it frees. A slot is
+        remembered for folding only when its op went to one place; attaching
+        and detaching set the barrier, so the places have not changed since.
         """
         ops: list[Any] = self._ops
         last = draft._last
@@ -96,6 +102,9 @@ class DraftSession:
         # nothing to record when the draft is detached.
         t = key if token is None else token
         path = "/" + (t if type(t) is str and "~" not in t and "/" not in t else escape_token(t))
+        if self._shared:
+            self._record_everywhere(draft, key, op, value, path)
+            return
         d = draft
         parent = d._parent
         while parent is not None:
@@ -113,11 +122,25 @@ class DraftSession:
         else:
             last[key] = len(ops) - 1
 
+    def _record_everywhere(self, draft: Draft, key: Any, op: str, value: Any, tail: str) -> None:
+        """``_record``'s second half when drafts may be in several places: an op per place."""
+        ops: list[Any] = self._ops
+        paths = draft._paths()
+        for path in paths:
+            ops.append({"op": op, "path": path + tail} if value is NO_VALUE else
+                       {"op": op, "path": path + tail, "value": value})
+        last = draft._last
+        if len(paths) == 1:
+            if last is None:
+                draft._last = {key: len(ops) - 1}
+            else:
+                last[key] = len(ops) - 1
+        elif last:
+            last.pop(key, None)
+
     def _record_whole(self, draft: Draft, value: Any) -> None:
         """Record a ``replace`` of ``draft``'s whole container (clear, sort, reverse)."""
-        tokens, attached = draft._tokens()
-        if attached:
-            path = "".join("/" + escape_token(t) for t in reversed(tokens))
+        for path in draft._paths():
             self._ops.append({"op": "replace", "path": path, "value": value})
         self._barrier = len(self._ops)
 

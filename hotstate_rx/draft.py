@@ -12,14 +12,23 @@ Semantics worth knowing:
 * **Values are frozen when stored.** A dict or list stored through a draft is
   validated and copied once (:func:`~hotstate_rx.frozen.freeze`); keeping a
   reference to it and mutating it later cannot change the state.
-* **A removed draft moves; an attached draft is copied.** ``pop``/``popitem``
-  return a *detached* draft; storing it again (``done.append(items.pop(0))``)
-  moves it, and later mutations through it land at its new place. Storing a
-  draft that is still in the tree at a second place stores its value at that
-  moment (a JSON tree cannot alias): later mutations affect the original only.
-* **Detached drafts are scratch values.** A draft whose slot was overwritten or
-  deleted keeps working, but its mutations touch neither the state nor the
-  patches unless it is stored again (then it moves, as above).
+* **A draft is one object, as in Python.** Storing a draft that is still in
+  the tree at a second place (``d["b"] = d["a"]``, ``d["l"].append(d["a"])``)
+  puts that same draft there: for the rest of the recipe a change through
+  either reference shows at both places, the patches repeat it at every place
+  (each op at the path of that moment, since JSON cannot alias), and the new
+  state holds one frozen object at both places. Removing one place (``del``,
+  ``pop``, overwrite, ``remove``, slices, ``clear``) leaves the others live;
+  ``pop``/``popitem`` return the draft itself.
+* **A removed draft moves.** Storing a draft that is in no place any more
+  (``done.append(items.pop(0))``) moves it there, and later mutations through
+  it land at its new place.
+* **Detached drafts are scratch values.** A draft whose every place was
+  overwritten or deleted keeps working, but its mutations touch neither the
+  state nor the patches unless it is stored again (then it moves, as above).
+* **No cycles.** Storing a draft inside itself or one of its own descendants
+  (``d["a"]["self"] = d["a"]``, ``d["a"]["kids"].append(d)``) raises
+  ``ValueError`` naming the path, and the state is left unchanged.
 * **Revocation.** Once the recipe has ended, any use of its drafts raises
   ``RuntimeError("draft used after its recipe ended")``.
 * **Reads give current values.** ``==``, ``in``, ``index``, ``sort`` keys and

@@ -1,4 +1,5 @@
-"""produce and drafts: the dict/list surface, patches, sharing, moves, revocation, errors."""
+"""produce and drafts: the dict/list surface, patches, sharing, moves, aliases, revocation,
+errors."""
 
 from __future__ import annotations
 
@@ -99,16 +100,22 @@ def test_move_then_mutate_lands_at_new_place() -> None:
     assert [i["id"] for i in new["items"]] == [1, 2]
 
 
-def test_attached_draft_stored_twice_is_copied_by_value() -> None:
+def test_attached_draft_stored_twice_is_one_object_in_three_places() -> None:
     def recipe(d: Any) -> None:
         first = d["items"][0]
         d["copy"] = first
         d["items"].append(first)
+        assert d["copy"] is first and d["items"][-1] is first
         first["done"] = True
 
-    new, _ = run(recipe)
-    assert new["copy"] == {"id": 0, "done": False} == new["items"][-1]
-    assert new["items"][0] == {"id": 0, "done": True}
+    new, patches = run(recipe)
+    assert new["copy"] == {"id": 0, "done": True}
+    assert new["items"][0] is new["items"][-1] is new["copy"]
+    assert patches[-3:] == [
+        {"op": "replace", "path": "/items/0/done", "value": True},
+        {"op": "replace", "path": "/copy/done", "value": True},
+        {"op": "replace", "path": "/items/4/done", "value": True},
+    ]
 
 
 def test_detached_draft_mutations_do_not_reach_the_state() -> None:
@@ -218,11 +225,11 @@ def test_dict_surface() -> None:
         m |= {"k": [1]}
         assert m == {"title": "t", "a/b": 1, "k": [1]} and m != {}
         assert repr(m).startswith("DictDraft({")
-        d["done"].append(m)  # an attached draft: stored by value
+        d["done"].append(m)  # an attached draft: now in two places
         m.clear()
 
     new, _ = run(recipe)
-    assert new["meta"] == {} and new["done"] == [{"title": "t", "a/b": 1, "k": [1]}]
+    assert new["meta"] == {} and new["done"] == [{}] and new["done"][0] is new["meta"]
 
 
 def test_list_surface() -> None:
@@ -309,3 +316,242 @@ def test_shared_empty_children_stay_empty() -> None:
     new, _ = run(recipe)
     assert _NO_CHILDREN == {}
     assert new["done"] == [{"id": 0, "done": True}] and new["items"][0] == {"id": 10, "done": False}
+
+
+# -- a draft in several places (aliases) ---------------------------------------------
+
+ALIAS = freeze({"a": {"x": 1, "k": {"y": 1}}, "l": [], "keep": {"z": 1}})
+
+
+@pytest.mark.parametrize("via", ["old", "new"])
+def test_alias_in_dict_is_one_object(via: str) -> None:
+    def recipe(d: Any) -> None:
+        d["b"] = d["a"]
+        (d["a"] if via == "old" else d["b"])["x"] = 7
+
+    new, patches = run(recipe, ALIAS)
+    assert new["a"] is new["b"] and new["a"]["x"] == 7
+    assert new["a"]["k"] is ALIAS["a"]["k"] and new["keep"] is ALIAS["keep"]
+    assert patches == [
+        {"op": "add", "path": "/b", "value": {"x": 1, "k": {"y": 1}}},
+        {"op": "replace", "path": "/a/x", "value": 7},
+        {"op": "replace", "path": "/b/x", "value": 7},
+    ]
+
+
+def test_alias_in_list_then_mutate_through_both() -> None:
+    def recipe(d: Any) -> None:
+        d["l"].append(d["a"])
+        d["a"]["x"] = 7
+        d["l"][0]["k"]["y"] = 8
+        d["l"][0]["new"] = [1]
+        d["a"]["new"].append(2)
+
+    new, patches = run(recipe, ALIAS)
+    assert new["l"][0] is new["a"]
+    assert new["a"] == {"x": 7, "k": {"y": 8}, "new": [1, 2]}
+    assert {p["path"] for p in patches[1:]} == {
+        "/a/x", "/l/0/x", "/a/k/y", "/l/0/k/y", "/a/new", "/l/0/new", "/a/new/-", "/l/0/new/-"
+    }
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        pytest.param(lambda d: d.__delitem__("a"), id="del"),
+        pytest.param(lambda d: d.pop("a"), id="pop"),
+        pytest.param(lambda d: d.__setitem__("a", 0), id="overwrite"),
+        pytest.param(lambda d: d["l"].remove({"x": 1, "k": {"y": 1}}), id="list-remove"),
+        pytest.param(lambda d: d["l"].__delitem__(slice(None)), id="slice-del"),
+        pytest.param(lambda d: d["l"].__setitem__(slice(0, 1), []), id="slice-set"),
+        pytest.param(lambda d: d["l"].clear(), id="clear"),
+    ],
+)
+def test_removing_one_place_leaves_the_others_live(remove: Any) -> None:
+    def recipe(d: Any) -> None:
+        a = d["a"]
+        d["l"].append(a)
+        remove(d)
+        a["x"] = 7
+
+    new, patches = run(recipe, ALIAS)
+    places = [v for v in (new.get("a"), *new["l"]) if isinstance(v, dict)]
+    assert len(places) == 1 and places[0]["x"] == 7
+    assert sum(p["path"].endswith("/x") for p in patches) == 1
+
+
+def test_popped_alias_is_still_live_and_stores_again_as_an_alias() -> None:
+    def recipe(d: Any) -> None:
+        d["l"].append(d["a"])
+        a = d.pop("a")
+        assert a is d["l"][0]
+        d["c"] = a  # attached (in l): one more place, not a move
+        a["x"] = 7
+
+    new, _ = run(recipe, ALIAS)
+    assert "a" not in new and new["c"] is new["l"][0] and new["c"]["x"] == 7
+
+
+def test_detached_from_every_place_is_scratch_again_and_moves() -> None:
+    def recipe(d: Any) -> None:
+        a = d["a"]
+        d["b"] = a
+        del d["a"]
+        d["b"] = 0
+        a["x"] = "scratch"  # in no place: no effect
+        d["l"].append(a)  # detached: moves, and later changes land there
+        a["x"] = 9
+
+    new, patches = run(recipe, ALIAS)
+    assert new["l"] == [{"x": 9, "k": {"y": 1}}] and new["l"][0]["k"] is ALIAS["a"]["k"]
+    assert [p["path"] for p in patches] == ["/b", "/a", "/b", "/l/-", "/l/0/x"]
+    assert patches[3]["value"]["x"] == "scratch"  # its value when stored again, as in Python
+
+
+def test_nested_aliases_record_every_path() -> None:
+    def recipe(d: Any) -> None:
+        a = d["a"]
+        k = a["k"]
+        a["k2"] = k  # k in two places of a
+        d["b"] = a  # a in two places of the root: k in four
+        k["y"] = 5
+
+    new, patches = run(recipe, ALIAS)
+    assert new["a"] is new["b"] and new["a"]["k"] is new["a"]["k2"]
+    assert new["b"]["k2"] == {"y": 5}
+    assert {p["path"] for p in patches if p["path"].endswith("/y")} == {
+        "/a/k/y", "/a/k2/y", "/b/k/y", "/b/k2/y"
+    }
+
+
+def test_list_shifts_keep_every_place_right() -> None:
+    def recipe(d: Any) -> None:
+        items = d["items"]
+        x = items[1]
+        items.append(x)  # x at 1 and 4
+        items.insert(0, "head")  # x at 2 and 5
+        items.pop(1)  # x at 1 and 4
+        d["done"].insert(0, x)  # and at /done/0
+        items.insert(3, "mid")  # x at 1 and 5
+        x["done"] = True
+        items.reverse()  # x at 4 and 0
+        x["id"] = 11
+        items.sort(key=lambda v: str(v))  # anywhere: drafts follow their elements
+        x["seen"] = 1
+
+    new, patches = run(recipe)
+    xs = [v for v in new["items"] if isinstance(v, dict) and v["id"] == 11]
+    assert len(xs) == 2 and xs[0] is xs[1] is new["done"][0]
+    assert xs[0] == {"id": 11, "done": True, "seen": 1}
+    assert [p["path"] for p in patches if p["path"].endswith("/done")] == [
+        "/items/1/done", "/items/5/done", "/done/0/done"
+    ]
+
+
+def test_same_draft_twice_in_one_list_via_imul_and_extend() -> None:
+    def recipe(d: Any) -> None:
+        items = d["items"]
+        del items[1:]
+        items *= 2  # like list: the same element twice
+        items.extend(items)
+        assert items[0] is items[1] is items[3]
+        items[2]["done"] = "all"
+
+    new, _ = run(recipe)
+    assert new["items"] == [{"id": 0, "done": "all"}] * 4
+    assert all(v is new["items"][0] for v in new["items"])
+
+
+def test_slice_filter_keeps_an_aliased_element_in_place() -> None:
+    def recipe(d: Any) -> None:
+        items = d["items"]
+        d["first"] = items[0]
+        items[:] = [x for x in items if x["id"] != 2]
+        items[0]["done"] = 1
+
+    new, patches = run(recipe)
+    assert new["first"] is new["items"][0] and new["first"]["done"] == 1
+    assert {"op": "remove", "path": "/items/2"} in patches
+    assert new["items"][2] is BASE["items"][3]
+
+
+def _nothing(d: Any) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("setup", "bad", "where"),
+    [
+        pytest.param(
+            _nothing, lambda d: d["a"].__setitem__("self", d["a"]), "/a/self", id="itself"
+        ),
+        pytest.param(
+            _nothing, lambda d: d["a"]["k"].__setitem__("up", d["a"]), "/a/k/up", id="descendant"
+        ),
+        pytest.param(_nothing, lambda d: d["l"].append(d), "/l/0", id="root"),
+        pytest.param(_nothing, lambda d: d["l"].__iadd__([1, d["l"]]), "/l/1", id="list-itself"),
+        pytest.param(
+            _nothing, lambda d: d["a"]["k"].update({"ok": 1, "up": d["a"]}), "/a/k/up",
+            id="update-changes-nothing",
+        ),
+        pytest.param(
+            lambda d: d.__setitem__("b", d["a"]), lambda d: d["b"]["k"].__setitem__("up", d["b"]),
+            "/a/k/up", id="through-an-alias",
+        ),
+        pytest.param(
+            lambda d: d["l"].append(d["a"]["k"]), lambda d: d["l"][0].__setitem__("up", d["a"]),
+            "/a/k/up", id="ancestor-on-the-other-path",
+        ),
+        pytest.param(
+            lambda d: d["keep"].__setitem__("p", d.pop("a")),
+            lambda d: d["keep"]["p"]["k"].__setitem__("a", d["keep"]["p"]),
+            "/keep/p/k/a", id="moved",
+        ),
+    ],
+)
+def test_storing_a_draft_inside_itself_raises_and_changes_nothing(
+    setup: Any, bad: Any, where: str
+) -> None:
+    with pytest.raises(ValueError, match="cannot store a draft inside itself at") as err:
+        produce(ALIAS, lambda d: (setup(d), bad(d)))
+    assert where + ":" in str(err.value)
+    expected = produce(ALIAS, setup)
+    session = DraftSession(ALIAS)
+    setup(session.draft)
+    with pytest.raises(ValueError, match="JSON cannot hold a cycle"):
+        bad(session.draft)
+    assert session.finish() == expected
+
+
+def test_cycle_in_a_detached_draft_names_its_path() -> None:
+    def recipe(d: Any) -> None:
+        a = d.pop("a")
+        a["k"]["a"] = a
+
+    with pytest.raises(ValueError, match=r"at /k/a \(in a detached draft\)"):
+        produce(ALIAS, recipe)
+
+
+def test_aliased_drafts_are_revoked_after_the_recipe() -> None:
+    kept: list[Any] = []
+
+    def recipe(d: Any) -> None:
+        a = d["a"]
+        d["b"] = a
+        d["l"].append(a)
+        kept.extend([a, a["k"], d["l"]])
+
+    new, _ = run(recipe, ALIAS)
+    assert new["b"] is new["a"] is new["l"][0]
+    for draft in kept:
+        with pytest.raises(RuntimeError, match="draft used after its recipe ended"):
+            draft["x"] = 1
+        assert "revoked" in repr(draft)
+
+
+def test_an_aliased_state_is_plain_data_for_the_next_produce() -> None:
+    first, _ = run(lambda d: d.__setitem__("b", d["a"]), ALIAS)
+    assert first["a"] is first["b"]
+    second, patches = run(lambda d: d["b"].__setitem__("x", 2), first)  # a new session: two drafts
+    assert second["a"]["x"] == 1 and second["b"]["x"] == 2
+    assert patches == [{"op": "replace", "path": "/b/x", "value": 2}]

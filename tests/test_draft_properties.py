@@ -1,12 +1,17 @@
 """Random mutation scripts run on plain Python data and on drafts must agree.
 
 Each example draws a JSON state and a script of operations (dict and list
-methods, slices, sorts, moves between containers, value copies, mutations of
+methods, slices, sorts, moves between containers, a container stored at a
+second place while still attached and changed afterwards, mutations of
 detached drafts). The same script runs on a deep copy with plain ``dict``/
-``list`` and inside ``produce``. Then: same values; the patches rebuild the new
-state from the old one with our ``apply_patches`` and with ``jsonpatch``; the
-input was not mutated; and every original container the script did not touch
-is, by identity, in the new state.
+``list`` and inside ``produce``; the plain side is the reference, Python's own
+semantics: a container stored at a second place is one object in both places.
+Then: same values; the patches rebuild the new state from the old one with our
+``apply_patches`` and with ``jsonpatch``; the input was not mutated; every
+original container under which the script changed nothing is, by identity, in
+the new state; and a container that is in several places is one object there.
+A store that would put a container inside itself raises ``ValueError`` and
+changes nothing (the plain side skips it).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 from typing import Any
 
 import jsonpatch
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +49,7 @@ class Script:
         self.data = data
         self.plain = plain
         self.origin = origin  # id(plain container) -> the original container it copies
-        self.dirty: set[int] = set()  # plain containers the script changed
+        self.dirty: set[int] = set()  # plain containers the script changed (not their parents)
         self.alive: list[Any] = []  # keep plain objects alive so ids stay unique
 
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
@@ -70,11 +76,16 @@ class Script:
 
     def step(self, root: Any) -> None:
         chain, p, d = self.pick(root)
-        kind = self.draw(st.sampled_from(["own", "own", "own", "move", "copy", "detach"]))
+        kind = self.draw(st.sampled_from(["own", "own", "own", "move", "alias", "alias", "detach"]))
         if kind == "move" and len(p):
             self.move(root, chain, p, d)
-        elif kind == "copy":
-            self.copy(root, p, d)
+        elif kind == "alias":
+            slots = list(p.items()) if isinstance(p, dict) else list(enumerate(p))
+            slots = [(k, v) for k, v in slots if isinstance(v, dict | list)]
+            if len(chain) == 1 and slots and self.draw(st.integers(0, 3)):  # mostly not the root
+                k, p = self.draw(st.sampled_from(slots))
+                d = d[k]
+            self.alias(root, p, d)
         elif kind == "detach" and len(chain) > 1:
             self.detach(root, chain, self.keys)
         else:
@@ -163,13 +174,9 @@ class Script:
             else:
                 p += v
                 d += copy.deepcopy(v)
-        elif op == "imul":
+        elif op == "imul":  # repeats references: the containers in p are aliased
             times = self.draw(st.integers(0, 2))
-            extra = [copy.deepcopy(p) for _ in range(times - 1)]
-            if times == 0:
-                p.clear()
-            for e in extra:
-                p.extend(e)
+            p *= times
             d *= times
         elif op == "clear":
             p.clear()
@@ -209,8 +216,40 @@ class Script:
                     pv.append(0)
                     dv.append(0)
 
+    def store(self, tchain: list[Any], t: Any, dt: Any, x: Any, dx: Any) -> Any:
+        """Store ``x`` in ``t`` (and ``dx`` in ``dt``); the draft now in that slot, or None.
+
+        When ``t`` is ``x`` or inside it, plain Python would make a cycle: the
+        draft refuses with ``ValueError`` and changes nothing, the plain side skips.
+        """
+        if isinstance(t, dict):
+            k = self.draw(KEYS)
+        else:
+            n = len(t)
+            k = self.draw(st.integers(-n - 1, n))
+        if contains(x, t):
+            event("store refused: a cycle")
+            with pytest.raises(ValueError, match="cannot store a draft inside itself at /"):
+                if isinstance(t, dict):
+                    dt[k] = dx
+                else:
+                    dt.insert(k, dx)
+            return None
+        self.touch(tchain)
+        if isinstance(t, dict):
+            t[k] = x
+            dt[k] = dx
+            return dt[k]
+        t.insert(k, x)
+        dt.insert(k, dx)
+        return dt[min(max(k + n if k < 0 else k, 0), n)]
+
     def move(self, root: Any, chain: list[Any], p: Any, d: Any) -> None:
-        """Pop from one container, put it in another, then change it through the draft."""
+        """Pop from one container, put it in another, then change it through the draft.
+
+        The popped container may still be in another place (aliased before):
+        then it stays live there too, as in Python.
+        """
         self.touch(chain)
         if isinstance(p, dict):
             k = self.draw(st.sampled_from(sorted(p)))
@@ -219,15 +258,7 @@ class Script:
             i = self.draw(st.integers(0, len(p) - 1))
             x, dx = p.pop(i), d.pop(i)
         tchain, t, dt = self.pick(root)
-        self.touch(tchain)
-        if isinstance(t, dict):
-            k = self.draw(KEYS)
-            t[k] = x
-            dt[k] = dx
-        else:
-            i = self.draw(st.integers(-1, len(t)))
-            t.insert(i, x)
-            dt.insert(i, dx)
+        self.store(tchain, t, dt, x, dx)
         if isinstance(x, dict | list) and self.draw(st.booleans()):
             self.touch([x])
             if isinstance(x, dict):
@@ -237,55 +268,90 @@ class Script:
                 x.append("moved")
                 dx.append("moved")
 
-    def copy(self, root: Any, p: Any, d: Any) -> None:
-        """Store an attached draft elsewhere (value semantics), then change the original."""
-        value = copy.deepcopy(p)
-        tchain, t, dt = self.pick(root)
-        self.touch(tchain)
-        if isinstance(t, dict):
-            k = self.draw(KEYS)
-            t[k] = value
-            dt[k] = d
-        else:
-            t.append(value)
-            dt.append(d)
-        if self.draw(st.booleans()):
-            chain = self.find_chain(p)
-            if chain is not None:
-                self.touch(chain)
-                if isinstance(p, dict):
-                    p["after"], d["after"] = 1, 1
-                else:
-                    p.append("after")
-                    d.append("after")
+    def alias(self, root: Any, p: Any, d: Any) -> None:
+        """Store an attached container at a second place: one object in both places.
 
-    def find_chain(self, target: Any) -> list[Any] | None:
-        def walk(node: Any, chain: list[Any]) -> list[Any] | None:
+        Then change it through the old place, the new one, or a path found
+        afresh from the root, or change something inside it (later steps may
+        also reach it by either path, remove one place, or store it again).
+        """
+        tchain, t, dt = self.pick(root)
+        there = self.store(tchain, t, dt, p, d)
+        if there is None:
+            return
+        assert there is d, "the draft stored at a second place is not the same draft"
+        how = self.draw(st.sampled_from(["none", "old", "new", "path", "inside"]))
+        event("aliased")
+        if how == "none":
+            return
+        target, dtarget = p, d
+        if how == "new":
+            dtarget = there
+        elif how == "path":
+            keys = self.find_keys(p)
+            if keys is None:  # no longer in the state (overwritten by the store)
+                return
+            dtarget = root
+            for k in keys:
+                dtarget = dtarget[k]
+            assert dtarget is d
+        elif how == "inside":
+            slots = list(p.items()) if isinstance(p, dict) else list(enumerate(p))
+            slots = [(k, v) for k, v in slots if isinstance(v, dict | list)]
+            if not slots:
+                return
+            k, target = self.draw(st.sampled_from(slots))
+            dtarget = d[k]
+        self.touch([target])
+        if isinstance(target, dict):
+            target["after"], dtarget["after"] = 1, 1
+        else:
+            target.append("after")
+            dtarget.append("after")
+
+    def find_keys(self, target: Any) -> list[Any] | None:
+        """The keys of one place of ``target`` in the plain state, or None."""
+
+        def walk(node: Any, keys: list[Any]) -> list[Any] | None:
             if node is target:
-                return chain
-            children = node.values() if isinstance(node, dict) else node
-            for c in children:
+                return keys
+            slots = node.items() if isinstance(node, dict) else enumerate(node)
+            for k, c in slots:
                 if isinstance(c, dict | list):
-                    found = walk(c, [*chain, c])
+                    found = walk(c, [*keys, k])
                     if found is not None:
                         return found
             return None
 
-        return walk(self.plain, [self.plain])
+        return walk(self.plain, [])
 
     def detach(self, root: Any, chain: list[Any], keys: list[Any]) -> None:
-        """Overwrite a container's slot, then mutate its old draft: no effect on the state."""
-        self.touch(chain[:-1])
+        """Overwrite a container's slot, then mutate its old draft.
+
+        No effect on the state, unless the container is in another place too.
+        """
+        self.touch(chain)
         dparent = root
         for k in keys[:-1]:
             dparent = dparent[k]
         dnode = dparent[keys[-1]]
+        node = chain[-1]
         chain[-2][keys[-1]] = "replaced"
         dparent[keys[-1]] = "replaced"
-        if isinstance(chain[-1], dict):
-            dnode["ghost"] = 1
+        if isinstance(node, dict):
+            node["ghost"] = dnode["ghost"] = 1
         else:
+            node.append("ghost")
             dnode.append("ghost")
+
+
+def contains(x: Any, t: Any) -> bool:
+    """Whether ``t`` is ``x`` or somewhere inside it (by identity)."""
+    if x is t:
+        return True
+    if isinstance(x, dict | list):
+        return any(contains(c, t) for c in (x.values() if isinstance(x, dict) else x))
+    return False
 
 
 def plain_copy(value: Any, origin: dict[int, Any], alive: list[Any]) -> Any:
@@ -300,17 +366,28 @@ def plain_copy(value: Any, origin: dict[int, Any], alive: list[Any]) -> Any:
     return out
 
 
-def check_sharing(plain: Any, new: Any, script: Script) -> None:
+def check_sharing(plain: Any, new: Any, script: Script, seen: dict[int, Any]) -> bool:
+    """Check the sharing of the new state against the plain one; whether ``plain`` changed.
+
+    An original container under which nothing changed (in any of its places)
+    must be in the new state as itself; a plain container that is in several
+    places must be one object in all of them.
+    """
     if not isinstance(plain, dict | list):
-        return
-    if id(plain) in script.origin and id(plain) not in script.dirty:
-        assert new is script.origin[id(plain)], f"unchanged subtree was copied: {plain!r}"
-        return
+        return False
+    if id(plain) in seen:
+        assert new is seen[id(plain)][0], f"one object in several places, not shared: {plain!r}"
+        return bool(seen[id(plain)][1])
     pairs = zip(plain.values(), new.values(), strict=True) if isinstance(plain, dict) else zip(
         plain, new, strict=True
     )
+    changed = id(plain) in script.dirty
     for p, n in pairs:
-        check_sharing(p, n, script)
+        changed = check_sharing(p, n, script, seen) or changed
+    seen[id(plain)] = (new, changed)
+    if id(plain) in script.origin and not changed:
+        assert new is script.origin[id(plain)], f"unchanged subtree was copied: {plain!r}"
+    return changed
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -338,7 +415,7 @@ def test_random_scripts_match_plain_python(
     assert canon(apply_patches(state, patches)) == canon(new)
     assert canon(jsonpatch.apply_patch(thaw(state), patches)) == canon(new)
     assert canon(patches) == canon(json.loads(json.dumps(patches)))
-    check_sharing(script.plain, new, script)
+    check_sharing(script.plain, new, script, {})
     assert canon(state) == before, "apply_patches mutated its input"
 
 

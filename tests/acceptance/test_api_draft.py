@@ -268,11 +268,6 @@ def test_key_escaping_in_patch_paths() -> None:
     assert new == {"a/b": 1, "m~n": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storing a draft in a second place stores a copy of its current value: later"
-    " changes through one place do not show in the other (Python and Immer alias them)",
-)
 @pytest.mark.parametrize(
     "recipe",
     [
