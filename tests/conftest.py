@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,45 @@ from hotstate_rx.protocol import (
 
 TIMEOUT = 5.0
 """Upper bound for anything a test awaits; tests never sleep to synchronise."""
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's headless Chromium through playwright (never a downloaded browser);
+    the test skips, saying why, where it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium; "
+            "`python3 tasks.py test` installs it as root)"
+        )
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where browser tests leave their screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
 
 
 class RawClient:

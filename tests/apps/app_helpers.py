@@ -46,3 +46,16 @@ class Events:
 
     async def next(self, timeout: float = TIMEOUT) -> Any:
         return await asyncio.wait_for(self.queue.get(), timeout)
+
+
+def sample(ts: float, cpu: float) -> dict[str, float]:
+    """One machine sample as the dashboard's sampler makes it, with a chosen CPU figure."""
+    return {
+        "ts": ts,
+        "cpu": cpu,
+        "memory": 61.5,
+        "load": 0.25,
+        "net_rx": 1500.0,
+        "net_tx": 200.0,
+        "processes": 87,
+    }

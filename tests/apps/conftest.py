@@ -8,7 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from app_helpers import TIMEOUT
 
+from apps.dashboard import derive
+from hotstate_rx import Hotstate, Server
 from hotstate_rx.client import Hotstate as Client
+
+
+@pytest.fixture
+async def stats_server() -> AsyncIterator[Server]:
+    """A server holding the dashboard's ``Stats`` store, which the test sets by hand."""
+    server = Hotstate()
+    server.create_store("Stats", derive.empty_stats(2))
+    yield server
+    await server.close()
 
 
 @pytest.fixture

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest
-from app_helpers import TIMEOUT, serve
+from app_helpers import TIMEOUT, sample, serve
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, ProgressBar, Sparkline
 
 from apps.dashboard import derive
 from apps.dashboard.tui import DashboardApp
-from hotstate_rx import Hotstate, Server
-
-
-def sample(ts: float, cpu: float) -> dict[str, float]:
-    return {
-        "ts": ts,
-        "cpu": cpu,
-        "memory": 61.5,
-        "load": 0.25,
-        "net_rx": 1500.0,
-        "net_tx": 200.0,
-        "processes": 87,
-    }
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    """A server holding a ``Stats`` store that the test sets by hand."""
-    server = Hotstate()
-    server.create_store("Stats", derive.empty_stats(2))
-    yield server
-    await server.close()
+from hotstate_rx import Server
 
 
 async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
@@ -43,7 +21,8 @@ async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
     raise AssertionError("condition not reached in time")
 
 
-async def test_dashboard_shows_stats_live(server: Server) -> None:
+async def test_dashboard_shows_stats_live(stats_server: Server) -> None:
+    server = stats_server
     url = await serve(server)
     stats = server.stores["Stats"]
     app = DashboardApp(url)

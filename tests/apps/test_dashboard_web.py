@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from app_helpers import serve
+from app_helpers import sample, serve
 from nicegui import ui
 from nicegui.testing import User
 
 from apps.dashboard import derive
 from apps.dashboard.web import register
-from hotstate_rx import Hotstate, Server
+from hotstate_rx import Server
 
 RETRIES = 50
-
-
-def sample(ts: float, cpu: float) -> dict[str, float]:
-    return {
-        "ts": ts,
-        "cpu": cpu,
-        "memory": 61.5,
-        "load": 0.25,
-        "net_rx": 1500.0,
-        "net_tx": 200.0,
-        "processes": 87,
-    }
-
-
-@pytest.fixture
-async def stats_server() -> AsyncIterator[Server]:
-    server = Hotstate()
-    server.create_store("Stats", derive.empty_stats(2))
-    yield server
-    await server.close()
 
 
 async def test_dashboard_page_shows_stats_live(stats_server: Server, user: User) -> None:

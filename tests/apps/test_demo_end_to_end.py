@@ -20,34 +20,17 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from apps.todo.tui import TodoApp, TodoTable
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STARTUP = 30.0  # the demo's banner (imports NiceGUI: a few seconds on 2 cores)
 STOP = 10.0  # SIGINT to exit, before a kill
 WAIT_MS = 10_000  # any one browser expectation
 TUI_WAIT = 10.0  # the Textual client showing the todo
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium; "
-    "`python3 tasks.py test` installs it as root)",
-)
 
 
 def free_port() -> int:
@@ -138,16 +121,17 @@ def task_texts(table: TodoTable) -> list[str]:
 
 
 @pytest.mark.timeout(90)
-async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client() -> None:
-    from playwright.async_api import async_playwright, expect
+async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
+    chromium: Any, artifacts: Path
+) -> None:
+    from playwright.async_api import expect
 
     text = f"Water the plants {uuid.uuid4().hex[:6]}"
     async with demo() as running:
         tui = TodoApp(running.ws_url)
-        async with tui.run_test(size=(110, 30)) as pilot, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        async with tui.run_test(size=(110, 30)) as pilot:
+            context = await chromium.new_context(viewport={"width": 1000, "height": 600})
             try:
-                context = await browser.new_context(viewport={"width": 1000, "height": 600})
                 page_a = await context.new_page()
                 page_b = await context.new_page()
                 for page in (page_a, page_b):
@@ -175,9 +159,7 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client() -> N
                 assert task_texts(table) == [text], "the Textual client did not show the todo"
                 assert tui.status == "connected"
 
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                await page_a.screenshot(path=str(ARTIFACTS / "demo_page_a.png"))
-                await page_b.screenshot(path=str(ARTIFACTS / "demo_page_b.png"))
-                await context.close()
+                await page_a.screenshot(path=str(artifacts / "demo_page_a.png"))
+                await page_b.screenshot(path=str(artifacts / "demo_page_b.png"))
             finally:
-                await browser.close()
+                await context.close()

@@ -23,24 +23,6 @@ from hotstate_rx.client import Hotstate as Client
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "bindings" / "examples" / "nicegui_todos.py"
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium; "
-    "`python3 tasks.py test` installs it as root)",
-)
 
 
 def free_port() -> int:
@@ -91,15 +73,8 @@ async def example_port(tmp_path: Path) -> AsyncIterator[int]:
 
 
 @pytest.fixture
-async def browser_page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield await browser.new_page(viewport={"width": 900, "height": 600})
-        finally:
-            await browser.close()
+async def browser_page(chromium: Any) -> Any:
+    return await chromium.new_page(viewport={"width": 900, "height": 600})
 
 
 @pytest.fixture
@@ -116,7 +91,7 @@ async def port_client(example_port: int) -> AsyncIterator[Client]:
 
 @pytest.mark.timeout(90)
 async def test_a_server_change_appears_in_chromium_without_reload(
-    example_port: int, browser_page: Any, port_client: Client
+    browser_page: Any, example_port: int, port_client: Client, artifacts: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -131,5 +106,4 @@ async def test_a_server_change_appears_in_chromium_without_reload(
     await expect(page.get_by_test_id("count")).to_have_text("1 todos", timeout=10_000)
     await expect(page.get_by_test_id("todos")).to_contain_text("typed by the test")
     assert await page.evaluate("window.hotstateMarker") == "same document"  # no reload
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "nicegui_todos.png"))
+    await page.screenshot(path=str(artifacts / "nicegui_todos.png"))
