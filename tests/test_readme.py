@@ -145,6 +145,24 @@ async def test_quick_example_stores(servers: Any, mains: Any, printed: Printed) 
     assert printed.lines == [f"Todos changed: { ({'items': [item]}) }", str({"items": [item]})]
 
 
+def test_drafts_example_prints_its_patches() -> None:
+    printed: list[str] = []
+    record = {"print": lambda *args: printed.append(" ".join(map(str, args)))}
+    run(section("### Drafts and patches (pure, no I/O)")[0], record, "drafts")
+    assert printed == [
+        str(
+            [
+                {"op": "replace", "path": "/items/0/done", "value": True},
+                {
+                    "op": "add",
+                    "path": "/items/-",
+                    "value": {"id": 2, "text": "Ship it", "done": False},
+                },
+            ]
+        )
+    ]
+
+
 async def test_quick_example_functions_and_events(servers: Any, printed: Printed) -> None:
     ns = await servers(section("### Stores")[0], printed)
     run(block("# server", 0), ns, "functions server")
