@@ -5,17 +5,18 @@ instead of a recipe: it returns the new state and the patch turning the old
 state into it. It exists for stores fed with whole values (a sensor reading,
 a state computed from other stores), where only the difference should travel.
 
-Two promises, the same as ``produce``:
+Two promises (the first is the same as ``produce``'s):
 
 - *Structural sharing.* Every subtree of the result that equals the old one
   *is* the old one, so selectors that compare by identity see no change
   there; when nothing changed, the old value itself comes back with ``[]``.
-- *Bounded cost.* The walk visits each node of the new value a small constant
-  number of times and stops at shared (identical) subtrees, so it is
-  O(size of the new value) at worst, never quadratic. Lists are matched by
-  trimming their common prefix and suffix, then pairing what is left by index:
-  that finds a single insertion or removal anywhere exactly, without the
-  O(n·m) cost of a longest-common-subsequence search.
+- *Bounded cost.* The walk stops at shared (identical) subtrees. Lists are
+  matched by trimming their common prefix and suffix, then pairing what is
+  left by index: that finds a single insertion or removal anywhere exactly,
+  without the O(n·m) cost of a longest-common-subsequence search. A node is
+  compared at most a few times per list that encloses it (while trimming,
+  then again inside a changed element), so the cost is O(size of the new
+  value times the depth of list nesting) at worst, never quadratic in a list's length.
 
 Equality is JSON equality: ``1``, ``1.0`` and ``True`` differ, because they
 do not come back as each other from the wire. Only ``add``, ``remove`` and

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["SERVER_EVENTS", "EventTable"]
+__all__ = ["SERVER_EVENTS", "EventTable", "check_event"]
 
 log = logging.getLogger("hotstate_rx")
 
@@ -23,6 +23,13 @@ SERVER_EVENTS: Final = frozenset(
 )
 
 
+def check_event(event: str) -> None:
+    """Raise ``ValueError`` naming ``event`` and the known events unless it is one."""
+    if event not in SERVER_EVENTS:
+        known = ", ".join(sorted(SERVER_EVENTS))
+        raise ValueError(f"unknown server event {event!r}; known events: {known}")
+
+
 class EventTable:
     """Listeners per event name. A listener that raises is logged and skipped:
     user code never breaks the server."""
@@ -32,9 +39,7 @@ class EventTable:
 
     def on(self, event: str, listener: Callable[..., Any]) -> Callable[[], None]:
         """Add ``listener`` for ``event``; return the function that removes it."""
-        if event not in SERVER_EVENTS:
-            known = ", ".join(sorted(SERVER_EVENTS))
-            raise ValueError(f"unknown server event {event!r}; known events: {known}")
+        check_event(event)
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {type(listener).__name__}")
         listeners = self._listeners[event]
@@ -47,6 +52,8 @@ class EventTable:
         return off
 
     def fire(self, event: str, *args: Any) -> None:
+        """Call every listener of ``event`` with ``args``, in registration order
+        (over a copy: a listener may remove itself or add others)."""
         for listener in list(self._listeners[event]):
             try:
                 listener(*args)

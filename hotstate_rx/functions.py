@@ -23,6 +23,8 @@ class CallContext:
 
 @dataclass(frozen=True, slots=True)
 class Function:
+    """A registered handler and how to call it (decided once, at registration)."""
+
     name: str
     fn: Callable[..., Any]
     wants_context: bool
@@ -33,6 +35,8 @@ class Function:
 
 
 class FunctionTable:
+    """The server's functions by name; a name is registered once."""
+
     def __init__(self) -> None:
         self._functions: dict[str, Function] = {}
 
@@ -48,10 +52,13 @@ class FunctionTable:
         self._functions[name] = Function(name, fn, _wants_context(name, fn))
 
     def get(self, name: str) -> Function | None:
+        """The function registered as ``name``, or None."""
         return self._functions.get(name)
 
 
 def _wants_context(name: str, fn: Callable[..., Any]) -> bool:
+    """True for ``fn(args, ctx)`` (or ``*args``), False for ``fn(args)``; a
+    signature that fits neither raises ``TypeError`` at registration."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # some builtins have no signature: call with args only

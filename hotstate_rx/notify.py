@@ -72,6 +72,7 @@ class Notifier:
         self._deliver: Callable[[Callable[[], None]], None] | None = None
 
     def set_deliver(self, deliver: Callable[[Callable[[], None]], None] | None) -> None:
+        """Have :meth:`deliver` call ``deliver(self.flush)`` (None: flush inline)."""
         self._deliver = deliver
 
     def add(self, watch: Watch) -> Callable[[], None]:
@@ -108,6 +109,8 @@ class Notifier:
             deliver(self.flush)
 
     def flush(self) -> None:
+        """Run queued items in order, in this thread, until the queue is empty
+        (at once if another flush is running: that one picks them up)."""
         with self._lock:
             if self._flushing:
                 return

@@ -53,6 +53,8 @@ class Subscribe:
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
+    """End the subscription to a store instance."""
+
     store: str
 
 
@@ -116,6 +118,8 @@ class Deleted:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """An event pushed on ``channel`` (fire and forget)."""
+
     channel: str
     data: JSON = None
 

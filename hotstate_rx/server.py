@@ -25,6 +25,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -128,8 +129,8 @@ class Server:
         self._functions = FunctionTable()
         self._events = EventTable()
         self._registry = StoreRegistry()
-        self._registry.on_created = self._store_created
-        self._registry.on_deleted = self._store_deleted
+        self._registry.on_created = partial(self._events.fire, "store_created")
+        self._registry.on_deleted = partial(self._events.fire, "store_deleted")
         self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
         self._registry.watch(self._fan_out)
         self._links: set[_Connection] = set()
@@ -160,7 +161,7 @@ class Server:
 
     def has_store(self, full_name: str) -> bool:
         """The instance ``full_name`` (``"Room:general"``) exists now."""
-        return full_name in self._registry.names()
+        return self._registry.has(full_name)
 
     def delete_store(self, full_name: str) -> None:
         """Delete an instance by full name (KeyError if no store serves the name)."""
@@ -174,8 +175,6 @@ class Server:
         """Call ``listener`` with every later :class:`Change`/:class:`Removed` of every
         instance, in mutation order, on the server's loop (see
         :meth:`StoreHandle.watch`); returns the function that stops it."""
-        if not callable(listener):
-            raise TypeError(f"listener must be callable, not {type(listener).__name__}")
         return self._registry.watch(listener)
 
     # -- functions -------------------------------------------------------------
@@ -496,12 +495,6 @@ class Server:
         else:
             frame = _encode_value(Patch(store, event.version, event.patches), f"store {store!r}")
         _send_all(targets, frame)
-
-    def _store_created(self, name: str, key: str | None) -> None:
-        self._events.fire("store_created", name, key)
-
-    def _store_deleted(self, name: str) -> None:
-        self._events.fire("store_deleted", name)
 
     # -- calls -----------------------------------------------------------------
 

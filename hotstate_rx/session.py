@@ -69,6 +69,8 @@ CLOSE_TRY_AGAIN: Final = 1013
 
 
 class State(enum.Enum):
+    """Where a connection is (see the module docstring)."""
+
     HANDSHAKE = "handshake"
     OPEN = "open"
     CLOSED = "closed"
@@ -113,6 +115,8 @@ class UnsubscribeRequested:
 
 @dataclass(frozen=True, slots=True)
 class CallRequested:
+    """The client called a function; the hub answers with a ``Result``."""
+
     call: Call
 
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .draft import DraftSession, produce
 from .frozen import FrozenDict, freeze
@@ -40,8 +40,8 @@ __all__ = [
     "parse_store_name",
 ]
 
-Listener = Callable[["Change | Removed"], None]
 Hook = Callable[[str | None], Any]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,7 @@ class Removed:
 
 
 StoreEvent = Change | Removed
+Listener = Callable[[StoreEvent], None]
 
 
 def parse_store_name(name: object) -> str | None:
@@ -113,8 +114,8 @@ class _Instance:
 class StoreRegistry:
     """Every store of one server, their instances, and the change queue.
 
-    ``deliver`` decides where queued notifications run: by default at once in
-    the mutating thread; a server replaces it to marshal them onto its loop."""
+    :meth:`set_deliver` decides where queued notifications run: by default at
+    once in the mutating thread; a server marshals them onto its loop."""
 
     def __init__(self) -> None:
         self.lock: Final = threading.RLock()
@@ -148,7 +149,7 @@ class StoreRegistry:
             self._handles[name] = handle
             if prefix is None:
                 self._static[name] = definition
-                self._create(definition, None)
+                self._announce(self._create(definition, None))
             else:
                 self._dynamic[prefix] = definition
         self._notifier.deliver()
@@ -174,6 +175,10 @@ class StoreRegistry:
         with self.lock:
             return list(self._instances)
 
+    def has(self, full_name: str) -> bool:
+        """The instance ``full_name`` exists now."""
+        return full_name in self._instances
+
     # -- notifications ----------------------------------------------------
 
     def set_deliver(self, deliver: Callable[[Callable[[], None]], None] | None) -> None:
@@ -188,7 +193,7 @@ class StoreRegistry:
         self, listener: Listener, definition: str | None = None, key: WatchKey = ALL
     ) -> Callable[[], None]:
         """Call ``listener`` with every later change of the matching instances."""
-        return self._notifier.add(Watch(listener, definition, key))
+        return self._notifier.add(Watch(_callable(listener, "listener"), definition, key))
 
     def schedule(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` where and when notifications run, after those queued now."""
@@ -252,28 +257,31 @@ class StoreRegistry:
         return definition.name if key is None else f"{definition.prefix}:{key}"
 
     def _create(self, definition: _Definition, key: str | None) -> _Instance:
+        """Add the instance with its raw defaults, uninitialised; the caller
+        announces it (:meth:`_announce`) once it is there to stay."""
         name = self._full_name(definition, key)
-        inst = _Instance(definition, name, key, definition.defaults)
-        self._instances[name] = inst
-        if self.on_created is not None:
-            self._notifier.enqueue_call(self.on_created, name, key)
+        inst = self._instances[name] = _Instance(definition, name, key, definition.defaults)
         return inst
+
+    def _announce(self, inst: _Instance) -> None:
+        if self.on_created is not None:
+            self._notifier.enqueue_call(self.on_created, inst.name, inst.key)
 
     def _use(self, definition: _Definition, key: str | None) -> _Instance:
         """The instance, created and initialised (``on_create``) if needed."""
         name = self._full_name(definition, key)
         inst = self._instances.get(name)
-        if inst is not None and inst.creating:
+        fresh = inst is None
+        if inst is None:
+            # Visible while on_create runs: get() gives the raw defaults there.
+            inst = self._create(definition, key)
+        elif inst.creating:
             raise RuntimeError(
                 f"store {name!r} was used from its own on_create hook; "
                 "return the initial data from on_create instead"
             )
-        if inst is not None and inst.initialized:
+        elif inst.initialized:
             return inst
-        fresh = inst is None
-        if inst is None:
-            # Visible while on_create runs: get() gives the raw defaults there.
-            inst = self._instances[name] = _Instance(definition, name, key, definition.defaults)
         inst.creating = True
         try:
             hook = definition.on_create
@@ -284,13 +292,15 @@ class StoreRegistry:
             raise
         finally:
             inst.creating = False
-        if fresh and self.on_created is not None:
-            self._notifier.enqueue_call(self.on_created, name, key)
+        if fresh:
+            self._announce(inst)
         inst.initialized = True
         self._commit(inst, inst.version, state, None)
         return inst
 
-    def _commit(self, inst: _Instance, base: int, state: Any, patches: list | None) -> None:
+    def _commit(
+        self, inst: _Instance, base: int, state: Any, patches: list[dict[str, Any]] | None
+    ) -> None:
         if inst.version != base or self._instances.get(inst.name) is not inst:
             raise RuntimeError(
                 f"store {inst.name!r} changed while this change was being made "
@@ -446,16 +456,17 @@ class StoreHandle:
     def init(self, *args: Any) -> None:
         """``init([key])``: create eagerly, running ``on_create`` if not done yet."""
         key, () = self._split(args, 0, "init", "")
-        with self._registry.lock:
-            self._registry._use(self.definition, key)
-        self._registry._notifier.deliver()
+        reg = self._registry
+        with reg.lock:
+            reg._use(self.definition, key)
+        reg._notifier.deliver()
 
     def reset(self, *args: Any) -> None:
         """``reset([key])``: on_terminate, then raw defaults, uninitialised."""
         key, () = self._split(args, 0, "reset", "")
         reg = self._registry
         with reg.lock:
-            inst = reg._instances.get(reg._full_name(self.definition, key))
+            inst = self._instance(key)
             if inst is not None:
                 reg._reset(inst)
         reg._notifier.deliver()
@@ -504,7 +515,7 @@ class StoreHandle:
         the current one. Exceptions are logged and swallowed."""
         if key is not ALL:
             key = self._check_key(key, "watch")
-        return self._registry.watch(_callable(listener, "listener"), self.name, key)
+        return self._registry.watch(listener, self.name, key)
 
     def observe(self, *args: Any) -> reactivex.Observable[Any]:
         """``observe([key])``: an Observable of the state; see :mod:`hotstate_rx.observe`."""
@@ -516,14 +527,18 @@ class StoreHandle:
     def snapshot(self, key: str | None) -> tuple[Any, int] | None:
         """``(state, version)`` of an instance read atomically, or None if it is absent."""
         with self._registry.lock:
-            inst = self._registry._instances.get(self._registry._full_name(self.definition, key))
+            inst = self._instance(key)
             return None if inst is None else (inst.state, inst.version)
 
     # -- argument checks ------------------------------------------------------------
 
+    def _instance(self, key: str | None) -> _Instance | None:
+        reg = self._registry
+        return reg._instances.get(reg._full_name(self.definition, key))
+
     def _lookup(self, args: tuple[Any, ...], method: str) -> _Instance | None:
         key, () = self._split(args, 0, method, "")
-        return self._registry._instances.get(self._registry._full_name(self.definition, key))
+        return self._instance(key)
 
     def _check_key(self, key: object, method: str) -> str | None:
         if not self.dynamic:
@@ -553,7 +568,8 @@ class StoreHandle:
         return self._check_key(args[0], method), args[1:]
 
 
-def _callable(fn: Any, what: str) -> Any:
+def _callable(fn: _T, what: str) -> _T:
+    """``fn`` itself, once checked: user callbacks fail at registration, not later."""
     if not callable(fn):
         raise TypeError(f"{what} must be callable, not {type(fn).__name__}")
     return fn

@@ -39,6 +39,8 @@ PURE = [
     "store",
     "notify",
     "session",
+    "events",
+    "functions",
     "errors",
 ]
 IO = ["asyncio", "websockets", "starlette", "reactivex", "textual", "nicegui"]

@@ -15,7 +15,9 @@ from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
+from hotstate_rx.events import SERVER_EVENTS
 from hotstate_rx.rx import (
+    EVENT_TYPES,
     ServerError,
     StoreCreated,
     StoreDeleted,
@@ -152,6 +154,10 @@ def test_server_events_as_values(scheduler: TestScheduler, server: Server) -> No
 def test_server_events_rejects_unknown_names(server: Server) -> None:
     with pytest.raises(ValueError, match="unknown server event 'connect'"):
         server_events(server, "connect")
+
+
+def test_every_server_event_has_a_value_type() -> None:
+    assert set(EVENT_TYPES) == SERVER_EVENTS
 
 
 # -- feed_store -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from ..events import check_event
 from ..server import Server
 from ._hub import registry_of
 
@@ -121,9 +122,7 @@ def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
     if not isinstance(server, Server):
         raise TypeError(f"server_events() needs a Server, not {type(server).__name__}")
     for name in names:
-        if name not in EVENT_TYPES:
-            known = ", ".join(EVENT_TYPES)
-            raise ValueError(f"unknown server event {name!r}; known events: {known}")
+        check_event(name)
     kinds = [(name, EVENT_TYPES[name]) for name in names or EVENT_TYPES]
 
     def subscribe(

@@ -47,4 +47,6 @@ class Link(Protocol):
 
 
 class Hub(Protocol):
+    """What a transport needs of the server: a :class:`Link` for each accepted peer."""
+
     def open(self, peer: Peer, heartbeat: float) -> Link: ...

@@ -35,7 +35,7 @@ class AsgiPeer:
 
     def __init__(self, send: Send, max_send_buffer: int) -> None:
         self._send = send
-        self._max = max_send_buffer
+        self._max_send_buffer = max_send_buffer
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._close: tuple[int, str] | None = None
@@ -47,9 +47,10 @@ class AsgiPeer:
             return
         self._queue.append(frame)
         self._queued_bytes += len(frame)
-        if self._queued_bytes > self._max:
+        if self._queued_bytes > self._max_send_buffer:
             log.warning("hotstate_rx: closing an ASGI connection: send buffer over the limit")
             self._queue.clear()
+            self._queued_bytes = 0
             self.close(CLOSE_TRY_AGAIN, "client too slow")
         self._wake.set()
 
@@ -76,11 +77,9 @@ class AsgiPeer:
                     code, reason = self._close
                     await self._send({"type": "websocket.close", "code": code, "reason": reason})
                     return
-        except OSError:
-            self._close = self._close or (1006, "")  # the client is gone: drop what is queued
-        except Exception as exc:  # ASGI servers raise their own types once the socket is gone
+        except Exception as exc:  # OSError, or the ASGI server's own type: the client is gone
             log.debug("hotstate_rx: ASGI send failed: %r", exc)
-            self._close = self._close or (1006, "")
+            self._close = self._close or (1006, "")  # later sends are dropped
 
     async def aclose(self) -> None:
         """Stop the sender task (the connection is over)."""
