@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Spark
 from hotstate_rx.client import Hotstate as Client
 
 from .derive import LABELS, METRICS
-from .view import GAUGES, alert_text, fmt, table_rows
+from .view import GAUGES, alert_line, fmt, table_rows
 
 WIDTHS = {"Metric": 14, "Now": 12, "Average": 12, "Min": 12, "Max": 12}
 COLUMNS = {
@@ -73,7 +73,7 @@ class DashboardApp(HotstateReactive, App[None]):
         self.hotstate.bind(
             alerts,
             "Stats",
-            lambda s: (alert_text(s), bool(s["alerts"])),
+            alert_line,
             lambda shown: self._show_alerts(alerts, *shown),
         )
         table = self.query_one("#summary", DataTable)

@@ -60,3 +60,8 @@ def alert_text(stats: Mapping[str, Any]) -> str:
         return "Waiting for the first sample…"
     alerts = stats["alerts"]
     return " · ".join(f"⚠ {alert['text']}" for alert in alerts) if alerts else "All normal"
+
+
+def alert_line(stats: Mapping[str, Any]) -> tuple[str, bool]:
+    """:func:`alert_text` and whether any alert is on (the line then shows as alarming)."""
+    return alert_text(stats), bool(stats["alerts"])

@@ -18,7 +18,7 @@ from hotstate_rx.operators import select
 from .._web import connect_when_shown, follow, run
 from .derive import LABELS
 from .server import build_server
-from .view import GAUGES, alert_text, fmt, table_rows
+from .view import GAUGES, alert_line, fmt, table_rows
 
 TITLE = "hotstate dashboard"
 CHARTS = {  # marker: (title, metrics)
@@ -89,12 +89,12 @@ class DashboardPage:
                     stats.pipe(select(lambda s: s["history"])),
                     lambda history, c=chart, ms=metrics: _plot(c, history, ms),
                 )
-        follow(page, stats.pipe(select(alert_text)), self._show_alerts)
+        follow(page, stats.pipe(select(alert_line)), lambda shown: self._show_alerts(*shown))
         follow(page, stats.pipe(select(table_rows)), self._show_table)
 
-    def _show_alerts(self, text: str) -> None:
+    def _show_alerts(self, text: str, alarming: bool) -> None:
         self.alerts.text = text
-        self.alerts.classes(replace="text-subtitle1" + (" text-negative" if "⚠" in text else ""))
+        self.alerts.classes(replace="text-subtitle1" + (" text-negative" if alarming else ""))
 
     def _show_table(self, rows: list[dict[str, str]]) -> None:
         self.table.rows = rows

@@ -159,3 +159,9 @@ def without_todo(state: Mapping[str, Any], todo_id: int) -> dict[str, Any]:
 
 def with_theme(state: Mapping[str, Any], theme: str) -> dict[str, Any]:
     return {**state, "theme": theme}
+
+
+def next_theme(config: Mapping[str, Any] | None) -> str:
+    """The theme the switch turns ``Config`` to: ``"light"`` from dark, and
+    while there is no ``Config`` state yet (its default is dark); else dark."""
+    return "light" if config is None or config["theme"] == "dark" else "dark"

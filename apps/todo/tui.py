@@ -213,8 +213,7 @@ class TodoApp(HotstateReactive, App[None]):
             )
 
     def action_toggle_theme(self) -> None:
-        config = self.stores.get("Config")
-        theme = "light" if config is None or config["theme"] == "dark" else "dark"
+        theme = model.next_theme(self.stores.get("Config"))
         self.hotstate.call(
             "config.set_theme",
             {"theme": theme},

@@ -206,8 +206,7 @@ class TodoPage:
         )
 
     async def _toggle_theme(self) -> None:
-        config = self.state.stores.get("Config")
-        theme = "light" if config is None or config["theme"] == "dark" else "dark"
+        theme = model.next_theme(self.state.stores.get("Config"))
         await self._call(
             "config.set_theme",
             {"theme": theme},

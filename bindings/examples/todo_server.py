@@ -17,8 +17,8 @@ def make_server() -> Server:
         text = str(args.get("text", "")).strip()
         if not text:
             raise ValueError("a todo needs some text")
-        new_id = todos.get()["next_id"]
         with todos.mutate() as state:
+            new_id = state["next_id"]
             state["items"].append({"id": new_id, "text": text, "done": False})
             state["next_id"] = new_id + 1
         return new_id

@@ -33,8 +33,10 @@ from typing import Any
 from nicegui import Client, binding, core
 from nicegui.binding import BindableProperty
 from nicegui.context import context
+from reactivex import Observable
 from reactivex.abc import DisposableBase
 
+from hotstate_rx.client import Hotstate, SubscriptionHandle
 from hotstate_rx.frozen import FrozenDict, freeze
 from hotstate_rx.operators import select
 
@@ -76,13 +78,13 @@ class HotstateState:
     status = BindableProperty()
     stores = BindableProperty()
 
-    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, client: Hotstate, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
         self.status = "disconnected"
         self.stores = FrozenDict()
         self._loop = loop
         self._thread = threading.get_ident()
-        self._handles: dict[str, Any] = {}
+        self._handles: dict[str, SubscriptionHandle] = {}
         self._subscriptions: list[DisposableBase] = []
         self._selections: list[Selection] = []
         self._disposed = False
@@ -93,7 +95,7 @@ class HotstateState:
         """True when ``stores`` follows every subscription of the client."""
         return self._following
 
-    def subscribe(self, name: str) -> Any:
+    def subscribe(self, name: str) -> SubscriptionHandle:
         """Subscribe to store ``name`` while this binding lives and return the
         handle (once per name). It shows in ``stores``: through the client's
         ``stores`` when :attr:`following`, else bound here."""
@@ -118,13 +120,14 @@ class HotstateState:
         elements bound to it update only then. ``default`` shows until the store
         has data.
         """
+        handle = self.subscribe(name)  # first: a disposed binding raises before adding one
         selection = Selection(default)
         self._selections.append(selection)
 
         def set_value(value: Any) -> None:
             selection.value = value
 
-        self._watch(self.subscribe(name).pipe(select(selector)), set_value)
+        self._watch(handle.pipe(select(selector)), set_value)
         return selection
 
     def dispose(self) -> None:
@@ -142,11 +145,12 @@ class HotstateState:
 
     @property
     def disposed(self) -> bool:
+        """True once :meth:`dispose` ran (its page is gone): nothing more is set."""
         return self._disposed
 
     def _watch(
         self,
-        source: Any,
+        source: Observable[Any],
         on_value: Callable[[Any], None],
         *,
         on_completed: Callable[[], None] | None = None,
@@ -208,7 +212,7 @@ def _current_page() -> Client | None:
 
 
 def bind_client(
-    client: Any,
+    client: Hotstate,
     *,
     stores: Iterable[str] | None = None,
     page: Client | None = _CURRENT_PAGE,

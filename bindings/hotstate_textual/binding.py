@@ -34,6 +34,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.worker import Worker
 
+from hotstate_rx.client import Hotstate, SubscriptionHandle
 from hotstate_rx.frozen import FrozenDict, freeze
 from hotstate_rx.operators import select
 
@@ -114,11 +115,11 @@ class ClientBinding:
     the node unmounts (or on :meth:`dispose`).
     """
 
-    def __init__(self, node: DOMNode, client: Any) -> None:
+    def __init__(self, node: DOMNode, client: Hotstate) -> None:
         self.node = node
         self.client = client
         self._state = cast(HotstateReactive, node)
-        self._handles: dict[str, Any] = {}
+        self._handles: dict[str, SubscriptionHandle] = {}
         self._workers: list[Worker[None]] = []
         self._following = False
 
@@ -127,7 +128,7 @@ class ClientBinding:
         """True when ``node.stores`` follows every subscription of the client."""
         return self._following
 
-    def subscribe(self, name: str) -> Any:
+    def subscribe(self, name: str) -> SubscriptionHandle:
         """Subscribe to store ``name`` for the node's lifetime and return the
         handle (once per name). It shows in ``node.stores``: through the
         client's ``stores`` when :attr:`following`, else bound here."""
@@ -249,7 +250,7 @@ class ClientBinding:
 
 
 def bind_client(
-    node: DOMNode, client: Any, *, stores: Iterable[str] | None = None
+    node: DOMNode, client: Hotstate, *, stores: Iterable[str] | None = None
 ) -> ClientBinding:
     """Bind ``client`` to ``node``: its ``status`` and ``stores`` reactives follow the client.
 

@@ -7,9 +7,11 @@ from typing import Any
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from hotstate_rx.client import ConnectionStatus, Hotstate
+
 from .pump import bind_observable
 
-STATUSES = ("connecting", "connected", "reconnecting", "disconnected")
+STATUSES = tuple(str(status) for status in ConnectionStatus)
 
 
 class StatusIndicator(Static):
@@ -29,7 +31,7 @@ class StatusIndicator(Static):
 
     status: reactive[str] = reactive("disconnected")
 
-    def __init__(self, client: Any = None, **kwargs: Any) -> None:
+    def __init__(self, client: Hotstate | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._client = client
 

@@ -102,6 +102,7 @@ class Hotstate:
 
     @property
     def url(self) -> str | None:
+        """The URL of the last :meth:`connect`, or None before the first."""
         return self._url
 
     @property

@@ -72,10 +72,13 @@ class Connection:
             self._closing = asyncio.get_running_loop().create_task(close)
 
     def stop(self) -> None:
+        """Cancel the supervisor task: an open socket is closed with 1000 and no
+        retry follows. Returns at once; :meth:`wait_stopped` waits for the end."""
         if self._task is not None:
             self._task.cancel()
 
     async def wait_stopped(self) -> None:
+        """Return once the supervisor task (and the closing handshake it owns) is over."""
         if self._task is not None:
             await asyncio.wait([self._task])
 

@@ -92,6 +92,13 @@ class _Call:
     optimistic: Optimistic | None = None
     sent: bool = False
 
+    @property
+    def overlaid(self) -> str | None:
+        """The store this call's optimistic view overlays, while it does: an
+        optimistic call always has a store (checked in :meth:`ClientCore.call`),
+        and both are dropped together when the store goes."""
+        return self.store if self.optimistic is not None else None
+
 
 class ClientCore:
     """Sans-I/O state of one client; see the module docstring.
@@ -138,7 +145,8 @@ class ClientCore:
         return None if store is None else store.state
 
     def subscriptions(self) -> dict[str, int]:
-        """Store name -> number of handles, for the stores subscribed on the wire."""
+        """Store name -> number of handles, for every subscribed store (its
+        ``sub`` sent, or to be sent when the socket opens)."""
         return {name: store.refs for name, store in self._stores.items()}
 
     def follow_stores(self) -> FrozenDict:
@@ -303,9 +311,8 @@ class ClientCore:
         """The caller stopped waiting (timeout, cancellation): roll back its
         overlay; a late answer will be ignored. Idempotent."""
         call = self._calls.pop(call_id, None)
-        if call is None or call.optimistic is None or call.store is None:
-            return []
-        return self._refresh(call.store)
+        store = None if call is None else call.overlaid
+        return [] if store is None else self._refresh(store)
 
     # ------------------------------------------------------------------ network
 
@@ -420,7 +427,8 @@ class ClientCore:
         call = self._calls.pop(msg.id, None)
         if call is None:  # answered after its caller gave up
             return []
-        actions = self._refresh(call.store) if call.optimistic and call.store else []
+        store = call.overlaid
+        actions = [] if store is None else self._refresh(store)
         if msg.error is not None:
             actions.append(Settle(msg.id, error=RpcError(msg.error)))
         else:
@@ -461,9 +469,9 @@ class ClientCore:
         failed = [cid for cid, call in self._calls.items() if call.sent or not only_sent]
         stores: set[str] = set()
         for cid in failed:
-            call = self._calls.pop(cid)
-            if call.optimistic and call.store is not None:  # an optimistic call has a store
-                stores.add(call.store)
+            store = self._calls.pop(cid).overlaid
+            if store is not None:
+                stores.add(store)
         actions: list[Action] = []
         for name in stores:
             actions += self._refresh(name)

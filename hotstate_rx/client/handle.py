@@ -63,6 +63,7 @@ class SubscriptionHandle(Observable[Any]):
         return self._server_state
 
     def has_data(self) -> bool:
+        """Whether a first snapshot arrived (a ``None`` state counts as data)."""
         return self._has_data
 
     async def ready(self) -> None:

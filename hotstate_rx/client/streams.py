@@ -42,6 +42,7 @@ class Broadcast(Observable[_T], Generic[_T]):
 
     @property
     def observed(self) -> bool:
+        """Whether anyone observes it now (an unheard ``"error"`` event is logged instead)."""
         return bool(self._observers)
 
     def _subscribe_core(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import reactivex
+from textual.pilot import Pilot
 
 from hotstate_rx import Server
 from hotstate_rx.client import Hotstate as Client
@@ -18,6 +19,15 @@ async def serve(server: Server) -> str:
     """Listen on a free loopback port; the ws:// URL to dial."""
     await server.listen(port=0, host="127.0.0.1", heartbeat=0)
     return f"ws://127.0.0.1:{server.port}"
+
+
+async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    """Let the app run until ``condition()`` holds (bounded: fails after TIMEOUT)."""
+    for _ in range(int(TIMEOUT / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached in time")
 
 
 async def until(

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from app_helpers import TIMEOUT, sample, serve
-from textual.pilot import Pilot
+from app_helpers import sample, serve, settle
 from textual.widgets import DataTable, Label, ProgressBar, Sparkline
 
 from apps.dashboard import derive
 from apps.dashboard.tui import DashboardApp
 from hotstate_rx import Server
-
-
-async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    for _ in range(int(TIMEOUT / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_dashboard_shows_stats_live(stats_server: Server) -> None:

@@ -54,3 +54,6 @@ def test_table_rows_and_alerts() -> None:
     assert view.alert_text(stats) == "⚠ CPU 97.0% over 90"
     calm = derive.stats([sample(1, 10.0)], window=2, limits={"cpu": 90.0})
     assert view.alert_text(calm) == "All normal"
+    assert view.alert_line(stats) == ("⚠ CPU 97.0% over 90", True)
+    assert view.alert_line(calm) == ("All normal", False)
+    assert view.alert_line(empty) == ("Waiting for the first sample…", False)

@@ -109,3 +109,9 @@ def test_optimistic_views_leave_the_input_alone() -> None:
     assert model.without_todo(state, 1)["items"] == []
     assert model.with_theme({"theme": "dark"}, "light") == {"theme": "light"}
     assert state == {"items": [{"id": 1, "text": "a", "done": False}]}
+
+
+def test_next_theme_flips_and_starts_from_the_dark_default() -> None:
+    assert model.next_theme({"theme": "dark"}) == "light"
+    assert model.next_theme({"theme": "light"}) == "dark"
+    assert model.next_theme(None) == "light"

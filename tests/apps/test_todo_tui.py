@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from app_helpers import TIMEOUT, serve
-from textual.pilot import Pilot
+from app_helpers import serve, settle
 from textual.widgets import RichLog
 
 from apps.todo.server import build_server
@@ -19,15 +18,6 @@ async def server() -> AsyncIterator[Server]:
     server = build_server(clock=lambda: 0.0)
     yield server
     await server.close()
-
-
-async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    """Let the app run until ``condition()`` holds (bounded: fails after TIMEOUT)."""
-    for _ in range(int(TIMEOUT / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def cells(table: TodoTable) -> list[list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from typing import Any
 
 import pytest
@@ -17,9 +17,9 @@ from hotstate_textual import (
     item_key,
 )
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 from textual.worker import WorkerState
+from textual_helpers import add_optimistically, text_of, until
 
 from hotstate_rx import RpcError
 from hotstate_rx.client import Hotstate as Client
@@ -47,10 +47,6 @@ class SpyTable(DataTable[Any]):
     def update_cell(self, *args: Any, **kwargs: Any) -> None:
         self.calls["update_cell"] += 1
         super().update_cell(*args, **kwargs)
-
-
-def add_optimistically(state: Any) -> Any:
-    return {**state, "items": [*state["items"], {"id": -1, "text": "typed", "done": False}]}
 
 
 class TodoApp(HotstateReactive, App[None]):
@@ -85,19 +81,6 @@ class TodoApp(HotstateReactive, App[None]):
         self.hotstate.call(
             "todos.add", {"text": "typed"}, store="Todos", optimistic=add_optimistically
         )
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
-def text_of(app: App[Any], selector: str) -> str:
-    return str(app.query_one(selector, Label).render())
 
 
 def table_texts(table: DataTable[Any]) -> list[str]:

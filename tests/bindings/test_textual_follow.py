@@ -7,31 +7,13 @@ when anything later calls ``client.subscribe(name)``. Real server and client on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from hotstate_textual import ClientBinding, HotstateReactive, bind_client
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
-from textual.pilot import Pilot
 from textual.widgets import Label
-
-
-def add_optimistically(state: Any) -> Any:
-    return {**state, "items": [*state["items"], {"id": -1, "text": "typed", "done": False}]}
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
-def text_of(app: App[Any], selector: str) -> str:
-    return str(app.query_one(selector, Label).render())
+from textual_helpers import add_optimistically, text_of, until
 
 
 class FollowApp(HotstateReactive, App[None]):
