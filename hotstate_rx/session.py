@@ -44,6 +44,7 @@ __all__ = [
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
+    "HANDSHAKE_TIMEOUT",
     "MAX_BAD_FRAMES",
     "Action",
     "CallRequested",
@@ -59,6 +60,9 @@ __all__ = [
 
 MAX_BAD_FRAMES: Final = 10
 """Consecutive bad frames after which a connection is closed with 1008."""
+
+HANDSHAKE_TIMEOUT: Final = 10.0
+"""Seconds a new connection has to say ``hello`` (closed with 1011 after)."""
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL: Final = 1002
@@ -136,8 +140,10 @@ Action = (
 class Session:
     """The protocol state of one connection (see the module docstring).
 
-    ``heartbeat`` is in seconds (0 disables it); ``now`` values come from one
-    monotonic clock chosen by the caller."""
+    ``heartbeat`` is in seconds (0 disables it); a client that has not said
+    ``hello`` within ``handshake_timeout`` seconds is closed whatever the
+    heartbeat, so a silent socket cannot hold a slot forever. ``now`` values
+    come from one monotonic clock chosen by the caller."""
 
     def __init__(
         self,
@@ -147,9 +153,12 @@ class Session:
         heartbeat: float = 30.0,
         max_message_size: int | None = 1 << 20,
         max_bad_frames: int = MAX_BAD_FRAMES,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
+        if handshake_timeout <= 0:
+            raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
         self.client_id: Final = client_id
         self.heartbeat: Final = float(heartbeat)
         self.max_message_size = max_message_size
@@ -160,6 +169,7 @@ class Session:
         self._bad_frames = 0
         self._last_seen = now
         self._next_ping = now + self.heartbeat
+        self._hello_by = now + handshake_timeout
 
     # -- input ---------------------------------------------------------------
 
@@ -248,14 +258,22 @@ class Session:
     # -- time -------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` must run next (None: no heartbeat or closed)."""
-        if not self.heartbeat or self.state is State.CLOSED:
+        """When :meth:`tick` must run next (None: nothing to wait for)."""
+        if self.state is State.CLOSED:
             return None
-        return min(self._next_ping, self._last_seen + 2 * self.heartbeat)
+        deadlines = [self._hello_by] if self.state is State.HANDSHAKE else []
+        if self.heartbeat:
+            deadlines += [self._next_ping, self._last_seen + 2 * self.heartbeat]
+        return min(deadlines, default=None)
 
     def tick(self, now: float) -> list[Action]:
-        """Ping when due; close a connection silent for 2 x heartbeat."""
-        if not self.heartbeat or self.state is State.CLOSED:
+        """Ping when due; close a connection silent for 2 x heartbeat, or one
+        that has not said hello in time."""
+        if self.state is State.CLOSED:
+            return []
+        if self.state is State.HANDSHAKE and now >= self._hello_by:
+            return self._close(CLOSE_HEARTBEAT, "no hello in time")
+        if not self.heartbeat:
             return []
         if now - self._last_seen >= 2 * self.heartbeat:
             return self._close(CLOSE_HEARTBEAT, "heartbeat timeout")

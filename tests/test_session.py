@@ -155,6 +155,21 @@ def test_silent_before_hello_is_closed_without_pings() -> None:
     assert session.tick(2.0) == [Close(1011, "heartbeat timeout")]
 
 
+def test_a_client_that_never_says_hello_is_closed_even_without_heartbeat() -> None:
+    session = Session("c1", now=0.0, heartbeat=0, handshake_timeout=10.0)
+    assert session.next_deadline() == 10.0
+    assert session.tick(9.9) == []
+    assert session.tick(10.0) == [Close(1011, "no hello in time")]
+    assert session.next_deadline() is None
+
+
+def test_the_handshake_deadline_ends_with_the_handshake() -> None:
+    session = Session("c1", now=0.0, heartbeat=0, handshake_timeout=10.0)
+    session.receive(encode(ClientHello()), 1.0)
+    assert session.next_deadline() is None
+    assert session.tick(1e9) == []
+
+
 def test_heartbeat_zero_disables_it() -> None:
     session = open_session(heartbeat=0)
     assert session.next_deadline() is None
