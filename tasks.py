@@ -2,9 +2,9 @@
 """One entry point for people and CI: ``python3 tasks.py <command>``.
 
 Commands: ``demo`` (todo server + web page), ``tui`` (its terminal client),
-``dashboard`` / ``dashboard-tui`` (live machine dashboard), ``test`` (ruff,
-mypy and the whole pytest suite; extra arguments go to pytest), ``bench``
-(benchmarks), ``lint``.
+``dashboard`` / ``dashboard-tui`` (live machine dashboard), ``test`` (ruff's
+lint and format check, mypy and the whole pytest suite; extra arguments go to
+pytest), ``bench`` (benchmarks), ``lint`` (ruff only).
 
 Each command first makes sure ``.venv`` exists inside the checkout and holds
 this project with every extra it needs (re-installing only when
@@ -77,6 +77,13 @@ def ensure_browser() -> None:
         _say(f"could not install chromium ({exc}); browser tests will skip")
 
 
+def lint() -> int:
+    """ruff's lint rules, then its formatter in check mode; non-zero if either fails."""
+    ruff = str(BIN / "ruff")
+    checked = subprocess.call([ruff, "check", "."], cwd=ROOT)
+    return subprocess.call([ruff, "format", "--check", "."], cwd=ROOT) or checked
+
+
 def main(argv: list[str]) -> int:
     cmd, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if cmd in {"help", "-h", "--help"}:
@@ -87,13 +94,13 @@ def main(argv: list[str]) -> int:
     if cmd in apps or cmd == "dashboard-tui":
         return subprocess.call([str(PY), "-m", "apps", apps.get(cmd, cmd), *rest], cwd=ROOT)
     if cmd == "lint":
-        return subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+        return lint()
     if cmd == "test":
         ensure_browser()
-        lint = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+        lint_failed = lint()
         types = subprocess.call([str(PY), "-m", "mypy"], cwd=ROOT)  # [tool.mypy] in pyproject
         tests = subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
-        return tests or lint or types
+        return tests or lint_failed or types
     if cmd == "bench":
         return subprocess.call([str(PY), "-m", "tests.benchmarks", *rest], cwd=ROOT)
     print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)

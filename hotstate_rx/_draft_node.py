@@ -345,8 +345,7 @@ class Draft:
                 if up is None:
                     return
         raise ValueError(
-            f"cannot store a draft inside itself at {self._where(key)}: "
-            "JSON cannot hold a cycle"
+            f"cannot store a draft inside itself at {self._where(key)}: JSON cannot hold a cycle"
         )
 
     def _attach(self, child: Draft, key: Any) -> None:

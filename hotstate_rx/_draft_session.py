@@ -109,14 +109,20 @@ class DraftSession:
         parent = d._parent
         while parent is not None:
             t = d._key
-            path = "/" + (t if type(t) is str and "~" not in t and "/" not in t
-                          else escape_token(t)) + path
+            path = (
+                "/"
+                + (t if type(t) is str and "~" not in t and "/" not in t else escape_token(t))
+                + path
+            )
             d = parent
             parent = d._parent
         if d is not self._root:
             return
-        ops.append({"op": op, "path": path} if value is NO_VALUE else
-                   {"op": op, "path": path, "value": value})
+        ops.append(
+            {"op": op, "path": path}
+            if value is NO_VALUE
+            else {"op": op, "path": path, "value": value}
+        )
         if last is None:
             draft._last = {key: len(ops) - 1}
         else:
@@ -127,8 +133,11 @@ class DraftSession:
         ops: list[Any] = self._ops
         paths = draft._paths()
         for path in paths:
-            ops.append({"op": op, "path": path + tail} if value is NO_VALUE else
-                       {"op": op, "path": path + tail, "value": value})
+            ops.append(
+                {"op": op, "path": path + tail}
+                if value is NO_VALUE
+                else {"op": op, "path": path + tail, "value": value}
+            )
         last = draft._last
         if len(paths) == 1:
             if last is None:
@@ -143,4 +152,3 @@ class DraftSession:
         for path in draft._paths():
             self._ops.append({"op": "replace", "path": path, "value": value})
         self._barrier = len(self._ops)
-

@@ -117,8 +117,10 @@ class Server:
         max_send_buffer: int = 4 << 20,
         compression: str | None = None,
     ) -> None:
-        for option, value in (("max_message_size", max_message_size),
-                              ("max_send_buffer", max_send_buffer)):
+        for option, value in (
+            ("max_message_size", max_message_size),
+            ("max_send_buffer", max_send_buffer),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{option} must be a positive int, got {value!r}")
         if compression not in (None, "deflate"):

@@ -107,14 +107,22 @@ def test_pointer_tokens_are_escaped() -> None:
         ([1, 2, 3], [1, 9, 2, 3], [{"op": "add", "path": "/1", "value": 9}]),
         ([1, 2, 3], [1, 3], [{"op": "remove", "path": "/1"}]),
         ([1, 2, 3], [], [{"op": "remove", "path": f"/{i}"} for i in (2, 1, 0)]),
-        ([], [1, 2], [
-            {"op": "add", "path": "/0", "value": 1},
-            {"op": "add", "path": "/1", "value": 2},
-        ]),
-        ([1, 2, 3, 4], [1, 7, 8, 4], [
-            {"op": "replace", "path": "/1", "value": 7},
-            {"op": "replace", "path": "/2", "value": 8},
-        ]),
+        (
+            [],
+            [1, 2],
+            [
+                {"op": "add", "path": "/0", "value": 1},
+                {"op": "add", "path": "/1", "value": 2},
+            ],
+        ),
+        (
+            [1, 2, 3, 4],
+            [1, 7, 8, 4],
+            [
+                {"op": "replace", "path": "/1", "value": 7},
+                {"op": "replace", "path": "/2", "value": 8},
+            ],
+        ),
     ],
 )
 def test_list_edits_are_minimal(old: list[int], new: list[int], expected: list[Any]) -> None:

@@ -13,11 +13,13 @@ import pytest
 from hotstate_rx.draft import DictDraft, DraftSession, ListDraft, apply_patches, current, produce
 from hotstate_rx.frozen import FrozenDict, FrozenList, freeze, thaw
 
-BASE = freeze({
-    "items": [{"id": i, "done": False} for i in range(4)],
-    "done": [],
-    "meta": {"title": "t", "a/b": 1, "m~n": 2},
-})
+BASE = freeze(
+    {
+        "items": [{"id": i, "done": False} for i in range(4)],
+        "done": [],
+        "meta": {"title": "t", "a/b": 1, "m~n": 2},
+    }
+)
 
 
 def run(recipe: Any, state: Any = BASE) -> tuple[Any, list[dict[str, Any]]]:
@@ -351,7 +353,14 @@ def test_alias_in_list_then_mutate_through_both() -> None:
     assert new["l"][0] is new["a"]
     assert new["a"] == {"x": 7, "k": {"y": 8}, "new": [1, 2]}
     assert {p["path"] for p in patches[1:]} == {
-        "/a/x", "/l/0/x", "/a/k/y", "/l/0/k/y", "/a/new", "/l/0/new", "/a/new/-", "/l/0/new/-"
+        "/a/x",
+        "/l/0/x",
+        "/a/k/y",
+        "/l/0/k/y",
+        "/a/new",
+        "/l/0/new",
+        "/a/new/-",
+        "/l/0/new/-",
     }
 
 
@@ -420,7 +429,10 @@ def test_nested_aliases_record_every_path() -> None:
     assert new["a"] is new["b"] and new["a"]["k"] is new["a"]["k2"]
     assert new["b"]["k2"] == {"y": 5}
     assert {p["path"] for p in patches if p["path"].endswith("/y")} == {
-        "/a/k/y", "/a/k2/y", "/b/k/y", "/b/k2/y"
+        "/a/k/y",
+        "/a/k2/y",
+        "/b/k/y",
+        "/b/k2/y",
     }
 
 
@@ -444,7 +456,9 @@ def test_list_shifts_keep_every_place_right() -> None:
     assert len(xs) == 2 and xs[0] is xs[1] is new["done"][0]
     assert xs[0] == {"id": 11, "done": True, "seen": 1}
     assert [p["path"] for p in patches if p["path"].endswith("/done")] == [
-        "/items/1/done", "/items/5/done", "/done/0/done"
+        "/items/1/done",
+        "/items/5/done",
+        "/done/0/done",
     ]
 
 
@@ -491,21 +505,28 @@ def _nothing(d: Any) -> None:
         pytest.param(_nothing, lambda d: d["l"].append(d), "/l/0", id="root"),
         pytest.param(_nothing, lambda d: d["l"].__iadd__([1, d["l"]]), "/l/1", id="list-itself"),
         pytest.param(
-            _nothing, lambda d: d["a"]["k"].update({"ok": 1, "up": d["a"]}), "/a/k/up",
+            _nothing,
+            lambda d: d["a"]["k"].update({"ok": 1, "up": d["a"]}),
+            "/a/k/up",
             id="update-changes-nothing",
         ),
         pytest.param(
-            lambda d: d.__setitem__("b", d["a"]), lambda d: d["b"]["k"].__setitem__("up", d["b"]),
-            "/a/k/up", id="through-an-alias",
+            lambda d: d.__setitem__("b", d["a"]),
+            lambda d: d["b"]["k"].__setitem__("up", d["b"]),
+            "/a/k/up",
+            id="through-an-alias",
         ),
         pytest.param(
-            lambda d: d["l"].append(d["a"]["k"]), lambda d: d["l"][0].__setitem__("up", d["a"]),
-            "/a/k/up", id="ancestor-on-the-other-path",
+            lambda d: d["l"].append(d["a"]["k"]),
+            lambda d: d["l"][0].__setitem__("up", d["a"]),
+            "/a/k/up",
+            id="ancestor-on-the-other-path",
         ),
         pytest.param(
             lambda d: d["keep"].__setitem__("p", d.pop("a")),
             lambda d: d["keep"]["p"]["k"].__setitem__("a", d["keep"]["p"]),
-            "/keep/p/k/a", id="moved",
+            "/keep/p/k/a",
+            id="moved",
         ),
     ],
 )

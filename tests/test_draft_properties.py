@@ -98,9 +98,22 @@ class Script:
 
     def dict_op(self, p: dict[str, Any], d: Any) -> None:
         existing = st.sampled_from(sorted(p)) if p else KEYS
-        op = self.draw(st.sampled_from(
-            ["set", "set", "del", "pop", "setdefault", "update", "clear", "popitem", "iter", "ior"]
-        ))
+        op = self.draw(
+            st.sampled_from(
+                [
+                    "set",
+                    "set",
+                    "del",
+                    "pop",
+                    "setdefault",
+                    "update",
+                    "clear",
+                    "popitem",
+                    "iter",
+                    "ior",
+                ]
+            )
+        )
         if op == "set":
             k = self.draw(existing | KEYS)
             v, w = self.value()
@@ -138,10 +151,27 @@ class Script:
 
     def list_op(self, p: list[Any], d: Any) -> None:
         n = len(p)
-        op = self.draw(st.sampled_from([
-            "set", "del", "append", "insert", "pop", "remove", "extend", "iadd", "imul",
-            "clear", "reverse", "sort", "slice", "delslice", "iter",
-        ]))
+        op = self.draw(
+            st.sampled_from(
+                [
+                    "set",
+                    "del",
+                    "append",
+                    "insert",
+                    "pop",
+                    "remove",
+                    "extend",
+                    "iadd",
+                    "imul",
+                    "clear",
+                    "reverse",
+                    "sort",
+                    "slice",
+                    "delslice",
+                    "iter",
+                ]
+            )
+        )
         index = st.integers(-n, n - 1)
         if op == "set" and n:
             i = self.draw(index)
@@ -190,9 +220,11 @@ class Script:
             d.sort(key=canon, reverse=rev)
         elif op in ("slice", "delslice"):
             bound = st.none() | st.integers(-n - 1, n + 1)
-            s = slice(self.draw(bound), self.draw(bound), self.draw(st.none() | st.sampled_from(
-                [1, 2, -1, -2]
-            )))
+            s = slice(
+                self.draw(bound),
+                self.draw(bound),
+                self.draw(st.none() | st.sampled_from([1, 2, -1, -2])),
+            )
             if op == "delslice":
                 del p[s], d[s]
                 return
@@ -378,8 +410,10 @@ def check_sharing(plain: Any, new: Any, script: Script, seen: dict[int, Any]) ->
     if id(plain) in seen:
         assert new is seen[id(plain)][0], f"one object in several places, not shared: {plain!r}"
         return bool(seen[id(plain)][1])
-    pairs = zip(plain.values(), new.values(), strict=True) if isinstance(plain, dict) else zip(
-        plain, new, strict=True
+    pairs = (
+        zip(plain.values(), new.values(), strict=True)
+        if isinstance(plain, dict)
+        else zip(plain, new, strict=True)
     )
     changed = id(plain) in script.dirty
     for p, n in pairs:

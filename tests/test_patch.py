@@ -42,8 +42,12 @@ def test_all_six_ops() -> None:
     ]
     new = apply_patches(STATE, patches)
     assert new == {
-        "a": {}, "b": {"y": [1, 2, 3]}, "c": [{"k": "one"}], "d": {"z": [1]},
-        "moved": {"k": 2}, "b2": {"y": [1, 2, 3]},
+        "a": {},
+        "b": {"y": [1, 2, 3]},
+        "c": [{"k": "one"}],
+        "d": {"z": [1]},
+        "moved": {"k": 2},
+        "b2": {"y": [1, 2, 3]},
     }
     assert new["b2"] is STATE["b"] and new["moved"] is STATE["c"][1]
     assert type(new["d"]["z"]) is FrozenList

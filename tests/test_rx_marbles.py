@@ -80,9 +80,18 @@ def test_changes_of_a_store(scheduler: TestScheduler, server: Server) -> None:
     results = scheduler.start(lambda: changes(todos))
 
     assert results.messages == [
-        on_next(210, Change("Todos", None, 2, {"items": ["milk"]}, [
-            {"op": "add", "path": "/items/-", "value": "milk"},
-        ])),
+        on_next(
+            210,
+            Change(
+                "Todos",
+                None,
+                2,
+                {"items": ["milk"]},
+                [
+                    {"op": "add", "path": "/items/-", "value": "milk"},
+                ],
+            ),
+        ),
         on_next(220, Change("Todos", None, 3, {"items": []}, None)),
         on_next(230, Removed("Todos", None)),
         on_next(240, Change("Todos", None, 1, {"items": []}, None)),
@@ -189,9 +198,13 @@ def test_feed_store_with_a_recipe(scheduler: TestScheduler, server: Server) -> N
     log = server.create_store("Log:*", {"lines": []})
     source = scheduler.create_cold_observable(on_next(10, "boot"), on_next(20, "ready"))
     feed = []
-    at(scheduler, 200, lambda: feed.append(
-        feed_store(log, source, "app", recipe=lambda d, line: d["lines"].append(line))
-    ))
+    at(
+        scheduler,
+        200,
+        lambda: feed.append(
+            feed_store(log, source, "app", recipe=lambda d, line: d["lines"].append(line))
+        ),
+    )
 
     results = scheduler.start(lambda: patches_of(log, "app"), subscribed=150)
 
@@ -322,9 +335,11 @@ def test_derived_store_with_initial_and_recipe(scheduler: TestScheduler, server:
     def count(draft: Any, item: str) -> None:
         draft[item] = draft.get(item, 0) + 1
 
-    at(scheduler, 200, lambda: handle.append(
-        derived_store(server, "Clicks", clicks, initial={}, recipe=count)
-    ))
+    at(
+        scheduler,
+        200,
+        lambda: handle.append(derived_store(server, "Clicks", clicks, initial={}, recipe=count)),
+    )
     scheduler.start(lambda: reactivex.never())
 
     assert handle[0].get() == {"a": 1, "b": 1}

@@ -174,9 +174,7 @@ def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
         "Hotstate().run(port=0, host='127.0.0.1')\n"
         "print('closed', flush=True)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -64,5 +64,6 @@ def index() -> None:
     ).props("data-testid=todos")
     items.on_change(lambda value: table.update_rows(rows(value)))
 
+
 if __name__ in {"__main__", "__mp_main__"}:
     ui.run(host="127.0.0.1", port=PORT, reload=False, show=False, title="hotstate todos")

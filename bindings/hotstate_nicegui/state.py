@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,7 +36,9 @@ from reactivex import Observable
 from reactivex.abc import DisposableBase
 
 from hotstate_rx.client import Hotstate, SubscriptionHandle
-from hotstate_rx.frozen import FrozenDict, freeze
+from hotstate_rx.client.handover import LoopHandover
+from hotstate_rx.client.mirror import StoreMirror
+from hotstate_rx.frozen import FrozenDict
 from hotstate_rx.operators import select
 
 log = logging.getLogger(__name__)
@@ -82,36 +83,23 @@ class HotstateState:
         self.client = client
         self.status = "disconnected"
         self.stores = FrozenDict()
-        self._loop = loop
-        self._thread = threading.get_ident()
-        self._handles: dict[str, SubscriptionHandle] = {}
+        self._handover = LoopHandover(loop)
         self._subscriptions: list[DisposableBase] = []
         self._selections: list[Selection] = []
         self._disposed = False
-        self._following = False
+        self._mirror = StoreMirror(client, self._set_stores, watch=self._watch)
 
     @property
     def following(self) -> bool:
         """True when ``stores`` follows every subscription of the client."""
-        return self._following
+        return self._mirror.following
 
     def subscribe(self, name: str) -> SubscriptionHandle:
         """Subscribe to store ``name`` while this binding lives and return the
         handle (once per name). It shows in ``stores``: through the client's
         ``stores`` when :attr:`following`, else bound here."""
         self._check_alive()
-        handle = self._handles.get(name)
-        if self._following:
-            if handle is None or not handle.active:  # none yet, or the store was deleted
-                handle = self._handles[name] = self.client.subscribe(name)
-        elif handle is None:
-            handle = self._handles[name] = self.client.subscribe(name)
-            self._watch(
-                handle,
-                lambda state: self._store_changed(name, state),
-                on_completed=lambda: self._store_gone(name),
-            )
-        return handle
+        return self._mirror.subscribe(name)
 
     def select(self, name: str, selector: Callable[[Any], Any], default: Any = None) -> Selection:
         """A :class:`Selection` whose ``value`` is ``selector(state)`` of store ``name``.
@@ -127,7 +115,7 @@ class HotstateState:
         def set_value(value: Any) -> None:
             selection.value = value
 
-        self._watch(handle.pipe(select(selector)), set_value)
+        self._watch(handle.pipe(select(selector)), set_value, None, f"select {name}")
         return selection
 
     def dispose(self) -> None:
@@ -137,10 +125,8 @@ class HotstateState:
         self._disposed = True
         for subscription in self._subscriptions:
             subscription.dispose()
-        for handle in self._handles.values():
-            handle.unsubscribe()
+        self._mirror.release()
         self._subscriptions.clear()
-        self._handles.clear()
         binding.remove([self, *self._selections])
 
     @property
@@ -152,8 +138,8 @@ class HotstateState:
         self,
         source: Observable[Any],
         on_value: Callable[[Any], None],
-        *,
-        on_completed: Callable[[], None] | None = None,
+        on_completed: Callable[[], None] | None,
+        _label: str,  # the mirror's name for the stream; the log line does without
     ) -> None:
         def on_error(error: Exception) -> None:
             log.error("hotstate stream failed: %s", error)
@@ -168,10 +154,7 @@ class HotstateState:
 
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn`` on NiceGUI's loop: at once from its thread, else handed over."""
-        if threading.get_ident() == self._thread:
-            self._apply(fn, *args)
-        else:
-            self._loop.call_soon_threadsafe(self._apply, fn, *args)
+        self._handover(self._apply, fn, *args)
 
     def _apply(self, fn: Callable[..., None], *args: Any) -> None:
         if not self._disposed:
@@ -181,24 +164,8 @@ class HotstateState:
         if self._disposed:
             raise RuntimeError("this hotstate binding was disposed (its page is gone)")
 
-    def _follow(self) -> None:
-        """Mirror the client's ``stores`` (every subscription) into ``stores``."""
-        self._following = True
-
-        def set_stores(stores: Any) -> None:
-            if self.stores is not stores:
-                self.stores = stores
-
-        self._watch(self.client.stores, set_stores)
-
-    def _store_changed(self, name: str, state: Any) -> None:
-        if self.stores.get(name) is not state:
-            self.stores = freeze({**self.stores, name: state})
-
-    def _store_gone(self, name: str) -> None:
-        self._handles.pop(name, None)
-        if name in self.stores:
-            self.stores = freeze({k: v for k, v in self.stores.items() if k != name})
+    def _set_stores(self, stores: FrozenDict) -> None:
+        self.stores = stores
 
 
 def _current_page() -> Client | None:
@@ -240,12 +207,12 @@ def bind_client(
         ) from None
     owner = _current_page() if page is _CURRENT_PAGE else page
     state = HotstateState(client, loop)
-    state._watch(client.status, lambda status: setattr(state, "status", str(status)))
-    if stores is None:
-        state._follow()
-    else:
-        for name in stores:
-            state.subscribe(name)
+
+    def set_status(status: Any) -> None:
+        state.status = str(status)
+
+    state._watch(client.status, set_status, None, "status")
+    state._mirror.start(stores)
     if owner is not None:
         owner.on_delete(state.dispose)
     return state

@@ -35,7 +35,8 @@ from textual.widgets import DataTable
 from textual.worker import Worker
 
 from hotstate_rx.client import Hotstate, SubscriptionHandle
-from hotstate_rx.frozen import FrozenDict, freeze
+from hotstate_rx.client.mirror import StoreMirror
+from hotstate_rx.frozen import FrozenDict
 from hotstate_rx.operators import select
 
 from .pump import bind_observable
@@ -119,35 +120,19 @@ class ClientBinding:
         self.node = node
         self.client = client
         self._state = cast(HotstateReactive, node)
-        self._handles: dict[str, SubscriptionHandle] = {}
         self._workers: list[Worker[None]] = []
-        self._following = False
+        self._mirror = StoreMirror(client, self._set_stores, watch=self._watch)
 
     @property
     def following(self) -> bool:
         """True when ``node.stores`` follows every subscription of the client."""
-        return self._following
+        return self._mirror.following
 
     def subscribe(self, name: str) -> SubscriptionHandle:
         """Subscribe to store ``name`` for the node's lifetime and return the
         handle (once per name). It shows in ``node.stores``: through the
         client's ``stores`` when :attr:`following`, else bound here."""
-        handle = self._handles.get(name)
-        if self._following:
-            if handle is None or not handle.active:  # none yet, or the store was deleted
-                handle = self._handles[name] = self.client.subscribe(name)
-        elif handle is None:
-            handle = self._handles[name] = self.client.subscribe(name)
-            self._workers.append(
-                bind_observable(
-                    self.node,
-                    handle,
-                    lambda state: self._store_changed(name, state),
-                    on_completed=lambda: self._store_gone(name),
-                    name=f"hotstate store {name}",
-                )
-            )
-        return handle
+        return self._mirror.subscribe(name)
 
     def select(self, name: str, selector: Callable[[Any], Any]) -> Observable[Any]:
         """Observable of ``selector(state)`` of store ``name``, emitted only when it changes."""
@@ -221,32 +206,23 @@ class ClientBinding:
         for worker in self._workers:
             worker.cancel()
         self._workers.clear()
-        for handle in self._handles.values():
-            handle.unsubscribe()
-        self._handles.clear()
+        self._mirror.release()
 
-    def _follow(self) -> None:
-        """Mirror the client's ``stores`` (every subscription) into ``node.stores``."""
-        self._following = True
-
-        def set_stores(stores: Any) -> None:
-            if self._state.stores is not stores:
-                self._state.stores = stores
-
+    def _watch(
+        self,
+        source: Observable[Any],
+        on_value: Callable[[Any], None],
+        on_completed: Callable[[], None] | None,
+        label: str,
+    ) -> None:
         self._workers.append(
-            bind_observable(self.node, self.client.stores, set_stores, name="hotstate stores")
+            bind_observable(
+                self.node, source, on_value, on_completed=on_completed, name=f"hotstate {label}"
+            )
         )
 
-    def _store_changed(self, name: str, state: Any) -> None:
-        stores = self._state.stores
-        if stores.get(name) is not state:
-            self._state.stores = freeze({**stores, name: state})
-
-    def _store_gone(self, name: str) -> None:
-        self._handles.pop(name, None)
-        stores = self._state.stores
-        if name in stores:
-            self._state.stores = freeze({k: v for k, v in stores.items() if k != name})
+    def _set_stores(self, stores: FrozenDict) -> None:
+        self._state.stores = stores
 
 
 def bind_client(
@@ -275,14 +251,8 @@ def bind_client(
     def set_status(status: Any) -> None:
         node.status = str(status)
 
-    binding._workers.append(
-        bind_observable(node, client.status, set_status, name="hotstate status")
-    )
-    if stores is None:
-        binding._follow()
-    else:
-        for name in stores:
-            binding.subscribe(name)
+    binding._watch(client.status, set_status, None, "status")
+    binding._mirror.start(stores)
     # The handles belong to the node: release them with it.
     binding._workers.append(
         node.run_worker(_release_on_exit(binding), name="hotstate handles", group="hotstate")

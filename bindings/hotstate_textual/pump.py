@@ -7,7 +7,8 @@ Textual worker per binding, which gives three things for free:
   the app's loop. An emission from another thread (a client running on its own
   loop) is handed over with ``loop.call_soon_threadsafe``; one from the app's
   own thread is taken directly. The emitting side is never blocked (unlike
-  ``App.call_from_thread``, which waits for the app).
+  ``App.call_from_thread``, which waits for the app). That step is
+  :class:`~hotstate_rx.client.handover.LoopHandover`, shared with NiceGUI.
 - **the right lifetime**: Textual cancels a node's workers when it unmounts, and
   the worker's ``finally`` disposes the Rx subscription.
 - **coalescing**: only the latest value is kept between two turns of the
@@ -17,13 +18,14 @@ Textual worker per binding, which gives three things for free:
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable
 from textual.dom import DOMNode
 from textual.worker import Worker
+
+from hotstate_rx.client.handover import LoopHandover
 
 T = TypeVar("T")
 
@@ -34,8 +36,7 @@ class Mailbox(Generic[T]):
     """Latest-value slot filled from any thread and drained by one asyncio task."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._thread = threading.get_ident()
+        self._deliver = LoopHandover(loop)
         self._ready = asyncio.Event()
         self._value: T = _EMPTY
         self._error: BaseException | None = None
@@ -62,12 +63,6 @@ class Mailbox(Generic[T]):
                 raise StopAsyncIteration
             self._ready.clear()
             await self._ready.wait()
-
-    def _deliver(self, fn: Callable[[Any], None], arg: Any) -> None:
-        if threading.get_ident() == self._thread:
-            fn(arg)
-        else:
-            self._loop.call_soon_threadsafe(fn, arg)
 
     def _set(self, value: T) -> None:
         self._value = value

@@ -229,9 +229,7 @@ class Hotstate:
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             handle = self.subscribe(name)
-            inner = handle.pipe(operators.select(selector)).subscribe(
-                observer, scheduler=scheduler
-            )
+            inner = handle.pipe(operators.select(selector)).subscribe(observer, scheduler=scheduler)
             return CompositeDisposable(inner, Disposable(handle.unsubscribe))
 
         return create_observable(subscribe)

@@ -173,8 +173,10 @@ SECTIONS: list[tuple[str, list[Callable[..., Any]]]] = [
     ("Stores", [stores_server, stores_client]),
     ("Functions", [functions_server, functions_client]),
     ("Events", [events_server, events_client]),
-    ("Realistic example: a collaborative todo app with live rooms",
-     [realistic_server, realistic_client]),
+    (
+        "Realistic example: a collaborative todo app with live rooms",
+        [realistic_server, realistic_client],
+    ),
 ]
 
 

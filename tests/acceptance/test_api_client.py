@@ -138,9 +138,7 @@ async def test_keyword_names_of_subscribe_and_call(
     assert await client.call(name="echo") is None
 
 
-async def test_dynamic_instance_subscription(
-    server: Server, url: str, connect: Connect
-) -> None:
+async def test_dynamic_instance_subscription(server: Server, url: str, connect: Connect) -> None:
     server.create_store("Room:*", {"messages": []}).on_create(lambda k: {"name": k})
     client = await connect()
     h = client.subscribe("Room:general")
@@ -559,9 +557,7 @@ async def test_stale_optimistic_state_is_dropped_on_reconnect(
         await second.close()
 
 
-async def test_no_reconnect_when_disabled(
-    new_client: Callable[..., Client], recorder: Rec
-) -> None:
+async def test_no_reconnect_when_disabled(new_client: Callable[..., Client], recorder: Rec) -> None:
     server = Hotstate()
     await server.listen(port=0, host="127.0.0.1")
     client = new_client(reconnect=False)

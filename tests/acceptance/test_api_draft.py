@@ -332,7 +332,11 @@ def test_list_draft_plus_equals_statement_and_reads() -> None:
         d["l"] += [4, 5]
         items = d["l"]
         out["reads"] = (
-            len(items), items[-1], 4 in items, items[1:3] == [2, 3], items == [1, 2, 3, 4, 5]
+            len(items),
+            items[-1],
+            4 in items,
+            items[1:3] == [2, 3],
+            items == [1, 2, 3, 4, 5],
         )
         items[-2] = 40
 

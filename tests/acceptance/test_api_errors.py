@@ -46,8 +46,16 @@ def test_patch_error_is_a_value_error() -> None:
 
 
 def test_errors_are_exported_from_hotstate_rx() -> None:
-    for name in ("HotstateError", "PatchError", "RpcError", "RpcTimeout", "Disconnected",
-                 "SubscriptionError", "Hotstate", "Server"):
+    for name in (
+        "HotstateError",
+        "PatchError",
+        "RpcError",
+        "RpcTimeout",
+        "Disconnected",
+        "SubscriptionError",
+        "Hotstate",
+        "Server",
+    ):
         assert name in hotstate_rx.__all__, name
 
 
@@ -101,8 +109,9 @@ GARBAGE: list[Any] = [
     pytest.param(msgpack.packb({"t": "rpc", "i": "x", "n": "ping"}), id="rpc-bad-id"),
     pytest.param(msgpack.packb({"t": "rpc", "i": 1, "n": None}), id="rpc-bad-name"),
     pytest.param(msgpack.packb({"t": "rpc", "i": 1, "n": "ping", "a": b"bin"}), id="rpc-bin-arg"),
-    pytest.param(msgpack.packb({"t": "rpc", "i": 1, "n": "ping", "a": float("nan")}),
-                 id="rpc-nan-arg"),
+    pytest.param(
+        msgpack.packb({"t": "rpc", "i": 1, "n": "ping", "a": float("nan")}), id="rpc-nan-arg"
+    ),
     pytest.param(msgpack.packb({"t": "hello", "pv": 1}), id="second-hello"),
     pytest.param(b"\x00" * (2 * 1024 * 1024), id="oversized-frame"),
 ]
@@ -182,7 +191,10 @@ async def test_not_even_websocket(
 
 
 async def test_abrupt_disconnect_mid_call_disturbs_no_one(
-    server: Server, url: str, connect: Connect, raw: Callable[..., Any],
+    server: Server,
+    url: str,
+    connect: Connect,
+    raw: Callable[..., Any],
     loop_errors: list[dict[str, Any]],
 ) -> None:
     entered = Recorder()

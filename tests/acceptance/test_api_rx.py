@@ -27,9 +27,7 @@ class Observer:
         self.errors: list[Exception] = []
 
     def attach(self, source: reactivex.Observable[Any]) -> Any:
-        return source.subscribe(
-            self.values, self.errors.append, lambda: self.completed.set()
-        )
+        return source.subscribe(self.values, self.errors.append, lambda: self.completed.set())
 
 
 # -- server: h.observe() -------------------------------------------------------------

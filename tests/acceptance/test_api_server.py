@@ -618,8 +618,14 @@ async def test_every_server_event_with_its_arguments(
 ) -> None:
     rooms = server.create_store("Room:*", {})
     events: dict[str, Recorder] = {}
-    for name in ("connection", "disconnect", "subscribe", "unsubscribe", "store_created",
-                 "store_deleted"):
+    for name in (
+        "connection",
+        "disconnect",
+        "subscribe",
+        "unsubscribe",
+        "store_created",
+        "store_deleted",
+    ):
         events[name] = recorder()
         server.on(name, events[name])
 
@@ -726,9 +732,7 @@ async def test_listen_returns_when_accepting_and_sets_port(server: Server) -> No
         assert ws.state.name == "OPEN"
 
 
-async def test_path_none_accepts_every_path(
-    server: Server, url: str, connect: Connect
-) -> None:
+async def test_path_none_accepts_every_path(server: Server, url: str, connect: Connect) -> None:
     server.handle("ping", lambda args: "pong")
     for path in ("/", "/ws", "/any/deep/path"):
         client = await connect(to=url + path)
@@ -893,8 +897,13 @@ async def test_run_blocks_until_interrupted_then_closes_cleanly(
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", RUN_SCRIPT, str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-c",
+        RUN_SCRIPT,
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         client = new_client(reconnect=True, reconnect_delay=0.05, reconnect_max=0.1)

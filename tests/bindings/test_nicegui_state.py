@@ -118,7 +118,6 @@ async def test_values_emitted_on_another_thread_are_applied_on_the_loop(wait_unt
     state.dispose()
 
 
-
 def test_bind_client_outside_the_event_loop_says_where_to_call_it() -> None:
     with pytest.raises(RuntimeError, match=r"page function or in app\.on_startup"):
         bind_client(object())

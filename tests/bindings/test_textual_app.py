@@ -164,9 +164,7 @@ async def test_a_failed_call_rolls_back_and_notifies(client: Any, todo_server: A
     app = TodoApp(client)
     async with app.run_test() as pilot:
         await until(pilot, lambda: text_of(app, "#count") == "0 todos")
-        worker = app.hotstate.call(
-            "todos.refuse", {}, store="Todos", optimistic=add_optimistically
-        )
+        worker = app.hotstate.call("todos.refuse", {}, store="Todos", optimistic=add_optimistically)
         await until(pilot, lambda: worker.state == WorkerState.ERROR)
         assert isinstance(worker.error, RpcError)
         assert "no more todos" in str(worker.error)

@@ -186,9 +186,7 @@ def test_bad_store_names_raise(name: object, error: type[Exception]) -> None:
 def test_snapshot_then_patches_in_order_share_structure() -> None:
     core = with_store({"items": [], "config": {"theme": "dark"}})
     before = core.view("Todos")
-    actions = core.receive(
-        Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}])
-    )
+    actions = core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}]))
     after = core.view("Todos")
     assert actions == [Deliver("Todos", after, after)]
     assert after == {"items": ["milk"], "config": {"theme": "dark"}}

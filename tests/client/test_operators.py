@@ -20,9 +20,7 @@ def test_select_emits_nothing_when_another_slice_changes() -> None:
     with marbles_testing() as (start, cold, _hot, exp):
         states = cold("-a-b-c-d-|", {"a": TODOS, "b": THEME_CHANGED, "c": TODO_ADDED, "d": REBUILT})
         result = start(states.pipe(select(lambda s: s["todos"])))
-        assert result == exp(
-            "-a---c---|", {"a": TODOS["todos"], "c": TODO_ADDED["todos"]}
-        )
+        assert result == exp("-a---c---|", {"a": TODOS["todos"], "c": TODO_ADDED["todos"]})
 
 
 def test_select_compares_by_equality_when_identity_differs() -> None:
