@@ -173,8 +173,8 @@ async def test_quick_example_functions_and_events(servers: Any, printed: Printed
         assert [t["text"] for t in ns["todos"].get()["items"]] == ["Buy milk", "Buy milk"]
 
         run(block("# client", 1), client_ns, "events client")
-        alerts: list[Any] = []
-        client.on("alert", alerts.append)
+        alert: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        client.on("alert", lambda data: alert.done() or alert.set_result(data))
         await client.ready()
         run(
             block("# server: broadcast to all, or to one client"),
@@ -182,8 +182,7 @@ async def test_quick_example_functions_and_events(servers: Any, printed: Printed
             "events server",
         )
         assert await printed.wait_for(lambda line: line == "Deployed")
-        await asyncio.wait_for(_until(lambda: alerts), 5)
-        assert alerts == [{"message": "Your build finished"}]
+        assert await asyncio.wait_for(alert, 5) == {"message": "Your build finished"}
 
 
 async def test_realistic_example(servers: Any, mains: Any, printed: Printed) -> None:
@@ -226,8 +225,3 @@ async def test_rx_examples(servers: Any, mains: Any, printed: Printed) -> None:
     await printed.wait_for(lambda line: line.startswith("Todos [{'op': 'add'"))
     # the sensor feed runs on interval's thread and still reaches the store
     await printed.wait_for(lambda line: line.startswith("Sensor [{'op': 'replace'"), timeout=5)
-
-
-async def _until(predicate: Callable[[], Any]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
