@@ -69,6 +69,7 @@ class Notifier:
         self._queue: deque[Callable[[], None]] = deque()
         self._watches: list[Watch] = []
         self._flushing = False
+        self._requested = False  # a flush was asked for and has not started yet
         self._deliver: Callable[[Callable[[], None]], None] | None = None
 
     def set_deliver(self, deliver: Callable[[Callable[[], None]], None] | None) -> None:
@@ -99,9 +100,14 @@ class Notifier:
         self._queue.append(partial(guarded, fn, *args))
 
     def deliver(self) -> None:
-        """Ask for a flush where the owner wants it (called after the lock is released)."""
-        if not self._queue:
-            return
+        """Ask for a flush where the owner wants it (called after the lock is released).
+
+        One request is outstanding at a time: a thread mutating in a burst asks
+        the loop once, not once per mutation, and the flush takes the lot."""
+        with self._lock:
+            if not self._queue or self._requested:
+                return
+            self._requested = True
         deliver = self._deliver
         if deliver is None:
             self.flush()
@@ -112,6 +118,7 @@ class Notifier:
         """Run queued items in order, in this thread, until the queue is empty
         (at once if another flush is running: that one picks them up)."""
         with self._lock:
+            self._requested = False  # items queued from now on ask again
             if self._flushing:
                 return
             self._flushing = True
