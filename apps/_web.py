@@ -18,7 +18,7 @@ from nicegui import app, ui
 from reactivex import Observable
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 T = TypeVar("T")
 

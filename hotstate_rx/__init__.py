@@ -1,39 +1,64 @@
 """hotstate_rx: real-time, server-authoritative state over WebSocket.
 
-The server API lives here (``from hotstate_rx import Hotstate``); the client is
-:mod:`hotstate_rx.client`, drafts and patches :mod:`hotstate_rx.draft`.
+The server is :class:`Server` (``Hotstate`` is its name in the original
+library's API); the client is :mod:`hotstate_rx.client`, drafts and patches
+:mod:`hotstate_rx.draft`. Names load lazily: importing the pure JSON core
+(``hotstate_rx.draft``, ``.patch``, ``.frozen``) loads no server.
 """
 
 from __future__ import annotations
 
-from .errors import (
-    Disconnected,
-    HotstateError,
-    PatchError,
-    ProtocolError,
-    RpcError,
-    RpcTimeout,
-    SubscriptionError,
-)
-from .functions import CallContext
-from .protocol import PROTOCOL_VERSION
-from .server import Hotstate, Server
-from .store import ALL, Change, Removed, StoreHandle
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ALL",
-    "PROTOCOL_VERSION",
-    "CallContext",
-    "Change",
-    "Disconnected",
-    "Hotstate",
-    "HotstateError",
-    "PatchError",
-    "ProtocolError",
-    "Removed",
-    "RpcError",
-    "RpcTimeout",
-    "Server",
-    "StoreHandle",
-    "SubscriptionError",
-]
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .errors import (
+        Disconnected as Disconnected,
+    )
+    from .errors import (
+        HotstateError as HotstateError,
+    )
+    from .errors import (
+        PatchError as PatchError,
+    )
+    from .errors import (
+        ProtocolError as ProtocolError,
+    )
+    from .errors import (
+        RpcError as RpcError,
+    )
+    from .errors import (
+        RpcTimeout as RpcTimeout,
+    )
+    from .errors import (
+        SubscriptionError as SubscriptionError,
+    )
+    from .protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
+    from .server.functions import CallContext as CallContext
+    from .server.server import Hotstate as Hotstate
+    from .server.server import Server as Server
+    from .server.store import ALL as ALL
+    from .server.store import Change as Change
+    from .server.store import Removed as Removed
+    from .server.store import StoreHandle as StoreHandle
+
+_EXPORTS = {
+    "ALL": ".server.store",
+    "PROTOCOL_VERSION": ".protocol",
+    "CallContext": ".server.functions",
+    "Change": ".server.store",
+    "Disconnected": ".errors",
+    "Hotstate": ".server.server",
+    "HotstateError": ".errors",
+    "PatchError": ".errors",
+    "ProtocolError": ".errors",
+    "Removed": ".server.store",
+    "RpcError": ".errors",
+    "RpcTimeout": ".errors",
+    "Server": ".server.server",
+    "StoreHandle": ".server.store",
+    "SubscriptionError": ".errors",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

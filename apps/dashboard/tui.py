@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Sparkline
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 from .derive import LABELS, METRICS
 from .view import GAUGES, alert_line, fmt, table_rows

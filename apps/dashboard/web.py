@@ -12,8 +12,8 @@ from typing import Any
 from hotstate_nicegui import bind_client
 from nicegui import ui
 
-from hotstate_rx.client import Hotstate as Client
-from hotstate_rx.operators import select
+from hotstate_rx.client import Client
+from hotstate_rx.rx.operators import select
 
 from .._web import connect_when_shown, follow, run
 from .derive import LABELS

@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog
 from textual.worker import Worker
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 from . import model
 

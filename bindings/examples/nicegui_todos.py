@@ -18,7 +18,7 @@ from hotstate_nicegui import bind_client
 from nicegui import app, ui
 from todo_server import make_server, optimistic_add
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 PORT = int(os.environ.get("PORT", "8080"))
 

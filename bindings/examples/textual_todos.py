@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 from todo_server import make_server, optimistic_add
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 
 class TodoApp(HotstateReactive, App[None]):

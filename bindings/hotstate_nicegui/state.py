@@ -39,7 +39,7 @@ from hotstate_rx.client import Hotstate, SubscriptionHandle
 from hotstate_rx.client.handover import LoopHandover
 from hotstate_rx.client.mirror import StoreMirror
 from hotstate_rx.frozen import FrozenDict
-from hotstate_rx.operators import select
+from hotstate_rx.rx.operators import select
 
 log = logging.getLogger(__name__)
 

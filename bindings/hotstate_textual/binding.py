@@ -37,7 +37,7 @@ from textual.worker import Worker
 from hotstate_rx.client import Hotstate, SubscriptionHandle
 from hotstate_rx.client.mirror import StoreMirror
 from hotstate_rx.frozen import FrozenDict
-from hotstate_rx.operators import select
+from hotstate_rx.rx.operators import select
 
 from .pump import bind_observable
 from .rows import diff_rows

@@ -2,9 +2,9 @@
 
 ::
 
-    from hotstate_rx.client import Hotstate
+    from hotstate_rx.client import Client
 
-    client = Hotstate("ws://localhost:4400")
+    client = Client("ws://localhost:4400")
     todos = client.subscribe("Todos", lambda state: print(state))
     await todos.ready()
     await client.call("todos.add", {"text": "Buy milk"})
@@ -19,9 +19,23 @@ runs a callback on the UI loop's thread.
 
 from __future__ import annotations
 
-from .client import Hotstate as Hotstate
-from .handle import SubscriptionHandle as SubscriptionHandle
-from .options import ClientOptions as ClientOptions
-from .status import ConnectionStatus as ConnectionStatus
+from typing import TYPE_CHECKING
 
-__all__ = ["ClientOptions", "ConnectionStatus", "Hotstate", "SubscriptionHandle"]
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .client import Client as Client
+    from .client import Hotstate as Hotstate
+    from .handle import SubscriptionHandle as SubscriptionHandle
+    from .options import ClientOptions as ClientOptions
+    from .status import ConnectionStatus as ConnectionStatus
+
+_EXPORTS = {
+    "Client": ".client",
+    "ClientOptions": ".options",
+    "ConnectionStatus": ".status",
+    "Hotstate": ".client",
+    "SubscriptionHandle": ".handle",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

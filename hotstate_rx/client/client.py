@@ -1,4 +1,4 @@
-"""``Hotstate``, the client: the public face over the core and the connection.
+"""``Client`` (``Hotstate`` in the original's API): the face over the core and the connection.
 
 The façade turns user calls into core inputs and carries out the core's
 actions: frames to the connection, states to handles, results to call
@@ -25,8 +25,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from .. import operators
 from ..errors import Disconnected, RpcTimeout
+from ..rx import operators
 from .actions import (
     Action,
     CloseSocket,
@@ -50,8 +50,8 @@ _Step = Action | Callable[[], None]
 steps that must run after the actions queued before them."""
 
 
-class Hotstate:
-    """A hotstate client. ``Hotstate(url)`` connects at once; ``Hotstate()``
+class Client:
+    """A hotstate client. ``Client(url)`` connects at once; ``Client()``
     waits for :meth:`connect`. Options are keyword-only (see
     :class:`~hotstate_rx.client.options.ClientOptions`)."""
 
@@ -96,7 +96,7 @@ class Hotstate:
             self.connect(url)
 
     def __repr__(self) -> str:
-        return f"<hotstate_rx.client.Hotstate {self._url or '(not connected)'} {self.status.value}>"
+        return f"<hotstate_rx.client.Client {self._url or '(not connected)'} {self.status.value}>"
 
     # ---------------------------------------------------------------- connection
 
@@ -189,7 +189,7 @@ class Hotstate:
                 await connection.wait_stopped()
         self._retired.clear()
 
-    async def __aenter__(self) -> Hotstate:
+    async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(
@@ -220,7 +220,7 @@ class Hotstate:
 
     def select(self, name: str, selector: Callable[[Any], Any]) -> Observable[Any]:
         """Observable of ``selector(state)`` of store ``name``, emitted only
-        when that slice changes (see :func:`hotstate_rx.operators.select`).
+        when that slice changes (see :func:`hotstate_rx.rx.operators.select`).
         Each subscription holds its own handle, released on dispose."""
         if not callable(selector):
             raise TypeError(f"selector must be callable, got {selector!r}")
@@ -392,4 +392,7 @@ def _check_channel(channel: object) -> None:
         raise ValueError("channel must not be empty")
 
 
-__all__ = ["Hotstate"]
+Hotstate = Client
+"""The name of the client class in the original library's API."""
+
+__all__ = ["Client", "Hotstate"]

@@ -3,7 +3,7 @@ and retries, feeding the sans-I/O core and dispatching its actions.
 
 Frames are written synchronously as the core asks for them (no writer task,
 no queue, one loop iteration less per call; a burst of calls within one loop
-iteration leaves in one system call, see :mod:`hotstate_rx.transports.batching`),
+iteration leaves in one system call, see :mod:`hotstate_rx.net.batching`),
 so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
@@ -21,8 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ..errors import ProtocolError
+from ..net.batching import Batcher, Outbox
 from ..protocol import ClientMessage, decode_server_message, encode
-from ..transports.batching import Batcher, Outbox
 from .actions import Action
 from .core import ClientCore
 from .options import ClientOptions

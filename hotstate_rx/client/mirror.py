@@ -4,7 +4,7 @@ Both UI bindings (:mod:`hotstate_textual`, :mod:`hotstate_nicegui`) keep their
 ``stores`` with a :class:`StoreMirror`, in one of two modes:
 
 - **following** (:meth:`StoreMirror.follow`): ``stores`` is the client's own
-  :attr:`~hotstate_rx.client.Hotstate.stores`, every store anyone subscribes
+  :attr:`~hotstate_rx.client.Client.stores`, every store anyone subscribes
   to; the handles the binding takes only keep their stores subscribed.
 - **explicit** (the names given to ``bind_client(stores=...)``): ``stores``
   holds just the stores subscribed through the mirror. A store appears with
@@ -38,7 +38,7 @@ from hotstate_rx.frozen import FrozenDict, freeze
 if TYPE_CHECKING:
     from reactivex import Observable
 
-    from .client import Hotstate
+    from .client import Client
     from .handle import SubscriptionHandle
 
 
@@ -68,7 +68,7 @@ class StoreMirror:
 
     def __init__(
         self,
-        client: Hotstate,
+        client: Client,
         on_stores: Callable[[FrozenDict], None],
         *,
         watch: Watch,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientOptions:
-    """Keyword options of :class:`~hotstate_rx.client.Hotstate`; times in seconds.
+    """Keyword options of :class:`~hotstate_rx.client.Client`; times in seconds.
 
     ``compression`` is ``None`` (off, the default: MessagePack frames of
     patches are small and deflate costs CPU on both ends) or ``"deflate"``.

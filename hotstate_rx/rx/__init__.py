@@ -5,7 +5,7 @@ Streams out (for audit logs, persistence, replication, metrics)::
     changes(server | handle[, key])     every committed Change / Removed
     server_events(server[, *names])     the lifecycle events as small values
 
-(``handle.observe([key])`` of :mod:`hotstate_rx.observe` is the stream of one
+(``handle.observe([key])`` of :mod:`hotstate_rx.rx.observe` is the stream of one
 instance's *states*.) Streams in::
 
     feed_store(handle, source[, key], recipe=None)   an instance driven by an Observable

@@ -1,6 +1,6 @@
 """The one place where the Rx layer reaches past the public server API.
 
-Feeds and streams use three things of the :class:`~hotstate_rx.store.StoreRegistry`
+Feeds and streams use three things of the :class:`~hotstate_rx.server.store.StoreRegistry`
 behind a server or a handle: its ``lock`` (a feed checks "still fed?" and
 mutates in one step), ``on_close(fn)`` (feeds and streams end when the server
 closes) and ``report(exc)`` (an error reaches the server's ``"error"`` event on
@@ -11,7 +11,7 @@ is private; a public accessor would replace this function.
 from __future__ import annotations
 
 from ..server import Server
-from ..store import StoreHandle, StoreRegistry
+from ..server.store import StoreHandle, StoreRegistry
 
 
 def registry_of(target: Server | StoreHandle) -> StoreRegistry:

@@ -8,9 +8,9 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ..notify import ALL, WatchKey
 from ..server import Server
-from ..store import Change, Removed, StoreHandle
+from ..server.notify import ALL, WatchKey
+from ..server.store import Change, Removed, StoreHandle
 from ._hub import registry_of
 
 __all__ = ["changes"]
@@ -20,11 +20,11 @@ def changes(source: Server | StoreHandle, key: WatchKey = ALL) -> Observable[Cha
     """Every committed change of a server's instances, of a store's, or of one instance.
 
     ``source`` is a :class:`~hotstate_rx.Server` (every instance of every store)
-    or a :class:`~hotstate_rx.store.StoreHandle` (its instances, or the one of
+    or a :class:`~hotstate_rx.server.store.StoreHandle` (its instances, or the one of
     ``key``: ``None`` for a static store, the key of a dynamic one). Emits
-    :class:`~hotstate_rx.store.Change` values (``patches`` is ``None`` for a
+    :class:`~hotstate_rx.server.store.Change` values (``patches`` is ``None`` for a
     snapshot: ``set``, ``reset``, (re)creation) and
-    :class:`~hotstate_rx.store.Removed` when an instance is deleted. It does not
+    :class:`~hotstate_rx.server.store.Removed` when an instance is deleted. It does not
     complete on a deletion (a later use creates the instance again); it
     completes when the server closes. Nothing is emitted at subscription.
     Disposing unregisters the listener.

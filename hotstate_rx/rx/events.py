@@ -10,8 +10,8 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ..events import check_event
 from ..server import Server
+from ..server.lifecycle import check_event
 from ._hub import registry_of
 
 __all__ = [

@@ -15,7 +15,7 @@ from ..draft import ListDraft, current
 from ..frozen import freeze
 from ..pointer import parse_pointer
 from ..server import Server
-from ..store import Change, Removed, StoreHandle, StoreRegistry, parse_store_name
+from ..server.store import Change, Removed, StoreHandle, StoreRegistry, parse_store_name
 from ._hub import registry_of
 
 __all__ = ["Recipe", "derived_store", "feed_events", "feed_store"]

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 TIMEOUT = 5.0
 """Upper bound for anything a test awaits."""

@@ -16,7 +16,7 @@ import pytest
 from acceptance_helpers import TIMEOUT, Connect, Recorder
 
 from hotstate_rx import Hotstate, Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 
 @pytest.fixture

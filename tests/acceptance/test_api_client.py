@@ -19,7 +19,7 @@ from hotstate_rx import (
     Server,
     SubscriptionError,
 )
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Rec = Callable[[], Recorder]
 

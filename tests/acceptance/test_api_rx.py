@@ -13,7 +13,7 @@ from acceptance_helpers import TIMEOUT, Connect, Recorder
 from reactivex import operators as ops
 
 from hotstate_rx import Hotstate, Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Rec = Callable[[], Recorder]
 

@@ -12,7 +12,7 @@ import readme_examples as ex
 from acceptance_helpers import TIMEOUT, Recorder
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 MILK = {"id": 1, "text": "Buy milk", "done": False}
 

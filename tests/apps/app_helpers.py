@@ -10,7 +10,7 @@ import reactivex
 from textual.pilot import Pilot
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 TIMEOUT = 5.0
 

@@ -10,7 +10,7 @@ from app_helpers import TIMEOUT
 
 from apps.dashboard import derive
 from hotstate_rx import Hotstate, Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 
 @pytest.fixture

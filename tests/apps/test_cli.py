@@ -15,7 +15,7 @@ from app_helpers import TIMEOUT
 
 from apps.__main__ import _parser
 from apps._web import client_host
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from reactivex.testing import TestScheduler
 
 from apps.dashboard.server import build_server
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Clients = Callable[[str], Awaitable[Client]]
 

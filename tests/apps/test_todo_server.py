@@ -9,7 +9,7 @@ from app_helpers import Events, serve, until
 
 from apps.todo.server import build_server
 from hotstate_rx import RpcError, Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Clients = Callable[[str], Awaitable[Client]]
 NOW = 1_700_000_000.0

@@ -13,7 +13,7 @@ from nicegui.testing import User
 from apps.todo.server import build_server
 from apps.todo.web import register
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Clients = Callable[[str], Awaitable[Client]]
 RETRIES = 50  # should_see polls every 0.1 s: up to 5 s for pushed updates

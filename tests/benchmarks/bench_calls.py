@@ -21,7 +21,7 @@ from typing import Any
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 from ._harness import Row, emit, spawn
 

@@ -17,7 +17,7 @@ import asyncio
 import time
 from typing import Any
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 from hotstate_rx.frozen import freeze
 from hotstate_rx.patch import apply_patches
 from hotstate_rx.protocol import Patch, decode_server_message

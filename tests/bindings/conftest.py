@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hotstate_rx import Hotstate
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 Wait = Callable[[Callable[[], bool]], Awaitable[None]]
 

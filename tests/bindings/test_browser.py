@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "bindings" / "examples" / "nicegui_todos.py"

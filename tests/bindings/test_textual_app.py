@@ -22,7 +22,7 @@ from textual.worker import WorkerState
 from textual_helpers import add_optimistically, text_of, until
 
 from hotstate_rx import RpcError
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 
 
 class SpyTable(DataTable[Any]):

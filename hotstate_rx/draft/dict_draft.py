@@ -1,11 +1,11 @@
-"""Draft of a JSON object: the ``dict`` surface over :class:`~hotstate_rx._draft_node.Draft`."""
+"""Draft of a JSON object: the ``dict`` surface over :class:`~hotstate_rx.draft.node.Draft`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, KeysView
 from typing import Any
 
-from hotstate_rx._draft_node import KIND, NO_VALUE, REVOKED, SCALARS, Draft, kind_of, same
+from hotstate_rx.draft.node import KIND, NO_VALUE, REVOKED, SCALARS, Draft, kind_of, same
 from hotstate_rx.frozen import FrozenDict
 
 

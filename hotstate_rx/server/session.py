@@ -22,8 +22,8 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import ProtocolError
-from .protocol import (
+from ..errors import ProtocolError
+from ..protocol import (
     PROTOCOL_VERSION,
     Call,
     ClientHello,

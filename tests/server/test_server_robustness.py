@@ -23,7 +23,7 @@ from hotstate_rx.protocol import (
     Snapshot,
     Subscribe,
 )
-from hotstate_rx.session import MAX_BAD_FRAMES
+from hotstate_rx.server.session import MAX_BAD_FRAMES
 
 if TYPE_CHECKING:
     from conftest import Connect, RawClient  # fixture types only: several conftest modules exist

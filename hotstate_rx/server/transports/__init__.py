@@ -3,7 +3,7 @@
 A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the hub for
 a :class:`Link` with ``hub.open(peer, heartbeat)``, feeds it every frame and
 calls ``lost()`` when the socket is gone. All protocol rules live in
-:mod:`hotstate_rx.session`; all state in :mod:`hotstate_rx.server`.
+:mod:`hotstate_rx.server.session`; all state in :mod:`hotstate_rx.server`.
 
 - :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
 - :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.

@@ -16,7 +16,7 @@ from hotstate_rx.protocol import (
     Unsubscribe,
     encode,
 )
-from hotstate_rx.session import (
+from hotstate_rx.server.session import (
     MAX_BAD_FRAMES,
     CallRequested,
     Close,

@@ -15,7 +15,7 @@ from hotstate_rx.protocol import (
     Subscribe,
     Unsubscribe,
 )
-from hotstate_rx.store import StoreHandle
+from hotstate_rx.server.store import StoreHandle
 
 if TYPE_CHECKING:
     from conftest import Connect, RawClient  # fixture types only: several conftest modules exist

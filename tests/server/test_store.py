@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from hotstate_rx import ALL, Change, Hotstate, Removed
-from hotstate_rx.store import StoreRegistry, parse_store_name
+from hotstate_rx.server.store import StoreRegistry, parse_store_name
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Draft of a JSON array: the ``list`` surface over :class:`~hotstate_rx._draft_node.Draft`.
+"""Draft of a JSON array: the ``list`` surface over :class:`~hotstate_rx.draft.node.Draft`.
 
 Inserting or removing shifts the slots after it: the child drafts move with
 their elements (``_shift``), and the session's barrier stops later ops from
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, SupportsIndex
 
-from hotstate_rx._draft_node import KIND, NO_VALUE, REVOKED, Draft, kind_of, plain, same
+from hotstate_rx.draft.node import KIND, NO_VALUE, REVOKED, Draft, kind_of, plain, same
 from hotstate_rx.frozen import FrozenList
 
 

@@ -17,9 +17,9 @@ mirrors a ``_children`` entry; the attachments never form a cycle
 (``_check_cycle``); and every ancestor, on every path, of a draft with a
 ``_copy`` has one too.
 
-The op log lives in the session (:mod:`hotstate_rx._draft_session`); the
-dict and list surfaces in :mod:`hotstate_rx._draft_dict` and
-:mod:`hotstate_rx._draft_list`.
+The op log lives in the session (:mod:`hotstate_rx.draft.session`); the
+dict and list surfaces in :mod:`hotstate_rx.draft.dict_draft` and
+:mod:`hotstate_rx.draft.list_draft`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from hotstate_rx.frozen import FrozenDict, FrozenList, freeze
 from hotstate_rx.pointer import escape_token
 
 if TYPE_CHECKING:
-    from hotstate_rx._draft_session import DraftSession
+    from hotstate_rx.draft.session import DraftSession
 
 REVOKED = "draft used after its recipe ended"
 SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None)})

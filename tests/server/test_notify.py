@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from hotstate_rx.notify import Notifier
+from hotstate_rx.server.notify import Notifier
 
 
 def notifier() -> tuple[Notifier, list[Callable[[], None]]]:

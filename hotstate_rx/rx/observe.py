@@ -25,10 +25,10 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from .store import Change, Removed
+from ..server.store import Change, Removed
 
 if TYPE_CHECKING:
-    from .store import StoreHandle
+    from ..server.store import StoreHandle
 
 __all__ = ["observe"]
 

@@ -1,4 +1,4 @@
-"""``hotstate_rx.operators`` on virtual time (reactivex's TestScheduler)."""
+"""``hotstate_rx.rx.operators`` on virtual time (reactivex's TestScheduler)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import reactivex
 from reactivex.testing.marbles import marbles_testing
 
 from hotstate_rx.frozen import freeze
-from hotstate_rx.operators import same, select
 from hotstate_rx.patch import apply_patches
+from hotstate_rx.rx.operators import same, select
 
 TODOS = freeze({"todos": ["milk"], "config": {"theme": "dark"}})
 THEME_CHANGED = apply_patches(TODOS, [{"op": "replace", "path": "/config/theme", "value": "x"}])

@@ -3,7 +3,7 @@
 A :class:`StoreRegistry` owns every store of one server and the one
 ``threading.RLock`` that guards them, so mutations are safe from any thread.
 Committed changes are announced as :class:`Change` / :class:`Removed` values
-through an ordered queue (:mod:`hotstate_rx.notify`): whoever consumes them
+through an ordered queue (:mod:`hotstate_rx.server.notify`): whoever consumes them
 (the server's fan-out, ``observe()``, the Rx layer) sees them in mutation
 order. Lifecycle of one instance (as in the original's diagram)::
 
@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .draft import DraftSession, produce
-from .frozen import FrozenDict, freeze
+from ..draft import DraftSession, produce
+from ..frozen import FrozenDict, freeze
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
 
 if TYPE_CHECKING:
@@ -518,8 +518,8 @@ class StoreHandle:
         return self._registry.watch(listener, self.name, key)
 
     def observe(self, *args: Any) -> reactivex.Observable[Any]:
-        """``observe([key])``: an Observable of the state; see :mod:`hotstate_rx.observe`."""
-        from .observe import observe
+        """``observe([key])``: an Observable of the state; see :mod:`hotstate_rx.rx.observe`."""
+        from ..rx.observe import observe
 
         key, () = self._split(args, 0, "observe", "")
         return observe(self, key)

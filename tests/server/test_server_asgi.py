@@ -125,7 +125,7 @@ def test_attach_refuses_other_apps(server: Server) -> None:
 
 
 async def test_a_slow_asgi_client_is_closed_1013_without_blocking_the_sender() -> None:
-    from hotstate_rx.transports.asgi import AsgiPeer
+    from hotstate_rx.server.transports.asgi import AsgiPeer
 
     sent: list[dict[str, Any]] = []
     first_send = asyncio.Event()

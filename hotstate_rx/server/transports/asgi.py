@@ -31,7 +31,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class AsgiPeer:
-    """A :class:`~hotstate_rx.transports.Peer` writing through ASGI ``send``."""
+    """A :class:`~hotstate_rx.server.transports.Peer` writing through ASGI ``send``."""
 
     def __init__(self, send: Send, max_send_buffer: int) -> None:
         self._send = send

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotstate_rx._draft_dict import DictDraft  # noqa: F401  (defining it fills KIND)
-from hotstate_rx._draft_list import ListDraft  # noqa: F401  (defining it fills KIND)
-from hotstate_rx._draft_node import KIND, NO_VALUE, Draft, kind_of
+from hotstate_rx.draft.dict_draft import DictDraft  # noqa: F401  (defining it fills KIND)
+from hotstate_rx.draft.list_draft import ListDraft  # noqa: F401  (defining it fills KIND)
+from hotstate_rx.draft.node import KIND, NO_VALUE, Draft, kind_of
 from hotstate_rx.pointer import escape_token
 
 Patch = dict[str, Any]
