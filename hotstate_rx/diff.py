@@ -28,13 +28,11 @@ from __future__ import annotations
 from typing import Any
 
 from .frozen import freeze
+from .patch import PatchOp
 from .pointer import escape_token
 
-Patch = dict[str, Any]
-"""One RFC 6902 operation, e.g. ``{"op": "replace", "path": "/a/0", "value": 1}``."""
 
-
-def diff(old: Any, new: Any) -> tuple[Any, list[Patch]]:
+def diff(old: Any, new: Any) -> tuple[Any, list[PatchOp]]:
     """Return ``(state, patches)``: ``new`` frozen and sharing ``old``'s equal subtrees.
 
     ``old`` must be a valid state (frozen, as a store holds it); ``new`` is any
@@ -44,7 +42,7 @@ def diff(old: Any, new: Any) -> tuple[Any, list[Patch]]:
     ``TypeError`` naming the pointer of the first part of ``new`` that is not
     JSON.
     """
-    ops: list[Patch] = []
+    ops: list[PatchOp] = []
     return _diff(old, new, "", ops), ops
 
 
@@ -63,7 +61,7 @@ def json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _diff(old: Any, new: Any, path: str, ops: list[Patch]) -> Any:
+def _diff(old: Any, new: Any, path: str, ops: list[PatchOp]) -> Any:
     if old is new:
         return old
     if isinstance(old, dict) and isinstance(new, dict):
@@ -79,7 +77,7 @@ def _diff(old: Any, new: Any, path: str, ops: list[Patch]) -> Any:
     return value
 
 
-def _diff_dict(old: dict[str, Any], new: dict[Any, Any], path: str, ops: list[Patch]) -> Any:
+def _diff_dict(old: dict[str, Any], new: dict[Any, Any], path: str, ops: list[PatchOp]) -> Any:
     changed = False
     for key in old:
         if key not in new:
@@ -106,7 +104,7 @@ def _diff_dict(old: dict[str, Any], new: dict[Any, Any], path: str, ops: list[Pa
     return freeze(out) if changed else old
 
 
-def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[Patch]) -> Any:
+def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[PatchOp]) -> Any:
     n_old, n_new = len(old), len(new)
     shortest = min(n_old, n_new)
     start = 0
@@ -134,4 +132,4 @@ def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[Patch]) -> A
     return freeze(out)
 
 
-__all__ = ["Patch", "diff", "json_equal"]
+__all__ = ["diff", "json_equal"]

@@ -6,7 +6,7 @@
     ├── PatchError(ValueError)    a JSON Patch that does not apply (RFC 6902 §5)
     ├── ProtocolError             a peer broke the wire protocol (bad frame, version mismatch)
     ├── RpcError                  the server's function raised; carries its message
-    │   └── RpcTimeout            no answer within the timeout ("RPC timeout")
+    │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout")
     ├── Disconnected              the connection dropped before the answer ("Disconnected")
     └── SubscriptionError         the server cannot serve a subscription
 
@@ -34,8 +34,8 @@ class RpcError(HotstateError):
     """A server function raised; ``str(err)`` is the server's message."""
 
 
-class RpcTimeout(RpcError):
-    """A function call got no answer in time."""
+class RpcTimeout(RpcError, TimeoutError):
+    """A function call got no answer in time (also a built-in ``TimeoutError``)."""
 
     def __init__(self, message: str = "RPC timeout") -> None:
         super().__init__(message)

@@ -23,9 +23,14 @@ from the wire, so the server's and the clients' states would differ in type.
 from __future__ import annotations
 
 import math
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from hotstate_rx.pointer import escape_token
+
+JSON: TypeAlias = Any
+"""A JSON-like value: dict with str keys, list, str, int, float, bool, None
+(frozen, once it is part of a state). An alias for readers: Python's type
+system cannot express the recursion without making every caller cast."""
 
 _HINT = "change it with store.update(...) / store.mutate() or produce(state, recipe)"
 

@@ -12,11 +12,16 @@ naming the op's index and path; the input stays as it was.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from hotstate_rx.errors import PatchError
 from hotstate_rx.frozen import FrozenDict, FrozenList, freeze
 from hotstate_rx.pointer import parse_pointer
+
+PatchOp: TypeAlias = dict[str, Any]
+"""One RFC 6902 operation, e.g. ``{"op": "replace", "path": "/a/0", "value": 1}``:
+the one patch type of the library (drafts record them, diffs make them, the
+wire carries them, :func:`apply_patches` applies them)."""
 
 _MISSING: Any = object()
 

@@ -21,13 +21,12 @@ from typing import Any, TypeAlias, TypeVar
 import msgpack
 
 from .errors import ProtocolError
-from .frozen import FrozenDict, FrozenList, freeze
+from .frozen import JSON, FrozenDict, FrozenList, freeze
+from .patch import PatchOp
 
 PROTOCOL_VERSION = 1
 """Bumped on any incompatible change; both peers send theirs in ``hello``."""
 
-JSON: TypeAlias = Any
-"""A JSON-like value: dict with str keys, list, str, int, float, bool, None."""
 
 # ---------------------------------------------------------------------------
 # Client -> server
@@ -92,12 +91,12 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Patch:
+class PatchMessage:
     """RFC 6902 operations that turn version ``version - 1`` into ``version``."""
 
     store: str
     version: int
-    ops: list[dict[str, Any]]
+    ops: list[PatchOp]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ class Deleted:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class EventMessage:
     """An event pushed on ``channel`` (fire and forget)."""
 
     channel: str
@@ -125,7 +124,7 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Error:
+class ErrorMessage:
     """Something the peer should know about. ``code`` is one of
     :data:`ERROR_CODES`; ``store`` is set for subscription errors."""
 
@@ -154,7 +153,15 @@ class Pong:
 
 ClientMessage: TypeAlias = ClientHello | Subscribe | Unsubscribe | Call | Ping | Pong
 ServerMessage: TypeAlias = (
-    ServerHello | Snapshot | Patch | Result | Deleted | Event | Error | Ping | Pong
+    ServerHello
+    | Snapshot
+    | PatchMessage
+    | Result
+    | Deleted
+    | EventMessage
+    | ErrorMessage
+    | Ping
+    | Pong
 )
 Message: TypeAlias = ClientMessage | ServerMessage
 
@@ -166,11 +173,11 @@ Message: TypeAlias = ClientMessage | ServerMessage
 def to_wire(msg: Message) -> dict[str, Any]:
     """The map that goes on the wire for ``msg`` (before MessagePack)."""
     match msg:
-        case Patch(store, version, ops):
+        case PatchMessage(store, version, ops):
             return {"t": "patch", "s": store, "v": version, "p": ops}
         case Snapshot(store, version, data):
             return {"t": "snap", "s": store, "v": version, "d": data}
-        case Event(channel, data):
+        case EventMessage(channel, data):
             return {"t": "evt", "c": channel, "d": data}
         case Result(id_, value, None):
             return {"t": "res", "i": id_, "r": value}
@@ -186,9 +193,9 @@ def to_wire(msg: Message) -> dict[str, Any]:
             return {"t": "unsub", "s": store}
         case Deleted(store):
             return {"t": "del", "s": store}
-        case Error(code, message, None):
+        case ErrorMessage(code, message, None):
             return {"t": "err", "k": code, "m": message}
-        case Error(code, message, store):
+        case ErrorMessage(code, message, store):
             return {"t": "err", "k": code, "m": message, "s": store}
         case ServerHello(client_id, heartbeat, version):
             return {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
@@ -282,7 +289,7 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
     "snap": lambda m: Snapshot(
         _name(m, "s", "store name"), _field(m, "v", int, "store version"), m.get("d")
     ),
-    "patch": lambda m: Patch(
+    "patch": lambda m: PatchMessage(
         _name(m, "s", "store name"),
         _field(m, "v", int, "store version"),
         _field(m, "p", list, "operations"),
@@ -293,8 +300,8 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "e", str, "error message") if "e" in m else None,
     ),
     "del": lambda m: Deleted(_name(m, "s", "store name")),
-    "evt": lambda m: Event(_name(m, "c", "channel"), m.get("d")),
-    "err": lambda m: Error(
+    "evt": lambda m: EventMessage(_name(m, "c", "channel"), m.get("d")),
+    "err": lambda m: ErrorMessage(
         _field(m, "k", str, "error code"),
         _field(m, "m", str, "error message"),
         _field(m, "s", str, "store name") if "s" in m else None,
@@ -339,10 +346,10 @@ __all__ = [
     "ClientHello",
     "ClientMessage",
     "Deleted",
-    "Error",
-    "Event",
+    "ErrorMessage",
+    "EventMessage",
     "Message",
-    "Patch",
+    "PatchMessage",
     "Ping",
     "Pong",
     "Result",

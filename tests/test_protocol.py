@@ -12,9 +12,9 @@ from hotstate_rx.protocol import (
     Call,
     ClientHello,
     Deleted,
-    Error,
-    Event,
-    Patch,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
     Ping,
     Pong,
     Result,
@@ -42,14 +42,14 @@ CLIENT_MESSAGES = [
 SERVER_MESSAGES = [
     ServerHello("c1", 30.0),
     Snapshot("Todos", 3, {"items": [{"id": 1, "done": False}]}),
-    Patch("Todos", 4, [{"op": "replace", "path": "/items/0/done", "value": True}]),
+    PatchMessage("Todos", 4, [{"op": "replace", "path": "/items/0/done", "value": True}]),
     Result(1, {"id": 1}),
     Result(2, None),
     Result(3, error="boom"),
     Deleted("Room:general"),
-    Event("notification", {"title": "Deployed"}),
-    Error("subscribe", "unknown store 'Nope'", store="Nope"),
-    Error("bad_message", "malformed MessagePack frame"),
+    EventMessage("notification", {"title": "Deployed"}),
+    ErrorMessage("subscribe", "unknown store 'Nope'", store="Nope"),
+    ErrorMessage("bad_message", "malformed MessagePack frame"),
     Ping(),
     Pong(),
 ]
@@ -66,7 +66,7 @@ def test_server_messages_round_trip(msg: object) -> None:
 
 
 def test_short_keys_on_the_wire() -> None:
-    assert to_wire(Patch("T", 2, [])) == {"t": "patch", "s": "T", "v": 2, "p": []}
+    assert to_wire(PatchMessage("T", 2, [])) == {"t": "patch", "s": "T", "v": 2, "p": []}
     assert to_wire(ClientHello()) == {"t": "hello", "pv": PROTOCOL_VERSION}
     assert to_wire(Result(5, error="x")) == {"t": "res", "i": 5, "e": "x"}
 

@@ -17,7 +17,7 @@ from .status import ConnectionStatus
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
+class Transmit:
     """Put ``message`` on the socket."""
 
     message: ClientMessage
@@ -84,7 +84,7 @@ class StoresChanged:
 
 
 Action: TypeAlias = (
-    Send | CloseSocket | Deliver | EndStore | Settle | Emit | StatusChanged | StoresChanged
+    Transmit | CloseSocket | Deliver | EndStore | Settle | Emit | StatusChanged | StoresChanged
 )
 
 __all__ = [
@@ -93,8 +93,8 @@ __all__ = [
     "Deliver",
     "Emit",
     "EndStore",
-    "Send",
     "Settle",
     "StatusChanged",
     "StoresChanged",
+    "Transmit",
 ]

@@ -33,10 +33,10 @@ from .actions import (
     Deliver,
     Emit,
     EndStore,
-    Send,
     Settle,
     StatusChanged,
     StoresChanged,
+    Transmit,
 )
 from .connection import Connection
 from .core import ClientCore, Optimistic
@@ -338,7 +338,7 @@ class Client:
 
     def _perform(self, action: _Step) -> None:
         match action:
-            case Send(message):
+            case Transmit(message):
                 if self._connection is not None:
                     self._connection.send(message)
             case Deliver(name, state, server_state):

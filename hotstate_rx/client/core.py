@@ -41,9 +41,9 @@ from ..protocol import (
     Call,
     ClientHello,
     Deleted,
-    Error,
-    Event,
-    Patch,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
     Ping,
     Pong,
     Result,
@@ -59,10 +59,10 @@ from .actions import (
     Deliver,
     Emit,
     EndStore,
-    Send,
     Settle,
     StatusChanged,
     StoresChanged,
+    Transmit,
 )
 from .status import ConnectionStatus, backoff_delay, check_transition
 
@@ -185,10 +185,10 @@ class ClientCore:
     def opened(self) -> list[Action]:
         """The socket is open: say hello and (pipelined) re-send every subscription."""
         self._open = True
-        actions: list[Action] = [Send(ClientHello())]
+        actions: list[Action] = [Transmit(ClientHello())]
         for name, store in self._stores.items():
             store.version = None
-            actions.append(Send(Subscribe(name)))
+            actions.append(Transmit(Subscribe(name)))
         return actions
 
     def connection_lost(self, jitter: float) -> list[Action]:
@@ -245,7 +245,7 @@ class ClientCore:
             store.refs += 1
             return []
         self._stores[name] = _Store()
-        return [Send(Subscribe(name))] if self._open else []
+        return [Transmit(Subscribe(name))] if self._open else []
 
     def unsubscribe(self, name: str) -> list[Action]:
         """One handle less on ``name``; the last one leaving ends the wire
@@ -258,7 +258,7 @@ class ClientCore:
             return []
         actions = self._forget_store(name)
         if self._open:
-            actions.append(Send(Unsubscribe(name)))
+            actions.append(Transmit(Unsubscribe(name)))
         return actions
 
     def call(
@@ -304,7 +304,7 @@ class ClientCore:
         self._calls[call_id] = call
         if self.status is ConnectionStatus.CONNECTED:
             call.sent = True
-            actions.append(Send(Call(call_id, name, args)))
+            actions.append(Transmit(Call(call_id, name, args)))
         return call_id, actions
 
     def forget_call(self, call_id: int) -> list[Action]:
@@ -319,16 +319,16 @@ class ClientCore:
     def receive(self, msg: ServerMessage) -> list[Action]:
         """Apply one decoded server message. Never raises."""
         match msg:
-            case Patch():
+            case PatchMessage():
                 return self._on_patch(msg)
             case Snapshot():
                 return self._on_snapshot(msg)
             case Result():
                 return self._on_result(msg)
-            case Event(channel, data):
+            case EventMessage(channel, data):
                 return [Emit(channel, data)]
             case Ping():
-                return [Send(Pong())] if self._open else []
+                return [Transmit(Pong())] if self._open else []
             case Pong():
                 return []
             case ServerHello():
@@ -337,7 +337,7 @@ class ClientCore:
                 if name not in self._stores:
                     return []
                 return [EndStore(name), *self._forget_store(name), Emit("store_deleted", name)]
-            case Error():
+            case ErrorMessage():
                 return self._on_error(msg)
         return []
 
@@ -387,7 +387,7 @@ class ClientCore:
         for call_id, call in self._calls.items():
             if not call.sent:
                 call.sent = True
-                actions.append(Send(Call(call_id, call.name, call.args)))
+                actions.append(Transmit(Call(call_id, call.name, call.args)))
         return actions
 
     def _on_snapshot(self, msg: Snapshot) -> list[Action]:
@@ -402,7 +402,7 @@ class ClientCore:
         store.state, store.version, store.has_data = data, msg.version, True
         return self._refresh(msg.store, force=first)
 
-    def _on_patch(self, msg: Patch) -> list[Action]:
+    def _on_patch(self, msg: PatchMessage) -> list[Action]:
         store = self._stores.get(msg.store)
         if store is None or store.version is None:  # not ours, or a snapshot is on its way
             return []
@@ -421,7 +421,7 @@ class ClientCore:
 
     def _resync(self, name: str, store: _Store) -> list[Action]:
         store.version = None
-        return [Send(Subscribe(name))]
+        return [Transmit(Subscribe(name))]
 
     def _on_result(self, msg: Result) -> list[Action]:
         call = self._calls.pop(msg.id, None)
@@ -435,7 +435,7 @@ class ClientCore:
             actions.append(Settle(msg.id, value=thaw(msg.value)))
         return actions
 
-    def _on_error(self, msg: Error) -> list[Action]:
+    def _on_error(self, msg: ErrorMessage) -> list[Action]:
         if msg.code == "protocol":
             return self._give_up(ProtocolError(msg.message))
         if msg.code == "subscribe":

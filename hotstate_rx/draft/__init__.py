@@ -1,4 +1,4 @@
-"""Drafts: mutate a stand-in for an immutable state, get the new state and its JSON Patch.
+"""Drafts: mutate a stand-in for an immutable state, get the new state and its JSON PatchOp.
 
 ``produce(state, recipe)`` hands ``recipe`` a draft of ``state``. The draft
 copies a container the first time it (or something below it) changes, once
@@ -51,12 +51,12 @@ from typing import Any
 from hotstate_rx.draft.dict_draft import DictDraft
 from hotstate_rx.draft.list_draft import ListDraft
 from hotstate_rx.draft.node import Draft
-from hotstate_rx.draft.session import DraftSession, Patch
+from hotstate_rx.draft.session import DraftSession, PatchOp
 from hotstate_rx.frozen import freeze
 from hotstate_rx.patch import apply_patches
 
 
-def produce(state: Any, recipe: Callable[[Any], object]) -> tuple[Any, list[Patch]]:
+def produce(state: Any, recipe: Callable[[Any], object]) -> tuple[Any, list[PatchOp]]:
     """Run ``recipe(draft)`` and return ``(new_state, patches)``; see API.md §1.
 
     ``state`` is never mutated. If the recipe raises, nothing changes and the

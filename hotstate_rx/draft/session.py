@@ -14,9 +14,8 @@ from typing import Any
 from hotstate_rx.draft.dict_draft import DictDraft  # noqa: F401  (defining it fills KIND)
 from hotstate_rx.draft.list_draft import ListDraft  # noqa: F401  (defining it fills KIND)
 from hotstate_rx.draft.node import KIND, NO_VALUE, Draft, kind_of
+from hotstate_rx.patch import PatchOp
 from hotstate_rx.pointer import escape_token
-
-Patch = dict[str, Any]
 
 
 class DraftSession:
@@ -32,7 +31,7 @@ class DraftSession:
         self._base = state
         self._live = True
         # Ops as recorded; folded-away ops become None (indices must stay stable).
-        self._ops: list[Patch | None] = []
+        self._ops: list[PatchOp | None] = []
         # Ops before this index may no longer be folded into: paths shifted since.
         self._barrier = 0
         # Some draft has had several places: walk every attachment, not just _parent.
@@ -42,7 +41,7 @@ class DraftSession:
         self._root = root
         self.draft: Any = state if root is None else root
 
-    def finish(self) -> tuple[Any, list[Patch]]:
+    def finish(self) -> tuple[Any, list[PatchOp]]:
         """End the session: the new state and its patches (same state and ``[]`` if unchanged)."""
         if not self._live:
             raise RuntimeError("draft session already ended")

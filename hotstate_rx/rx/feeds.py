@@ -10,7 +10,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ..diff import Patch, diff
+from ..diff import PatchOp, diff
 from ..draft import ListDraft, current
 from ..frozen import freeze
 from ..pointer import parse_pointer
@@ -253,7 +253,7 @@ def _assign(handle: StoreHandle, args: tuple[str, ...], item: Any) -> None:
         handle.set(*args, value)
 
 
-def _apply_to_draft(draft: Any, patches: list[Patch]) -> None:
+def _apply_to_draft(draft: Any, patches: list[PatchOp]) -> None:
     """Replay ``add``/``remove``/``replace`` operations on a draft, so that the
     store's own draft machinery records them and shares what they leave alone."""
     for op in patches:

@@ -30,7 +30,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..frozen import freeze
-from ..protocol import Call, Deleted, Error, Event, Patch, Result, ServerMessage, Snapshot, encode
+from ..protocol import (
+    Call,
+    Deleted,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
+    Result,
+    ServerMessage,
+    Snapshot,
+    encode,
+)
 from .functions import CallContext, FunctionTable
 from .lifecycle import EventTable
 from .session import (
@@ -40,7 +50,7 @@ from .session import (
     Close,
     Misbehaved,
     Opened,
-    Send,
+    Reply,
     Session,
     SubscribeRequested,
     UnsubscribeRequested,
@@ -202,7 +212,7 @@ class Server:
         that just left) is ignored and logged at debug level."""
         if not isinstance(channel, str) or not channel:
             raise TypeError(f"an event channel must be a non-empty str, got {channel!r}")
-        frame = _encode_value(Event(channel, freeze(data)), f"event {channel!r}")
+        frame = _encode_value(EventMessage(channel, freeze(data)), f"event {channel!r}")
         self._registry.schedule(self._send_event, frame, client_id)
 
     def _send_event(self, frame: bytes, client_id: str | None) -> None:
@@ -384,7 +394,7 @@ class Server:
 
     def _act(self, conn: _Connection, action: Action) -> None:
         match action:
-            case Send(message):
+            case Reply(message):
                 self._send(conn, message)
             case Close(code, reason):
                 log.info("hotstate_rx: closing %s: %s (%s)", conn.session.client_id, reason, code)
@@ -411,7 +421,7 @@ class Server:
     def _subscribe(self, conn: _Connection, store: str) -> None:
         resolved = self._registry.resolve(store)
         if resolved is None:
-            self._send(conn, Error("subscribe", f"unknown store '{store}'", store))
+            self._send(conn, ErrorMessage("subscribe", f"unknown store '{store}'", store))
             return
         handle, key = resolved
         session = conn.session
@@ -430,7 +440,7 @@ class Server:
             except Exception as exc:
                 log.exception("hotstate_rx: cannot serve %r to %s", store, session.client_id)
                 self._events.fire("error", exc, session.client_id)
-                self._send(conn, Error("subscribe", f"cannot serve '{store}': {exc}", store))
+                self._send(conn, ErrorMessage("subscribe", f"cannot serve '{store}': {exc}", store))
                 return
             session.subscribed(store, current[1])
             self._subscribers.setdefault(store, {})[conn] = None
@@ -481,7 +491,9 @@ class Server:
         if event.patches is None:
             frame = self._snapshot_frame(store, event.state, event.version)
         else:
-            frame = _encode_value(Patch(store, event.version, event.patches), f"store {store!r}")
+            frame = _encode_value(
+                PatchMessage(store, event.version, event.patches), f"store {store!r}"
+            )
         _send_all(targets, frame)
 
     # -- calls -----------------------------------------------------------------

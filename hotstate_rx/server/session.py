@@ -27,7 +27,7 @@ from ..protocol import (
     PROTOCOL_VERSION,
     Call,
     ClientHello,
-    Error,
+    ErrorMessage,
     Ping,
     Pong,
     ServerHello,
@@ -51,7 +51,7 @@ __all__ = [
     "Close",
     "Misbehaved",
     "Opened",
-    "Send",
+    "Reply",
     "Session",
     "State",
     "SubscribeRequested",
@@ -81,7 +81,7 @@ class State(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
+class Reply:
     """Send ``message`` to this client."""
 
     message: ServerMessage
@@ -133,7 +133,7 @@ class Misbehaved:
 
 
 Action = (
-    Send | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested | Misbehaved
+    Reply | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested | Misbehaved
 )
 
 
@@ -198,7 +198,7 @@ class Session:
             case Call():
                 return [CallRequested(msg)]
             case Ping():
-                return [Send(Pong())]
+                return [Reply(Pong())]
             case Pong():
                 return []
             case _:
@@ -214,13 +214,16 @@ class Session:
             )
         self.state = State.OPEN
         hello = ServerHello(self.client_id, self.heartbeat)
-        return [Send(hello), Opened(self.client_id)]
+        return [Reply(hello), Opened(self.client_id)]
 
     def _bad(self, why: str) -> list[Action]:
         if self.state is State.HANDSHAKE:
             return self._fail(why)
         self._bad_frames += 1
-        reply: list[Action] = [Misbehaved(ProtocolError(why)), Send(Error("bad_message", why))]
+        reply: list[Action] = [
+            Misbehaved(ProtocolError(why)),
+            Reply(ErrorMessage("bad_message", why)),
+        ]
         if self._bad_frames >= self.max_bad_frames:
             return reply + self._close(CLOSE_POLICY, f"{self._bad_frames} bad frames in a row")
         return reply
@@ -228,7 +231,7 @@ class Session:
     def _fail(self, why: str) -> list[Action]:
         return [
             Misbehaved(ProtocolError(why)),
-            Send(Error("protocol", why)),
+            Reply(ErrorMessage("protocol", why)),
             *self._close(CLOSE_PROTOCOL, why[:120]),
         ]
 
@@ -280,7 +283,7 @@ class Session:
         if now >= self._next_ping:
             self._next_ping = now + self.heartbeat
             if self.state is State.OPEN:
-                return [Send(Ping())]
+                return [Reply(Ping())]
         return []
 
     def closed(self) -> list[str]:

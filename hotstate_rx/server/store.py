@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..draft import DraftSession, produce
 from ..frozen import FrozenDict, freeze
+from ..patch import PatchOp
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Change:
     key: str | None
     version: int
     state: Any
-    patches: list[dict[str, Any]] | None
+    patches: list[PatchOp] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +300,7 @@ class StoreRegistry:
         return inst
 
     def _commit(
-        self, inst: _Instance, base: int, state: Any, patches: list[dict[str, Any]] | None
+        self, inst: _Instance, base: int, state: Any, patches: list[PatchOp] | None
     ) -> None:
         if inst.version != base or self._instances.get(inst.name) is not inst:
             raise RuntimeError(

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from hotstate_rx import Hotstate
 from hotstate_rx.protocol import (
     ClientHello,
-    Patch,
+    PatchMessage,
     ServerHello,
     Snapshot,
     Subscribe,
@@ -48,7 +48,7 @@ def big_patches(count: int, first_version: int) -> list[bytes]:
     """``count`` encoded patches, each replacing one item of :func:`big_state`."""
     return [
         encode(
-            Patch(
+            PatchMessage(
                 BIG_STORE,
                 first_version + k,
                 [{"op": "replace", "path": f"/items/{k * 7919 % BIG_ITEMS}", "value": -k}],

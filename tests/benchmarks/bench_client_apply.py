@@ -20,7 +20,7 @@ from typing import Any
 from hotstate_rx.client import Client
 from hotstate_rx.frozen import freeze
 from hotstate_rx.patch import apply_patches
-from hotstate_rx.protocol import Patch, decode_server_message
+from hotstate_rx.protocol import PatchMessage, decode_server_message
 
 from ._harness import Row, emit, spawn
 from ._serve import BIG_STORE, big_patches, big_state
@@ -60,7 +60,7 @@ def floor() -> float:
     ops = []
     for frame in big_patches(PATCHES, 2):
         msg = decode_server_message(frame)
-        if not isinstance(msg, Patch):
+        if not isinstance(msg, PatchMessage):
             raise TypeError(f"expected a patch frame, got {msg!r}")
         ops.append(msg.ops)
     start = time.perf_counter()

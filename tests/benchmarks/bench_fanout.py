@@ -31,7 +31,7 @@ from typing import Protocol
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from hotstate_rx import Hotstate
-from hotstate_rx.protocol import Patch, ServerHello, Snapshot, encode
+from hotstate_rx.protocol import PatchMessage, ServerHello, Snapshot, encode
 
 from ._fleet import Fleet
 from ._harness import Row, emit, percentile, raise_fd_limit
@@ -85,7 +85,7 @@ class BareServer:
     def publish(self, stamp: int) -> None:
         self._version += 1
         ops = [{"op": "replace", "path": "/ts", "value": stamp}]
-        broadcast(self._conns, encode(Patch(STORE, self._version, ops)))
+        broadcast(self._conns, encode(PatchMessage(STORE, self._version, ops)))
 
     async def close(self) -> None:
         self._server.close()

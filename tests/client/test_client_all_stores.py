@@ -14,13 +14,13 @@ import pytest
 from client_helpers import TIMEOUT, MakeClient, Recorder, StartServer
 
 from hotstate_rx import Server
-from hotstate_rx.client.actions import Deliver, Emit, EndStore, Send, StoresChanged
+from hotstate_rx.client.actions import Deliver, Emit, EndStore, StoresChanged, Transmit
 from hotstate_rx.client.core import ClientCore
 from hotstate_rx.frozen import FrozenDict
 from hotstate_rx.protocol import (
     Deleted,
-    Error,
-    Patch,
+    ErrorMessage,
+    PatchMessage,
     ServerHello,
     Snapshot,
     Subscribe,
@@ -58,7 +58,9 @@ def add_item(text: str) -> Any:
 
 def test_nothing_is_spent_on_the_mapping_until_someone_follows_it() -> None:
     core = with_stores("Todos")
-    actions = core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}]))
+    actions = core.receive(
+        PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}])
+    )
     assert changes(actions) == []
     assert core._visible is None
 
@@ -77,7 +79,9 @@ def test_follow_stores_starts_with_the_stores_that_have_data() -> None:
 def test_every_view_change_reports_a_new_mapping_sharing_the_others() -> None:
     core = with_stores("Todos", "Config")
     before = core.follow_stores()
-    actions = core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}]))
+    actions = core.receive(
+        PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}])
+    )
     [after] = changes(actions)
     assert actions == [Deliver("Todos", {"items": [1]}, {"items": [1]}), StoresChanged(after)]
     assert after == {"Todos": {"items": [1]}, "Config": {"items": []}}
@@ -90,7 +94,7 @@ def test_every_view_change_reports_a_new_mapping_sharing_the_others() -> None:
 def test_a_store_appears_with_its_first_snapshot() -> None:
     core = with_stores("Todos")
     core.follow_stores()
-    assert core.subscribe("Room:a") == [Send(Subscribe("Room:a"))]
+    assert core.subscribe("Room:a") == [Transmit(Subscribe("Room:a"))]
     [mapping] = changes(core.receive(Snapshot("Room:a", 1, {"messages": []})))
     assert list(mapping) == ["Todos", "Room:a"]
     assert core.subscribe("Room:a") == []  # a second handle changes nothing
@@ -113,10 +117,10 @@ def test_the_last_handle_leaving_removes_the_store() -> None:
     assert core.unsubscribe("Todos") == []  # one handle left
     assert core.unsubscribe("Todos") == [
         StoresChanged(FrozenDict(Config={"items": []})),
-        Send(Unsubscribe("Todos")),
+        Transmit(Unsubscribe("Todos")),
     ]
     core.subscribe("Room:a")
-    assert core.unsubscribe("Room:a") == [Send(Unsubscribe("Room:a"))]  # had no data
+    assert core.unsubscribe("Room:a") == [Transmit(Unsubscribe("Room:a"))]  # had no data
 
 
 def test_a_deleted_store_leaves_after_its_handles_end() -> None:
@@ -133,7 +137,7 @@ def test_a_refused_subscription_never_shows() -> None:
     core = with_stores("Todos")
     core.follow_stores()
     core.subscribe("Nope")
-    actions = core.receive(Error("subscribe", "unknown store", "Nope"))
+    actions = core.receive(ErrorMessage("subscribe", "unknown store", "Nope"))
     assert changes(actions) == [] and isinstance(actions[0], EndStore)
 
 

@@ -12,7 +12,15 @@ from client_helpers import TIMEOUT, FakeServer, MakeClient, Recorder
 
 from hotstate_rx import HotstateError, ProtocolError
 from hotstate_rx.client import Hotstate
-from hotstate_rx.protocol import Call, Error, Event, Patch, Result, Snapshot, Subscribe
+from hotstate_rx.protocol import (
+    Call,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
+    Result,
+    Snapshot,
+    Subscribe,
+)
 
 
 def push(n: int) -> list[dict]:
@@ -38,12 +46,12 @@ async def test_a_gap_resyncs_and_never_shows_a_mixed_state(
     fake: FakeServer, make_client: MakeClient
 ) -> None:
     _, states = await subscribed(fake, make_client)
-    await fake.send(Patch("Todos", 2, push(2)))
-    await fake.send(Patch("Todos", 4, push(4)))  # v3 was lost
+    await fake.send(PatchMessage("Todos", 2, push(2)))
+    await fake.send(PatchMessage("Todos", 4, push(4)))  # v3 was lost
     await fake.expect(Subscribe("Todos"))
-    await fake.send(Patch("Todos", 5, push(5)))  # dropped: no usable copy
+    await fake.send(PatchMessage("Todos", 5, push(5)))  # dropped: no usable copy
     await fake.send(Snapshot("Todos", 5, {"items": [2, 3, 4, 5]}))
-    await fake.send(Patch("Todos", 6, push(6)))
+    await fake.send(PatchMessage("Todos", 6, push(6)))
     await states.value({"items": [2, 3, 4, 5, 6]})
     assert [s["items"] for s in states.values] == [[], [2], [2, 3, 4, 5], [2, 3, 4, 5, 6]]
 
@@ -54,7 +62,7 @@ async def test_a_patch_that_does_not_apply_resyncs_and_reports(
     client, states = await subscribed(fake, make_client)
     errors = Recorder()
     client.on("error", errors)
-    await fake.send(Patch("Todos", 2, [{"op": "remove", "path": "/missing"}]))
+    await fake.send(PatchMessage("Todos", 2, [{"op": "remove", "path": "/missing"}]))
     await fake.expect(Subscribe("Todos"))
     assert isinstance(errors.values[0], ProtocolError)
     await fake.send(Snapshot("Todos", 2, {"items": [1]}))
@@ -80,7 +88,7 @@ async def test_garbage_is_reported_and_the_client_carries_on(
     await fake.send(frame)
     await errors.until(lambda v: len(v) == 1)
     assert isinstance(errors.values[0], ProtocolError)
-    await fake.send(Patch("Todos", 2, push(1)))
+    await fake.send(PatchMessage("Todos", 2, push(1)))
     await states.value({"items": [1]})
     assert client.status.value == "connected"
 
@@ -91,7 +99,7 @@ async def test_server_error_messages_reach_the_error_channel(
     client, _ = await subscribed(fake, make_client)
     errors = Recorder()
     client.on("error", errors)
-    await fake.send(Error("bad_message", "what was that?"))
+    await fake.send(ErrorMessage("bad_message", "what was that?"))
     await errors.until(lambda v: len(v) == 1)
     assert isinstance(errors.values[0], HotstateError) and "what was that?" in str(errors.values[0])
 
@@ -103,7 +111,7 @@ async def test_a_late_or_unknown_result_is_ignored(
     events = Recorder()
     client.on("tick", events)
     await fake.send(Result(12345, "nobody asked"))
-    await fake.send(Event("tick", 1))
+    await fake.send(EventMessage("tick", 1))
     await events.value(1)
     assert client.status.value == "connected"
 

@@ -12,9 +12,9 @@ from hotstate_rx.client.actions import (
     Deliver,
     Emit,
     EndStore,
-    Send,
     Settle,
     StatusChanged,
+    Transmit,
 )
 from hotstate_rx.client.core import ClientCore
 from hotstate_rx.client.status import ConnectionStatus, backoff_delay, check_transition
@@ -23,9 +23,9 @@ from hotstate_rx.protocol import (
     Call,
     ClientHello,
     Deleted,
-    Error,
-    Event,
-    Patch,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
     Ping,
     Pong,
     Result,
@@ -134,7 +134,7 @@ def test_connect_twice_raises() -> None:
 def test_hello_connects_and_reports_the_client_id() -> None:
     core = ClientCore()
     core.connect()
-    assert core.opened() == [Send(ClientHello())]
+    assert core.opened() == [Transmit(ClientHello())]
     assert core.receive(ServerHello("c7", 2.0)) == [
         StatusChanged(S.CONNECTED),
         Emit("connected", "c7"),
@@ -160,19 +160,19 @@ def test_subscriptions_made_before_connect_go_out_when_the_socket_opens() -> Non
     assert core.subscribe("Room:a") == []
     core.connect()
     assert core.opened() == [
-        Send(ClientHello()),
-        Send(Subscribe("Todos")),
-        Send(Subscribe("Room:a")),
+        Transmit(ClientHello()),
+        Transmit(Subscribe("Todos")),
+        Transmit(Subscribe("Room:a")),
     ]
 
 
 def test_one_wire_subscription_per_store_whatever_the_handles() -> None:
     core = connected()
-    assert core.subscribe("Todos") == [Send(Subscribe("Todos"))]
+    assert core.subscribe("Todos") == [Transmit(Subscribe("Todos"))]
     assert core.subscribe("Todos") == []
     assert core.subscriptions() == {"Todos": 2}
     assert core.unsubscribe("Todos") == []
-    assert core.unsubscribe("Todos") == [Send(Unsubscribe("Todos"))]
+    assert core.unsubscribe("Todos") == [Transmit(Unsubscribe("Todos"))]
     assert core.subscriptions() == {}
     assert core.unsubscribe("Todos") == []
 
@@ -186,7 +186,9 @@ def test_bad_store_names_raise(name: object, error: type[Exception]) -> None:
 def test_snapshot_then_patches_in_order_share_structure() -> None:
     core = with_store({"items": [], "config": {"theme": "dark"}})
     before = core.view("Todos")
-    actions = core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}]))
+    actions = core.receive(
+        PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}])
+    )
     after = core.view("Todos")
     assert actions == [Deliver("Todos", after, after)]
     assert after == {"items": ["milk"], "config": {"theme": "dark"}}
@@ -204,27 +206,27 @@ def test_a_null_state_is_delivered_like_any_other() -> None:
 def test_a_gap_resyncs_instead_of_applying_and_drops_patches_until_the_snapshot() -> None:
     core = with_store()
     shown = core.view("Todos")
-    gap = Patch("Todos", 3, [{"op": "add", "path": "/items/-", "value": "x"}])
-    assert core.receive(gap) == [Send(Subscribe("Todos"))]
-    next_one = Patch("Todos", 4, [{"op": "add", "path": "/items/-", "value": "y"}])
+    gap = PatchMessage("Todos", 3, [{"op": "add", "path": "/items/-", "value": "x"}])
+    assert core.receive(gap) == [Transmit(Subscribe("Todos"))]
+    next_one = PatchMessage("Todos", 4, [{"op": "add", "path": "/items/-", "value": "y"}])
     assert core.receive(next_one) == []
     assert core.view("Todos") is shown  # the last consistent state stays visible
     assert core.receive(Snapshot("Todos", 4, {"items": ["x", "y"]})) == [
         Deliver("Todos", {"items": ["x", "y"]}, {"items": ["x", "y"]})
     ]
-    assert core.receive(Patch("Todos", 5, [{"op": "remove", "path": "/items/0"}])) != []
+    assert core.receive(PatchMessage("Todos", 5, [{"op": "remove", "path": "/items/0"}])) != []
     assert core.view("Todos") == {"items": ["y"]}
 
 
 def test_a_stale_patch_is_a_gap_too() -> None:
     core = with_store()
-    assert core.receive(Patch("Todos", 1, [])) == [Send(Subscribe("Todos"))]
+    assert core.receive(PatchMessage("Todos", 1, [])) == [Transmit(Subscribe("Todos"))]
 
 
 def test_a_patch_that_does_not_apply_resyncs_and_reports() -> None:
     core = with_store()
-    actions = core.receive(Patch("Todos", 2, [{"op": "remove", "path": "/nope"}]))
-    assert actions[0] == Send(Subscribe("Todos"))
+    actions = core.receive(PatchMessage("Todos", 2, [{"op": "remove", "path": "/nope"}]))
+    assert actions[0] == Transmit(Subscribe("Todos"))
     assert isinstance(actions[1], Emit) and actions[1].channel == "error"
     assert isinstance(actions[1].payload, ProtocolError)
     assert core.view("Todos") == {"items": []}
@@ -233,7 +235,7 @@ def test_a_patch_that_does_not_apply_resyncs_and_reports() -> None:
 def test_messages_for_stores_not_subscribed_are_ignored() -> None:
     core = connected()
     assert core.receive(Snapshot("Other", 1, {})) == []
-    assert core.receive(Patch("Other", 2, [])) == []
+    assert core.receive(PatchMessage("Other", 2, [])) == []
     assert core.receive(Deleted("Other")) == []
 
 
@@ -241,31 +243,31 @@ def test_deletion_ends_the_store_and_a_new_subscription_starts_afresh() -> None:
     core = with_store()
     assert core.receive(Deleted("Todos")) == [EndStore("Todos"), Emit("store_deleted", "Todos")]
     assert core.subscriptions() == {}
-    assert core.subscribe("Todos") == [Send(Subscribe("Todos"))]
+    assert core.subscribe("Todos") == [Transmit(Subscribe("Todos"))]
 
 
 def test_a_refused_subscription_ends_with_the_servers_message() -> None:
     core = connected()
     core.subscribe("Nope")
-    actions = core.receive(Error("subscribe", "unknown store 'Nope'", "Nope"))
+    actions = core.receive(ErrorMessage("subscribe", "unknown store 'Nope'", "Nope"))
     assert [type(a) for a in actions] == [EndStore, Emit]
     error = actions[0].error
     assert isinstance(error, SubscriptionError) and str(error) == "unknown store 'Nope'"
     assert actions[1] == Emit("error", error)
     core.connection_lost(0.5)
-    assert core.opened() == [Send(ClientHello())]  # not re-sent
+    assert core.opened() == [Transmit(ClientHello())]  # not re-sent
 
 
 def test_events_and_pings() -> None:
     core = connected()
-    assert core.receive(Event("news", {"a": 1})) == [Emit("news", {"a": 1})]
-    assert core.receive(Ping()) == [Send(Pong())]
+    assert core.receive(EventMessage("news", {"a": 1})) == [Emit("news", {"a": 1})]
+    assert core.receive(Ping()) == [Transmit(Pong())]
     assert core.receive(Pong()) == []
 
 
 def test_other_server_errors_are_reported() -> None:
     core = connected()
-    [action] = core.receive(Error("limit", "too big"))
+    [action] = core.receive(ErrorMessage("limit", "too big"))
     assert action.channel == "error" and "too big" in str(action.payload)
 
 
@@ -281,14 +283,14 @@ def test_a_call_before_hello_waits_and_goes_out_with_it() -> None:
     assert core.receive(ServerHello("c1", 0)) == [
         StatusChanged(S.CONNECTED),
         Emit("connected", "c1"),
-        Send(Call(call_id, "f", {"x": 1})),
+        Transmit(Call(call_id, "f", {"x": 1})),
     ]
 
 
 def test_call_results_and_errors_settle_their_calls() -> None:
     core = connected()
     first, actions = core.call("f", [1])
-    assert actions == [Send(Call(first, "f", [1]))]
+    assert actions == [Transmit(Call(first, "f", [1]))]
     second, _ = core.call("g")
     assert core.receive(Result(first, {"id": 1})) == [Settle(first, {"id": 1})]
     [settle] = core.receive(Result(second, error="boom"))
@@ -347,7 +349,7 @@ def test_optimistic_views_stack_and_roll_back_on_failure() -> None:
 def test_server_changes_refold_the_pending_overlays() -> None:
     core = with_store()
     core.call("add", store="Todos", optimistic=add_item("mine"))
-    core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "theirs"}]))
+    core.receive(PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": "theirs"}]))
     assert core.view("Todos") == {"items": ["theirs", "mine"]}
     assert core.server_state("Todos") == {"items": ["theirs"]}
 
@@ -355,7 +357,7 @@ def test_server_changes_refold_the_pending_overlays() -> None:
 def test_success_drops_the_overlay_after_the_servers_patches_without_flicker() -> None:
     core = with_store()
     call_id, _ = core.call("add", store="Todos", optimistic=add_item("new"))
-    core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "new"}]))
+    core.receive(PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": "new"}]))
     assert core.view("Todos") == {"items": ["new", "new"]}  # server + overlay, until the result
     actions = core.receive(Result(call_id, 7))
     final = {"items": ["new"]}
@@ -367,10 +369,10 @@ def test_an_overlay_that_fails_on_a_new_server_state_is_dropped_and_reported() -
     first = lambda s: {**s, "n": s["items"][0]} if s["items"] else s  # noqa: E731
     core.call("add", store="Todos", optimistic=first)
     core.call("add", store="Todos", optimistic=lambda s: {**s, "x": 1})
-    core.receive(Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}]))
+    core.receive(PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}]))
     assert core.view("Todos") == {"items": [1], "n": 1, "x": 1}
     replace = {"op": "replace", "path": "/items", "value": {"k": 1}}  # items[0] now fails
-    actions = core.receive(Patch("Todos", 3, [replace]))
+    actions = core.receive(PatchMessage("Todos", 3, [replace]))
     assert core.view("Todos") == {"items": {"k": 1}, "x": 1}
     assert [a.channel for a in actions if isinstance(a, Emit)] == ["error"]
 
@@ -379,7 +381,7 @@ def test_an_optimistic_call_before_the_first_snapshot_applies_when_it_arrives() 
     core = connected()
     core.subscribe("Todos")
     _, actions = core.call("add", store="Todos", optimistic=add_item("a"))
-    assert [type(a) for a in actions] == [Send]
+    assert [type(a) for a in actions] == [Transmit]
     core.receive(Snapshot("Todos", 1, {"items": []}))
     assert core.view("Todos") == {"items": ["a"]}
     assert core.server_state("Todos") == {"items": []}
@@ -417,9 +419,9 @@ def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> No
     assert core.connection_lost(jitter=0.5)[-1] == Emit(
         "reconnecting", {"attempt": 2, "delay": 1.0}
     )
-    assert core.opened() == [Send(ClientHello()), Send(Subscribe("Todos"))]
-    assert core.receive(Patch("Todos", 2, [])) == []  # the old copy cannot be patched
-    assert core.receive(ServerHello("c2", 30.0))[-1] == Send(Call(unsent, "later", None))
+    assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos"))]
+    assert core.receive(PatchMessage("Todos", 2, [])) == []  # the old copy cannot be patched
+    assert core.receive(ServerHello("c2", 30.0))[-1] == Transmit(Call(unsent, "later", None))
     assert core.status is S.CONNECTED and core.client_id == "c2"
     core.connection_lost(jitter=0.5)
     assert core.retry_delay == 0.5  # backoff restarts after a successful hello
@@ -464,13 +466,14 @@ def test_shutdown_fails_every_call_sent_or_not_and_is_final() -> None:
 
 
 @pytest.mark.parametrize(
-    "message", [ServerHello("c1", 30.0, version=99), Error("protocol", "unsupported version")]
+    "message",
+    [ServerHello("c1", 30.0, version=99), ErrorMessage("protocol", "unsupported version")],
 )
 def test_a_protocol_error_stops_without_a_reconnect_loop(message: object) -> None:
     core = ClientCore()
     core.connect()
     core.opened()
-    if isinstance(message, Error):
+    if isinstance(message, ErrorMessage):
         core.receive(ServerHello("c1", 30.0))
     pending, _ = core.call("f")
     actions = core.receive(message)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hotstate_rx import Server
-from hotstate_rx.protocol import Call, Error, Patch, Result, Snapshot, Subscribe
+from hotstate_rx.protocol import Call, ErrorMessage, PatchMessage, Result, Snapshot, Subscribe
 
 if TYPE_CHECKING:
     from conftest import Connect  # fixture types only: several conftest modules exist
@@ -68,13 +68,15 @@ async def exercise(server: Server, url: str, raw_connect: Connect) -> None:
         await c.send(Subscribe("Todos"))
         assert await c.recv() == Snapshot("Todos", 1, {"items": []})
     await a.send(Call(1, "add", "milk"))
-    assert isinstance(await a.recv(), Patch)
+    assert isinstance(await a.recv(), PatchMessage)
     assert await a.recv() == Result(1, None)
-    assert await b.recv() == Patch("Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}])
+    assert await b.recv() == PatchMessage(
+        "Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}]
+    )
     assert a.frames[-2] == b.frames[-1]
     await b.send_raw(b"\xc1")
     reply = await b.recv()
-    assert isinstance(reply, Error) and reply.code == "bad_message"
+    assert isinstance(reply, ErrorMessage) and reply.code == "bad_message"
 
 
 async def test_attach_to_starlette_shares_the_port_with_http(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hotstate_rx import CallContext, Server
-from hotstate_rx.protocol import Call, Event, Patch, Result, Snapshot, Subscribe
+from hotstate_rx.protocol import Call, EventMessage, PatchMessage, Result, Snapshot, Subscribe
 
 if TYPE_CHECKING:
     from conftest import Connect, RawClient  # fixture types only: several conftest modules exist
@@ -92,7 +92,7 @@ async def test_patches_of_a_call_arrive_before_its_result(
     await client.send(Subscribe("Todos"))
     assert isinstance(await client.recv(), Snapshot)
     await client.send(Call(1, "add", "x"))
-    assert isinstance(await client.recv(), Patch)
+    assert isinstance(await client.recv(), PatchMessage)
     assert await client.recv() == Result(1, 1)
 
 
@@ -147,13 +147,13 @@ async def test_a_client_killed_mid_call_does_not_hurt_the_server(
 async def test_emit_broadcast_and_targeted(server: Server, url: str, raw_connect: Connect) -> None:
     a, b = await raw_connect(url), await raw_connect(url)
     server.emit("note", {"title": "all"})
-    assert await a.recv() == Event("note", {"title": "all"})
-    assert await b.recv() == Event("note", {"title": "all"})
+    assert await a.recv() == EventMessage("note", {"title": "all"})
+    assert await b.recv() == EventMessage("note", {"title": "all"})
     assert b.client_id is not None
     server.emit("alert", {"to": "b"}, client_id=b.client_id)
     server.emit("note", "after")
-    assert await a.recv() == Event("note", "after")
-    assert await b.recv() == Event("alert", {"to": "b"})
+    assert await a.recv() == EventMessage("note", "after")
+    assert await b.recv() == EventMessage("alert", {"to": "b"})
     server.emit("alert", None, client_id="nobody")  # ignored quietly
 
 

@@ -15,7 +15,7 @@ from hotstate_rx import PROTOCOL_VERSION, Hotstate, Server
 from hotstate_rx.protocol import (
     Call,
     ClientHello,
-    Error,
+    ErrorMessage,
     Ping,
     Pong,
     Result,
@@ -42,14 +42,14 @@ async def test_version_mismatch_closes_1002(url: str, raw_connect: Connect) -> N
     client = await raw_connect(url, hello=False)
     await client.send(ClientHello(PROTOCOL_VERSION + 1))
     reply = await client.recv()
-    assert isinstance(reply, Error) and reply.code == "protocol"
+    assert isinstance(reply, ErrorMessage) and reply.code == "protocol"
     assert await client.closed() == 1002
 
 
 async def test_message_before_hello_closes_1002(url: str, raw_connect: Connect) -> None:
     client = await raw_connect(url, hello=False)
     await client.send(Subscribe("Todos"))
-    assert isinstance(await client.recv(), Error)
+    assert isinstance(await client.recv(), ErrorMessage)
     assert await client.closed() == 1002
 
 
@@ -75,7 +75,7 @@ async def test_garbage_next_to_a_healthy_client(
     for frame in GARBAGE:
         await vandal.send_raw(frame)
         reply = await vandal.recv()
-        assert isinstance(reply, Error) and reply.code == "bad_message", frame
+        assert isinstance(reply, ErrorMessage) and reply.code == "bad_message", frame
         await healthy.send(Call(1, "inc"))
         await healthy.recv_until(lambda m: isinstance(m, Result))
     assert todos.get() == {"n": len(GARBAGE)}

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from hotstate_rx import Server
 from hotstate_rx.protocol import (
     Deleted,
-    Error,
-    Patch,
+    ErrorMessage,
+    PatchMessage,
     Snapshot,
     Subscribe,
     Unsubscribe,
@@ -38,7 +38,7 @@ async def test_sub_snap_patch_versions(server: Server, client: RawClient) -> Non
     assert todos.subscriber_count() == 1
     todos.update(lambda d: d["items"].append("milk"))
     todos.set({"items": []})
-    assert await client.recv() == Patch(
+    assert await client.recv() == PatchMessage(
         "Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}]
     )
     assert await client.recv() == Snapshot("Todos", 3, {"items": []})
@@ -74,7 +74,7 @@ async def test_unknown_store_is_a_subscribe_error(server: Server, client: RawCli
     for name in ("Nope", "Room:"):
         await client.send(Subscribe(name))
         reply = await client.recv()
-        assert isinstance(reply, Error) and (reply.code, reply.store) == ("subscribe", name)
+        assert isinstance(reply, ErrorMessage) and (reply.code, reply.store) == ("subscribe", name)
         assert name in reply.message
     assert server.list_stores() == []
 
@@ -85,7 +85,11 @@ async def test_failing_on_create_is_a_subscribe_error(server: Server, client: Ra
     server.create_store("Room:*", {}).on_create(lambda key: 1 / 0)
     await client.send(Subscribe("Room:a"))
     reply = await client.recv()
-    assert isinstance(reply, Error) and reply.code == "subscribe" and "division" in reply.message
+    assert (
+        isinstance(reply, ErrorMessage)
+        and reply.code == "subscribe"
+        and "division" in reply.message
+    )
     assert errors == [("division by zero", client.client_id)]
 
 
@@ -139,7 +143,7 @@ async def test_emit_from_a_thread_keeps_order_with_mutations(
 
     await asyncio.to_thread(work)
     kinds = [type(await client.recv()).__name__ for _ in range(3)]
-    assert kinds == ["Snapshot", "Event", "Snapshot"]
+    assert kinds == ["Snapshot", "EventMessage", "Snapshot"]
 
 
 async def test_lifecycle_create_reset_create_again(server: Server, client: RawClient) -> None:
@@ -153,7 +157,7 @@ async def test_lifecycle_create_reset_create_again(server: Server, client: RawCl
     assert not config.is_initialized()
     config.update(lambda d: d.__setitem__("x", 1))
     assert await client.recv() == Snapshot("Config", 3, {"theme": "light"})
-    assert isinstance(await client.recv(), Patch)
+    assert isinstance(await client.recv(), PatchMessage)
     assert log == ["create", "terminate", "create"]
 
 

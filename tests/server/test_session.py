@@ -8,7 +8,7 @@ import pytest
 from hotstate_rx.protocol import (
     Call,
     ClientHello,
-    Error,
+    ErrorMessage,
     Ping,
     Pong,
     ServerHello,
@@ -22,7 +22,7 @@ from hotstate_rx.server.session import (
     Close,
     Misbehaved,
     Opened,
-    Send,
+    Reply,
     Session,
     State,
     SubscribeRequested,
@@ -39,7 +39,7 @@ def open_session(heartbeat: float = 10.0, **kw: object) -> Session:
 def test_handshake() -> None:
     session = Session("c1", now=0.0, heartbeat=2.5)
     assert session.receive(encode(ClientHello()), 0.0) == [
-        Send(ServerHello("c1", 2.5)),
+        Reply(ServerHello("c1", 2.5)),
         Opened("c1"),
     ]
     assert session.state is State.OPEN
@@ -48,7 +48,7 @@ def test_handshake() -> None:
 def test_version_mismatch_is_a_protocol_error_and_close_1002() -> None:
     session = Session("c1", now=0.0)
     misbehaved, reply, close = session.receive(encode(ClientHello(99)), 0.0)
-    assert isinstance(reply, Send) and reply.message.code == "protocol"
+    assert isinstance(reply, Reply) and reply.message.code == "protocol"
     assert "version mismatch" in reply.message.message
     assert isinstance(misbehaved, Misbehaved) and str(misbehaved.error) == reply.message.message
     assert close.code == 1002
@@ -59,7 +59,7 @@ def test_version_mismatch_is_a_protocol_error_and_close_1002() -> None:
 @pytest.mark.parametrize("frame", [encode(Subscribe("Todos")), b"\xc1", "hello"])
 def test_anything_but_hello_first_closes_1002(frame: bytes | str) -> None:
     actions = Session("c1", now=0.0).receive(frame, 0.0)
-    assert [type(a) for a in actions] == [Misbehaved, Send, Close]
+    assert [type(a) for a in actions] == [Misbehaved, Reply, Close]
     assert actions[1].message.code == "protocol" and actions[2].code == 1002
 
 
@@ -68,7 +68,7 @@ def test_requests_become_actions() -> None:
     call = Call(7, "todos.add", {"text": "x"})
     assert session.receive(encode(Subscribe("Todos")), 1.0) == [SubscribeRequested("Todos")]
     assert session.receive(encode(call), 1.0) == [CallRequested(call)]
-    assert session.receive(encode(Ping()), 1.0) == [Send(Pong())]
+    assert session.receive(encode(Ping()), 1.0) == [Reply(Pong())]
     assert session.receive(encode(Pong()), 1.0) == []
 
 
@@ -107,7 +107,7 @@ def test_subscription_versions() -> None:
 def test_bad_frames_are_answered_and_the_connection_stays(frame: bytes | str) -> None:
     session = open_session()
     misbehaved, action = session.receive(frame, 1.0)
-    assert isinstance(action, Send) and isinstance(action.message, Error)
+    assert isinstance(action, Reply) and isinstance(action.message, ErrorMessage)
     assert action.message.code == "bad_message"
     # the hub reports the same problem to the server's "error" listeners
     assert isinstance(misbehaved, Misbehaved) and str(misbehaved.error) == action.message.message
@@ -138,12 +138,12 @@ def test_heartbeat_pings_and_closes_a_silent_peer() -> None:
     session = open_session(heartbeat=10.0)
     assert session.next_deadline() == 10.0
     assert session.tick(5.0) == []
-    assert session.tick(10.0) == [Send(Ping())]
+    assert session.tick(10.0) == [Reply(Ping())]
     assert session.next_deadline() == 20.0
     session.receive(encode(Pong()), 12.0)
-    assert session.tick(20.0) == [Send(Ping())]
+    assert session.tick(20.0) == [Reply(Ping())]
     assert session.next_deadline() == 30.0
-    assert session.tick(31.9) == [Send(Ping())]
+    assert session.tick(31.9) == [Reply(Ping())]
     assert session.next_deadline() == 32.0
     assert session.tick(32.0) == [Close(1011, "heartbeat timeout")]
     assert session.next_deadline() is None

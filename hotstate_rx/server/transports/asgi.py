@@ -24,16 +24,16 @@ __all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
 
 log = logging.getLogger("hotstate_rx")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+AsgiScope = MutableMapping[str, Any]
+AsgiMessage = MutableMapping[str, Any]
+AsgiReceive = Callable[[], Awaitable[AsgiMessage]]
+AsgiSend = Callable[[AsgiMessage], Awaitable[None]]
 
 
 class AsgiPeer:
     """A :class:`~hotstate_rx.server.transports.Peer` writing through ASGI ``send``."""
 
-    def __init__(self, send: Send, max_send_buffer: int) -> None:
+    def __init__(self, send: AsgiSend, max_send_buffer: int) -> None:
         self._send = send
         self._max_send_buffer = max_send_buffer
         self._queue: deque[bytes] = deque()
@@ -103,7 +103,7 @@ class AsgiEndpoint:
         self._max_send_buffer = max_send_buffer
         self._on_shutdown = on_shutdown
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) -> None:
         kind = scope["type"]
         if kind == "websocket":
             await self._websocket(receive, send)
@@ -115,7 +115,7 @@ class AsgiEndpoint:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, receive: AsgiReceive, send: AsgiSend) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -126,7 +126,7 @@ class AsgiEndpoint:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
+    async def _websocket(self, receive: AsgiReceive, send: AsgiSend) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
