@@ -36,12 +36,13 @@ if TYPE_CHECKING:
     )
     from .protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
     from .server.functions import CallContext as CallContext
+    from .server.handle import InstanceHandle as InstanceHandle
+    from .server.handle import StoreHandle as StoreHandle
     from .server.server import Hotstate as Hotstate
     from .server.server import Server as Server
     from .server.store import ALL as ALL
     from .server.store import Change as Change
     from .server.store import Removed as Removed
-    from .server.store import StoreHandle as StoreHandle
 
 _EXPORTS = {
     "ALL": ".server.store",
@@ -57,7 +58,8 @@ _EXPORTS = {
     "RpcError": ".errors",
     "RpcTimeout": ".errors",
     "Server": ".server.server",
-    "StoreHandle": ".server.store",
+    "InstanceHandle": ".server.handle",
+    "StoreHandle": ".server.handle",
     "SubscriptionError": ".errors",
 }
 __all__ = sorted(_EXPORTS)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ PUBLIC = {
     "Disconnected",
     "Hotstate",
     "HotstateError",
+    "InstanceHandle",
     "PatchError",
     "ProtocolError",
     "Removed",
@@ -41,6 +44,8 @@ PURE = [
     "protocol",
     # the server's rules
     "server.store",
+    "server.handle",
+    "server.hub",
     "server.notify",
     "server.session",
     "server.lifecycle",
@@ -77,6 +82,42 @@ def test_primary_names_and_parity_aliases() -> None:
     assert hotstate_rx.Hotstate is hotstate_rx.Server is hotstate_rx.server.Server
     assert isinstance(hotstate_rx.Hotstate(), hotstate_rx.Server)
     assert hotstate_rx.client.Hotstate is hotstate_rx.client.Client
+
+
+def test_documented_signatures_and_defaults() -> None:
+    """API.md's defaults, keyword-only options, and which calls are coroutines."""
+    server, client = hotstate_rx.Server, hotstate_rx.client.Client
+    for method in (server.listen, server.run):
+        assert _defaults(method) == {
+            "port": 4400,
+            "host": "localhost",
+            "path": None,
+            "heartbeat": 30.0,
+        }
+    assert _defaults(server.attach) == {"path": "/ws", "heartbeat": 30.0}
+    emit = inspect.signature(server.emit).parameters["client_id"]
+    assert emit.kind is emit.KEYWORD_ONLY and emit.default is None
+    options = _defaults(client)
+    assert {k: options[k] for k in ("url", "reconnect", "reconnect_delay", "reconnect_max")} == {
+        "url": None,
+        "reconnect": True,
+        "reconnect_delay": 1.0,
+        "reconnect_max": 10.0,
+    }
+    assert options["rpc_timeout"] == 10.0
+    call = inspect.signature(client.call).parameters
+    assert list(call)[1:3] == ["name", "args"] and call["args"].default is None
+    for name in ("store", "optimistic", "timeout"):
+        assert call[name].kind is inspect.Parameter.KEYWORD_ONLY and call[name].default is None
+    assert _defaults(client.subscribe) == {"on_change": None}
+    for coroutine in (server.listen, server.close, client.ready, client.call, client.close):
+        assert inspect.iscoroutinefunction(coroutine), coroutine
+    assert not inspect.iscoroutinefunction(client.destroy)
+
+
+def _defaults(fn: Any) -> dict[str, Any]:
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: p.default for p in params if p.default is not p.empty}
 
 
 @pytest.mark.parametrize("module", PURE)

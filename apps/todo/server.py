@@ -102,8 +102,9 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         # A room that went idle was reset already: updating it would create it again.
         if room is None or not rooms.is_initialized(room):
             return
-        if client_id in rooms.get(room)["users"]:
-            rooms.update(room, lambda d: model.leave_room(d, client_id))
+        with rooms.mutate(room) as draft:
+            left_now = model.leave_room(draft, client_id)
+        if left_now:
             server.emit("user.left", {"id": client_id, "room": room})
 
     def disconnected(client_id: str) -> None:

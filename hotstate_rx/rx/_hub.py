@@ -10,10 +10,14 @@ is private; a public accessor would replace this function.
 
 from __future__ import annotations
 
-from ..server import Server
-from ..server.store import StoreHandle, StoreRegistry
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..server.handle import InstanceHandle, StoreHandle
+    from ..server.server import Server
+    from ..server.store import StoreRegistry
 
 
-def registry_of(target: Server | StoreHandle) -> StoreRegistry:
+def registry_of(target: Server | StoreHandle | InstanceHandle) -> StoreRegistry:
     """The registry serving ``target``'s stores."""
     return target._registry

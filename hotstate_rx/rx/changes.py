@@ -9,8 +9,9 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..server import Server
+from ..server.handle import StoreHandle
 from ..server.notify import ALL, WatchKey
-from ..server.store import Change, Removed, StoreHandle
+from ..server.store import Change, Removed
 from ._hub import registry_of
 
 __all__ = ["changes"]

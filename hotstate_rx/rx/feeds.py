@@ -10,17 +10,19 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ..diff import PatchOp, diff
+from ..diff import diff
 from ..draft import ListDraft, current
 from ..frozen import freeze
+from ..patch import PatchOp
 from ..pointer import parse_pointer
 from ..server import Server
-from ..server.store import Change, Removed, StoreHandle, StoreRegistry, parse_store_name
+from ..server.handle import InstanceHandle, StoreHandle
+from ..server.store import Change, Removed, StoreRegistry, parse_store_name
 from ._hub import registry_of
 
 __all__ = ["Recipe", "derived_store", "feed_events", "feed_store"]
 
-log = logging.getLogger("hotstate_rx")
+log = logging.getLogger(__name__)
 
 Recipe = Callable[[Any, Any], object]
 """``recipe(draft, item)``: apply one item of a source to a store's draft."""
@@ -56,11 +58,11 @@ def feed_store(
         (M' == M: h.get()["meta"] stays the very object M; the equal item sends nothing)
 
     """
-    name = handle.full_name(key)
+    instance = handle.instance(key)
     _check_source(source, recipe)
-    handle.init(*(() if key is None else (key,)))
-    feed = _Feed(registry_of(handle), f"feed of store {name!r}")
-    _drive(feed, handle, key, recipe)
+    instance.init()
+    feed = _Feed(registry_of(handle), f"feed of store {instance.name!r}")
+    _drive(feed, instance, recipe)
     return feed.start(source)
 
 
@@ -123,7 +125,7 @@ def derived_store(
         except BaseException:
             feed.dispose()
             raise
-        _drive(feed, handle, None, None)
+        _drive(feed, handle.instance(), None)
     return handle
 
 
@@ -158,7 +160,7 @@ def feed_events(
                 feed.dispose()
 
         feed.add(server.on("disconnect", on_disconnect))
-    feed.apply = lambda item: server.emit(channel, item, client_id)
+    feed.apply = lambda item: server.emit(channel, item, client_id=client_id)
     return feed.start(source)
 
 
@@ -199,7 +201,7 @@ class _Feed:
         self.dispose()
 
     def _report(self, exc: Exception, what: str) -> None:
-        log.error("hotstate_rx: %s: %s: %r", self._what, what, exc, exc_info=exc)
+        log.error("%s: %s: %r", self._what, what, exc, exc_info=exc)
         self._registry.report(exc)
 
 
@@ -207,24 +209,23 @@ def _ignore(item: Any) -> None:
     """A feed's ``apply`` before it has a target."""
 
 
-def _drive(feed: _Feed, handle: StoreHandle, key: str | None, recipe: Recipe | None) -> None:
+def _drive(feed: _Feed, instance: InstanceHandle, recipe: Recipe | None) -> None:
     """Point ``feed`` at one existing store instance; its deletion ends the feed."""
-    args = () if key is None else (key,)
 
     def apply(item: Any) -> None:
-        if not handle.has(*args):  # deleted, and the Removed notice is still on its way
+        if not instance.has():  # deleted, and the Removed notice is still on its way
             feed.dispose()
         elif recipe is None:
-            _assign(handle, args, item)
+            _assign(instance, item)
         else:
-            handle.update(*args, lambda draft: recipe(draft, item))
+            instance.update(lambda draft: recipe(draft, item))
 
     def on_event(event: Change | Removed) -> None:
         if isinstance(event, Removed):
             feed.dispose()
 
     feed.apply = apply
-    feed.add(handle.watch(on_event, key))
+    feed.add(instance.watch(on_event))
 
 
 def _check_source(source: object, recipe: object) -> None:
@@ -234,7 +235,7 @@ def _check_source(source: object, recipe: object) -> None:
         raise TypeError(f"recipe must be callable, not {type(recipe).__name__}")
 
 
-def _assign(handle: StoreHandle, args: tuple[str, ...], item: Any) -> None:
+def _assign(instance: InstanceHandle, item: Any) -> None:
     """Make the instance equal to ``item`` with the smallest patch (a snapshot
     when the root changes kind: a draft cannot replace its own root)."""
     value = freeze(item)
@@ -248,9 +249,9 @@ def _assign(handle: StoreHandle, args: tuple[str, ...], item: Any) -> None:
         else:
             _apply_to_draft(draft, patches)
 
-    handle.update(*args, recipe)
+    instance.update(recipe)
     if root_changed:
-        handle.set(*args, value)
+        instance.set(value)
 
 
 def _apply_to_draft(draft: Any, patches: list[PatchOp]) -> None:

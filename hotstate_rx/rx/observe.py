@@ -26,15 +26,16 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ..server.store import Change, Removed
+from ._hub import registry_of
 
 if TYPE_CHECKING:
-    from ..server.store import StoreHandle
+    from ..server.handle import InstanceHandle
 
 __all__ = ["observe"]
 
 
-def observe(handle: StoreHandle, key: str | None) -> reactivex.Observable[Any]:
-    """The states of one instance of ``handle`` (see the module docstring)."""
+def observe(instance: InstanceHandle) -> reactivex.Observable[Any]:
+    """The states of ``instance`` (see the module docstring)."""
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -55,9 +56,9 @@ def observe(handle: StoreHandle, key: str | None) -> reactivex.Observable[Any]:
 
         # Under the lock, registering and reading are one step: no change is
         # missed between them and none is delivered twice.
-        with handle._registry.lock:
-            stop = handle.watch(on_event, key)
-            current = handle.snapshot(key)
+        with registry_of(instance).lock:
+            stop = instance.watch(on_event)
+            current = instance.snapshot()
             if current is not None:
                 emit(current[0])
         return Disposable(stop)

@@ -3,12 +3,19 @@
 Rooms, pure first:
 
 - :mod:`.session` — one connection's protocol rules (sans I/O).
+- :mod:`.hub` — the hub's rules (sans I/O): subscriptions, instance use
+  counts, fan-out targets, the order of patches and results, calls.
 - :mod:`.store` — store definitions, instances, their lifecycle and the
-  ordered change queue of :mod:`.notify` (no asyncio).
+  ordered change queue of :mod:`.notify` (no asyncio); :mod:`.handle` — the
+  user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
-- :mod:`.server` — :class:`Server`, the user's façade, and its asyncio driver.
-- :mod:`.transports` — thin adapters from ``websockets`` and ASGI to the hub.
+
+Then the I/O, thin:
+
+- :mod:`.driver` — the hub on asyncio: loop, timers, call tasks.
+- :mod:`.transports` — adapters from ``websockets`` and ASGI to the driver.
+- :mod:`.server` — :class:`Server`, the user's façade over all of it.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .functions import CallContext as CallContext
+    from .handle import InstanceHandle as InstanceHandle
+    from .handle import StoreHandle as StoreHandle
     from .server import Hotstate as Hotstate
     from .server import Server as Server
     from .store import ALL as ALL
     from .store import Change as Change
     from .store import Removed as Removed
-    from .store import StoreHandle as StoreHandle
 
 _EXPORTS = {
     "ALL": ".store",
@@ -33,7 +41,8 @@ _EXPORTS = {
     "Hotstate": ".server",
     "Removed": ".store",
     "Server": ".server",
-    "StoreHandle": ".store",
+    "InstanceHandle": ".handle",
+    "StoreHandle": ".handle",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 __all__ = ["SERVER_EVENTS", "EventTable", "check_event"]
 
-log = logging.getLogger("hotstate_rx")
+log = logging.getLogger(__name__)
 
 SERVER_EVENTS: Final = frozenset(
     {
@@ -58,4 +58,4 @@ class EventTable:
             try:
                 listener(*args)
             except Exception:
-                log.exception("hotstate_rx: %r listener %r raised", event, listener)
+                log.exception("%r listener %r raised", event, listener)

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeAlias
 
 __all__ = ["ALL", "Notifier", "Watch", "WatchKey", "guarded"]
 
-log = logging.getLogger("hotstate_rx")
+log = logging.getLogger(__name__)
 
 
 class _All(enum.Enum):
@@ -147,4 +147,4 @@ def guarded(fn: Callable[..., Any], *args: Any) -> None:
     try:
         fn(*args)
     except Exception:
-        log.exception("hotstate_rx: listener %r raised", fn)
+        log.exception("listener %r raised", fn)

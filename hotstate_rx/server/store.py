@@ -18,25 +18,22 @@ by every instance without a copy and ``get()`` can be handed out safely.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
-from ..draft import DraftSession, produce
 from ..frozen import FrozenDict, freeze
 from ..patch import PatchOp
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
 
-if TYPE_CHECKING:
-    import reactivex
-
 __all__ = [
     "ALL",
     "Change",
+    "Definition",
+    "InstanceRecord",
     "Removed",
     "StoreEvent",
-    "StoreHandle",
     "StoreRegistry",
     "parse_store_name",
 ]
@@ -91,7 +88,9 @@ def parse_store_name(name: object) -> str | None:
 
 
 @dataclass(slots=True)
-class _Definition:
+class Definition:
+    """A registered store: its name, defaults and hooks (one per ``create_store``)."""
+
     name: str
     prefix: str | None
     defaults: Any
@@ -101,8 +100,11 @@ class _Definition:
 
 
 @dataclass(slots=True, eq=False)
-class _Instance:
-    definition: _Definition
+class InstanceRecord:
+    """One live instance as the registry keeps it; read and changed under the lock,
+    through the registry's methods only."""
+
+    definition: Definition
     name: str
     key: str | None
     state: Any
@@ -121,10 +123,9 @@ class StoreRegistry:
     def __init__(self) -> None:
         self.lock: Final = threading.RLock()
         self._notifier = Notifier(self.lock)
-        self._handles: dict[str, StoreHandle] = {}
-        self._static: dict[str, _Definition] = {}
-        self._dynamic: dict[str, _Definition] = {}
-        self._instances: dict[str, _Instance] = {}
+        self._static: dict[str, Definition] = {}
+        self._dynamic: dict[str, Definition] = {}
+        self._instances: dict[str, InstanceRecord] = {}
         self._closers: list[Callable[[], None]] = []
         self.on_created: Callable[[str, str | None], None] | None = None
         self.on_deleted: Callable[[str], None] | None = None
@@ -132,12 +133,12 @@ class StoreRegistry:
 
     # -- registration -----------------------------------------------------
 
-    def create_store(self, name: str, data: Any) -> StoreHandle:
+    def define(self, name: str, data: Any) -> Definition:
         """Register a store; see :meth:`hotstate_rx.Server.create_store`."""
         prefix = parse_store_name(name)
         defaults = freeze(data)
-        with self.lock:
-            if name in self._handles:
+        with self.transaction():
+            if name in self._static or (prefix is not None and prefix in self._dynamic):
                 raise ValueError(f"store {name!r} is already registered")
             if prefix is None:
                 head = name.partition(":")[0]
@@ -145,31 +146,24 @@ class StoreRegistry:
                     raise ValueError(f"static store {name!r} clashes with dynamic {head + ':*'!r}")
             elif any(s.partition(":")[0] == prefix for s in self._static if ":" in s):
                 raise ValueError(f"dynamic store {name!r} clashes with a static store")
-            definition = _Definition(name, prefix, defaults)
-            handle = StoreHandle(self, definition)
-            self._handles[name] = handle
+            definition = Definition(name, prefix, defaults)
             if prefix is None:
                 self._static[name] = definition
                 self._announce(self._create(definition, None))
             else:
                 self._dynamic[prefix] = definition
-        self._notifier.deliver()
-        return handle
+        return definition
 
-    @property
-    def handles(self) -> Mapping[str, StoreHandle]:
-        return self._handles
-
-    def resolve(self, full_name: str) -> tuple[StoreHandle, str | None] | None:
-        """The handle and key serving an instance name, or None if no store does."""
+    def resolve(self, full_name: str) -> tuple[Definition, str | None] | None:
+        """The store and key serving an instance name, or None if no store does."""
         definition = self._static.get(full_name)
         if definition is not None:
-            return self._handles[definition.name], None
+            return definition, None
         prefix, sep, key = full_name.partition(":")
         definition = self._dynamic.get(prefix) if sep and key else None
         if definition is None:
             return None
-        return self._handles[definition.name], key
+        return definition, key
 
     def names(self) -> list[str]:
         """Full names of the instances that exist now."""
@@ -194,13 +188,12 @@ class StoreRegistry:
         self, listener: Listener, definition: str | None = None, key: WatchKey = ALL
     ) -> Callable[[], None]:
         """Call ``listener`` with every later change of the matching instances."""
-        return self._notifier.add(Watch(_callable(listener, "listener"), definition, key))
+        return self._notifier.add(Watch(checked_callable(listener, "listener"), definition, key))
 
     def schedule(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` where and when notifications run, after those queued now."""
-        with self.lock:
+        with self.transaction():
             self._notifier.enqueue_call(fn, *args)
-        self._notifier.deliver()
 
     def report(self, exc: Exception) -> None:
         """Hand an error from a background source (an Rx feed, say) to the owner's
@@ -231,12 +224,10 @@ class StoreRegistry:
 
     # -- subscribers (counted by the server) --------------------------------
 
-    def acquire(self, handle: StoreHandle, key: str | None) -> _Instance:
+    def acquire(self, definition: Definition, key: str | None) -> InstanceRecord:
         """A client subscribes: use the instance (creating it) and count it."""
-        with self.lock:
-            inst = self._use(handle.definition, key)
+        with self.using(definition, key) as inst:
             inst.subscribers += 1
-        self._notifier.deliver()
         return inst
 
     def release(self, full_name: str) -> Callable[[], None] | None:
@@ -252,25 +243,55 @@ class StoreRegistry:
             key = inst.key
             return lambda: hook(key)
 
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic step: the lock is held for the block, and what the block
+        queued is delivered once it is released (even if the block raised)."""
+        try:
+            with self.lock:
+                yield
+        finally:
+            self._notifier.deliver()
+
+    @contextmanager
+    def using(self, definition: Definition, key: str | None) -> Iterator[InstanceRecord]:
+        """A :meth:`transaction` on one instance, created and initialised
+        (``on_create``) first if needed: every *use* of an instance goes here."""
+        with self.transaction():
+            yield self._use(definition, key)
+
+    def find(self, definition: Definition, key: str | None) -> InstanceRecord | None:
+        """The instance if it exists (never creates it)."""
+        return self._instances.get(self.full_name(definition, key))
+
+    def snapshot(self, definition: Definition, key: str | None) -> tuple[Any, int] | None:
+        """``(state, version)`` of an instance read atomically, or None if it is absent."""
+        with self.lock:
+            inst = self.find(definition, key)
+            return None if inst is None else (inst.state, inst.version)
+
     # -- the lifecycle (callers hold the lock) -------------------------------
 
-    def _full_name(self, definition: _Definition, key: str | None) -> str:
+    def full_name(self, definition: Definition, key: str | None) -> str:
+        """``"Room:general"`` for key ``"general"`` of ``"Room:*"``; the name itself if static."""
         return definition.name if key is None else f"{definition.prefix}:{key}"
 
-    def _create(self, definition: _Definition, key: str | None) -> _Instance:
+    def _create(self, definition: Definition, key: str | None) -> InstanceRecord:
         """Add the instance with its raw defaults, uninitialised; the caller
         announces it (:meth:`_announce`) once it is there to stay."""
-        name = self._full_name(definition, key)
-        inst = self._instances[name] = _Instance(definition, name, key, definition.defaults)
+        name = self.full_name(definition, key)
+        inst = self._instances[name] = InstanceRecord(definition, name, key, definition.defaults)
         return inst
 
-    def _announce(self, inst: _Instance) -> None:
+    def _announce(self, inst: InstanceRecord) -> None:
         if self.on_created is not None:
             self._notifier.enqueue_call(self.on_created, inst.name, inst.key)
 
-    def _use(self, definition: _Definition, key: str | None) -> _Instance:
+    def _use(self, definition: Definition, key: str | None) -> InstanceRecord:
         """The instance, created and initialised (``on_create``) if needed."""
-        name = self._full_name(definition, key)
+        name = self.full_name(definition, key)
         inst = self._instances.get(name)
         fresh = inst is None
         if inst is None:
@@ -296,11 +317,11 @@ class StoreRegistry:
         if fresh:
             self._announce(inst)
         inst.initialized = True
-        self._commit(inst, inst.version, state, None)
+        self.commit(inst, inst.version, state, None)
         return inst
 
-    def _commit(
-        self, inst: _Instance, base: int, state: Any, patches: list[PatchOp] | None
+    def commit(
+        self, inst: InstanceRecord, base: int, state: Any, patches: list[PatchOp] | None
     ) -> None:
         if inst.version != base or self._instances.get(inst.name) is not inst:
             raise RuntimeError(
@@ -313,19 +334,20 @@ class StoreRegistry:
         event = Change(inst.name, inst.key, inst.version, state, patches)
         self._notifier.enqueue(event, inst.definition.name)
 
-    def _terminate(self, inst: _Instance) -> None:
+    def _terminate(self, inst: InstanceRecord) -> None:
         hook = inst.definition.on_terminate
         if inst.initialized and hook is not None:
             hook(inst.key)
 
-    def _reset(self, inst: _Instance) -> None:
+    def reset(self, inst: InstanceRecord) -> None:
+        """on_terminate, then raw defaults, uninitialised (caller holds the lock)."""
         if not inst.initialized:
             return
         self._terminate(inst)
         inst.initialized = False
-        self._commit(inst, inst.version, inst.definition.defaults, None)
+        self.commit(inst, inst.version, inst.definition.defaults, None)
 
-    def _delete(self, inst: _Instance) -> None:
+    def _delete(self, inst: InstanceRecord) -> None:
         self._terminate(inst)
         if self._instances.get(inst.name) is not inst:
             return  # on_terminate deleted it already
@@ -339,14 +361,13 @@ class StoreRegistry:
         resolved = self.resolve(full_name)
         if resolved is None:
             raise KeyError(f"no store serves {full_name!r}")
-        with self.lock:
+        with self.transaction():
             inst = self._instances.get(full_name)
             if inst is not None:
                 self._delete(inst)
-        self._notifier.deliver()
 
 
-def _merge(definition: _Definition, extra: object) -> Any:
+def _merge(definition: Definition, extra: object) -> Any:
     if extra is None:
         return definition.defaults
     if not isinstance(extra, dict):
@@ -362,214 +383,7 @@ def _merge(definition: _Definition, extra: object) -> Any:
     return FrozenDict({**definition.defaults, **merged})
 
 
-class StoreHandle:
-    """The handle :meth:`Server.create_store` returns.
-
-    A static store's methods take no key (``h.update(fn)``); a dynamic
-    store's take the key first (``h.update("general", fn)``). Hooks are
-    chainable and receive the key (``None`` for static stores)."""
-
-    __slots__ = ("_registry", "definition")
-
-    def __init__(self, registry: StoreRegistry, definition: _Definition) -> None:
-        self._registry = registry
-        self.definition = definition
-
-    def __repr__(self) -> str:
-        return f"<StoreHandle {self.name!r}>"
-
-    @property
-    def name(self) -> str:
-        """The registered name: ``"Todos"`` or ``"Room:*"``."""
-        return self.definition.name
-
-    @property
-    def dynamic(self) -> bool:
-        return self.definition.prefix is not None
-
-    def full_name(self, key: str | None = None) -> str:
-        """The instance name for ``key``: ``"Room:general"`` (``"Todos"`` for static)."""
-        return self._registry._full_name(self.definition, self._check_key(key, "full_name"))
-
-    # -- hooks ----------------------------------------------------------------
-
-    def on_create(self, fn: Callable[[str | None], dict[str, Any] | None]) -> StoreHandle:
-        """Run on first use; the returned dict is merged (shallowly) over the defaults."""
-        self.definition.on_create = _callable(fn, "on_create")
-        return self
-
-    def on_terminate(self, fn: Callable[[str | None], Any]) -> StoreHandle:
-        """Run before ``reset()``/``delete()`` of an initialised instance (state still readable)."""
-        self.definition.on_terminate = _callable(fn, "on_terminate")
-        return self
-
-    def on_idle(self, fn: Callable[[str | None], Any]) -> StoreHandle:
-        """Run when the last client subscription of an instance ends."""
-        self.definition.on_idle = _callable(fn, "on_idle")
-        return self
-
-    # -- mutations --------------------------------------------------------------
-
-    def update(self, *args: Any) -> None:
-        """``update([key,] recipe)``: mutate a draft; subscribers get a JSON Patch."""
-        key, (recipe,) = self._split(args, 1, "update", "recipe")
-        reg = self._registry
-        with reg.lock:
-            inst = reg._use(self.definition, key)
-            base = inst.version
-            state, patches = produce(inst.state, recipe)
-            if patches:
-                reg._commit(inst, base, state, patches)
-        reg._notifier.deliver()
-
-    @contextmanager
-    def mutate(self, *args: Any) -> Iterator[Any]:
-        """``with h.mutate([key]) as draft:``; an exception inside discards the change.
-
-        The registry lock is held for the block, so keep it short and never
-        ``await`` inside it."""
-        key, () = self._split(args, 0, "mutate", "")
-        reg = self._registry
-        with reg.lock:
-            inst = reg._use(self.definition, key)
-            base = inst.version
-            session = DraftSession(inst.state)
-            try:
-                yield session.draft
-            except BaseException:
-                session.discard()
-                raise
-            state, patches = session.finish()
-            if patches:
-                reg._commit(inst, base, state, patches)
-        reg._notifier.deliver()
-
-    def set(self, *args: Any) -> None:
-        """``set([key,] data)``: replace the whole state; subscribers get a snapshot."""
-        key, (data,) = self._split(args, 1, "set", "data")
-        state = freeze(data)
-        reg = self._registry
-        with reg.lock:
-            inst = reg._use(self.definition, key)
-            reg._commit(inst, inst.version, state, None)
-        reg._notifier.deliver()
-
-    def init(self, *args: Any) -> None:
-        """``init([key])``: create eagerly, running ``on_create`` if not done yet."""
-        key, () = self._split(args, 0, "init", "")
-        reg = self._registry
-        with reg.lock:
-            reg._use(self.definition, key)
-        reg._notifier.deliver()
-
-    def reset(self, *args: Any) -> None:
-        """``reset([key])``: on_terminate, then raw defaults, uninitialised."""
-        key, () = self._split(args, 0, "reset", "")
-        reg = self._registry
-        with reg.lock:
-            inst = self._instance(key)
-            if inst is not None:
-                reg._reset(inst)
-        reg._notifier.deliver()
-
-    def delete(self, *args: Any) -> None:
-        """``delete([key])``: on_terminate, remove, tell subscribers (``del``)."""
-        key, () = self._split(args, 0, "delete", "")
-        self._registry.delete(self._registry._full_name(self.definition, key))
-
-    # -- reads --------------------------------------------------------------------
-
-    def get(self, *args: Any) -> Any:
-        """``get([key])``: the current frozen state, raw defaults if uninitialised,
-        ``None`` if the instance does not exist. Never triggers ``on_create``."""
-        inst = self._lookup(args, "get")
-        return None if inst is None else inst.state
-
-    def has(self, *args: Any) -> bool:
-        """``has([key])``: the instance exists."""
-        return self._lookup(args, "has") is not None
-
-    def is_initialized(self, *args: Any) -> bool:
-        """``is_initialized([key])``: on_create has run since the last reset."""
-        inst = self._lookup(args, "is_initialized")
-        return inst is not None and inst.initialized
-
-    def subscriber_count(self, *args: Any) -> int:
-        """``subscriber_count([key])``: connected client subscriptions."""
-        inst = self._lookup(args, "subscriber_count")
-        return 0 if inst is None else inst.subscribers
-
-    def version(self, *args: Any) -> int | None:
-        """``version([key])``: the instance's version (None if it does not exist)."""
-        inst = self._lookup(args, "version")
-        return None if inst is None else inst.version
-
-    # -- streams ------------------------------------------------------------------
-
-    def watch(self, listener: Listener, key: WatchKey = ALL) -> Callable[[], None]:
-        """Call ``listener(Change | Removed)`` for every later change of this store's
-        instances (``key=ALL``) or of one instance; returns the function that stops it.
-
-        Listeners run in mutation order: on the server's event loop once it runs
-        one (marshalled from other threads), else synchronously in the mutating
-        thread. A listener may mutate stores; its changes are delivered after
-        the current one. Exceptions are logged and swallowed."""
-        if key is not ALL:
-            key = self._check_key(key, "watch")
-        return self._registry.watch(listener, self.name, key)
-
-    def observe(self, *args: Any) -> reactivex.Observable[Any]:
-        """``observe([key])``: an Observable of the state; see :mod:`hotstate_rx.rx.observe`."""
-        from ..rx.observe import observe
-
-        key, () = self._split(args, 0, "observe", "")
-        return observe(self, key)
-
-    def snapshot(self, key: str | None) -> tuple[Any, int] | None:
-        """``(state, version)`` of an instance read atomically, or None if it is absent."""
-        with self._registry.lock:
-            inst = self._instance(key)
-            return None if inst is None else (inst.state, inst.version)
-
-    # -- argument checks ------------------------------------------------------------
-
-    def _instance(self, key: str | None) -> _Instance | None:
-        reg = self._registry
-        return reg._instances.get(reg._full_name(self.definition, key))
-
-    def _lookup(self, args: tuple[Any, ...], method: str) -> _Instance | None:
-        key, () = self._split(args, 0, method, "")
-        return self._instance(key)
-
-    def _check_key(self, key: object, method: str) -> str | None:
-        if not self.dynamic:
-            if key is not None:
-                raise TypeError(f"{self.name!r} is a static store: call {method}() without a key")
-            return None
-        if not isinstance(key, str) or not key:
-            raise TypeError(
-                f"{self.name!r} is a dynamic store: {method}() needs a non-empty str key first, "
-                f"got {key!r}"
-            )
-        return key
-
-    def _split(
-        self, args: tuple[Any, ...], n: int, method: str, what: str
-    ) -> tuple[str | None, tuple[Any, ...]]:
-        want = n + (1 if self.dynamic else 0)
-        if len(args) != want:
-            shape = ", ".join(filter(None, ["key" if self.dynamic else "", what]))
-            kind = "dynamic" if self.dynamic else "static"
-            raise TypeError(
-                f"{self.name!r} is a {kind} store: call {method}({shape}), "
-                f"got {len(args)} argument(s)"
-            )
-        if not self.dynamic:
-            return None, args
-        return self._check_key(args[0], method), args[1:]
-
-
-def _callable(fn: _T, what: str) -> _T:
+def checked_callable(fn: _T, what: str) -> _T:
     """``fn`` itself, once checked: user callbacks fail at registration, not later."""
     if not callable(fn):
         raise TypeError(f"{what} must be callable, not {type(fn).__name__}")

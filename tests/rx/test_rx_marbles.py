@@ -28,7 +28,8 @@ from hotstate_rx.rx import (
 )
 from hotstate_rx.server import Hotstate, Server
 from hotstate_rx.server.lifecycle import SERVER_EVENTS
-from hotstate_rx.server.store import Change, Removed, StoreHandle
+from hotstate_rx.server.handle import StoreHandle
+from hotstate_rx.server.store import Change, Removed
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error

@@ -178,3 +178,25 @@ async def test_events_validate_names_and_survive_raising_listeners(
     await raw_connect(url)
     assert len(seen) == 1
     assert "ZeroDivisionError" in caplog.text
+
+
+async def test_plain_functions_take_ctx_and_raise_like_async_ones(
+    server: Server, client: RawClient
+) -> None:
+    def fail(args: Any) -> None:
+        raise ValueError("the todo does not exist")  # raised at the call, not in a task
+
+    async def double(args: Any) -> Any:
+        return args * 2
+
+    assert server.handle("fail", fail) is fail
+    server.handle("double", double)
+
+    @server.handle("whoami")
+    def whoami(args: Any, ctx: CallContext) -> str:
+        return ctx.client_id
+
+    assert whoami(None, CallContext("me", server)) == "me"  # the decorator gives it back
+    assert await call(client, "fail") == Result(1, error="the todo does not exist")
+    assert await call(client, "double", 21) == Result(1, 42)
+    assert await call(client, "whoami") == Result(1, client.client_id)

@@ -6,12 +6,12 @@ import asyncio
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
 
-from hotstate_rx import PROTOCOL_VERSION, Hotstate, Server
+from hotstate_rx import PROTOCOL_VERSION, Hotstate, ProtocolError, Server
 from hotstate_rx.protocol import (
     Call,
     ClientHello,
@@ -65,8 +65,10 @@ GARBAGE: list[bytes | str] = [
 
 
 async def test_garbage_next_to_a_healthy_client(
-    server: Server, url: str, raw_connect: Connect
+    server: Server, url: str, raw_connect: Connect, loop_errors: list[dict[str, Any]]
 ) -> None:
+    errors: list[tuple[object, str | None]] = []
+    server.on("error", lambda exc, cid: errors.append((exc, cid)))
     todos = server.create_store("Todos", {"n": 0})
     server.handle("inc", lambda args: todos.update(lambda d: d.__setitem__("n", d["n"] + 1)))
     healthy, vandal = await raw_connect(url), await raw_connect(url)
@@ -81,6 +83,24 @@ async def test_garbage_next_to_a_healthy_client(
     assert todos.get() == {"n": len(GARBAGE)}
     await vandal.send(Call(9, "inc"))  # the vandal's connection is still usable
     assert await vandal.recv() == Result(9, None)
+    # each frame fired the server's "error" event, naming the vandal; nothing escaped
+    assert [(type(exc), cid) for exc, cid in errors] == [(ProtocolError, vandal.client_id)] * len(
+        GARBAGE
+    )
+    assert loop_errors == []
+
+
+async def test_bytes_that_are_not_websocket_are_dropped_quietly(
+    server: Server, url: str, raw_connect: Connect, loop_errors: list[dict[str, Any]]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GARBAGE / NOT-HTTP\r\n\r\n\x00\xff" * 10)
+    await writer.drain()
+    await asyncio.wait_for(reader.read(), 5.0)  # the server closes it
+    writer.close()
+    await writer.wait_closed()
+    assert (await raw_connect(url)).client_id
+    assert loop_errors == []
 
 
 async def test_many_bad_frames_in_a_row_close_1008(url: str, raw_connect: Connect) -> None:
@@ -135,7 +155,7 @@ async def test_heartbeat_drops_a_silent_client_and_keeps_an_answering_one(
         await asyncio.gather(pump, return_exceptions=True)
     await alive.send(Ping())
     assert await alive.recv() == Pong()
-    assert alive.client_id in server._clients
+    assert server._hub.connection(alive.client_id) is not None
 
 
 async def test_listen_options(server: Server) -> None:
@@ -157,19 +177,26 @@ async def test_listen_on_a_path(server: Server, raw_connect: Connect) -> None:
         await server.listen(port=0)
 
 
+async def test_listen_without_a_path_accepts_every_path(url: str, raw_connect: Connect) -> None:
+    for path in ("/", "/ws", "/any/deep/path"):
+        assert (await raw_connect(url + path)).client_id
+
+
 async def test_close_is_idempotent_and_closes_connections(
-    server: Server, client: RawClient
+    server: Server, url: str, client: RawClient, raw_connect: Connect
 ) -> None:
 
     await server.close()
     assert await client.closed() == 1001
     await server.close()
+    with pytest.raises(OSError):  # it no longer listens
+        await raw_connect(url)
 
 
 def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(name)s: %(message)s')\n"
         "from hotstate_rx import Hotstate\n"
         "Hotstate().run(port=0, host='127.0.0.1')\n"
         "print('closed', flush=True)\n"
@@ -178,7 +205,7 @@ def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if "hotstate_rx: listening on ws://127.0.0.1:" in line:
+            if "hotstate_rx.server.server: listening on ws://127.0.0.1:" in line:
                 break
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)

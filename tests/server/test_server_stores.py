@@ -15,7 +15,7 @@ from hotstate_rx.protocol import (
     Subscribe,
     Unsubscribe,
 )
-from hotstate_rx.server.store import StoreHandle
+from hotstate_rx.server.handle import StoreHandle
 
 if TYPE_CHECKING:
     from conftest import Connect, RawClient  # fixture types only: several conftest modules exist
@@ -227,7 +227,7 @@ async def test_snapshots_are_encoded_once_per_version(
     clients = [await raw_connect(url) for _ in range(3)]
     for c in clients:
         await subscribe(c, "Big")
-    version, frame = server._snapshots["Big"]
+    version, frame = server._hub.cached_snapshot("Big") or (None, b"")
     assert version == 1
     assert all(c.frames[-1] == frame for c in clients)
 
@@ -245,3 +245,23 @@ async def test_registry_seams_for_the_rx_layer(server: Server, url: str) -> None
     assert errors == [("sensor failed", None)]
     await server.close()
     assert closed == ["kept"]
+
+
+async def test_on_idle_of_a_static_store_gets_no_key_and_its_failure_is_an_error_event(
+    server: Server, client: RawClient
+) -> None:
+    failed = asyncio.get_running_loop().create_future()
+    server.on("error", lambda exc, cid: failed.set_result((exc, cid)))
+    problem = RuntimeError("on_idle failed")
+    keys: list[str | None] = []
+
+    def on_idle(key: str | None) -> None:
+        keys.append(key)
+        raise problem
+
+    config = server.create_store("Config", {}).on_idle(on_idle)
+    await subscribe(client, "Config")
+    await client.send(Unsubscribe("Config"))
+    assert await asyncio.wait_for(failed, TIMEOUT) == (problem, None)  # no client to blame
+    assert keys == [None]
+    assert config.has() and config.subscriber_count() == 0

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from hotstate_rx import ALL, Change, Hotstate, Removed
+from hotstate_rx.server.handle import StoreHandle
 from hotstate_rx.server.store import StoreRegistry, parse_store_name
 
 
 @pytest.fixture
 def reg() -> StoreRegistry:
     return StoreRegistry()
+
+
+def create_store(reg: StoreRegistry, name: str, data: object) -> StoreHandle:
+    """What ``Server.create_store`` does, without a server."""
+    return StoreHandle(reg, reg.define(name, data))
 
 
 # -- names and registration ---------------------------------------------------
@@ -28,34 +36,34 @@ def test_valid_names(name: str, prefix: str | None) -> None:
 )
 def test_malformed_names_raise_value_error(reg: StoreRegistry, name: str) -> None:
     with pytest.raises(ValueError, match="malformed store name"):
-        reg.create_store(name, {})
+        create_store(reg, name, {})
 
 
 def test_non_str_name_raises_type_error(reg: StoreRegistry) -> None:
     with pytest.raises(TypeError, match="must be a str"):
-        reg.create_store(42, {})  # type: ignore[arg-type]
+        create_store(reg, 42, {})  # type: ignore[arg-type]
 
 
 def test_duplicate_and_clashing_names(reg: StoreRegistry) -> None:
-    reg.create_store("Todos", {})
-    reg.create_store("Room:*", {})
+    create_store(reg, "Todos", {})
+    create_store(reg, "Room:*", {})
     with pytest.raises(ValueError, match="already registered"):
-        reg.create_store("Todos", {})
+        create_store(reg, "Todos", {})
     with pytest.raises(ValueError, match="clashes"):
-        reg.create_store("Room:lobby", {})
+        create_store(reg, "Room:lobby", {})
 
 
 def test_non_json_data_raises_type_error_naming_the_path(reg: StoreRegistry) -> None:
     with pytest.raises(TypeError, match="items"):
-        reg.create_store("Todos", {"items": [1, {2, 3}]})
-    assert "Todos" not in reg.handles
+        create_store(reg, "Todos", {"items": [1, {2, 3}]})
+    assert reg.resolve("Todos") is None
 
 
 def test_resolve(reg: StoreRegistry) -> None:
-    todos = reg.create_store("Todos", {})
-    rooms = reg.create_store("Room:*", {})
-    assert reg.resolve("Todos") == (todos, None)
-    assert reg.resolve("Room:a:b") == (rooms, "a:b")
+    todos = create_store(reg, "Todos", {})
+    rooms = create_store(reg, "Room:*", {})
+    assert reg.resolve("Todos") == (todos.definition, None)
+    assert reg.resolve("Room:a:b") == (rooms.definition, "a:b")
     assert reg.resolve("Room:") is None
     assert reg.resolve("Nope") is None
 
@@ -64,7 +72,7 @@ def test_resolve(reg: StoreRegistry) -> None:
 
 
 def test_static_handle_methods(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"items": []})
+    h = create_store(reg, "Todos", {"items": []})
     assert h.has() and not h.is_initialized()
     h.update(lambda d: d["items"].append(1))
     assert h.is_initialized() and h.get() == {"items": [1]}
@@ -76,8 +84,8 @@ def test_static_handle_methods(reg: StoreRegistry) -> None:
 
 
 def test_dynamic_handle_needs_key_and_static_refuses_one(reg: StoreRegistry) -> None:
-    todos = reg.create_store("Todos", {})
-    rooms = reg.create_store("Room:*", {})
+    todos = create_store(reg, "Todos", {})
+    rooms = create_store(reg, "Room:*", {})
     with pytest.raises(TypeError, match=r"dynamic store: call update\(key, recipe\)"):
         rooms.update(lambda d: None)
     with pytest.raises(TypeError, match=r"static store: call get\(\)"):
@@ -89,7 +97,7 @@ def test_dynamic_handle_needs_key_and_static_refuses_one(reg: StoreRegistry) -> 
 
 
 def test_dynamic_instances_are_independent_and_lazy(reg: StoreRegistry) -> None:
-    rooms = reg.create_store("Room:*", {"messages": []})
+    rooms = create_store(reg, "Room:*", {"messages": []})
     assert rooms.get("a") is None and not rooms.has("a")
     rooms.update("a", lambda d: d["messages"].append("hi"))
     assert rooms.get("a") == {"messages": ["hi"]}
@@ -100,7 +108,7 @@ def test_dynamic_instances_are_independent_and_lazy(reg: StoreRegistry) -> None:
 
 
 def test_state_is_frozen_and_shared_safely(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"items": [{"done": False}]})
+    h = create_store(reg, "Todos", {"items": [{"done": False}]})
     h.init()
     state = h.get()
     with pytest.raises(TypeError):
@@ -111,7 +119,7 @@ def test_state_is_frozen_and_shared_safely(reg: StoreRegistry) -> None:
 
 
 def test_mutate_discards_on_exception(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"n": 0})
+    h = create_store(reg, "Todos", {"n": 0})
     h.init()
     version = h.version()
     with pytest.raises(RuntimeError, match="boom"), h.mutate() as d:
@@ -121,7 +129,7 @@ def test_mutate_discards_on_exception(reg: StoreRegistry) -> None:
 
 
 def test_non_json_mutation_raises_and_changes_nothing(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"n": 0})
+    h = create_store(reg, "Todos", {"n": 0})
     with pytest.raises(TypeError):
         h.set({"n": object()})
     with pytest.raises(TypeError):
@@ -130,7 +138,7 @@ def test_non_json_mutation_raises_and_changes_nothing(reg: StoreRegistry) -> Non
 
 
 def test_versions_grow_by_one_per_change(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"n": 0})
+    h = create_store(reg, "Todos", {"n": 0})
     assert h.version() == 0
     h.init()
     assert h.version() == 1
@@ -145,7 +153,7 @@ def test_versions_grow_by_one_per_change(reg: StoreRegistry) -> None:
 
 def test_lifecycle_create_reset_create_again(reg: StoreRegistry) -> None:
     calls: list[tuple[str, str | None]] = []
-    h = reg.create_store("Config", {"theme": "dark", "n": 0})
+    h = create_store(reg, "Config", {"theme": "dark", "n": 0})
     h.on_create(lambda key: calls.append(("create", key)) or {"theme": "light"})
     h.on_terminate(lambda key: calls.append(("terminate", key)))
     h.get()
@@ -162,7 +170,7 @@ def test_lifecycle_create_reset_create_again(reg: StoreRegistry) -> None:
 
 def test_lifecycle_delete_and_recreate(reg: StoreRegistry) -> None:
     seen: list[object] = []
-    rooms = reg.create_store("Room:*", {"n": 0}).on_create(lambda key: {"name": key})
+    rooms = create_store(reg, "Room:*", {"n": 0}).on_create(lambda key: {"name": key})
     rooms.on_terminate(lambda key: seen.append(("terminate", key, rooms.get(key))))
     rooms.set("a", {"n": 5})
     rooms.delete("a")
@@ -174,7 +182,7 @@ def test_lifecycle_delete_and_recreate(reg: StoreRegistry) -> None:
 
 
 def test_static_delete_then_use_recreates(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"n": 0})
+    h = create_store(reg, "Todos", {"n": 0})
     h.set({"n": 1})
     h.delete()
     assert not h.has() and h.get() is None and h.subscriber_count() == 0
@@ -183,21 +191,21 @@ def test_static_delete_then_use_recreates(reg: StoreRegistry) -> None:
 
 
 def test_on_create_must_return_dict_or_none(reg: StoreRegistry) -> None:
-    rooms = reg.create_store("Room:*", {}).on_create(lambda key: [key])
+    rooms = create_store(reg, "Room:*", {}).on_create(lambda key: [key])
     with pytest.raises(TypeError, match="must return a dict or None"):
         rooms.init("a")
     assert not rooms.has("a")
 
 
 def test_on_create_using_its_own_instance_raises(reg: StoreRegistry) -> None:
-    rooms = reg.create_store("Room:*", {"n": 0})
+    rooms = create_store(reg, "Room:*", {"n": 0})
     rooms.on_create(lambda key: rooms.update(key, lambda d: None))
     with pytest.raises(RuntimeError, match="its own on_create"):
         rooms.init("a")
 
 
 def test_nested_mutation_of_the_same_instance_raises(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {"n": 0})
+    h = create_store(reg, "Todos", {"n": 0})
 
     def recipe(d: dict) -> None:
         d["n"] = 1
@@ -209,7 +217,7 @@ def test_nested_mutation_of_the_same_instance_raises(reg: StoreRegistry) -> None
 
 
 def test_hook_validation(reg: StoreRegistry) -> None:
-    h = reg.create_store("Todos", {})
+    h = create_store(reg, "Todos", {})
     with pytest.raises(TypeError, match="callable"):
         h.on_idle("nope")  # type: ignore[arg-type]
 
@@ -218,7 +226,7 @@ def test_hook_validation(reg: StoreRegistry) -> None:
 
 
 def test_watch_reports_changes_and_removal_in_order(reg: StoreRegistry) -> None:
-    rooms = reg.create_store("Room:*", {"n": 0})
+    rooms = create_store(reg, "Room:*", {"n": 0})
     events: list[Change | Removed] = []
     stop = rooms.watch(events.append)
     rooms.update("a", lambda d: d.__setitem__("n", 1))
@@ -237,7 +245,7 @@ def test_watch_reports_changes_and_removal_in_order(reg: StoreRegistry) -> None:
 
 
 def test_watch_one_key(reg: StoreRegistry) -> None:
-    rooms = reg.create_store("Room:*", {"n": 0})
+    rooms = create_store(reg, "Room:*", {"n": 0})
     events: list[Change | Removed] = []
     rooms.watch(events.append, key="a")
     rooms.init("b")
@@ -247,8 +255,8 @@ def test_watch_one_key(reg: StoreRegistry) -> None:
 
 
 def test_listener_mutations_are_delivered_after_the_current_change(reg: StoreRegistry) -> None:
-    a = reg.create_store("A", {"n": 0})
-    b = reg.create_store("B", {"n": 0})
+    a = create_store(reg, "A", {"n": 0})
+    b = create_store(reg, "B", {"n": 0})
     order: list[str] = []
 
     def on_a(event: Change | Removed) -> None:
@@ -266,7 +274,7 @@ def test_listener_mutations_are_delivered_after_the_current_change(reg: StoreReg
 def test_a_raising_listener_is_logged_and_others_still_run(
     reg: StoreRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    h = reg.create_store("Todos", {})
+    h = create_store(reg, "Todos", {})
     got: list[object] = []
     h.watch(lambda e: 1 / 0)
     h.watch(got.append)
@@ -276,7 +284,7 @@ def test_a_raising_listener_is_logged_and_others_still_run(
 
 
 def test_mutations_from_threads_are_delivered_in_version_order(reg: StoreRegistry) -> None:
-    h = reg.create_store("Counter", {"n": 0})
+    h = create_store(reg, "Counter", {"n": 0})
     h.init()
     versions: list[int] = []
     h.watch(lambda e: versions.append(e.version))
@@ -355,3 +363,67 @@ def test_store_events_without_a_loop_fire_synchronously() -> None:
     assert server.list_stores() == [] and not server.has_store("Todos")
     with pytest.raises(KeyError):
         server.delete_store("Nope")
+
+
+def _mutate_n(handle: Any, *key: str) -> None:
+    with handle.mutate(*key) as d:
+        d["n"] = 1
+
+
+FIRST_USES: dict[str, Callable[..., Any]] = {
+    "update": lambda handle, *key: handle.update(*key, lambda d: d.__setitem__("n", 1)),
+    "mutate": _mutate_n,
+    "set": lambda handle, *key: handle.set(*key, {"n": 1}),
+    "init": lambda handle, *key: handle.init(*key),
+}
+
+
+@pytest.mark.parametrize("use", FIRST_USES)
+def test_every_first_use_runs_on_create_once_per_lifetime(use: str) -> None:
+    server = Hotstate()
+    for name, key in (("Config", ()), ("Room:*", ("a",))):
+        created: list[str | None] = []
+        handle = server.create_store(name, {"n": 0}).on_create(created.append)
+        assert handle.on_terminate(lambda key: None) is handle  # hooks chain
+        handle.get(*key)
+        handle.reset(*key)
+        assert created == [] and not handle.is_initialized(*key)
+        FIRST_USES[use](handle, *key)
+        FIRST_USES[use](handle, *key)
+        handle.init(*key)
+        assert created == [key[0] if key else None] and handle.is_initialized(*key), name
+        # on_create returned None: the defaults stay, under what the use changed
+        assert handle.get(*key) == {"n": 0 if use == "init" else 1}
+
+
+def test_defaults_are_copied_at_create_store_and_on_create_results_checked() -> None:
+    server = Hotstate()
+    defaults: dict[str, Any] = {"items": []}
+    config = server.create_store("Config", defaults)
+    rooms = server.create_store("Room:*", defaults)
+    defaults["items"].append("changed later by the caller")
+    rooms.init("a")
+    assert config.get() == {"items": []} and rooms.get("a") == {"items": []}
+    bad = server.create_store("Bad", {}).on_create(lambda key: {"bad": {1}})
+    with pytest.raises(TypeError, match="/bad"):
+        bad.init()
+
+
+def test_the_servers_registry_by_name() -> None:
+    server = Hotstate()
+    terminated: list[str | None] = []
+    config = server.create_store("Config", {}).on_terminate(terminated.append)
+    rooms = server.create_store("Room:*", {}).on_terminate(terminated.append)
+    assert server.stores["Config"] is config and server.stores["Room:*"] is rooms
+    with pytest.raises(KeyError):
+        server.stores["Nope"]
+    assert server.list_stores() == ["Config"]  # a static instance exists from create_store
+    config.init()
+    rooms.init("general")
+    rooms.init("random")
+    assert sorted(server.list_stores()) == ["Config", "Room:general", "Room:random"]
+    server.delete_store("Room:general")
+    server.delete_store("Config")
+    assert terminated == ["general", None]
+    assert server.list_stores() == ["Room:random"]
+    assert server.stores["Config"] is config  # the name stays registered

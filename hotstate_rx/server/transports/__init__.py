@@ -1,9 +1,9 @@
 """Thin adapters between a network server and the hub.
 
-A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the hub for
-a :class:`Link` with ``hub.open(peer, heartbeat)``, feeds it every frame and
+A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the acceptor for
+a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame and
 calls ``lost()`` when the socket is gone. All protocol rules live in
-:mod:`hotstate_rx.server.session`; all state in :mod:`hotstate_rx.server`.
+:mod:`hotstate_rx.server.hub`; the loop in :mod:`hotstate_rx.server.driver`.
 
 - :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
 - :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, Self
 
-__all__ = ["Hub", "Link", "Peer"]
+__all__ = ["Acceptor", "Link", "Peer"]
 
 
 class Peer(Protocol):
@@ -46,7 +46,8 @@ class Link(Protocol):
     def lost(self) -> None: ...
 
 
-class Hub(Protocol):
-    """What a transport needs of the server: a :class:`Link` for each accepted peer."""
+class Acceptor(Protocol):
+    """What a transport needs of the server: a :class:`Link` for each accepted peer
+    (the server's :class:`~hotstate_rx.server.driver.LoopDriver`)."""
 
     def open(self, peer: Peer, heartbeat: float) -> Link: ...

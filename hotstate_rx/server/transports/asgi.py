@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from ..session import CLOSE_TRY_AGAIN
-from . import Hub
+from . import Acceptor
 
 __all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
 
-log = logging.getLogger("hotstate_rx")
+log = logging.getLogger(__name__)
 
 AsgiScope = MutableMapping[str, Any]
 AsgiMessage = MutableMapping[str, Any]
@@ -48,7 +48,7 @@ class AsgiPeer:
         self._queue.append(frame)
         self._queued_bytes += len(frame)
         if self._queued_bytes > self._max_send_buffer:
-            log.warning("hotstate_rx: closing an ASGI connection: send buffer over the limit")
+            log.warning("closing an ASGI connection: send buffer over the limit")
             self._queue.clear()
             self._queued_bytes = 0
             self.close(CLOSE_TRY_AGAIN, "client too slow")
@@ -78,7 +78,7 @@ class AsgiPeer:
                     await self._send({"type": "websocket.close", "code": code, "reason": reason})
                     return
         except Exception as exc:  # OSError, or the ASGI server's own type: the client is gone
-            log.debug("hotstate_rx: ASGI send failed: %r", exc)
+            log.debug("ASGI send failed: %r", exc)
             self._close = self._close or (1006, "")  # later sends are dropped
 
     async def aclose(self) -> None:
@@ -92,13 +92,13 @@ class AsgiEndpoint:
 
     def __init__(
         self,
-        hub: Hub,
+        acceptor: Acceptor,
         *,
         heartbeat: float,
         max_send_buffer: int,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._hub = hub
+        self._acceptor = acceptor
         self._heartbeat = heartbeat
         self._max_send_buffer = max_send_buffer
         self._on_shutdown = on_shutdown
@@ -108,7 +108,7 @@ class AsgiEndpoint:
         if kind == "websocket":
             await self._websocket(receive, send)
         elif kind == "http":
-            body = b"hotstate_rx: WebSocket endpoint\n"
+            body = b"WebSocket endpoint\n"
             headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
             await send({"type": "http.response.start", "status": 426, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -131,7 +131,7 @@ class AsgiEndpoint:
             return
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._max_send_buffer)
-        link = self._hub.open(peer, self._heartbeat)
+        link = self._acceptor.open(peer, self._heartbeat)
         try:
             while True:
                 message = await receive()

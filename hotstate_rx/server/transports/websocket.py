@@ -25,11 +25,11 @@ from websockets.http11 import Request, Response
 
 from ...net.batching import Batcher, Outbox
 from ..session import CLOSE_TRY_AGAIN
-from . import Hub
+from . import Acceptor
 
 __all__ = ["WebSocketPeer", "listen"]
 
-log = logging.getLogger("hotstate_rx")
+log = logging.getLogger(__name__)
 
 
 class WebSocketPeer:
@@ -64,7 +64,7 @@ class WebSocketPeer:
     def _check_buffer(self) -> None:
         transport = self.ws.transport
         if transport is not None and transport.get_write_buffer_size() > self._max_send_buffer:
-            log.warning("hotstate_rx: closing %s: send buffer over the limit", self.ws.id)
+            log.warning("closing %s: send buffer over the limit", self.ws.id)
             self.close(CLOSE_TRY_AGAIN, "client too slow")
 
     def close(self, code: int, reason: str) -> None:
@@ -78,7 +78,7 @@ class WebSocketPeer:
 
 
 async def listen(
-    hub: Hub,
+    acceptor: Acceptor,
     *,
     host: str,
     port: int,
@@ -88,13 +88,13 @@ async def listen(
     max_send_buffer: int,
     compression: str | None,
 ) -> Server:
-    """Start accepting connections for ``hub``; returns the running websockets server."""
+    """Start accepting connections for ``acceptor``; returns the running websockets server."""
 
     batcher = Batcher(asyncio.get_running_loop())
 
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, max_send_buffer, batcher)
-        link = hub.open(peer, heartbeat)
+        link = acceptor.open(peer, heartbeat)
         try:
             async for frame in ws:
                 link.receive(frame)

@@ -1,0 +1,184 @@
+"""The hub on asyncio: the thin driver of :class:`~hotstate_rx.server.hub.HubCore`.
+
+It binds the event loop, accepts peers from the transports (it is their
+:class:`~hotstate_rx.server.transports.Acceptor`), arms one timer per
+connection at the hub's deadline, runs functions (awaiting async ones in
+tasks it owns), and performs the hub's actions. Every rule is in the hub.
+
+Threads: store mutations may come from any thread. Their notifications go
+through the registry's one ordered queue, which the driver drains on its
+loop (``call_soon_threadsafe`` from other threads, at once on the loop
+thread), so every client sees changes in mutation order. The loop is the one
+``listen()`` runs on, or, with ``attach``/``asgi``, the one of the first
+connection; before that, notifications run synchronously in the mutating
+thread (there is no connection to send them to yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .hub import Disconnect, HubAction, HubCore, Invoke, Transmit
+from .session import CLOSE_GOING_AWAY
+from .store import StoreRegistry
+from .transports import Peer
+
+__all__ = ["LoopDriver", "PeerLink"]
+
+log = logging.getLogger(__name__)
+
+
+class PeerLink:
+    """One connection: the key the hub knows it by, and the
+    :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
+
+    __slots__ = ("driver", "peer", "timer")
+
+    def __init__(self, driver: LoopDriver, peer: Peer) -> None:
+        self.driver = driver
+        self.peer = peer
+        self.timer: asyncio.TimerHandle | None = None
+
+    def receive(self, frame: bytes | str) -> None:
+        self.driver.received(self, frame)
+
+    def lost(self) -> None:
+        self.driver.lost(self)
+
+
+class LoopDriver:
+    """Runs one :class:`HubCore` on the running asyncio loop."""
+
+    def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
+        self._hub = hub
+        self._registry = registry
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    # -- the loop --------------------------------------------------------------
+
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
+        """Serve on the running loop: store notifications are drained there from now on."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._loop_thread = loop, threading.get_ident()
+            self._registry.set_deliver(self._deliver)
+        return loop
+
+    def _deliver(self, flush: Callable[[], None]) -> None:
+        """The registry asks for a flush; the hub's flush covers it (``flush`` is the
+        registry's own, used only when the loop is gone)."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self._perform(self._hub.flush())
+            return
+        try:
+            loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # the loop closed under us: deliver here rather than never
+            flush()
+
+    def _flush(self) -> None:
+        self._perform(self._hub.flush())
+
+    # -- connections (the Acceptor protocol of the transports) -----------------
+
+    def open(self, peer: Peer, heartbeat: float) -> PeerLink:
+        """A transport accepted ``peer``; return the link it reports frames to."""
+        loop = self.bind_loop()
+        link = PeerLink(self, peer)
+        self._hub.open(link, secrets.token_urlsafe(8), now=loop.time(), heartbeat=heartbeat)
+        self._arm(link)
+        return link
+
+    def received(self, link: PeerLink, frame: bytes | str) -> None:
+        self._perform(self._hub.receive(link, frame, self._now()))
+
+    def lost(self, link: PeerLink) -> None:
+        if link.timer is not None:
+            link.timer.cancel()
+            link.timer = None
+        self._perform(self._hub.lost(link))
+
+    def _arm(self, link: PeerLink) -> None:
+        deadline = self._hub.next_deadline(link)
+        if deadline is not None and self._loop is not None:
+            link.timer = self._loop.call_at(deadline, self._tick, link)
+
+    def _tick(self, link: PeerLink) -> None:
+        link.timer = None
+        self._perform(self._hub.tick(link, self._now()))
+        self._arm(link)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def close(self) -> None:
+        """Close every connection (1001) and cancel the running calls."""
+        for link in self._hub.connections:
+            link.peer.close(CLOSE_GOING_AWAY, "server closing")
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def unbind(self) -> None:
+        """Send what is still queued and let the loop go: until the next
+        ``bind_loop``, notifications run in the mutating thread."""
+        self._perform(self._hub.flush())
+        self._registry.set_deliver(None)
+        self._loop = self._loop_thread = None
+
+    # -- actions ----------------------------------------------------------------
+
+    def _perform(self, actions: list[HubAction[PeerLink]]) -> None:
+        for action in actions:
+            match action:
+                case Transmit(targets, frame):
+                    _send_all(targets, frame)
+                case Disconnect(link, code, reason):
+                    link.peer.close(code, reason)
+                case Invoke():
+                    self._invoke(action)
+
+    def _invoke(self, invoked: Invoke[PeerLink]) -> None:
+        try:
+            value = invoked.function(invoked.call.args, invoked.context)
+        except Exception as exc:
+            self._perform(self._hub.raised(invoked, exc))
+            return
+        if inspect.isawaitable(value):
+            self._spawn(self._finish(invoked, value))
+        else:
+            self._perform(self._hub.returned(invoked, value))
+
+    async def _finish(self, invoked: Invoke[PeerLink], pending: Awaitable[Any]) -> None:
+        try:
+            value = await pending
+        except Exception as exc:
+            self._perform(self._hub.raised(invoked, exc))
+        else:
+            self._perform(self._hub.returned(invoked, value))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _send_all(links: tuple[PeerLink, ...], frame: bytes) -> None:
+    """Send the same bytes to many connections, batched per transport class."""
+    if len(links) == 1:
+        links[0].peer.send(frame)
+        return
+    groups: dict[type[Peer], list[Peer]] = {}
+    for link in links:
+        groups.setdefault(type(link.peer), []).append(link.peer)
+    for kind, peers in groups.items():
+        kind.send_many(peers, frame)

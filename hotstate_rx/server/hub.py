@@ -1,0 +1,377 @@
+"""The hub's rules, sans I/O: connections, subscriptions, fan-out, calls.
+
+:class:`HubCore` is to the server what :mod:`.session` is to one connection
+and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
+(:mod:`.driver`) tells it what happened: a connection opened, a frame
+arrived, a connection's timer fired, a connection was lost, a function
+returned or raised, store changes are waiting. It answers with the I/O to
+perform, in order: :class:`Transmit` bytes, :class:`Disconnect` a
+connection, :class:`Invoke` a function. It decides:
+
+- who is subscribed to which instance, and counts the uses of each instance
+  so that ``on_idle`` runs when the last subscriber leaves;
+- what a subscriber receives: one snapshot (encoded once per version and
+  cached for every other subscriber), then each later change it does not
+  hold yet, then ``del`` when the instance is deleted;
+- order: a snapshot is taken only after every queued change has gone out,
+  and the changes a function caused go out before its result;
+- which function a call runs, and what the caller gets back.
+
+A connection is an opaque, hashable key chosen by the driver (``C``). The
+hub holds no socket, loop, task or clock: ``now`` is passed in. Store changes
+reach the hub through the registry's ordered queue, which the driver drains
+with :meth:`HubCore.flush` on the hub's thread; every method returns the
+actions produced since the last one, including the fan-out of changes that a
+lifecycle listener or a hook made on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ..frozen import freeze
+from ..protocol import (
+    Call,
+    Deleted,
+    ErrorMessage,
+    PatchMessage,
+    Result,
+    ServerMessage,
+    Snapshot,
+    encode,
+)
+from .functions import CallContext, Function, FunctionTable
+from .lifecycle import EventTable
+from .session import Action as SessionAction
+from .session import (
+    CallRequested,
+    Close,
+    Misbehaved,
+    Opened,
+    Reply,
+    Session,
+    SubscribeRequested,
+    UnsubscribeRequested,
+)
+from .store import Change, Removed, StoreRegistry
+
+__all__ = ["Disconnect", "HubAction", "HubCore", "Invoke", "Transmit", "encode_value"]
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit(Generic[C]):
+    """Send the same encoded frame to each of ``targets``."""
+
+    targets: tuple[C, ...]
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect(Generic[C]):
+    """Close ``conn`` with a WebSocket close code (what is queued goes first)."""
+
+    conn: C
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke(Generic[C]):
+    """Run ``function(call.args, context)`` for ``conn``, then report how it ended
+    with :meth:`HubCore.returned` or :meth:`HubCore.raised`."""
+
+    conn: C
+    call: Call
+    function: Function
+    context: CallContext
+
+
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C]
+
+
+class HubCore(Generic[C]):
+    """The rules of one server's hub (see the module docstring).
+
+    ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
+    lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
+    the moment the hub decides them."""
+
+    def __init__(
+        self,
+        registry: StoreRegistry,
+        functions: FunctionTable,
+        events: EventTable,
+        *,
+        owner: Any,
+        max_message_size: int | None = 1 << 20,
+    ) -> None:
+        self._registry = registry
+        self._functions = functions
+        self._events = events
+        self._owner = owner
+        self._max_message_size = max_message_size
+        self._sessions: dict[C, Session] = {}
+        self._clients: dict[str, C] = {}
+        """Connections that finished the handshake, by client id."""
+        self._subscribers: dict[str, dict[C, None]] = {}
+        """Instance name -> its subscribed connections, in subscription order."""
+        self._snapshots: dict[str, tuple[int, bytes]] = {}
+        """Instance name -> (version, encoded snapshot): one encode per version."""
+        self._out: list[HubAction[C]] = []
+        registry.watch(self._fan_out)
+
+    # -- what the driver reports ----------------------------------------------
+
+    def open(self, conn: C, client_id: str, *, now: float, heartbeat: float) -> None:
+        """A transport accepted ``conn``; the client must now say hello."""
+        self._sessions[conn] = Session(
+            client_id, now=now, heartbeat=heartbeat, max_message_size=self._max_message_size
+        )
+
+    def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
+        """One frame from ``conn``."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            self._apply(conn, session, session.receive(frame, now))
+        return self._take()
+
+    def tick(self, conn: C, now: float) -> list[HubAction[C]]:
+        """``conn``'s deadline (:meth:`next_deadline`) has come."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            self._apply(conn, session, session.tick(now))
+        return self._take()
+
+    def next_deadline(self, conn: C) -> float | None:
+        """When :meth:`tick` must run next for ``conn`` (None: no timer needed)."""
+        session = self._sessions.get(conn)
+        return None if session is None else session.next_deadline()
+
+    def lost(self, conn: C) -> list[HubAction[C]]:
+        """``conn`` is gone: end its subscriptions (``on_idle`` where it was the last)."""
+        session = self._sessions.pop(conn, None)
+        if session is None:
+            return self._take()
+        client_id = session.client_id
+        for store in session.closed():
+            self._drop_subscriber(conn, client_id, store)
+        if self._clients.get(client_id) == conn:
+            del self._clients[client_id]
+            self._events.fire("disconnect", client_id)
+        return self._take()
+
+    def returned(self, invoked: Invoke[C], value: Any) -> list[HubAction[C]]:
+        """An :class:`Invoke` returned ``value``: the changes it caused, then its result."""
+        conn, call, client_id = invoked.conn, invoked.call, invoked.context.client_id
+        try:
+            frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
+        except TypeError as exc:
+            problem = f"function '{call.name}' returned a value that is not JSON-like: {exc}"
+            log.error("%s", problem)
+            self._events.fire("error", TypeError(problem), client_id)
+            self._answer(conn, Result(call.id, error=problem))
+        else:
+            self._flush()  # the changes this call caused go first
+            self._send(conn, frame)
+        return self._take()
+
+    def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
+        """An :class:`Invoke` raised: the caller gets the message."""
+        call = invoked.call
+        log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
+        self._events.fire("error", exc, invoked.context.client_id)
+        self._answer(invoked.conn, Result(call.id, error=str(exc) or type(exc).__name__))
+        return self._take()
+
+    def emit(self, frame: bytes, client_id: str | None) -> None:
+        """Queue an encoded event for every client, or for ``client_id``; run from
+        the registry's queue, so events keep their order with store changes."""
+        if client_id is None:
+            if self._clients:
+                self._out.append(Transmit(tuple(self._clients.values()), frame))
+            return
+        conn = self._clients.get(client_id)
+        if conn is None:
+            log.debug("emit to unknown client %r ignored", client_id)
+        else:
+            self._send(conn, frame)
+
+    def flush(self) -> list[HubAction[C]]:
+        """Deliver the queued store changes and events now."""
+        self._flush()
+        return self._take()
+
+    # -- reads -------------------------------------------------------------------
+
+    @property
+    def connections(self) -> list[C]:
+        """Every open connection, said hello or not."""
+        return list(self._sessions)
+
+    def connection(self, client_id: str) -> C | None:
+        """The connection of a client that said hello, or None."""
+        return self._clients.get(client_id)
+
+    def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
+        """``(version, frame)`` of the snapshot cached for ``store``, if any."""
+        return self._snapshots.get(store)
+
+    # -- the session's actions ------------------------------------------------------
+
+    def _apply(self, conn: C, session: Session, actions: list[SessionAction]) -> None:
+        for action in actions:
+            try:
+                self._act(conn, session, action)
+            except Exception as exc:  # a bug must not take the hub or other clients down
+                log.exception("internal error handling %r", action)
+                self._events.fire("error", exc, session.client_id)
+
+    def _act(self, conn: C, session: Session, action: SessionAction) -> None:
+        match action:
+            case Reply(message):
+                self._send(conn, encode(message))
+            case Close(code, reason):
+                log.info("closing %s: %s (%s)", session.client_id, reason, code)
+                self._out.append(Disconnect(conn, code, reason))
+            case Opened(client_id):
+                self._clients[client_id] = conn
+                self._events.fire("connection", client_id)
+            case SubscribeRequested(store):
+                self._subscribe(conn, session, store)
+            case UnsubscribeRequested(store):
+                self._drop_subscriber(conn, session.client_id, store)
+            case CallRequested(call):
+                self._call(conn, session, call)
+            case Misbehaved(error):
+                client_id = session.client_id
+                log.info("bad input from %s: %s", client_id, error)
+                known = client_id if client_id in self._clients else None
+                self._events.fire("error", error, known)
+
+    # -- subscriptions -----------------------------------------------------------
+
+    def _subscribe(self, conn: C, session: Session, store: str) -> None:
+        registry = self._registry
+        resolved = registry.resolve(store)
+        if resolved is None:
+            self._answer(conn, ErrorMessage("subscribe", f"unknown store '{store}'", store))
+            return
+        definition, key = resolved
+        client_id = session.client_id
+        with registry.lock:
+            # Send what is queued first: then the snapshot below is exactly the
+            # state after every change the client will not get as a patch.
+            self._flush()
+            resync = store in session.subscriptions
+            try:
+                if resync:  # it exists: a deletion would have ended the subscription
+                    current = registry.snapshot(definition, key) or _vanished(store)
+                else:
+                    inst = registry.acquire(definition, key)
+                    current = (inst.state, inst.version)
+                frame = self._snapshot_frame(store, *current)
+            except Exception as exc:
+                log.exception("cannot serve %r to %s", store, client_id)
+                self._events.fire("error", exc, client_id)
+                message = ErrorMessage("subscribe", f"cannot serve '{store}': {exc}", store)
+                self._send(conn, encode(message))
+                return
+            session.subscribed(store, current[1])
+            self._subscribers.setdefault(store, {})[conn] = None
+            self._send(conn, frame)
+        if not resync:
+            self._events.fire("subscribe", store, client_id)
+
+    def _snapshot_frame(self, store: str, state: Any, version: int) -> bytes:
+        cached = self._snapshots.get(store)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        frame = encode_value(Snapshot(store, version, state), f"store {store!r}")
+        self._snapshots[store] = (version, frame)
+        return frame
+
+    def _drop_subscriber(self, conn: C, client_id: str, store: str) -> None:
+        subscribers = self._subscribers.get(store)
+        if subscribers is None or conn not in subscribers:
+            return
+        del subscribers[conn]
+        if not subscribers:
+            del self._subscribers[store]
+        self._events.fire("unsubscribe", store, client_id)
+        idle = self._registry.release(store)
+        if idle is not None:
+            try:
+                idle()
+            except Exception as exc:
+                log.exception("on_idle of %r raised", store)
+                self._events.fire("error", exc, None)
+
+    def _fan_out(self, event: Change | Removed) -> None:
+        """The hub's own watch on every store: changes to their subscribers."""
+        store = event.store
+        if isinstance(event, Removed):
+            self._snapshots.pop(store, None)
+            subscribers = self._subscribers.pop(store, {})
+            targets = tuple(c for c in subscribers if self._sessions[c].removed(store))
+            if targets:
+                self._out.append(Transmit(targets, encode(Deleted(store))))
+            return
+        listening = self._subscribers.get(store)
+        if listening is None:
+            return
+        targets = tuple(c for c in listening if self._sessions[c].advance(store, event.version))
+        if not targets:
+            return
+        if event.patches is None:
+            frame = self._snapshot_frame(store, event.state, event.version)
+        else:
+            message = PatchMessage(store, event.version, event.patches)
+            frame = encode_value(message, f"store {store!r}")
+        self._out.append(Transmit(targets, frame))
+
+    # -- calls --------------------------------------------------------------------
+
+    def _call(self, conn: C, session: Session, call: Call) -> None:
+        function = self._functions.get(call.name)
+        if function is None:
+            self._answer(conn, Result(call.id, error=f"unknown function '{call.name}'"))
+            return
+        context = CallContext(session.client_id, self._owner)
+        self._out.append(Invoke(conn, call, function, context))
+
+    # -- output -------------------------------------------------------------------
+
+    def _answer(self, conn: C, message: ServerMessage) -> None:
+        """Send ``message`` after the changes queued before it."""
+        self._flush()
+        self._send(conn, encode(message))
+
+    def _send(self, conn: C, frame: bytes) -> None:
+        if conn in self._sessions:
+            self._out.append(Transmit((conn,), frame))
+
+    def _flush(self) -> None:
+        self._registry.flush()
+
+    def _take(self) -> list[HubAction[C]]:
+        out, self._out = self._out, []
+        return out
+
+
+def encode_value(message: ServerMessage, what: str) -> bytes:
+    """``encode(message)``, with a ``TypeError`` naming ``what`` for values msgpack
+    cannot carry (an int beyond 64 bits, say)."""
+    try:
+        return encode(message)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise TypeError(f"{what} cannot be encoded: {exc}") from None
+
+
+def _vanished(store: str) -> Any:
+    raise LookupError(f"store {store!r} is gone")

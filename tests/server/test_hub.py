@@ -1,0 +1,241 @@
+"""The hub's rules without a socket or a loop: events in, actions out.
+
+Connections are plain strings here; frames are decoded back into messages so
+the tests read like the protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hotstate_rx.protocol import (
+    Call,
+    ClientHello,
+    Deleted,
+    ErrorMessage,
+    EventMessage,
+    PatchMessage,
+    Result,
+    ServerHello,
+    ServerMessage,
+    Snapshot,
+    Subscribe,
+    Unsubscribe,
+    decode_server_message,
+    encode,
+)
+from hotstate_rx.server.functions import FunctionTable
+from hotstate_rx.server.handle import StoreHandle
+from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
+from hotstate_rx.server.lifecycle import SERVER_EVENTS, EventTable
+from hotstate_rx.server.session import CLOSE_POLICY, MAX_BAD_FRAMES
+from hotstate_rx.server.store import StoreRegistry
+
+
+class Rig:
+    """A hub with its registry, functions and a log of lifecycle events."""
+
+    def __init__(self) -> None:
+        self.registry = StoreRegistry()
+        self.functions = FunctionTable()
+        self.events = EventTable()
+        self.fired: list[tuple[Any, ...]] = []
+        for name in sorted(SERVER_EVENTS):
+            self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
+        self.hub: HubCore[str] = HubCore(
+            self.registry, self.functions, self.events, owner="the server"
+        )
+
+    def store(self, name: str, data: Any) -> StoreHandle:
+        return StoreHandle(self.registry, self.registry.define(name, data))
+
+    def connect(self, conn: str) -> list[HubAction[str]]:
+        self.hub.open(conn, f"id-{conn}", now=0.0, heartbeat=30.0)
+        return self.send(conn, ClientHello())
+
+    def send(self, conn: str, message: Any) -> list[HubAction[str]]:
+        return self.hub.receive(conn, encode(message), now=1.0)
+
+
+def sent(actions: list[HubAction[str]]) -> list[tuple[tuple[str, ...], ServerMessage]]:
+    """The transmissions among ``actions``, decoded, in order."""
+    return [(a.targets, decode_server_message(a.frame)) for a in actions if isinstance(a, Transmit)]
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return Rig()
+
+
+def test_hello_opens_the_connection_and_fires_connection(rig: Rig) -> None:
+    assert sent(rig.connect("a")) == [(("a",), ServerHello("id-a", 30.0))]
+    assert rig.fired == [("connection", "id-a")]
+    assert rig.hub.connection("id-a") == "a"
+
+
+def test_subscribe_sends_a_snapshot_counts_the_use_and_fires_subscribe(rig: Rig) -> None:
+    todos = rig.store("Todos", {"items": []})
+    rig.connect("a")
+    assert sent(rig.send("a", Subscribe("Todos"))) == [
+        (("a",), Snapshot("Todos", 1, {"items": []}))
+    ]
+    assert todos.subscriber_count() == 1
+    assert rig.fired[-1] == ("subscribe", "Todos", "id-a")
+
+
+def test_a_change_is_encoded_once_for_every_subscriber(rig: Rig) -> None:
+    todos = rig.store("Todos", {"items": []})
+    for conn in ("a", "b"):
+        rig.connect(conn)
+        rig.send(conn, Subscribe("Todos"))
+    rig.connect("c")  # connected, not subscribed
+    todos.update(lambda d: d["items"].append(1))
+    [action] = rig.hub.flush()
+    assert isinstance(action, Transmit) and action.targets == ("a", "b")
+    patch = [{"op": "add", "path": "/items/-", "value": 1}]
+    assert decode_server_message(action.frame) == PatchMessage("Todos", 2, patch)
+
+
+def test_snapshots_are_encoded_once_per_version(rig: Rig) -> None:
+    rig.store("Todos", {"items": []})
+    frames = []
+    for conn in ("a", "b"):
+        rig.connect(conn)
+        [action] = rig.send(conn, Subscribe("Todos"))
+        assert isinstance(action, Transmit)
+        frames.append(action.frame)
+    assert frames[0] is frames[1]
+
+
+def test_a_snapshot_follows_every_change_queued_before_it(rig: Rig) -> None:
+    """A subscriber that arrives while changes are queued gets them first (as
+    patches, for those already subscribed), then a snapshot that includes them."""
+    todos = rig.store("Todos", {"n": 0})
+    rig.connect("a")
+    rig.send("a", Subscribe("Todos"))
+    rig.registry.set_deliver(lambda flush: None)  # a driver that has not drained yet
+    todos.set({"n": 1})
+    rig.connect("b")
+    actions = sent(rig.send("b", Subscribe("Todos")))
+    assert actions == [
+        (("a",), Snapshot("Todos", 2, {"n": 1})),
+        (("b",), Snapshot("Todos", 2, {"n": 1})),
+    ]
+
+
+def test_resubscribing_resyncs_without_counting_twice(rig: Rig) -> None:
+    todos = rig.store("Todos", {"n": 0})
+    rig.connect("a")
+    rig.send("a", Subscribe("Todos"))
+    todos.set({"n": 5})
+    rig.hub.flush()
+    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), Snapshot("Todos", 2, {"n": 5}))]
+    assert todos.subscriber_count() == 1
+    assert [e for e in rig.fired if e[0] == "subscribe"] == [("subscribe", "Todos", "id-a")]
+
+
+def test_unknown_store_is_answered_with_an_error(rig: Rig) -> None:
+    rig.connect("a")
+    reply = ErrorMessage("subscribe", "unknown store 'Nope'", "Nope")
+    assert sent(rig.send("a", Subscribe("Nope"))) == [(("a",), reply)]
+
+
+def test_the_last_subscriber_leaving_runs_on_idle(rig: Rig) -> None:
+    idle: list[str | None] = []
+    rooms = rig.store("Room:*", {"n": 0}).on_idle(idle.append)
+    for conn in ("a", "b"):
+        rig.connect(conn)
+        rig.send(conn, Subscribe("Room:x"))
+    rig.send("a", Unsubscribe("Room:x"))
+    assert idle == [] and rooms.subscriber_count("x") == 1
+    rig.hub.lost("b")
+    assert idle == ["x"] and rooms.subscriber_count("x") == 0
+    assert rig.fired[-2:] == [("unsubscribe", "Room:x", "id-b"), ("disconnect", "id-b")]
+
+
+def test_a_deleted_instance_ends_its_subscriptions(rig: Rig) -> None:
+    todos = rig.store("Todos", {"n": 0})
+    rig.connect("a")
+    rig.send("a", Subscribe("Todos"))
+    todos.delete()
+    assert sent(rig.hub.flush()) == [(("a",), Deleted("Todos"))]
+    todos.set({"n": 1})  # created again: the old subscription does not see it
+    assert rig.hub.flush() == []
+
+
+def test_a_call_becomes_an_invoke_and_its_changes_precede_its_result(rig: Rig) -> None:
+    todos = rig.store("Todos", {"n": 0})
+    rig.functions.register("inc", lambda args: todos.update(lambda d: d.update(n=d["n"] + args)))
+    rig.connect("a")
+    rig.send("a", Subscribe("Todos"))
+    [invoke] = rig.send("a", Call(7, "inc", 2))
+    assert isinstance(invoke, Invoke) and invoke.context.client_id == "id-a"
+    assert invoke.context.server == "the server"
+    rig.registry.set_deliver(lambda flush: None)  # the change stays queued until the result
+    value = invoke.function(invoke.call.args, invoke.context)
+    patch = PatchMessage("Todos", 2, [{"op": "replace", "path": "/n", "value": 2}])
+    assert sent(rig.hub.returned(invoke, value)) == [(("a",), patch), (("a",), Result(7, None))]
+
+
+def test_a_failed_call_answers_with_its_message(rig: Rig) -> None:
+    rig.functions.register("boom", lambda args: None)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "boom"))
+    assert isinstance(invoke, Invoke)
+    error = RuntimeError("nope")
+    assert sent(rig.hub.raised(invoke, error)) == [(("a",), Result(1, error="nope"))]
+    assert rig.fired[-1] == ("error", error, "id-a")
+
+
+def test_a_result_that_is_not_json_is_an_error_for_the_caller(rig: Rig) -> None:
+    rig.functions.register("bad", lambda args: None)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "bad"))
+    assert isinstance(invoke, Invoke)
+    [(_, reply)] = sent(rig.hub.returned(invoke, {1, 2}))
+    assert isinstance(reply, Result) and "not JSON-like" in (reply.error or "")
+
+
+def test_unknown_function_is_answered_at_once(rig: Rig) -> None:
+    rig.connect("a")
+    reply = Result(3, error="unknown function 'nope'")
+    assert sent(rig.send("a", Call(3, "nope"))) == [(("a",), reply)]
+
+
+def test_an_answer_for_a_lost_connection_is_dropped(rig: Rig) -> None:
+    rig.functions.register("slow", lambda args: None)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "slow"))
+    assert isinstance(invoke, Invoke)
+    rig.hub.lost("a")
+    assert rig.hub.returned(invoke, 42) == []
+
+
+def test_emit_reaches_every_client_or_one(rig: Rig) -> None:
+    for conn in ("a", "b"):
+        rig.connect(conn)
+    rig.hub.open("c", "id-c", now=0.0, heartbeat=30.0)  # no hello yet: no events
+    frame = encode(EventMessage("note", 1))
+    rig.hub.emit(frame, None)
+    rig.hub.emit(frame, "id-b")
+    rig.hub.emit(frame, "id-gone")
+    assert [a.targets for a in rig.hub.flush() if isinstance(a, Transmit)] == [("a", "b"), ("b",)]
+
+
+def test_bad_frames_end_in_a_disconnect(rig: Rig) -> None:
+    rig.connect("a")
+    actions: list[HubAction[str]] = []
+    for _ in range(MAX_BAD_FRAMES):
+        actions = rig.hub.receive("a", b"\xc1", now=1.0)
+    assert actions[-1] == Disconnect("a", CLOSE_POLICY, f"{MAX_BAD_FRAMES} bad frames in a row")
+    assert [e[0] for e in rig.fired].count("error") == MAX_BAD_FRAMES
+
+
+def test_a_silent_connection_is_timed_out(rig: Rig) -> None:
+    rig.hub.open("a", "id-a", now=0.0, heartbeat=30.0)
+    deadline = rig.hub.next_deadline("a")
+    assert deadline is not None
+    [action] = rig.hub.tick("a", deadline)
+    assert isinstance(action, Disconnect) and action.reason == "no hello in time"
