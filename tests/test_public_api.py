@@ -132,6 +132,11 @@ def test_the_json_core_loads_no_server_and_no_msgpack() -> None:
     assert _loaded_after("hotstate_rx.draft", watched) == []
 
 
+def test_the_client_loads_no_server() -> None:
+    """The client and the Rx operators it uses stand on the shared core alone."""
+    assert _loaded_after("hotstate_rx.client.client", ["hotstate_rx.server"]) == []
+
+
 def _loaded_after(module: str, watched: list[str]) -> list[str]:
     """Import ``module`` in a fresh interpreter; which of ``watched`` got loaded."""
     source = (

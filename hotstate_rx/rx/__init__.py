@@ -1,9 +1,14 @@
-"""Rx on the server: stores and events as Observables, and Observables feeding them.
+"""Rx: stores and events as Observables, and Observables feeding them.
+
+Shared by both ends: :mod:`.operators` (``select``: a slice of the state,
+emitted only when it changed). The client's handles and streams are
+Observables themselves (:mod:`hotstate_rx.client`); the rest of this package
+is the server's side.
 
 Streams out (for audit logs, persistence, replication, metrics)::
 
-    changes(server | handle[, key])     every committed Change / Removed
-    server_events(server[, *names])     the lifecycle events as small values
+    changes(server | handle[, key])       every committed Change / Removed
+    lifecycle_events(server[, *names])    the lifecycle events as small values
 
 (``handle.observe([key])`` of :mod:`hotstate_rx.rx.observe` is the stream of one
 instance's *states*.) Streams in::
@@ -40,36 +45,45 @@ in the source yourself if a recipe must run on the loop.
 
 from __future__ import annotations
 
-from .changes import changes as changes
-from .events import EVENT_TYPES as EVENT_TYPES
-from .events import ClientConnected as ClientConnected
-from .events import ClientDisconnected as ClientDisconnected
-from .events import ClientSubscribed as ClientSubscribed
-from .events import ClientUnsubscribed as ClientUnsubscribed
-from .events import ServerError as ServerError
-from .events import ServerEvent as ServerEvent
-from .events import StoreCreated as StoreCreated
-from .events import StoreDeleted as StoreDeleted
-from .events import server_events as server_events
-from .feeds import Recipe as Recipe
-from .feeds import derived_store as derived_store
-from .feeds import feed_events as feed_events
-from .feeds import feed_store as feed_store
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "EVENT_TYPES",
-    "ClientConnected",
-    "ClientDisconnected",
-    "ClientSubscribed",
-    "ClientUnsubscribed",
-    "Recipe",
-    "ServerError",
-    "ServerEvent",
-    "StoreCreated",
-    "StoreDeleted",
-    "changes",
-    "derived_store",
-    "feed_events",
-    "feed_store",
-    "server_events",
-]
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .changes import changes as changes
+    from .feeds import ItemRecipe as ItemRecipe
+    from .feeds import derived_store as derived_store
+    from .feeds import feed_events as feed_events
+    from .feeds import feed_store as feed_store
+    from .lifecycle import LIFECYCLE_EVENT_TYPES as LIFECYCLE_EVENT_TYPES
+    from .lifecycle import ClientConnected as ClientConnected
+    from .lifecycle import ClientDisconnected as ClientDisconnected
+    from .lifecycle import ClientSubscribed as ClientSubscribed
+    from .lifecycle import ClientUnsubscribed as ClientUnsubscribed
+    from .lifecycle import LifecycleEvent as LifecycleEvent
+    from .lifecycle import ServerError as ServerError
+    from .lifecycle import StoreCreated as StoreCreated
+    from .lifecycle import StoreDeleted as StoreDeleted
+    from .lifecycle import lifecycle_events as lifecycle_events
+    from .operators import select as select
+
+_EXPORTS = {
+    "ClientConnected": ".lifecycle",
+    "ClientDisconnected": ".lifecycle",
+    "ClientSubscribed": ".lifecycle",
+    "ClientUnsubscribed": ".lifecycle",
+    "ItemRecipe": ".feeds",
+    "LIFECYCLE_EVENT_TYPES": ".lifecycle",
+    "LifecycleEvent": ".lifecycle",
+    "ServerError": ".lifecycle",
+    "StoreCreated": ".lifecycle",
+    "StoreDeleted": ".lifecycle",
+    "changes": ".changes",
+    "derived_store": ".feeds",
+    "feed_events": ".feeds",
+    "feed_store": ".feeds",
+    "lifecycle_events": ".lifecycle",
+    "select": ".operators",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

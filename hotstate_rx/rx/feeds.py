@@ -20,11 +20,11 @@ from ..server.handle import InstanceHandle, StoreHandle
 from ..server.store import Change, Removed, StoreRegistry, parse_store_name
 from ._hub import registry_of
 
-__all__ = ["Recipe", "derived_store", "feed_events", "feed_store"]
+__all__ = ["ItemRecipe", "derived_store", "feed_events", "feed_store"]
 
 log = logging.getLogger(__name__)
 
-Recipe = Callable[[Any, Any], object]
+ItemRecipe = Callable[[Any, Any], object]
 """``recipe(draft, item)``: apply one item of a source to a store's draft."""
 
 
@@ -33,7 +33,7 @@ def feed_store(
     source: Observable[Any],
     key: str | None = None,
     *,
-    recipe: Recipe | None = None,
+    recipe: ItemRecipe | None = None,
 ) -> abc.DisposableBase:
     """Drive the instance of ``key`` with the items of ``source``; return the feed.
 
@@ -72,7 +72,7 @@ def derived_store(
     source: Observable[Any],
     *,
     initial: Any = ...,
-    recipe: Recipe | None = None,
+    recipe: ItemRecipe | None = None,
 ) -> StoreHandle:
     """Create the static store ``name``, fed by ``source``, and return its handle.
 
@@ -209,7 +209,7 @@ def _ignore(item: Any) -> None:
     """A feed's ``apply`` before it has a target."""
 
 
-def _drive(feed: _Feed, instance: InstanceHandle, recipe: Recipe | None) -> None:
+def _drive(feed: _Feed, instance: InstanceHandle, recipe: ItemRecipe | None) -> None:
     """Point ``feed`` at one existing store instance; its deletion ends the feed."""
 
     def apply(item: Any) -> None:

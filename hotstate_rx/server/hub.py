@@ -43,7 +43,7 @@ from ..protocol import (
     encode,
 )
 from .functions import CallContext, Function, FunctionTable
-from .lifecycle import EventTable
+from .lifecycle import LifecycleEvents
 from .session import Action as SessionAction
 from .session import (
     CallRequested,
@@ -106,7 +106,7 @@ class HubCore(Generic[C]):
         self,
         registry: StoreRegistry,
         functions: FunctionTable,
-        events: EventTable,
+        events: LifecycleEvents,
         *,
         owner: Any,
         max_message_size: int | None = 1 << 20,

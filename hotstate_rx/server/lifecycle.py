@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["SERVER_EVENTS", "EventTable", "check_event"]
+__all__ = ["LIFECYCLE_EVENTS", "LifecycleEvents", "check_lifecycle_event"]
 
 log = logging.getLogger(__name__)
 
-SERVER_EVENTS: Final = frozenset(
+LIFECYCLE_EVENTS: Final = frozenset(
     {
         "connection",  # (client_id)
         "disconnect",  # (client_id)
@@ -23,23 +23,23 @@ SERVER_EVENTS: Final = frozenset(
 )
 
 
-def check_event(event: str) -> None:
+def check_lifecycle_event(event: str) -> None:
     """Raise ``ValueError`` naming ``event`` and the known events unless it is one."""
-    if event not in SERVER_EVENTS:
-        known = ", ".join(sorted(SERVER_EVENTS))
+    if event not in LIFECYCLE_EVENTS:
+        known = ", ".join(sorted(LIFECYCLE_EVENTS))
         raise ValueError(f"unknown server event {event!r}; known events: {known}")
 
 
-class EventTable:
+class LifecycleEvents:
     """Listeners per event name. A listener that raises is logged and skipped:
     user code never breaks the server."""
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in SERVER_EVENTS}
+        self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in LIFECYCLE_EVENTS}
 
     def on(self, event: str, listener: Callable[..., Any]) -> Callable[[], None]:
         """Add ``listener`` for ``event``; return the function that removes it."""
-        check_event(event)
+        check_lifecycle_event(event)
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {type(listener).__name__}")
         listeners = self._listeners[event]

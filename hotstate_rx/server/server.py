@@ -25,7 +25,7 @@ from .driver import LoopDriver, PeerLink
 from .functions import FunctionTable
 from .handle import StoreHandle
 from .hub import HubCore, encode_value
-from .lifecycle import EventTable
+from .lifecycle import LifecycleEvents
 from .store import Change, Removed, StoreRegistry
 from .transports.asgi import AsgiEndpoint
 
@@ -73,7 +73,7 @@ class Server:
         self._max_send_buffer = max_send_buffer
         self._compression = compression
         self._functions = FunctionTable()
-        self._events = EventTable()
+        self._events = LifecycleEvents()
         self._registry = StoreRegistry()
         self._registry.on_created = partial(self._events.fire, "store_created")
         self._registry.on_deleted = partial(self._events.fire, "store_deleted")

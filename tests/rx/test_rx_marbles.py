@@ -16,7 +16,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from hotstate_rx.rx import (
-    EVENT_TYPES,
+    LIFECYCLE_EVENT_TYPES,
     ServerError,
     StoreCreated,
     StoreDeleted,
@@ -24,11 +24,11 @@ from hotstate_rx.rx import (
     derived_store,
     feed_events,
     feed_store,
-    server_events,
+    lifecycle_events,
 )
 from hotstate_rx.server import Hotstate, Server
-from hotstate_rx.server.lifecycle import SERVER_EVENTS
 from hotstate_rx.server.handle import StoreHandle
+from hotstate_rx.server.lifecycle import LIFECYCLE_EVENTS
 from hotstate_rx.server.store import Change, Removed
 
 on_next = ReactiveTest.on_next
@@ -145,7 +145,7 @@ def test_changes_checks_its_arguments(server: Server) -> None:
         changes("Room:*")  # type: ignore[arg-type]
 
 
-# -- server_events -------------------------------------------------------------
+# -- lifecycle_events -------------------------------------------------------------
 
 
 def test_server_events_as_values(scheduler: TestScheduler, server: Server) -> None:
@@ -153,7 +153,7 @@ def test_server_events_as_values(scheduler: TestScheduler, server: Server) -> No
     at(scheduler, 210, lambda: rooms.init("a"))
     at(scheduler, 220, lambda: rooms.delete("a"))
 
-    results = scheduler.start(lambda: server_events(server, "store_created", "store_deleted"))
+    results = scheduler.start(lambda: lifecycle_events(server, "store_created", "store_deleted"))
 
     assert results.messages == [
         on_next(210, StoreCreated("Room:a", "a")),
@@ -163,11 +163,11 @@ def test_server_events_as_values(scheduler: TestScheduler, server: Server) -> No
 
 def test_server_events_rejects_unknown_names(server: Server) -> None:
     with pytest.raises(ValueError, match="unknown server event 'connect'"):
-        server_events(server, "connect")
+        lifecycle_events(server, "connect")
 
 
 def test_every_server_event_has_a_value_type() -> None:
-    assert set(EVENT_TYPES) == SERVER_EVENTS
+    assert set(LIFECYCLE_EVENT_TYPES) == LIFECYCLE_EVENTS
 
 
 # -- feed_store -------------------------------------------------------------------
@@ -259,7 +259,7 @@ def test_bad_items_are_reported_and_skipped(scheduler: TestScheduler, server: Se
     )
     at(scheduler, 200, lambda: feed_store(sensor, source))
 
-    results = scheduler.start(lambda: server_events(server, "error"))
+    results = scheduler.start(lambda: lifecycle_events(server, "error"))
 
     [bad, failed] = results.messages
     assert bad.time == 210
@@ -389,7 +389,7 @@ def test_feed_events_reports_non_json_items(scheduler: TestScheduler, server: Se
     source = scheduler.create_hot_observable(on_next(210, {1, 2}), on_next(220, "ok"))
     at(scheduler, 200, lambda: feed_events(server, "tick", source))
 
-    results = scheduler.start(lambda: server_events(server, "error"))
+    results = scheduler.start(lambda: lifecycle_events(server, "error"))
 
     [reported] = results.messages
     assert reported.time == 210

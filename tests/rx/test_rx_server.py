@@ -27,7 +27,7 @@ from hotstate_rx.rx import (
     changes,
     feed_events,
     feed_store,
-    server_events,
+    lifecycle_events,
 )
 
 TIMEOUT = 5.0
@@ -136,7 +136,7 @@ async def test_source_errors_reach_the_error_event_on_the_loop(
 ) -> None:
     sensor = server.create_store("Sensor", {})
     errors = Recorder()
-    server_events(server, "error").subscribe(errors)
+    lifecycle_events(server, "error").subscribe(errors)
     boom = OSError("sensor unplugged")
     failing = reactivex.timer(0.001).pipe(ops.flat_map(lambda _: reactivex.throw(boom)))
 
@@ -151,7 +151,7 @@ async def test_close_ends_streams_and_feeds(server: Server, url: str) -> None:
     sensor = server.create_store("Sensor", {})
     every_change, events, feed = Recorder(), Recorder(), Recorder()
     changes(server).subscribe(every_change)
-    server_events(server).subscribe(events)
+    lifecycle_events(server).subscribe(events)
     feed_store(sensor, reactivex.never().pipe(disposed_flag(feed)))
     feed_events(server, "tick", reactivex.never().pipe(disposed_flag(feed)))
 
@@ -167,7 +167,9 @@ async def test_lifecycle_events_of_a_real_client(
 ) -> None:
     server.create_store("Todos", {"items": []})
     events = Recorder()
-    server_events(server, "connection", "subscribe", "unsubscribe", "disconnect").subscribe(events)
+    lifecycle_events(server, "connection", "subscribe", "unsubscribe", "disconnect").subscribe(
+        events
+    )
 
     client = connect()
     todos = client.subscribe("Todos")
@@ -190,7 +192,7 @@ async def test_a_targeted_event_feed_ends_when_its_client_leaves(
     server: Server, url: str, connect: Callable[[], Client]
 ) -> None:
     connected = Recorder()
-    server_events(server, "connection").subscribe(connected)
+    lifecycle_events(server, "connection").subscribe(connected)
     client = connect()
     received = Recorder()
     client.events("tick").subscribe(received)

@@ -29,7 +29,7 @@ from hotstate_rx.protocol import (
 from hotstate_rx.server.functions import FunctionTable
 from hotstate_rx.server.handle import StoreHandle
 from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
-from hotstate_rx.server.lifecycle import SERVER_EVENTS, EventTable
+from hotstate_rx.server.lifecycle import LIFECYCLE_EVENTS, LifecycleEvents
 from hotstate_rx.server.session import CLOSE_POLICY, MAX_BAD_FRAMES
 from hotstate_rx.server.store import StoreRegistry
 
@@ -40,9 +40,9 @@ class Rig:
     def __init__(self) -> None:
         self.registry = StoreRegistry()
         self.functions = FunctionTable()
-        self.events = EventTable()
+        self.events = LifecycleEvents()
         self.fired: list[tuple[Any, ...]] = []
-        for name in sorted(SERVER_EVENTS):
+        for name in sorted(LIFECYCLE_EVENTS):
             self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
         self.hub: HubCore[str] = HubCore(
             self.registry, self.functions, self.events, owner="the server"

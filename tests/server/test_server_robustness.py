@@ -196,7 +196,8 @@ async def test_close_is_idempotent_and_closes_connections(
 def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(name)s: %(message)s')\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout,"
+        " format='%(name)s: %(message)s')\n"
         "from hotstate_rx import Hotstate\n"
         "Hotstate().run(port=0, host='127.0.0.1')\n"
         "print('closed', flush=True)\n"

@@ -427,3 +427,67 @@ def test_the_servers_registry_by_name() -> None:
     assert terminated == ["general", None]
     assert server.list_stores() == ["Room:random"]
     assert server.stores["Config"] is config  # the name stays registered
+
+
+# -- the typed instance API ---------------------------------------------------------
+
+
+def test_instance_handles_are_the_typed_key_less_form(reg: StoreRegistry) -> None:
+    todos = create_store(reg, "Todos", {"items": []})
+    rooms = create_store(reg, "Room:*", {"n": 0})
+    todo = todos.instance()
+    room = rooms["lobby"]
+    assert (todo.name, todo.key) == ("Todos", None)
+    assert (room.name, room.key) == ("Room:lobby", "lobby")
+    assert rooms.instance("lobby").name == room.name
+    assert not room.has() and room.get() is None and room.version() is None
+    room.update(lambda d: d.update(n=1))
+    with room.mutate() as d:
+        d["n"] += 1
+    assert room.get() == {"n": 2} == rooms.get("lobby")
+    assert room.version() == rooms.version("lobby") == 3  # created, then two changes
+    assert room.snapshot() == ({"n": 2}, 3)
+    todo.set({"items": [1]})
+    assert todos.get() == {"items": [1]} and todo.is_initialized()
+    room.reset()
+    assert room.get() == {"n": 0} and not room.is_initialized()
+    room.delete()
+    assert not rooms.has("lobby")
+
+
+def test_instance_handles_check_their_key(reg: StoreRegistry) -> None:
+    todos = create_store(reg, "Todos", {})
+    rooms = create_store(reg, "Room:*", {})
+    with pytest.raises(TypeError, match="'Todos' is a static store"):
+        todos["x"]
+    with pytest.raises(TypeError, match="'Todos' is a static store"):
+        todos.instance("x")
+    with pytest.raises(TypeError, match="'Room:\\*' is a dynamic store"):
+        rooms.instance()
+    with pytest.raises(TypeError, match="'Room:\\*' is a dynamic store"):
+        rooms[""]
+
+
+def test_a_recipe_may_return_the_new_state(reg: StoreRegistry) -> None:
+    """As in Immer (API.md §1): ``update(lambda n: n + 1)`` replaces the state."""
+    counter = create_store(reg, "Counter", 0)
+    seen: list[Any] = []
+    counter.watch(seen.append)
+    counter.update(lambda n: n + 1)
+    assert counter.get() == 1
+    assert seen[-1].patches == [{"op": "replace", "path": "", "value": 1}]
+
+
+def test_a_use_that_raises_still_delivers_what_it_queued(reg: StoreRegistry) -> None:
+    """``on_create`` ran and committed before the recipe raised: watchers hear
+    of the creation at once, not with some later, unrelated change."""
+    rooms = create_store(reg, "Room:*", {"n": 0})
+    seen: list[Any] = []
+    rooms.watch(seen.append)
+
+    def fail(draft: Any) -> None:
+        raise RuntimeError("recipe failed")
+
+    with pytest.raises(RuntimeError, match="recipe failed"):
+        rooms.update("a", fail)
+    assert [(e.store, e.version) for e in seen] == [("Room:a", 1)]

@@ -1,4 +1,4 @@
-"""The server's lifecycle events as values, and :func:`server_events`, their stream."""
+"""The server's lifecycle events as values, and :func:`lifecycle_events`, their stream."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..server import Server
-from ..server.lifecycle import check_event
+from ..server.lifecycle import check_lifecycle_event
 from ._hub import registry_of
 
 __all__ = [
-    "EVENT_TYPES",
+    "LIFECYCLE_EVENT_TYPES",
     "ClientConnected",
     "ClientDisconnected",
     "ClientSubscribed",
     "ClientUnsubscribed",
+    "LifecycleEvent",
     "ServerError",
-    "ServerEvent",
     "StoreCreated",
     "StoreDeleted",
-    "server_events",
+    "lifecycle_events",
 ]
 
 
@@ -81,7 +81,7 @@ class ServerError:
     client_id: str | None
 
 
-ServerEvent: TypeAlias = (
+LifecycleEvent: TypeAlias = (
     ClientConnected
     | ClientDisconnected
     | ClientSubscribed
@@ -91,7 +91,7 @@ ServerEvent: TypeAlias = (
     | ServerError
 )
 
-EVENT_TYPES: Final[dict[str, type[ServerEvent]]] = {
+LIFECYCLE_EVENT_TYPES: Final[dict[str, type[LifecycleEvent]]] = {
     "connection": ClientConnected,
     "disconnect": ClientDisconnected,
     "subscribe": ClientSubscribed,
@@ -100,14 +100,14 @@ EVENT_TYPES: Final[dict[str, type[ServerEvent]]] = {
     "store_deleted": StoreDeleted,
     "error": ServerError,
 }
-"""Server event name -> the value :func:`server_events` emits for it (fields in
+"""Server event name -> the value :func:`lifecycle_events` emits for it (fields in
 the order of the listener's arguments)."""
 
 
-def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
+def lifecycle_events(server: Server, *names: str) -> Observable[LifecycleEvent]:
     """The server's lifecycle events named (all of them when none is), as values.
 
-    Each event becomes the dataclass of :data:`EVENT_TYPES` (``"subscribe"``
+    Each event becomes the dataclass of :data:`LIFECYCLE_EVENT_TYPES` (``"subscribe"``
     with arguments ``(name, client_id)`` becomes ``ClientSubscribed(store=name,
     client_id=...)``), so one stream can carry several kinds and be filtered
     with ``isinstance`` or ``match``. Emitted on the server's loop; completes
@@ -116,19 +116,19 @@ def server_events(server: Server, *names: str) -> Observable[ServerEvent]:
     .. code-block:: text
 
         client c1:                  connects    subscribes Todos    leaves
-        server_events(s):         ---Conn(c1)----Sub(Todos, c1)------Unsub(Todos, c1)-Disc(c1)--
+        lifecycle_events(s):         ---Conn(c1)----Sub(Todos, c1)------Unsub(Todos, c1)-Disc(c1)--
 
     """
     if not isinstance(server, Server):
-        raise TypeError(f"server_events() needs a Server, not {type(server).__name__}")
+        raise TypeError(f"lifecycle_events() needs a Server, not {type(server).__name__}")
     for name in names:
-        check_event(name)
-    kinds = [(name, EVENT_TYPES[name]) for name in names or EVENT_TYPES]
+        check_lifecycle_event(name)
+    kinds = [(name, LIFECYCLE_EVENT_TYPES[name]) for name in names or LIFECYCLE_EVENT_TYPES]
 
     def subscribe(
-        observer: abc.ObserverBase[ServerEvent], scheduler: abc.SchedulerBase | None = None
+        observer: abc.ObserverBase[LifecycleEvent], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        def emitter(kind: type[ServerEvent]) -> Callable[..., None]:
+        def emitter(kind: type[LifecycleEvent]) -> Callable[..., None]:
             return lambda *args: observer.on_next(kind(*args))
 
         offs = [server.on(name, emitter(kind)) for name, kind in kinds]
