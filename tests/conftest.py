@@ -62,6 +62,18 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Everything that reaches the loop's exception handler during the test
+    (a task that died with an exception nobody awaited, for one)."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    yield seen
+    loop.set_exception_handler(previous)
+
+
+@pytest.fixture
 def artifacts() -> Path:
     """Where browser tests leave their screenshots (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,4 +1,7 @@
-"""The README's Python examples run as written.
+"""The README's Python examples run as written: the one README harness.
+
+README.md carries the examples of the original JavaScript README, translated,
+so running README.md's blocks runs those too.
 
 Every ``python`` block of README.md is compiled; the runnable ones are
 executed against real sockets. The only edits the harness makes are the ones
@@ -25,6 +28,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 RUN = "server.run(port=4400)"
 URL = "ws://localhost:4400"
+REALISTIC = "## A realistic example: collaborative todos with rooms"
 
 
 def block(first_line: str, nth: int = 0) -> str:
@@ -186,7 +190,7 @@ async def test_quick_example_functions_and_events(servers: Any, printed: Printed
 
 
 async def test_realistic_example(servers: Any, mains: Any, printed: Printed) -> None:
-    server_code, client_code = section("## A realistic example: collaborative todos with rooms")[:2]
+    server_code, client_code = section(REALISTIC)[:2]
     ns = await servers(server_code, printed)
     mains(client_code, ns["url"], printed)
     await printed.wait_for(lambda line: line.startswith("todos:") and "Ship it" in line)
@@ -198,10 +202,32 @@ async def test_realistic_example(servers: Any, mains: Any, printed: Printed) -> 
         await printed.wait_for(lambda line: "'done': True" in line)
 
 
+async def test_realistic_example_rooms_live_while_someone_is_in_them(
+    servers: Any, printed: Printed
+) -> None:
+    ns = await servers(section(REALISTIC)[0], printed)
+    rooms = ns["rooms"]
+    reset: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async with Client(ns["url"]) as client:
+        room = client.subscribe("Room:general")
+        await room.ready()
+        assert room.get_state() == {"messages": [], "users": [], "name": "general"}  # on_create
+        await client.call("room.send", {"room": "general", "text": "Hello!"})
+        [message] = room.get_state()["messages"]  # the patch came before the result
+        assert (message["from"], message["text"]) == (client.client_id, "Hello!")
+
+        def on_state(state: Any) -> None:
+            if not state["messages"] and not reset.done():
+                reset.set_result(state)
+
+        rooms.observe("general").subscribe(on_state)
+    # the last subscriber left: on_idle reset the room to the raw defaults
+    assert await asyncio.wait_for(reset, 5) == {"messages": [], "users": []}
+    assert rooms.has("general") and not rooms.is_initialized("general")
+
+
 async def test_optimistic_example(servers: Any, printed: Printed) -> None:
-    ns = await servers(
-        section("## A realistic example: collaborative todos with rooms")[0], printed
-    )
+    ns = await servers(section(REALISTIC)[0], printed)
     async with Client(ns["url"]) as client:
         example: dict[str, Any] = {"client": client}
         await run(section("### Optimistic updates")[0], example, "optimistic")
