@@ -74,6 +74,8 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 def test_errors_hierarchy() -> None:
     assert issubclass(hotstate_rx.PatchError, ValueError)
     assert issubclass(hotstate_rx.RpcTimeout, hotstate_rx.RpcError)
+    assert issubclass(hotstate_rx.RpcTimeout, TimeoutError)  # `except TimeoutError` catches it
+    assert str(hotstate_rx.RpcTimeout()) == "RPC timeout"
     for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError"):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 

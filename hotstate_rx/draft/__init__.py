@@ -1,4 +1,4 @@
-"""Drafts: mutate a stand-in for an immutable state, get the new state and its JSON PatchOp.
+"""Drafts: mutate a stand-in for an immutable state, get the new state and its JSON Patch.
 
 ``produce(state, recipe)`` hands ``recipe`` a draft of ``state``. The draft
 copies a container the first time it (or something below it) changes, once
@@ -35,12 +35,25 @@ Semantics worth knowing:
   ``repr`` see the current frozen values; ``sort`` and ``reverse`` emit one
   ``replace`` of the list. ``keys()`` is a view of the keys at call time;
   ``values()``/``items()`` are lists (of drafts, for containers).
-* **Scalar roots.** A recipe gets a ``str``/number/``None`` root as itself and
-  cannot change it; ``produce`` returns it unchanged with ``[]``.
+* **A recipe may return the new state**, as in Immer: ``None`` or the draft
+  itself means "use the draft"; any other value is validated and frozen
+  (``TypeError`` naming what is not JSON) and replaces the state, with the
+  patch ``[{"op": "replace", "path": "", "value": new}]`` (``[]`` if it is the
+  state itself). This is how a scalar root changes:
+  ``produce(5, lambda n: n + 1) == (6, [{"op": "replace", "path": "", "value": 6}])``
+  (a recipe gets a ``str``/number/``None`` root as itself). Changing the
+  draft (even if undone later) *and* returning a value raises ``ValueError``
+  and changes nothing.
+  Mind the lambdas: ``lambda d: d["items"].pop()`` returns what it popped.
 
-Layout: the session and its op log in :mod:`hotstate_rx.draft.session`, the
-shared copy-on-write machinery in :mod:`hotstate_rx.draft.node`, the dict and
-list surfaces in :mod:`hotstate_rx.draft.dict_draft` and :mod:`hotstate_rx.draft.list_draft`.
+Layout: :mod:`hotstate_rx.draft.node` is the engine's core (copy-on-write,
+places, recording ops) and states the internal interface the other modules
+share; :mod:`hotstate_rx.draft.dict_draft` and :mod:`hotstate_rx.draft.list_draft`
+are the ``dict`` and ``list`` surfaces; :mod:`hotstate_rx.draft.session` runs one
+recipe (the op log, ``finish``/``discard``). This module wires them: the
+:func:`~hotstate_rx.draft.node.register` calls below say which draft class
+stands for which value type. The README's "Drafts and patches" section shows
+the whole round trip.
 """
 
 from __future__ import annotations
@@ -50,32 +63,34 @@ from typing import Any
 
 from hotstate_rx.draft.dict_draft import DictDraft
 from hotstate_rx.draft.list_draft import ListDraft
-from hotstate_rx.draft.node import Draft
-from hotstate_rx.draft.session import DraftSession, PatchOp
-from hotstate_rx.frozen import freeze
-from hotstate_rx.patch import apply_patches
+from hotstate_rx.draft.node import Draft, plain, register
+from hotstate_rx.draft.session import DraftSession
+from hotstate_rx.frozen import FrozenDict, FrozenList, freeze
+from hotstate_rx.patch import PatchOp, apply_patches
+
+register(DictDraft, FrozenDict, dict)
+register(ListDraft, FrozenList, list)
 
 
 def produce(state: Any, recipe: Callable[[Any], object]) -> tuple[Any, list[PatchOp]]:
-    """Run ``recipe(draft)`` and return ``(new_state, patches)``; see API.md §1.
+    """Run ``recipe(draft)`` and return ``(new_state, patches)``.
 
     ``state`` is never mutated. If the recipe raises, nothing changes and the
-    exception propagates; its return value is ignored.
+    exception propagates. If it returns something other than ``None`` or the
+    draft, that is the new state (see "A recipe may return the new state" above).
     """
     session = DraftSession(state)
     try:
-        recipe(session.draft)
+        returned = recipe(session.draft)
     except BaseException:
         session.discard()
         raise
-    return session.finish()
+    return session.finish(returned)
 
 
 def current(value: Any) -> Any:
     """The current value of a draft as frozen data (other values are frozen as they are)."""
-    if isinstance(value, Draft):
-        return value._hotstate_current_()
-    return freeze(value)
+    return freeze(plain(value))
 
 
 __all__ = [
@@ -83,6 +98,7 @@ __all__ = [
     "Draft",
     "DraftSession",
     "ListDraft",
+    "PatchOp",
     "apply_patches",
     "current",
     "produce",

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, KeysView
 from typing import Any
 
-from hotstate_rx.draft.node import KIND, NO_VALUE, REVOKED, SCALARS, Draft, kind_of, same
+from hotstate_rx.draft.node import (
+    KIND,
+    NO_VALUE,
+    REVOKED,
+    SCALARS,
+    Draft,
+    kind_of,
+    specialise,
+    unchanged,
+)
 from hotstate_rx.frozen import FrozenDict
 
 
+@specialise
 class DictDraft(Draft):
     """Draft of a JSON object; behaves like the ``dict`` it stands for."""
 
@@ -18,7 +28,7 @@ class DictDraft(Draft):
     _stable_slots = True
 
     def __getitem__(self, key: str) -> Any:
-        if not self._session._live:
+        if not self._session.live:
             raise RuntimeError(REVOKED)
         c = self._copy
         v = (self._base if c is None else c)[key]
@@ -30,7 +40,7 @@ class DictDraft(Draft):
         return child if child is not None else self._child(kind, key, v)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if not self._session._live:
+        if not self._session.live:
             raise RuntimeError(REVOKED)
         if type(key) is not str:
             raise TypeError(
@@ -50,7 +60,7 @@ class DictDraft(Draft):
         if key in cur:
             if moved is None and key not in self._children:
                 old = cur[key]
-                if old is value or (type(old) is t and t in SCALARS and same(old, value)):
+                if old is value or (type(old) is t and t in SCALARS and unchanged(old, value)):
                     return
             self._store(key, value, moved, "replace")
         else:
@@ -64,7 +74,7 @@ class DictDraft(Draft):
         if child is not None:
             self._detach(child, key)
         dict.__delitem__(self._writable(), key)
-        self._session._record(self, key, "remove")
+        self._record(key, "remove")
 
     def __contains__(self, key: object) -> bool:
         return key in self._cur()
@@ -110,7 +120,7 @@ class DictDraft(Draft):
             if moved is not None and self._children.get(k) is moved:  # already here
                 continue
             if k in cur:
-                if moved is None and k not in self._children and same(cur[k], v):
+                if moved is None and k not in self._children and unchanged(cur[k], v):
                     continue
                 self._store(k, v, moved, "replace")
             else:
@@ -125,7 +135,7 @@ class DictDraft(Draft):
             return default
         result = self._popped(key, cur[key])
         dict.__delitem__(self._writable(), key)
-        self._session._record(self, key, "remove")
+        self._record(key, "remove")
         return result
 
     def popitem(self) -> tuple[str, Any]:

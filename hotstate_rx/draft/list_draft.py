@@ -12,10 +12,20 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, SupportsIndex
 
-from hotstate_rx.draft.node import KIND, NO_VALUE, REVOKED, Draft, kind_of, plain, same
+from hotstate_rx.draft.node import (
+    KIND,
+    NO_VALUE,
+    REVOKED,
+    Draft,
+    kind_of,
+    plain,
+    specialise,
+    unchanged,
+)
 from hotstate_rx.frozen import FrozenList
 
 
+@specialise
 class ListDraft(Draft):
     """Draft of a JSON array; behaves like the ``list`` it stands for."""
 
@@ -33,7 +43,7 @@ class ListDraft(Draft):
         return i
 
     def __getitem__(self, i: SupportsIndex | slice) -> Any:
-        if not self._session._live:
+        if not self._session.live:
             raise RuntimeError(REVOKED)
         c = self._copy
         cur = self._base if c is None else c
@@ -176,7 +186,7 @@ class ListDraft(Draft):
         if moved is None:
             old = self._children.get(k)
             now = self._cur()[k] if old is None else old._snapshot()
-            if same(now, v):
+            if unchanged(now, v):
                 return
         elif self._children.get(k) is moved:  # already here
             return
@@ -184,7 +194,7 @@ class ListDraft(Draft):
 
     def _keeps(self, k: int, now: Any, v: Any, moved: Draft | None) -> bool:
         """Whether storing ``v`` (``moved``) at ``k``, which holds ``now``, changes nothing."""
-        return same(now, v) if moved is None else self._children.get(k) is moved
+        return unchanged(now, v) if moved is None else self._children.get(k) is moved
 
     def _insert_at(self, k: int, v: Any, moved: Draft | None) -> None:
         copy = self._writable()
@@ -192,7 +202,7 @@ class ListDraft(Draft):
             list.append(copy, v)
             if moved is not None:
                 self._attach(moved, k)
-            self._session._record(self, k, "add", v, "-")
+            self._record(k, "add", v, "-")
             return
         list.insert(copy, k, v)
         if self._children:
@@ -200,9 +210,9 @@ class ListDraft(Draft):
         if moved is not None:
             self._attach(moved, k)
         s = self._session
-        s._barrier = len(s._ops)  # indices shift: nothing before may fold, this neither
-        self._session._record(self, k, "add", v)
-        s._barrier = len(s._ops)
+        s.barrier = len(s.ops)  # indices shift: nothing before may fold, this neither
+        self._record(k, "add", v)
+        s.barrier = len(s.ops)
 
     def _delete_at(self, k: int) -> None:
         copy = self._writable()
@@ -212,8 +222,9 @@ class ListDraft(Draft):
         list.__delitem__(copy, k)
         if self._children:
             self._shift(k + 1, -1)
-        self._session._record(self, k, "remove")
-        self._session._barrier = len(self._session._ops)
+        self._record(k, "remove")
+        s = self._session
+        s.barrier = len(s.ops)  # indices shifted
 
     def _set_slice(self, s: slice, values: Iterable[Any]) -> None:
         cur = self._cur()

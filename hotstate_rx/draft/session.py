@@ -1,56 +1,73 @@
-"""A draft session: the root draft, and the log of ops recorded as drafts change.
+"""A draft session: one recipe's drafting, from the root draft to the new state and its patches.
 
-Ops are recorded as they happen, with the JSON Pointer of that moment
-(RFC 6901), so a list ``pop(0)`` is one ``remove`` op, not a rewrite of every
-shifted index; repeated writes to one place are folded into one op. A change
-to a draft that is in several places (stored at a second place while still
-attached) is recorded once per place: JSON cannot alias, so the patch repeats it.
+The session owns what its drafts share: whether the recipe is still running
+(``live``), the root draft, and the op log (``ops``, ``barrier``, ``shared``)
+that the drafts append to by the rules of :meth:`Draft._record
+<hotstate_rx.draft.node.Draft._record>`. A change to a draft that is in several
+places (stored at a second place while still attached) is recorded once per
+place: JSON cannot alias, so the patch repeats it.
+
+``finish`` also takes what the recipe returned, as Immer does: ``None`` or the
+draft itself means "the draft is the new state"; any other value *is* the new
+state, and the patch is one ``replace`` of the root (path ``""``, RFC 6901).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hotstate_rx.draft.dict_draft import DictDraft  # noqa: F401  (defining it fills KIND)
-from hotstate_rx.draft.list_draft import ListDraft  # noqa: F401  (defining it fills KIND)
-from hotstate_rx.draft.node import KIND, NO_VALUE, Draft, kind_of
+from hotstate_rx.draft.node import KIND, Draft, kind_of, unchanged
+from hotstate_rx.frozen import freeze
 from hotstate_rx.patch import PatchOp
-from hotstate_rx.pointer import escape_token
 
 
 class DraftSession:
     """One recipe's worth of drafting: ``draft`` to mutate, then ``finish()`` or ``discard()``.
 
     ``with store.mutate() as d:`` is built on this; :func:`~hotstate_rx.draft.produce`
-    is its one-call form.
+    is its one-call form, ``finish(recipe(draft))``. Those three are for users;
+    ``live``, ``root``, ``ops``, ``barrier`` and ``shared`` are the state its
+    drafts share (the engine's internal interface, in :mod:`hotstate_rx.draft.node`).
     """
 
-    __slots__ = ("_barrier", "_base", "_live", "_ops", "_root", "_shared", "draft")
+    __slots__ = ("_base", "barrier", "draft", "live", "ops", "root", "shared")
 
     def __init__(self, state: Any) -> None:
         self._base = state
-        self._live = True
+        self.live = True
         # Ops as recorded; folded-away ops become None (indices must stay stable).
-        self._ops: list[PatchOp | None] = []
+        self.ops: list[PatchOp | None] = []
         # Ops before this index may no longer be folded into: paths shifted since.
-        self._barrier = 0
+        self.barrier = 0
         # Some draft has had several places: walk every attachment, not just _parent.
-        self._shared = False
+        self.shared = False
         kind = KIND[type(state)] if type(state) in KIND else kind_of(state)
         root: Draft | None = None if kind is None else kind(self, None, None, state)
-        self._root = root
+        self.root = root
         self.draft: Any = state if root is None else root
 
-    def finish(self) -> tuple[Any, list[PatchOp]]:
-        """End the session: the new state and its patches (same state and ``[]`` if unchanged)."""
-        if not self._live:
+    def finish(self, returned: Any = None) -> tuple[Any, list[PatchOp]]:
+        """End the session: the new state and its patches (the same state and ``[]`` if unchanged).
+
+        ``returned`` is what the recipe returned. ``None`` or the draft itself
+        means the draft's changes. Any other value replaces the state: it is
+        validated and frozen (``TypeError`` naming what is not JSON), and the
+        patch is ``[{"op": "replace", "path": "", "value": new}]``, or ``[]``
+        when it is the state itself. A recipe that changed its draft *and*
+        returned a value raises ``ValueError`` (which one was meant?), even if
+        the change was undone later. On either error the session is discarded
+        and the state stays as it was.
+        """
+        if not self.live:
             raise RuntimeError("draft session already ended")
-        self._live = False
-        root = self._root
+        if returned is not None and returned is not self.draft:
+            return self._replace_root(returned)
+        self.live = False
+        root = self.root
         if root is None:
             return self._base, []
         new = root._finalize()
-        ops = self._ops
+        ops = self.ops
         if None in ops:
             ops = [op for op in ops if op is not None]
         if not ops:
@@ -59,95 +76,26 @@ class DraftSession:
 
     def discard(self) -> None:
         """End the session without a result; the drafts are revoked. Idempotent."""
-        if self._live:
-            self._live = False
-            if self._root is not None:
-                self._root._finalize()
+        if self.live:
+            self.live = False
+            if self.root is not None:
+                self.root._finalize()
 
-    # -- recording -------------------------------------------------------------
+    def _replace_root(self, returned: Any) -> tuple[Any, list[PatchOp]]:
+        """``finish`` for a recipe that returned a new state."""
+        try:
+            if self.ops:
+                raise ValueError(
+                    "the recipe changed its draft and also returned a new state (of type "
+                    f"{type(returned).__name__}): do one or the other; mind that a lambda "
+                    "returns its expression's value"
+                )
+            new = freeze(returned)  # while live: a draft in it stands for its current value
+        finally:
+            self.discard()
+        if unchanged(self._base, new):
+            return self._base, []
+        return new, [{"op": "replace", "path": "", "value": new}]
 
-    def _record(
-        self, draft: Draft, key: Any, op: str, value: Any = NO_VALUE, token: Any = None
-    ) -> None:
-        """Record ``op`` at ``key``, folding it into the slot's previous op when that is safe.
 
-        Folding is safe when no op since then shifted paths (the barrier) and
-        nothing was written below the slot (handing out a child draft forgets
-        the slot). For lists a ``remove`` folds only into the very last op,
-        because later ops may depend on the index it frees. A slot is
-        remembered for folding only when its op went to one place; attaching
-        and detaching set the barrier, so the places have not changed since.
-        """
-        ops: list[Any] = self._ops
-        last = draft._last
-        if last is not None:
-            j = last.get(key, -1)
-            if j >= self._barrier:
-                prev = ops[j]
-                if op != "remove":
-                    if prev["op"] == "remove":
-                        prev["op"] = "replace"
-                    prev["value"] = value
-                    return
-                if draft._stable_slots or j == len(ops) - 1:
-                    del last[key]
-                    if prev["op"] == "add":
-                        ops[j] = None
-                    else:
-                        ops[j] = {"op": "remove", "path": prev["path"]}
-                        last[key] = j
-                    return
-        # The JSON Pointer of the slot (inlined: this is every op's cost), or
-        # nothing to record when the draft is detached.
-        t = key if token is None else token
-        path = "/" + (t if type(t) is str and "~" not in t and "/" not in t else escape_token(t))
-        if self._shared:
-            self._record_everywhere(draft, key, op, value, path)
-            return
-        d = draft
-        parent = d._parent
-        while parent is not None:
-            t = d._key
-            path = (
-                "/"
-                + (t if type(t) is str and "~" not in t and "/" not in t else escape_token(t))
-                + path
-            )
-            d = parent
-            parent = d._parent
-        if d is not self._root:
-            return
-        ops.append(
-            {"op": op, "path": path}
-            if value is NO_VALUE
-            else {"op": op, "path": path, "value": value}
-        )
-        if last is None:
-            draft._last = {key: len(ops) - 1}
-        else:
-            last[key] = len(ops) - 1
-
-    def _record_everywhere(self, draft: Draft, key: Any, op: str, value: Any, tail: str) -> None:
-        """``_record``'s second half when drafts may be in several places: an op per place."""
-        ops: list[Any] = self._ops
-        paths = draft._paths()
-        for path in paths:
-            ops.append(
-                {"op": op, "path": path + tail}
-                if value is NO_VALUE
-                else {"op": op, "path": path + tail, "value": value}
-            )
-        last = draft._last
-        if len(paths) == 1:
-            if last is None:
-                draft._last = {key: len(ops) - 1}
-            else:
-                last[key] = len(ops) - 1
-        elif last:
-            last.pop(key, None)
-
-    def _record_whole(self, draft: Draft, value: Any) -> None:
-        """Record a ``replace`` of ``draft``'s whole container (clear, sort, reverse)."""
-        for path in draft._paths():
-            self._ops.append({"op": "replace", "path": path, "value": value})
-        self._barrier = len(self._ops)
+__all__ = ["DraftSession"]

@@ -1,8 +1,13 @@
 """produce and drafts: the dict/list surface, patches, sharing, moves, aliases, revocation,
-errors."""
+errors, returned states, cost."""
 
 from __future__ import annotations
 
+import copy
+import datetime
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
@@ -50,6 +55,12 @@ def test_no_change_returns_same_object() -> None:
 
     assert produce(BASE, recipe) == (BASE, [])
     assert produce(BASE, lambda d: None)[0] is BASE
+    plain = {"a": {"b": [1, 2]}}  # not frozen: still handed back as it is
+
+    def reads_only(d: Any) -> None:
+        assert d["a"]["b"][0] == 1
+
+    assert produce(plain, reads_only) == (plain, []) and produce(plain, reads_only)[0] is plain
 
 
 def test_pointer_escaping() -> None:
@@ -160,12 +171,42 @@ def test_produced_state_is_immutable() -> None:
         (lambda d: d["items"].insert(0, float("nan")), "/items/0: float nan"),
         (lambda d: d["meta"].__setitem__(3, 1), "object key must be str"),
         (lambda d: d["items"].__setitem__(slice(0, 1), [object()]), "/items/0: object"),
+        (lambda d: d.__setitem__("when", datetime.date(2024, 1, 1)), "/when: date"),
+        (lambda d: d["items"].append(math.inf), "/items/4: float inf"),
+        (lambda d: d.__setitem__("m", {1: "x"}), "/m: object key must be str"),
+        (lambda d: d.__setitem__("deep", {"ok": [1, {"no": {3}}]}), "/deep/ok/1/no: set"),
     ],
 )
 def test_non_json_values_raise_naming_the_path(recipe: Any, where: str) -> None:
     with pytest.raises(TypeError, match="not a JSON value at") as err:
         produce(BASE, recipe)
     assert where in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param(lambda d: d.__setitem__("x", {1}), id="setitem"),
+        pytest.param(lambda d: d["items"].append((1,)), id="append"),
+        pytest.param(lambda d: d["items"].insert(0, b"x"), id="insert"),
+        pytest.param(lambda d: d["items"].extend([1, b"x"]), id="extend"),
+        pytest.param(lambda d: d["items"].__setitem__(slice(0, 1), [1, b"x"]), id="slice"),
+        pytest.param(lambda d: d["meta"].update({"ok": 1}, bad=math.nan), id="update"),
+        pytest.param(lambda d: d.setdefault("x", {2}), id="setdefault"),
+        pytest.param(lambda d: d.__setitem__(7, "seven"), id="int-key"),
+    ],
+)
+def test_a_refused_store_changes_nothing_and_the_recipe_can_go_on(store: Any) -> None:
+    """Values are checked before anything is written: no half-done ``extend`` or ``update``."""
+
+    def recipe(d: Any) -> None:
+        with pytest.raises(TypeError, match="not a JSON value"):
+            store(d)
+        d["after"] = 1
+
+    new, patches = run(recipe)
+    assert patches == [{"op": "add", "path": "/after", "value": 1}]
+    assert new["items"] is BASE["items"] and new["meta"] is BASE["meta"]
 
 
 def test_recipe_exception_changes_nothing() -> None:
@@ -176,6 +217,34 @@ def test_recipe_exception_changes_nothing() -> None:
     with pytest.raises(KeyError, match="boom"):
         produce(BASE, recipe)
     assert len(BASE["items"]) == 4
+    plain = thaw(BASE)  # a plain state could be mutated by mistake: it is not
+    with pytest.raises(KeyError, match="boom"):
+        produce(plain, recipe)
+    assert plain == BASE
+
+
+@pytest.mark.parametrize(
+    ("fail", "error"),
+    [
+        pytest.param(lambda d: d["meta"].pop("nope"), KeyError, id="dict-pop"),
+        pytest.param(lambda d: d["meta"].__delitem__("nope"), KeyError, id="dict-del"),
+        pytest.param(lambda d: d["done"].pop(), IndexError, id="list-pop-empty"),
+        pytest.param(lambda d: d["items"][4], IndexError, id="list-getitem"),
+        pytest.param(lambda d: d["items"].__setitem__(-5, 1), IndexError, id="list-setitem"),
+        pytest.param(lambda d: d["items"].remove(42), ValueError, id="list-remove"),
+        pytest.param(
+            lambda d: d["items"].__setitem__(slice(None, None, 2), [1]), ValueError, id="ext-slice"
+        ),
+    ],
+)
+def test_errors_are_those_of_dict_and_list_and_change_nothing(fail: Any, error: type) -> None:
+    def recipe(d: Any) -> None:
+        with pytest.raises(error):
+            fail(d)
+
+    assert produce(BASE, recipe) == (BASE, [])
+    with pytest.raises(KeyError, match="dictionary is empty"):
+        produce({}, lambda d: d.popitem())
 
 
 def test_revocation() -> None:
@@ -208,10 +277,6 @@ def test_session_api() -> None:
         d["meta"]
 
 
-def test_scalar_root_is_returned_unchanged() -> None:
-    assert produce(5, lambda d: None) == (5, [])
-
-
 def test_dict_surface() -> None:
     def recipe(d: Any) -> None:
         m = d["meta"]
@@ -223,6 +288,9 @@ def test_dict_surface() -> None:
         assert m.pop("m~n") == 2 and m.pop("zz", None) is None
         assert m.popitem() == ("s", {"z": 2})
         m |= {"k": [1]}
+        m.update({"u": 1}, v=2)
+        del m["u"]
+        assert m.popitem() == ("v", 2)
         assert m == {"title": "t", "a/b": 1, "k": [1]} and m != {}
         assert repr(m).startswith("DictDraft({")
         d["done"].append(m)  # an attached draft: now in two places
@@ -235,6 +303,7 @@ def test_dict_surface() -> None:
 def test_list_surface() -> None:
     def recipe(d: Any) -> None:
         ll = d["l"]
+        assert ll == [1, 2, 3, 4, 5] and ll != [1] and d == {"l": [1, 2, 3, 4, 5]}
         assert ll[-1] == 5 and ll[1:3] == [2, 3] and ll.index(3) == 2 and ll.count(1) == 1
         assert 4 in ll and 9 not in ll and [x for x in ll] == [1, 2, 3, 4, 5]
         ll[-1] = 50
@@ -253,6 +322,39 @@ def test_list_surface() -> None:
 
     new, _ = run(recipe, freeze({"l": [1, 2, 3, 4, 5]}))
     assert new["l"] == [4, "x", 8, 30, 30, 500, "i", 500]  # as plain Python gives
+
+
+def test_iteration_yields_drafts_for_containers() -> None:
+    def recipe(d: Any) -> None:
+        for item in d["items"]:
+            item["done"] = item["id"] % 2 == 1
+        for value in d.values():
+            if isinstance(value, DictDraft):  # containers come as drafts
+                value["seen"] = True
+        for key, value in d.items():
+            if key == "done":
+                value.append("x")
+
+    new, _ = run(recipe)
+    assert [i["done"] for i in new["items"]] == [False, True, False, True]
+    assert new["meta"]["seen"] is True and new["done"] == ["x"]
+
+
+def test_augmented_assignment_through_the_parent_is_one_change() -> None:
+    """``d["k"] += ...`` mutates the draft, then stores it back at its own slot: a no-op."""
+
+    def recipe(d: Any) -> None:
+        d["done"] += [1, 2]
+        d["meta"] |= {"title": "u"}
+        d["meta"]["title"] += "!"
+
+    new, patches = run(recipe)
+    assert patches == [
+        {"op": "add", "path": "/done/-", "value": 1},
+        {"op": "add", "path": "/done/-", "value": 2},
+        {"op": "replace", "path": "/meta/title", "value": "u!"},
+    ]
+    assert new["done"] == [1, 2]
 
 
 def test_sort_moves_drafts_with_their_elements() -> None:
@@ -562,3 +664,115 @@ def test_an_aliased_state_is_plain_data_for_the_next_produce() -> None:
     second, patches = run(lambda d: d["b"].__setitem__("x", 2), first)  # a new session: two drafts
     assert second["a"]["x"] == 1 and second["b"]["x"] == 2
     assert patches == [{"op": "replace", "path": "/b/x", "value": 2}]
+
+
+# -- a recipe may return the new state, as in Immer ------------------------------------
+
+
+def test_a_scalar_root_changes_by_returning_the_new_value() -> None:
+    assert run(lambda n: n + 1, 5) == (6, [{"op": "replace", "path": "", "value": 6}])
+    assert run(lambda s: s + "!", "hi") == ("hi!", [{"op": "replace", "path": "", "value": "hi!"}])
+    assert produce(5, lambda n: None) == (5, [])  # a scalar draft is the value itself
+
+
+def test_a_returned_value_replaces_the_state_with_one_root_replace() -> None:
+    new, patches = run(lambda d: {"fresh": [1]})
+    assert new == {"fresh": [1]} and type(new["fresh"]) is FrozenList
+    assert patches == [{"op": "replace", "path": "", "value": new}]
+    new, patches = run(lambda _: [1, 2], None)
+    assert new == [1, 2] and patches == [{"op": "replace", "path": "", "value": [1, 2]}]
+
+
+def test_a_returned_value_may_hold_drafts_which_stand_for_their_values() -> None:
+    new, patches = run(lambda d: d["meta"])
+    assert new is BASE["meta"] and patches == [{"op": "replace", "path": "", "value": new}]
+    new, _ = run(lambda d: {"kept": d["items"], "n": len(d["items"])})
+    assert new == {"kept": BASE["items"], "n": 4} and new["kept"] is BASE["items"]
+
+
+def test_returning_the_draft_or_the_state_itself_is_not_a_replacement() -> None:
+    def recipe(d: Any) -> Any:
+        d["items"][0]["done"] = True
+        return d
+
+    new, patches = run(recipe)
+    assert new["items"][0]["done"] is True
+    assert patches == [{"op": "replace", "path": "/items/0/done", "value": True}]
+    assert produce(BASE, lambda d: BASE) == (BASE, [])
+    assert produce(5, lambda n: n) == (5, [])
+    assert produce(2.5, lambda x: x + 0.0)[1] == []  # an equal scalar changes nothing
+
+
+def _undone(d: Any) -> Any:
+    d["x"] = 1
+    del d["x"]
+    return {"x": 2}
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        pytest.param(lambda d: (d.__setitem__("x", 1), {"x": 2})[1], id="change-and-return"),
+        pytest.param(_undone, id="change-undone-then-return"),
+        pytest.param(lambda d: d["items"].pop(), id="a-lambda-that-returns-what-it-popped"),
+    ],
+)
+def test_changing_the_draft_and_returning_a_value_raises(recipe: Any) -> None:
+    kept: list[Any] = []
+    state = thaw(BASE)
+    with pytest.raises(ValueError, match="changed its draft and also returned a new state"):
+        produce(state, lambda d: (kept.append(d), recipe(d))[1])
+    with pytest.raises(RuntimeError, match="after its recipe ended"):
+        kept[0]["x"] = 3
+    assert state == BASE
+
+
+@pytest.mark.parametrize(
+    ("state", "returned", "message"),
+    [
+        pytest.param(BASE, {"tags": {"a"}}, "not a JSON value at /tags: set", id="nested"),
+        pytest.param(5, (5,), "not a JSON value at the root: tuple", id="root"),
+        pytest.param(BASE, math.nan, "not a JSON value at the root: float nan", id="nan"),
+    ],
+)
+def test_a_returned_value_is_validated(state: Any, returned: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        produce(state, lambda d: returned)
+
+
+def test_draft_session_finish_takes_the_returned_value() -> None:
+    session = DraftSession(BASE)
+    new, patches = session.finish({"a": 1})
+    assert new == {"a": 1} and patches == [{"op": "replace", "path": "", "value": {"a": 1}}]
+    with pytest.raises(RuntimeError, match="already ended"):
+        session.finish()
+
+
+# -- cost grows with the change, not with the state ------------------------------------
+
+
+def _best_of(fn: Callable[[], object], runs: int = 5) -> float:
+    best = math.inf
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_cost_follows_the_change_not_the_state() -> None:
+    """No deep copy, no freeze of the whole state, no diff: a 100,000-key state costs about
+    what an empty one does (bounds are loose: a regression here is 1,000x, not 2x)."""
+    plain_big = {"big": {f"k{i}": {"v": [i]} for i in range(100_000)}, "small": {"x": 0}}
+    big, small = freeze(plain_big), freeze({"big": {}, "small": {"x": 0}})
+
+    def change(d: Any) -> None:
+        d["small"]["x"] += 1
+
+    t_small = _best_of(lambda: produce(small, change))
+    assert _best_of(lambda: produce(big, change)) < max(20 * t_small, 0.005)
+    _, patches = produce(big, change)
+    a_small = _best_of(lambda: apply_patches(small, patches))
+    assert _best_of(lambda: apply_patches(big, patches)) < max(20 * a_small, 0.005)
+    deep = _best_of(lambda: copy.deepcopy(plain_big), runs=1)
+    assert _best_of(lambda: produce(plain_big, change), runs=3) < deep / 10
