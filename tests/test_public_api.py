@@ -6,6 +6,7 @@ import ast
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ PURE = [
     "diff",
     "draft",
     "protocol",
+    "channels",
     # the server's rules
     "server.store",
     "server.handle",
@@ -132,6 +134,16 @@ def test_the_json_core_loads_no_server_and_no_msgpack() -> None:
     """``import hotstate_rx.draft`` is the pure engine alone: the root package is lazy."""
     watched = ["hotstate_rx.server", "hotstate_rx.client", "msgpack", *IO]
     assert _loaded_after("hotstate_rx.draft", watched) == []
+
+
+@pytest.mark.parametrize("module", ["server/session.py", "server/hub.py", "client/core.py"])
+def test_the_rules_take_time_and_chance_from_their_caller(module: str) -> None:
+    """The sans-I/O cores read no clock and draw no random number of their own,
+    so a test replays them exactly."""
+    tree = ast.parse((Path(hotstate_rx.__file__).parent / module).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"time", "random", "secrets", "asyncio"}
 
 
 def test_the_client_loads_no_server() -> None:

@@ -137,7 +137,7 @@ class TodoApp(HotstateReactive, App[None]):
         """Leave the current room (if any) and show ``room`` from now on."""
         if self._room_worker is not None:
             self._room_worker.cancel()
-            self._room_handle.unsubscribe()
+            self._room_handle.release()
         self.room = room
         self._shown = ()
         log = self.query_one("#messages", RichLog)

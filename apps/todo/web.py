@@ -152,7 +152,7 @@ class TodoPage:
     def _join(self, room: str) -> None:
         if self.room_follow is not None:
             self.room_follow()
-            self.room_handle.unsubscribe()
+            self.room_handle.release()
         self.room = room
         self.room_handle = self.client.subscribe(f"Room:{room}")
         self.room_follow = follow(self.page, self.room_handle, self._room_changed)

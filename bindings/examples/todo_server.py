@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotstate_rx import Hotstate, Server
+from hotstate_rx import Server
 
 
 def make_server() -> Server:
     """A server with the ``Todos`` store and ``todos.add`` / ``todos.toggle`` / ``todos.remove``."""
-    server = Hotstate()
+    server = Server()
     todos = server.create_store("Todos", {"items": [], "next_id": 1})
 
     @server.handle("todos.add")

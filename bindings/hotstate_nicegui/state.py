@@ -9,7 +9,7 @@ The Python counterpart of the original's ``client.bindZustand(useStore)``::
         ui.label().bind_text_from(state.select("Todos", lambda s: len(s["items"])), "value")
 
 Without ``stores=``, ``state.stores`` follows :attr:`client.stores
-<hotstate_rx.client.Hotstate.stores>`: every store the client subscribes to,
+<hotstate_rx.client.Client.stores>`: every store the client subscribes to,
 including subscriptions made later and by other pages sharing the client, as
 in the original. With ``stores=["Todos"]`` the binding subscribes those names
 itself, holds them as long as it lives, and ``stores`` shows only them.
@@ -29,13 +29,14 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from nicegui import Client, binding, core
+import nicegui  # its ``nicegui.Client`` is a browser page; ``Client`` here is hotstate's
+from nicegui import binding, core
 from nicegui.binding import BindableProperty
 from nicegui.context import context
 from reactivex import Observable
 from reactivex.abc import DisposableBase
 
-from hotstate_rx.client import Hotstate, SubscriptionHandle
+from hotstate_rx.client import Client, SubscriptionHandle
 from hotstate_rx.client.handover import LoopHandover
 from hotstate_rx.client.mirror import StoreMirror
 from hotstate_rx.frozen import FrozenDict
@@ -79,7 +80,7 @@ class HotstateState:
     status = BindableProperty()
     stores = BindableProperty()
 
-    def __init__(self, client: Hotstate, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, client: Client, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
         self.status = "disconnected"
         self.stores = FrozenDict()
@@ -87,7 +88,7 @@ class HotstateState:
         self._subscriptions: list[DisposableBase] = []
         self._selections: list[Selection] = []
         self._disposed = False
-        self._mirror = StoreMirror(client, self._set_stores, watch=self._watch)
+        self._mirror = StoreMirror(client, self._set_stores, bind_observable=self._bind_observable)
 
     @property
     def following(self) -> bool:
@@ -115,7 +116,7 @@ class HotstateState:
         def set_value(value: Any) -> None:
             selection.value = value
 
-        self._watch(handle.pipe(select(selector)), set_value, None, f"select {name}")
+        self._bind_observable(handle.pipe(select(selector)), set_value, None, f"select {name}")
         return selection
 
     def dispose(self) -> None:
@@ -134,15 +135,15 @@ class HotstateState:
         """True once :meth:`dispose` ran (its page is gone): nothing more is set."""
         return self._disposed
 
-    def _watch(
+    def _bind_observable(
         self,
         source: Observable[Any],
         on_value: Callable[[Any], None],
         on_completed: Callable[[], None] | None,
-        _label: str,  # the mirror's name for the stream; the log line does without
+        label: str,
     ) -> None:
         def on_error(error: Exception) -> None:
-            log.error("hotstate stream failed: %s", error)
+            log.error("the %s stream failed: %s", label, error)
 
         self._subscriptions.append(
             source.subscribe(
@@ -168,7 +169,7 @@ class HotstateState:
         self.stores = stores
 
 
-def _current_page() -> Client | None:
+def _current_page() -> nicegui.Client | None:
     """The page being built, or ``None`` outside a page (app-wide binding)."""
     if not core.app.is_started:  # touching the slot stack earlier would start script mode
         return None
@@ -179,16 +180,16 @@ def _current_page() -> Client | None:
 
 
 def bind_client(
-    client: Hotstate,
+    client: Client,
     *,
     stores: Iterable[str] | None = None,
-    page: Client | None = _CURRENT_PAGE,
+    page: nicegui.Client | None = _CURRENT_PAGE,
 ) -> HotstateState:
     """Bind ``client`` to NiceGUI: returns its bindable :class:`HotstateState`.
 
     Without ``stores``, ``state.stores[name]`` follows every store the client
     subscribes to, whoever subscribes and whenever (``client.subscribe(name)``
-    later makes it appear; unsubscribing the last handle or a deletion removes
+    later makes it appear; releasing the last handle or a deletion removes
     it), like the original's ``client.bindZustand``. With ``stores=[...]``, the
     binding subscribes those names itself and ``state.stores`` shows only them
     (``stores=()``: the status only).
@@ -211,7 +212,7 @@ def bind_client(
     def set_status(status: Any) -> None:
         state.status = str(status)
 
-    state._watch(client.status, set_status, None, "status")
+    state._bind_observable(client.status, set_status, None, "status")
     state._mirror.start(stores)
     if owner is not None:
         owner.on_delete(state.dispose)

@@ -11,7 +11,7 @@ The Python counterpart of the original's ``client.bindZustand(useStore)``::
     # watch_status / watch_stores, or data_bind(TodoApp.status)
 
 Without ``stores=``, ``stores`` follows :attr:`client.stores
-<hotstate_rx.client.Hotstate.stores>`: every store the client subscribes to,
+<hotstate_rx.client.Client.stores>`: every store the client subscribes to,
 including subscriptions made after binding, as in the original. With
 ``stores=["Todos"]`` the binding subscribes those names itself, holds them for
 the node's lifetime, and ``stores`` shows only them.
@@ -34,7 +34,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.worker import Worker
 
-from hotstate_rx.client import Hotstate, SubscriptionHandle
+from hotstate_rx.client import Client, SubscriptionHandle
 from hotstate_rx.client.mirror import StoreMirror
 from hotstate_rx.frozen import FrozenDict
 from hotstate_rx.rx.operators import select
@@ -116,12 +116,12 @@ class ClientBinding:
     the node unmounts (or on :meth:`dispose`).
     """
 
-    def __init__(self, node: DOMNode, client: Hotstate) -> None:
+    def __init__(self, node: DOMNode, client: Client) -> None:
         self.node = node
         self.client = client
         self._state = cast(HotstateReactive, node)
         self._workers: list[Worker[None]] = []
-        self._mirror = StoreMirror(client, self._set_stores, watch=self._watch)
+        self._mirror = StoreMirror(client, self._set_stores, bind_observable=self._bind_observable)
 
     @property
     def following(self) -> bool:
@@ -208,7 +208,7 @@ class ClientBinding:
         self._workers.clear()
         self._mirror.release()
 
-    def _watch(
+    def _bind_observable(
         self,
         source: Observable[Any],
         on_value: Callable[[Any], None],
@@ -226,13 +226,13 @@ class ClientBinding:
 
 
 def bind_client(
-    node: DOMNode, client: Hotstate, *, stores: Iterable[str] | None = None
+    node: DOMNode, client: Client, *, stores: Iterable[str] | None = None
 ) -> ClientBinding:
     """Bind ``client`` to ``node``: its ``status`` and ``stores`` reactives follow the client.
 
     Without ``stores``, ``node.stores[name]`` follows every store the client
     subscribes to, whoever subscribes and whenever (``client.subscribe(name)``
-    later makes it appear; unsubscribing the last handle or a deletion removes
+    later makes it appear; releasing the last handle or a deletion removes
     it), like the original's ``client.bindZustand``. With ``stores=[...]``, the
     binding subscribes those names for the node's lifetime and ``node.stores``
     shows only them (``stores=()``: the status only).
@@ -251,7 +251,7 @@ def bind_client(
     def set_status(status: Any) -> None:
         node.status = str(status)
 
-    binding._watch(client.status, set_status, None, "status")
+    binding._bind_observable(client.status, set_status, None, "status")
     binding._mirror.start(stores)
     # The handles belong to the node: release them with it.
     binding._workers.append(

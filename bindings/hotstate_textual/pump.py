@@ -48,7 +48,8 @@ class Mailbox(Generic[T]):
     def fail(self, error: BaseException) -> None:
         self._deliver(self._set_error, error)
 
-    def close(self) -> None:
+    def complete(self) -> None:
+        """The stream completed: the reader gets ``StopAsyncIteration`` after the last value."""
         self._deliver(self._set_done, None)
 
     async def get(self) -> T:
@@ -96,7 +97,9 @@ def bind_observable(
 
     async def pump() -> None:
         box: Mailbox[T] = Mailbox(asyncio.get_running_loop())
-        subscription = source.subscribe(on_next=box.put, on_error=box.fail, on_completed=box.close)
+        subscription = source.subscribe(
+            on_next=box.put, on_error=box.fail, on_completed=box.complete
+        )
         try:
             while True:
                 try:

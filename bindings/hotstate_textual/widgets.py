@@ -7,7 +7,7 @@ from typing import Any
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from hotstate_rx.client import ConnectionStatus, Hotstate
+from hotstate_rx.client import Client, ConnectionStatus
 
 from .pump import bind_observable
 
@@ -31,7 +31,7 @@ class StatusIndicator(Static):
 
     status: reactive[str] = reactive("disconnected")
 
-    def __init__(self, client: Hotstate | None = None, **kwargs: Any) -> None:
+    def __init__(self, client: Client | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._client = client
 

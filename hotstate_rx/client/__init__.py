@@ -10,11 +10,12 @@
     await client.call("todos.add", {"text": "Buy milk"})
 
 Layers: :mod:`.core` holds the rules without I/O (subscriptions, versions and
-resync, calls and optimistic overlays, the status machine); :mod:`.connection`
-drives it over ``websockets`` with reconnect and heartbeat; :mod:`.client` is
-the façade; handles and streams are RxPY Observables. For UI bindings,
-:mod:`.mirror` keeps the ``{name: state}`` a binding shows and :mod:`.handover`
-runs a callback on the UI loop's thread.
+resync, calls and optimistic overlays, the status machine; event channel
+names in :mod:`.channels`); :mod:`.connection` is its asyncio driver over
+``websockets``, with reconnect and heartbeat; :mod:`.client` is the façade;
+handles and streams are RxPY Observables. For UI bindings, :mod:`.mirror`
+keeps the ``{name: state}`` a binding shows and :mod:`.handover` runs a
+callback on the UI loop's thread.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""``Client`` (``Hotstate`` in the original's API): the face over the core and the connection.
+"""``Client`` (``Hotstate`` in the original's API): the face over the core and its driver.
 
 The façade turns user calls into core inputs and carries out the core's
-actions: frames to the connection, states to handles, results to call
+actions: frames to the driver's socket, states to handles, results to call
 futures, payloads to event streams. Actions are dispatched in order through
 one queue, so a callback that calls back into the client (an ``on_change``
 that makes a call) never sees or causes out-of-order delivery.
@@ -25,6 +25,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
+from ..channels import check_channel
 from ..errors import Disconnected, RpcTimeout
 from ..rx import operators
 from .actions import (
@@ -38,7 +39,7 @@ from .actions import (
     StoresChanged,
     Transmit,
 )
-from .connection import Connection
+from .connection import ClientDriver
 from .core import ClientCore, Optimistic
 from .handle import SubscriptionHandle
 from .options import ClientOptions, check_seconds
@@ -87,8 +88,8 @@ class Client:
         self._handles: dict[str, list[SubscriptionHandle]] = {}
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ready_waiters: list[asyncio.Future[None]] = []
-        self._connection: Connection | None = None
-        self._retired: list[Connection] = []  # stopped, maybe still closing their socket
+        self._driver: ClientDriver | None = None
+        self._retired: list[ClientDriver] = []  # stopped, maybe still closing their socket
         self._url: str | None = None
         self._pending: deque[_Step] = deque()
         self._dispatching = False
@@ -134,11 +135,11 @@ class Client:
             ) from None
         self._dispatch(self._core.connect())
         self._url = url
-        if self._connection is not None:  # gave up earlier; its socket may still be closing
-            self._connection.stop()
-            self._retired.append(self._connection)
-        self._connection = Connection(url, self._options, self._core, self._dispatch)
-        self._connection.start()
+        if self._driver is not None:  # gave up earlier; its socket may still be closing
+            self._driver.stop()
+            self._retired.append(self._driver)
+        self._driver = ClientDriver(url, self._options, self._core, self._dispatch)
+        self._driver.start()
 
     async def ready(self) -> None:
         """Return once the socket is open and the server said hello (no store
@@ -149,7 +150,7 @@ class Client:
             return
         if self._core.destroyed:
             raise Disconnected()
-        if status is ConnectionStatus.DISCONNECTED and self._connection is not None:
+        if status is ConnectionStatus.DISCONNECTED and self._driver is not None:
             raise self._core.failure or Disconnected()
         waiter = asyncio.get_running_loop().create_future()
         self._ready_waiters.append(waiter)
@@ -164,8 +165,8 @@ class Client:
         Idempotent; ``await close()`` also waits for the socket to close."""
         if self._core.destroyed:
             return
-        if self._connection is not None:
-            self._connection.stop()
+        if self._driver is not None:
+            self._driver.stop()
         # Queued behind the shutdown's actions: observers see "disconnected"
         # and the failed calls before their streams complete, even when
         # destroy() is called from a callback in the middle of a dispatch.
@@ -182,11 +183,11 @@ class Client:
         self._events.complete()
 
     async def close(self) -> None:
-        """``destroy()``, then wait until the connection task has finished."""
+        """``destroy()``, then wait until the driver's task has finished."""
         self.destroy()
-        for connection in [*self._retired, self._connection]:
-            if connection is not None:
-                await connection.wait_stopped()
+        for driver in [*self._retired, self._driver]:
+            if driver is not None:
+                await driver.wait_stopped()
         self._retired.clear()
 
     async def __aenter__(self) -> Client:
@@ -230,7 +231,7 @@ class Client:
         ) -> abc.DisposableBase:
             handle = self.subscribe(name)
             inner = handle.pipe(operators.select(selector)).subscribe(observer, scheduler=scheduler)
-            return CompositeDisposable(inner, Disposable(handle.unsubscribe))
+            return CompositeDisposable(inner, Disposable(handle.release))
 
         return create_observable(subscribe)
 
@@ -266,7 +267,7 @@ class Client:
             handles.remove(handle)
             if not handles:
                 del self._handles[handle.name]
-        self._dispatch(self._core.unsubscribe(handle.name))
+        self._dispatch(self._core.release(handle.name))
 
     # ----------------------------------------------------------------- functions
 
@@ -308,19 +309,25 @@ class Client:
 
     def on(self, channel: str, handler: Callable[..., Any]) -> Callable[[], None]:
         """Call ``handler(payload)`` for each event on ``channel``; returns the
-        function that removes it. Besides server events, the lifecycle
-        channels: ``"connected"`` (client id), ``"disconnected"`` (None),
+        function that removes it. A zero-argument handler is called without
+        the payload.
+
+        ``channel`` is a lifecycle channel, which the client fires itself:
+        ``"connected"`` (client id), ``"disconnected"`` (None),
         ``"reconnecting"`` ({"attempt", "delay"}), ``"error"`` (the exception),
-        ``"store_deleted"`` (full store name). A zero-argument handler is
-        called without the payload."""
-        _check_channel(channel)
+        ``"store_deleted"`` (full store name); or any other name, a channel the
+        server emits on. A lifecycle name spelt another way (``"storeDeleted"``,
+        ``"Connected"``, ``"store-deleted"``) raises ``ValueError`` listing the
+        lifecycle channels (the rule: :mod:`hotstate_rx.channels`)."""
+        check_channel(channel)
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         return self._events.on(channel, handler)
 
     def events(self, channel: str) -> Observable[Any]:
-        """Observable of the payloads of ``channel`` (lifecycle channels too)."""
-        _check_channel(channel)
+        """Observable of the payloads of ``channel`` (lifecycle channels too;
+        names are checked as by :meth:`on`)."""
+        check_channel(channel)
         return self._events.stream(channel)
 
     # ------------------------------------------------------------------ dispatch
@@ -339,8 +346,8 @@ class Client:
     def _perform(self, action: _Step) -> None:
         match action:
             case Transmit(message):
-                if self._connection is not None:
-                    self._connection.send(message)
+                if self._driver is not None:
+                    self._driver.send(message)
             case Deliver(name, state, server_state):
                 for handle in list(self._handles.get(name, ())):
                     handle._deliver(state, server_state)
@@ -366,8 +373,8 @@ class Client:
                 elif status is ConnectionStatus.DISCONNECTED:
                     self._wake_waiters(self._core.failure or Disconnected())
             case CloseSocket(code, reason):
-                if self._connection is not None:
-                    self._connection.close_socket(code, reason)
+                if self._driver is not None:
+                    self._driver.close_socket(code, reason)
             case _:  # a step of the client's own, queued behind actions
                 action()
 
@@ -383,13 +390,6 @@ class Client:
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_exception(RpcTimeout())
-
-
-def _check_channel(channel: object) -> None:
-    if not isinstance(channel, str):
-        raise TypeError(f"channel must be a str, got {type(channel).__name__}")
-    if not channel:
-        raise ValueError("channel must not be empty")
 
 
 Hotstate = Client

@@ -1,5 +1,7 @@
-"""The asyncio driver of a client: one supervisor task that connects, reads
-and retries, feeding the sans-I/O core and dispatching its actions.
+"""The asyncio driver of a client (:class:`ClientDriver`): one supervisor task
+that connects, reads and retries, feeding the sans-I/O core and dispatching
+its actions. A driver, not a connection: it outlives each websockets
+``Connection`` it opens and reads from.
 
 Frames are written synchronously as the core asks for them (no writer task,
 no queue, one loop iteration less per call; a burst of calls within one loop
@@ -28,10 +30,10 @@ from .core import ClientCore
 from .options import ClientOptions
 from .status import ConnectionStatus
 
-logger = logging.getLogger("hotstate_rx.client")
+log = logging.getLogger(__name__)
 
 
-class Connection:
+class ClientDriver:
     """Keeps a client connected to ``url`` until :meth:`stop`."""
 
     def __init__(
@@ -85,18 +87,19 @@ class Connection:
     async def _run(self) -> None:
         while True:
             try:
-                await self._session()
+                await self._connect_once()
             except (OSError, TimeoutError, WebSocketException) as exc:
-                logger.info("connection to %s failed: %s", self._url, exc)
+                log.info("connection to %s failed: %s", self._url, exc)
             except Exception:  # a bug must not end the client silently
-                logger.exception("connection to %s crashed", self._url)
+                log.exception("connection to %s crashed", self._url)
             self._dispatch(self._core.connection_lost(self._jitter()))
             delay = self._core.retry_delay
             if self._core.status is not ConnectionStatus.RECONNECTING or delay is None:
                 return
             await asyncio.sleep(delay)
 
-    async def _session(self) -> None:
+    async def _connect_once(self) -> None:
+        """One socket, from opening to closing."""
         options = self._options
         async with connect(
             self._url,
@@ -145,7 +148,7 @@ class Connection:
         def check() -> None:
             allowed = limit()
             if allowed is not None and loop.time() - heard >= allowed:
-                logger.warning("%s sent nothing for %.1f s; reconnecting", self._url, allowed)
+                log.warning("%s sent nothing for %.1f s; reconnecting", self._url, allowed)
                 deadline.reschedule(loop.time())  # ends the pending receive
             else:
                 arm()
@@ -163,7 +166,7 @@ class Connection:
                     try:
                         message = decode_server_message(frame)
                     except ProtocolError as exc:
-                        logger.warning("bad frame from %s: %s", self._url, exc)
+                        log.warning("bad frame from %s: %s", self._url, exc)
                         self._dispatch(self._core.bad_frame(exc))
                     else:
                         self._dispatch(self._core.receive(message))
@@ -177,4 +180,4 @@ class Connection:
                 timer.cancel()
 
 
-__all__ = ["Connection"]
+__all__ = ["ClientDriver"]

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..channels import is_reserved
 from ..errors import Disconnected, HotstateError, ProtocolError, RpcError, SubscriptionError
 from ..frozen import FrozenDict, freeze, thaw
 from ..patch import apply_patches
@@ -66,7 +67,7 @@ from .actions import (
 )
 from .status import ConnectionStatus, backoff_delay, check_transition
 
-logger = logging.getLogger("hotstate_rx.client")
+log = logging.getLogger(__name__)
 
 Optimistic = Callable[[Any], Any]
 """``fn(state) -> state``: the view a pending call shows until it is answered."""
@@ -247,9 +248,10 @@ class ClientCore:
         self._stores[name] = _Store()
         return [Transmit(Subscribe(name))] if self._open else []
 
-    def unsubscribe(self, name: str) -> list[Action]:
-        """One handle less on ``name``; the last one leaving ends the wire
-        subscription and drops the overlays of calls on that store."""
+    def release(self, name: str) -> list[Action]:
+        """One handle less on ``name`` (``handle.release()``); the last one
+        leaving ends the wire subscription (an ``Unsubscribe``) and drops the
+        overlays of calls on that store."""
         store = self._stores.get(name)
         if store is None:
             return []
@@ -326,6 +328,12 @@ class ClientCore:
             case Result():
                 return self._on_result(msg)
             case EventMessage(channel, data):
+                if is_reserved(channel):  # the client's own channels: see .channels
+                    error = HotstateError(
+                        f"the server sent an event on {channel!r}, a name reserved for the "
+                        "client's lifecycle channels; it was dropped"
+                    )
+                    return [Emit("error", error)]
                 return [Emit(channel, data)]
             case Ping():
                 return [Transmit(Pong())] if self._open else []
@@ -407,7 +415,7 @@ class ClientCore:
         if store is None or store.version is None:  # not ours, or a snapshot is on its way
             return []
         if msg.version != store.version + 1:
-            logger.debug(
+            log.debug(
                 "gap on %r: holding v%s, got v%s; resyncing", msg.store, store.version, msg.version
             )
             return self._resync(msg.store, store)

@@ -9,7 +9,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..errors import HotstateError, SubscriptionError
-from .streams import Broadcast
+from .streams import HotStream
 
 
 class SubscriptionHandle(Observable[Any]):
@@ -18,24 +18,33 @@ class SubscriptionHandle(Observable[Any]):
     Read it (``get_state()``, ``get_server_state()``, ``has_data()``, ``await
     ready()``) or observe it: the handle is an Observable of the store's
     visible state that emits the current state first when there is one, then
-    every change, and completes when the handle is unsubscribed, the store is
+    every change, and completes when the handle is released, the store is
     deleted or the client destroyed (it errors with ``SubscriptionError`` when
     the server refuses the subscription). States are immutable snapshots that
     share unchanged subtrees, so identity tells what changed.
 
-    It is also a disposable: ``dispose()`` is ``unsubscribe()``.
+    Two concepts, one name each:
+
+    - ``handle.subscribe(observer)`` is Rx's: it adds an observer of the
+      states and returns a disposable that removes that observer only; the
+      store subscription stays.
+    - :meth:`release` ends the store subscription this handle holds (the
+      last handle on a store ends it on the wire). ``unsubscribe()`` is the
+      same method under the original library's name (API.md §3), and
+      ``dispose()`` the same again, so that a handle is a reactivex
+      ``Disposable``. The library uses ``release()``.
     """
 
     def __init__(
         self,
         name: str,
-        release: Callable[[SubscriptionHandle], None],
+        on_release: Callable[[SubscriptionHandle], None],
         on_change: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self.name = name
-        self._release = release
-        self._states: Broadcast[Any] = Broadcast(f"store {name!r}", replay=True)
+        self._on_release = on_release
+        self._states: HotStream[Any] = HotStream(f"store {name!r}", replay=True)
         self._state: Any = None
         self._server_state: Any = None
         self._has_data = False
@@ -51,7 +60,7 @@ class SubscriptionHandle(Observable[Any]):
 
     @property
     def active(self) -> bool:
-        """False once unsubscribed, deleted, refused or the client destroyed."""
+        """False once released, deleted, refused or the client destroyed."""
         return self._active
 
     def get_state(self) -> Any:
@@ -80,15 +89,19 @@ class SubscriptionHandle(Observable[Any]):
         if self._failure is not None:
             raise self._failure
 
-    def unsubscribe(self) -> None:
-        """Stop this handle (idempotent); the last handle of a store ends the
-        wire subscription."""
+    def release(self) -> None:
+        """End this handle's subscription (idempotent): its stream completes,
+        and the last handle of a store ends the wire subscription."""
         if not self._active:
             return
         self._end(None)
-        self._release(self)
+        self._on_release(self)
 
-    dispose = unsubscribe
+    unsubscribe = release
+    """The original library's name for :meth:`release` (API.md §3)."""
+
+    dispose = release
+    """:meth:`release`, as a reactivex ``Disposable``."""
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None

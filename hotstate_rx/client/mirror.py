@@ -23,9 +23,10 @@ entries with the last one, so a UI can tell what changed by identity
 ``c`` is the very same object in B, C and D.
 
 The mirror does no I/O and never touches a loop or a thread: a binding passes
-a ``watch`` that subscribes a stream and calls the mirror back on the UI's
-loop (a Textual worker, a NiceGUI hand-over), and applies each mapping it is
-given with ``on_stores``.
+its :class:`BindObservable`, which subscribes a stream and calls the mirror
+back on the UI's loop (a Textual worker, as ``hotstate_textual.bind_observable``
+does, or a NiceGUI hand-over), and applies each mapping it is given with
+``on_stores``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ if TYPE_CHECKING:
     from .handle import SubscriptionHandle
 
 
-class Watch(Protocol):
-    """How a binding follows a stream: call ``on_value`` for each value of
-    ``source`` and ``on_completed`` at its end, both on the UI's loop, until the
-    binding goes. ``label`` names the stream (``"stores"``, ``"store Todos"``),
-    e.g. for a worker's name."""
+class BindObservable(Protocol):
+    """How a binding feeds a stream to the UI: call ``on_value`` for each value
+    of ``source`` and ``on_completed`` at its end, both on the UI's loop, until
+    the binding goes. ``label`` names the stream (``"stores"``, ``"store
+    Todos"``), e.g. for a worker's name."""
 
     def __call__(
         self,
@@ -62,8 +63,8 @@ class StoreMirror:
     """The stores one binding shows, and the subscription handles it owns.
 
     ``on_stores(mapping)`` is called with each new mapping; :attr:`stores` is
-    the last one (empty at first). Call every method, and let ``watch`` call
-    back, on one thread: the UI's.
+    the last one (empty at first). Call every method, and let
+    ``bind_observable`` call back, on one thread: the UI's.
     """
 
     def __init__(
@@ -71,11 +72,11 @@ class StoreMirror:
         client: Client,
         on_stores: Callable[[FrozenDict], None],
         *,
-        watch: Watch,
+        bind_observable: BindObservable,
     ) -> None:
         self._client = client
         self._on_stores = on_stores
-        self._watch = watch
+        self._bind_observable = bind_observable
         self._stores = FrozenDict()
         self._handles: dict[str, SubscriptionHandle] = {}
         self._following = False
@@ -103,7 +104,7 @@ class StoreMirror:
     def follow(self) -> None:
         """Show every store the client subscribes to, now and later."""
         self._following = True
-        self._watch(self._client.stores, self._client_stores, None, "stores")
+        self._bind_observable(self._client.stores, self._client_stores, None, "stores")
 
     def subscribe(self, name: str) -> SubscriptionHandle:
         """The mirror's handle on store ``name``, subscribed on first use.
@@ -118,7 +119,7 @@ class StoreMirror:
                 handle = self._handles[name] = self._client.subscribe(name)
         elif handle is None:
             handle = self._handles[name] = self._client.subscribe(name)
-            self._watch(
+            self._bind_observable(
                 handle,
                 lambda state: self._store_changed(name, state),
                 lambda: self._store_gone(name),
@@ -127,14 +128,14 @@ class StoreMirror:
         return handle
 
     def release(self) -> None:
-        """Unsubscribe every handle the mirror holds and forget them.
+        """Release every handle the mirror holds and forget them.
 
-        ``stores`` keeps its last mapping: stop the watches first, as the
-        binding's disposal does, if nothing more should be shown.
+        ``stores`` keeps its last mapping: stop the bound streams first, as
+        the binding's disposal does, if nothing more should be shown.
         """
         handles, self._handles = self._handles, {}
         for handle in handles.values():
-            handle.unsubscribe()
+            handle.release()
 
     def _show(self, stores: FrozenDict) -> None:
         self._stores = stores
@@ -154,4 +155,4 @@ class StoreMirror:
             self._show(freeze({k: v for k, v in self._stores.items() if k != name}))
 
 
-__all__ = ["StoreMirror", "Watch"]
+__all__ = ["BindObservable", "StoreMirror"]

@@ -2,7 +2,7 @@
 
 Everything here runs on the client's event loop, the one thread that touches
 the client, so no locks. An observer that raises (a UI callback with a bug)
-is logged on ``hotstate_rx.client`` and never stops delivery to the others
+is logged (on this module's logger) and never stops delivery to the others
 nor the client itself — unlike a bare ``Subject``, where it would.
 """
 
@@ -18,18 +18,19 @@ from reactivex.disposable import Disposable
 
 from .status import ConnectionStatus
 
-logger = logging.getLogger("hotstate_rx.client")
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _NOTHING: Any = object()
 
 
-class Broadcast(Observable[_T], Generic[_T]):
-    """A hot, multicast Observable; with ``replay`` a new observer first gets
-    the latest value (if any). Ends once, by completion or error; late
-    observers then get that end at once, after the latest value when
-    replaying (as a ``ReplaySubject(1)`` does), so ``client.status`` still
-    starts with ``"disconnected"`` after ``destroy()``."""
+class HotStream(Observable[_T], Generic[_T]):
+    """A hot, multicast Observable: a ``Subject`` that guards its observers.
+
+    With ``replay`` a new observer first gets the latest value (if any). Ends
+    once, by completion or error; late observers then get that end at once,
+    after the latest value when replaying (as a ``ReplaySubject(1)`` does), so
+    ``client.status`` still starts with ``"disconnected"`` after ``destroy()``."""
 
     def __init__(self, label: str, *, replay: bool = False, initial: Any = _NOTHING) -> None:
         super().__init__()
@@ -96,10 +97,10 @@ class Broadcast(Observable[_T], Generic[_T]):
         try:
             fn(*args)
         except Exception:
-            logger.exception("an observer of %s raised", self._label)
+            log.exception("an observer of %s raised", self._label)
 
 
-class StatusStream(Broadcast[ConnectionStatus]):
+class StatusStream(HotStream[ConnectionStatus]):
     """``client.status``: the connection status as an Observable that starts
     with the current value; ``.value`` reads it synchronously."""
 
@@ -113,7 +114,7 @@ class StatusStream(Broadcast[ConnectionStatus]):
         return self._latest
 
 
-class StoresStream(Broadcast[Mapping[str, Any]]):
+class StoresStream(HotStream[Mapping[str, Any]]):
     """``client.stores``: ``{full store name: visible state}`` of every store
     the client subscribes to that has data, as an Observable that starts with
     the current mapping; ``.value`` reads it synchronously."""
@@ -131,13 +132,13 @@ class EventChannels:
     ``on(channel, handler)`` callbacks (which are just observers)."""
 
     def __init__(self) -> None:
-        self._channels: dict[str, Broadcast[Any]] = {}
+        self._channels: dict[str, HotStream[Any]] = {}
         self._ended = False
 
-    def stream(self, channel: str) -> Broadcast[Any]:
+    def stream(self, channel: str) -> HotStream[Any]:
         found = self._channels.get(channel)
         if found is None:
-            found = self._channels[channel] = Broadcast(f"event channel {channel!r}")
+            found = self._channels[channel] = HotStream(f"event channel {channel!r}")
             if self._ended:
                 found.on_completed()
         return found
@@ -153,7 +154,7 @@ class EventChannels:
         if stream is not None and stream.observed:
             stream.on_next(payload)
         elif channel == "error":  # never let an error pass silently
-            logger.warning("hotstate client error (no 'error' listener): %s", payload)
+            log.warning("client error with no 'error' listener: %s", payload)
 
     def complete(self) -> None:
         self._ended = True
@@ -174,4 +175,4 @@ def _takes_no_argument(fn: Callable[..., Any]) -> bool:
     return False
 
 
-__all__ = ["Broadcast", "EventChannels", "StatusStream", "StoresStream"]
+__all__ = ["EventChannels", "HotStream", "StatusStream", "StoresStream"]

@@ -5,9 +5,9 @@ asked. Two costs dominate that path, and both are per frame, not per byte:
 the framing ``websockets`` does for each ``send`` and each connection, and one
 system call per frame. So:
 
-- A frame is serialized here once (:meth:`Outbox.send`), and a server writes
-  the very same bytes to every subscriber (:meth:`Outbox.write`): server
-  frames are not masked, so without extensions they are identical on every
+- A frame is serialized once (:func:`binary_frame`), and a server writes the
+  very same bytes to every subscriber (:meth:`Outbox.write`): server frames
+  are not masked, so without extensions they are identical on every
   connection. A connection that negotiated an extension (per-message deflate)
   keeps websockets' own path, frame by frame.
 - The first frame for a connection in a loop iteration is written at once, so
@@ -16,10 +16,54 @@ system call per frame. So:
   go by a callback at the start of the next iteration. The frames, their
   order and their content are unchanged: only the system calls are fewer.
 
-Writing to the transport bypasses ``Connection.send``, which is safe because
-the ``websockets`` protocol object writes whatever it queues at once (nothing
-of its own is ever pending between two of our writes) and because only open
-connections are written to, as ``broadcast`` does.
+The seam: what of ``websockets`` this relies on
+-----------------------------------------------
+Everything below holds for every release in the range ``pyproject.toml``
+pins, and ``tests/net/test_batching.py`` checks each point against the
+installed release over real loopback sockets, so an upgrade that breaks one
+fails a test, not production; the upper bound is the next major after the
+one CI tests. The floor is 14.1, not 13.0 (where ``websockets.asyncio``
+appeared): before 14.1 a connection dropped the messages it had received but
+not yet handed to ``recv()`` once a close arrived, so frames we wrote just
+before closing (a last error, say) could be lost at the other end. Other
+modules reach these internals only through this module's names
+(:func:`binary_frame`, :class:`Outbox`).
+
+Public API:
+
+- ``websockets.frames.Frame(Opcode.BINARY, data).serialize(mask=...)``, the
+  sans-I/O framing (RFC 6455 §5.2). Without extensions, a frame's bytes
+  depend only on its opcode, its payload and its mask, which is why one
+  serialized server frame fits every connection and why our bytes equal
+  those ``Connection.send`` would write (tested byte for byte, the mask key
+  pinned for client frames).
+- ``websockets.asyncio.connection.broadcast``: the fallback, which frames and
+  writes through the connection's own protocol object.
+
+Undocumented attributes of ``websockets.asyncio.connection.Connection``:
+
+- ``.protocol``, its sans-I/O state machine, of which we read ``.state`` (is
+  it ``OPEN``? the very test ``broadcast`` makes), ``.side`` (clients mask,
+  RFC 6455 §5.3) and ``.extensions`` (negotiated during the handshake and
+  fixed afterwards, so read once per outbox).
+- ``.transport``, the asyncio transport, which we write to.
+
+One behaviour, which is what makes writing behind websockets' back safe:
+
+- **The connection writes whatever its protocol object queues at once.** Every
+  ``protocol.send_*()`` and ``receive_data()`` it makes (a ``send``, a ping, the
+  automatic pong, a close) is followed in the same synchronous step by
+  ``send_data()``, which writes all of ``protocol.data_to_send()`` to the
+  transport. So no websockets bytes are ever pending between two of our
+  writes, and a frame of ours can never land inside one of its frames.
+  (Control frames it writes may come between our frames, which RFC 6455 §5.4
+  allows.)
+
+And two rules of ours that keep it so: these connections never send a
+fragmented message through ``Connection.send`` (we would interleave with its
+continuation frames), and only ``OPEN`` connections are written to (no data
+after a close frame, RFC 6455 §5.5.1): an outbox holding frames when the
+connection leaves ``OPEN`` drops them, as ``broadcast`` would have.
 """
 
 from __future__ import annotations
@@ -28,9 +72,17 @@ import asyncio
 
 from websockets.asyncio.connection import Connection, broadcast
 from websockets.frames import Frame, Opcode
-from websockets.protocol import CLIENT, State
+from websockets.protocol import CLIENT, OPEN
 
-__all__ = ["Batcher", "Outbox"]
+__all__ = ["Batcher", "Outbox", "binary_frame"]
+
+
+def binary_frame(message: bytes, *, mask: bool = False) -> bytes:
+    """``message`` as one serialized binary WebSocket frame, without extensions.
+
+    Servers send unmasked frames (``mask=False``, the same bytes for every
+    connection); clients mask theirs with a fresh random key per frame."""
+    return Frame(Opcode.BINARY, message).serialize(mask=mask)
 
 
 class Batcher:
@@ -59,32 +111,39 @@ class Batcher:
 
 
 class Outbox:
-    """The frames going to one connection, in order."""
+    """The frames going to one connection, in order.
 
-    __slots__ = ("_batcher", "_epoch", "_held", "_mask", "ws")
+    Make it once the opening handshake is over (as ``serve`` handlers and
+    ``connect`` hand connections over): it reads the negotiated extensions
+    then.
+    """
+
+    __slots__ = ("_bare", "_batcher", "_epoch", "_held", "_mask", "_protocol", "ws")
 
     def __init__(self, ws: Connection, batcher: Batcher) -> None:
         self.ws = ws
         self._batcher = batcher
         self._epoch = -1
         self._held: list[bytes] = []
-        self._mask = ws.protocol.side is CLIENT  # RFC 6455 §5.3: clients mask, servers don't
+        protocol = self._protocol = ws.protocol
+        self._mask = protocol.side is CLIENT  # RFC 6455 §5.3: clients mask, servers don't
+        self._bare = not protocol.extensions  # fixed once the handshake is over
 
     @property
     def plain(self) -> bool:
         """Open, with no extension: frames can be written as bytes of our own."""
-        protocol = self.ws.protocol
-        return protocol.state is State.OPEN and not protocol.extensions
+        return self._bare and self._protocol.state is OPEN
 
     def send(self, message: bytes) -> None:
         """Send ``message`` as one binary frame (dropped unless the connection is open)."""
-        if self.plain:
+        if self._bare and self._protocol.state is OPEN:  # plain, inlined: once per frame
             self.write(Frame(Opcode.BINARY, message).serialize(mask=self._mask))
         else:  # closed (broadcast skips it) or an extension with per-connection state
             broadcast((self.ws,), message)
 
     def write(self, frame: bytes) -> None:
-        """Write an already serialized frame; call only when :attr:`plain`."""
+        """Write an already serialized frame (:func:`binary_frame`); call only
+        when :attr:`plain`."""
         batcher = self._batcher
         if self._epoch != batcher.epoch:
             self._epoch = batcher.epoch
@@ -98,5 +157,5 @@ class Outbox:
     def flush(self) -> None:
         """Write what is held now (before closing, say); dropped if no longer open."""
         held, self._held = self._held, []
-        if held and self.ws.protocol.state is State.OPEN:
+        if held and self._protocol.state is OPEN:
             self.ws.transport.write(b"".join(held))

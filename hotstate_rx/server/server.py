@@ -19,6 +19,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ..channels import LIFECYCLE_CHANNELS, is_reserved
 from ..frozen import JSON, freeze
 from ..protocol import EventMessage
 from .driver import LoopDriver, PeerLink
@@ -163,6 +164,11 @@ class Server:
         that just left) is ignored and logged at debug level."""
         if not isinstance(channel, str) or not channel:
             raise TypeError(f"an event channel must be a non-empty str, got {channel!r}")
+        if is_reserved(channel):
+            raise ValueError(
+                f"event channel {channel!r} is reserved for the client's lifecycle events "
+                f"({', '.join(LIFECYCLE_CHANNELS)}, in any spelling): pick another name"
+            )
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
         frame = encode_value(EventMessage(channel, freeze(data)), f"event {channel!r}")

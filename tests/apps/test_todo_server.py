@@ -103,12 +103,12 @@ async def test_chat_room_lifecycle(server: Server, url: str, clients: Clients) -
         {"from": alice.client_id, "name": "ada", "text": "Hello!", "ts": NOW}
     ]
 
-    bob_room.unsubscribe()
+    bob_room.release()
     assert await leaves.next() == {"id": bob.client_id, "room": "general"}
     await until(alice_room, lambda s: s["users"] == [alice.client_id])
 
     # The last one out: on_idle resets the room, so its chat is forgotten.
-    alice_room.unsubscribe()
+    alice_room.release()
     rooms = server.stores["Room:*"]
     again = alice.subscribe("Room:general")
     state = await until(again, lambda s: s["users"] == [alice.client_id])

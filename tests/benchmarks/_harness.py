@@ -87,7 +87,8 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
-def _fmt(value: float | None, unit: str) -> str:
+def format_value(value: float | None, unit: str) -> str:
+    """A figure with its unit, as the tables show it."""
     if value is None:
         return "—"
     text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
@@ -103,8 +104,8 @@ def markdown_table(rows: Iterable[Row]) -> str:
         ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
         met = {True: "yes", False: "**no**", None: ""}[r.met()]
         lines.append(
-            f"| {r.bench} | {r.case} | {r.metric} | {_fmt(r.value, r.unit)} "
-            f"| {_fmt(r.baseline, r.unit)} | {ratio} | {r.target} | {met} |"
+            f"| {r.bench} | {r.case} | {r.metric} | {format_value(r.value, r.unit)} "
+            f"| {format_value(r.baseline, r.unit)} | {ratio} | {r.target} | {met} |"
         )
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotstate_rx import Hotstate
+from hotstate_rx import Server
 from hotstate_rx.client import Client
 
 Wait = Callable[[Callable[[], bool]], Awaitable[None]]
@@ -22,7 +22,7 @@ class TodoServer:
     """
 
     def __init__(self) -> None:
-        self.server = Hotstate()
+        self.server = Server()
         self.todos = self.server.create_store("Todos", {"items": [], "next_id": 1})
         self.gate = asyncio.Event()
         self.gate.set()

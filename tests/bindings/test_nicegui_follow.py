@@ -60,10 +60,10 @@ async def test_stores_subscribed_after_binding_appear_change_and_leave(
     todo_server.add_now("from the server")
     await user.should_see("1 todos", retries=100)
 
-    todos.unsubscribe()
+    todos.release()
     await user.should_see("stores: Config", retries=100)
     await user.should_see("loading", retries=100)
-    config.unsubscribe()
+    config.release()
     await user.should_see("stores: none", retries=100)
 
 
@@ -109,7 +109,7 @@ async def test_a_closed_page_releases_what_it_subscribed_and_stops_following(
     todo_server.add_now("after close")
     await wait_until(lambda: witness.has_data() and len(witness.get_state()["items"]) == 1)
     assert state.stores["Todos"]["items"] == []  # the closed page's state no longer moves
-    witness.unsubscribe()
+    witness.release()
 
 
 async def test_explicit_stores_show_only_those(user: User, client: Any, todo_server: Any) -> None:
@@ -122,4 +122,4 @@ async def test_explicit_stores_show_only_those(user: User, client: Any, todo_ser
     config = client.subscribe("Config")
     await config.ready()  # a follower would have it by now: same loop, pushed at once
     assert list(pages[0].state.stores) == ["Todos"]
-    config.unsubscribe()
+    config.release()

@@ -95,7 +95,7 @@ async def test_a_closed_page_stops_its_subscriptions(
     todo_server.add_now("after close")
     await wait_until(lambda: witness.has_data() and len(witness.get_state()["items"]) == 1)
     assert state.stores["Todos"]["items"] == []  # the closed page's state no longer moves
-    witness.unsubscribe()
+    witness.release()
 
 
 async def test_values_emitted_on_another_thread_are_applied_on_the_loop(wait_until: Any) -> None:

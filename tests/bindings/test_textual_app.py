@@ -210,7 +210,7 @@ async def test_dispose_releases_the_handles_at_once(
         await wait_until(lambda: witness.has_data() and len(witness.get_state()["items"]) == 1)
         await pilot.pause()
         assert text_of(app, "#count") == "0 todos"
-        witness.unsubscribe()
+        witness.release()
 
 
 async def test_bind_client_needs_the_mixin(client: Any) -> None:

@@ -58,9 +58,9 @@ async def test_stores_subscribed_after_binding_appear_change_and_leave(
         todo_server.add_now("from the server")
         await until(pilot, lambda: len(app.stores["Todos"]["items"]) == 1)
 
-        todos.unsubscribe()
+        todos.release()
         await until(pilot, lambda: list(app.stores) == ["Config"])
-        config.unsubscribe()
+        config.release()
         await until(pilot, lambda: text_of(app, "#names") == "none")
 
 
@@ -105,7 +105,7 @@ async def test_explicit_stores_show_only_those(client: Any, todo_server: Any) ->
         await until(pilot, lambda: "Todos" in app.stores)
         await pilot.pause(0.05)
         assert list(app.stores) == ["Todos"]
-        config.unsubscribe()
+        config.release()
 
 
 async def test_no_stores_at_all_binds_the_status_only(client: Any, todo_server: Any) -> None:
@@ -116,4 +116,4 @@ async def test_no_stores_at_all_binds_the_status_only(client: Any, todo_server: 
         await handle.ready()
         await pilot.pause(0.05)
         assert app.stores == {}
-        handle.unsubscribe()
+        handle.release()

@@ -19,7 +19,7 @@ async def test_keeps_only_the_latest_value() -> None:
 async def test_a_value_put_before_completion_is_delivered_then_the_end() -> None:
     box: Mailbox[str] = Mailbox(asyncio.get_running_loop())
     box.put("last")
-    box.close()
+    box.complete()
     assert await asyncio.wait_for(box.get(), 1) == "last"
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(box.get(), 1)

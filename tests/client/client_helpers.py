@@ -13,23 +13,76 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from hotstate_rx import Server
-from hotstate_rx.client import Hotstate
+from hotstate_rx.client import Client
+from hotstate_rx.client.core import ClientCore
 from hotstate_rx.protocol import (
     PROTOCOL_VERSION,
     ClientHello,
     ClientMessage,
     ServerHello,
     ServerMessage,
+    Snapshot,
     decode_client_message,
     encode,
 )
 
 TIMEOUT = 5.0
 
-MakeClient = Callable[..., Hotstate]
+MakeClient = Callable[..., Client]
 """``make_client(url=None, **options)``, the fixture of conftest.py."""
 StartServer = Callable[..., Awaitable[tuple[Server, str]]]
 """``await start_server(setup=None, port=0, heartbeat=30.0)`` -> (server, url)."""
+ServeClient = Callable[..., Awaitable[tuple[Server, Client]]]
+"""``await serve_client(setup=None, **client_options)`` -> (server, client)."""
+
+
+# ------------------------------------------------------ the core, fed by hand
+
+
+def connected(**options: Any) -> ClientCore:
+    """A ``ClientCore`` whose socket opened and whose server said hello."""
+    core = ClientCore(**options)
+    core.connect()
+    core.opened()
+    core.receive(ServerHello("c1", 30.0))
+    return core
+
+
+def with_store(data: object = None, name: str = "Todos") -> ClientCore:
+    """:func:`connected`, subscribed to ``name`` with a first snapshot of
+    ``data`` (default ``{"items": []}``) at version 1."""
+    return with_stores(name, data=data)
+
+
+def with_stores(*names: str, data: object = None) -> ClientCore:
+    """:func:`connected`, subscribed to each of ``names`` with a first snapshot."""
+    core = connected()
+    for name in names:
+        core.subscribe(name)
+        core.receive(Snapshot(name, 1, {"items": []} if data is None else data))
+    return core
+
+
+def add_item(text: str) -> Callable[[Any], Any]:
+    """An optimistic function: ``state`` with ``text`` appended to its items."""
+    return lambda s: {**s, "items": [*s["items"], text]}
+
+
+# ------------------------------------------------------ real servers and clients
+
+
+def todos_and_rooms(server: Server) -> None:
+    """The usual stores: ``Todos`` and the dynamic ``Room:*`` (named after its key)."""
+    server.create_store("Todos", {"items": [], "config": {"theme": "dark"}})
+    server.create_store("Room:*", {"messages": []}).on_create(lambda key: {"name": key})
+
+
+TODOS = {"items": [], "config": {"theme": "dark"}}
+"""The first state of ``todos_and_rooms``' ``Todos``."""
+
+
+def add_todo(server: Server, text: str) -> None:
+    server.stores["Todos"].update(lambda d: d["items"].append(text))
 
 
 class Recorder:
@@ -65,6 +118,13 @@ class Recorder:
             while not self.completed:
                 self._changed.clear()
                 await self._changed.wait()
+
+
+def errors_of(client: Client) -> Recorder:
+    """A recorder of what ``client`` reports on its ``"error"`` channel."""
+    errors = Recorder()
+    client.on("error", errors)
+    return errors
 
 
 class FakeServer:

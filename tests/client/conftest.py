@@ -9,21 +9,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from client_helpers import FakeServer, MakeClient, StartServer
+from client_helpers import FakeServer, MakeClient, ServeClient, StartServer
 
-from hotstate_rx import Hotstate as Server
-from hotstate_rx.client import Hotstate
+from hotstate_rx import Server
+from hotstate_rx.client import Client
 
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[MakeClient]:
     """``make_client(url=None, **options)`` -> a client with fast retries,
     closed at teardown; then no client task may be left running."""
-    clients: list[Hotstate] = []
+    clients: list[Client] = []
 
-    def make(url: str | None = None, **options: Any) -> Hotstate:
+    def make(url: str | None = None, **options: Any) -> Client:
         options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
-        client = Hotstate(url, **options)
+        client = Client(url, **options)
         clients.append(client)
         return client
 
@@ -54,6 +54,20 @@ async def start_server() -> AsyncIterator[StartServer]:
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture
+def serve_client(start_server: StartServer, make_client: MakeClient) -> ServeClient:
+    """``await serve_client(setup=None, **client_options)`` -> (server, client):
+    ``start_server(setup)``, then ``make_client`` connecting to it."""
+
+    async def serve(
+        setup: Callable[[Server], Any] | None = None, **options: Any
+    ) -> tuple[Server, Client]:
+        server, url = await start_server(setup)
+        return server, make_client(url, **options)
+
+    return serve
 
 
 @pytest.fixture

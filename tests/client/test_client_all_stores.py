@@ -11,11 +11,20 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_helpers import TIMEOUT, MakeClient, Recorder, StartServer
+from client_helpers import (
+    TIMEOUT,
+    TODOS,
+    MakeClient,
+    Recorder,
+    ServeClient,
+    add_item,
+    add_todo,
+    todos_and_rooms,
+    with_stores,
+)
 
 from hotstate_rx import Server
 from hotstate_rx.client.actions import Deliver, Emit, EndStore, StoresChanged, Transmit
-from hotstate_rx.client.core import ClientCore
 from hotstate_rx.frozen import FrozenDict
 from hotstate_rx.protocol import (
     Deleted,
@@ -28,29 +37,9 @@ from hotstate_rx.protocol import (
 )
 
 
-def connected() -> ClientCore:
-    core = ClientCore()
-    core.connect()
-    core.opened()
-    core.receive(ServerHello("c1", 30.0))
-    return core
-
-
-def with_stores(*names: str) -> ClientCore:
-    core = connected()
-    for name in names:
-        core.subscribe(name)
-        core.receive(Snapshot(name, 1, {"items": []}))
-    return core
-
-
 def changes(actions: list[Any]) -> list[Any]:
     """The mappings reported by ``actions``, in order."""
     return [a.stores for a in actions if isinstance(a, StoresChanged)]
-
-
-def add_item(text: str) -> Any:
-    return lambda s: {**s, "items": [*s["items"], text]}
 
 
 # ----------------------------------------------------------------- the core
@@ -114,13 +103,13 @@ def test_the_last_handle_leaving_removes_the_store() -> None:
     core = with_stores("Todos", "Config")
     core.follow_stores()
     core.subscribe("Todos")
-    assert core.unsubscribe("Todos") == []  # one handle left
-    assert core.unsubscribe("Todos") == [
+    assert core.release("Todos") == []  # one handle left
+    assert core.release("Todos") == [
         StoresChanged(FrozenDict(Config={"items": []})),
         Transmit(Unsubscribe("Todos")),
     ]
     core.subscribe("Room:a")
-    assert core.unsubscribe("Room:a") == [Transmit(Unsubscribe("Room:a"))]  # had no data
+    assert core.release("Room:a") == [Transmit(Unsubscribe("Room:a"))]  # had no data
 
 
 def test_a_deleted_store_leaves_after_its_handles_end() -> None:
@@ -165,34 +154,24 @@ def test_shutdown_empties_the_mapping_after_the_rollbacks() -> None:
 # ------------------------------------------------------------ the real thing
 
 
-def rooms_server(server: Server) -> None:
-    server.create_store("Todos", {"items": []})
-    server.create_store("Room:*", {"messages": []}).on_create(lambda key: {"name": key})
-
-
-def add(server: Server, text: str) -> None:
-    server.stores["Todos"].update(lambda d: d["items"].append(text))
-
-
 async def test_stores_follows_every_subscription_made_before_or_after(
-    start_server: StartServer, make_client: MakeClient
+    serve_client: ServeClient,
 ) -> None:
-    server, url = await start_server(rooms_server)
-    client = make_client(url)
+    server, client = await serve_client(todos_and_rooms)
     todos = client.subscribe("Todos")
     await todos.ready()
     seen = Recorder()
     client.stores.subscribe(seen)
-    assert seen.values == [{"Todos": {"items": []}}]  # the current mapping first
+    assert seen.values == [{"Todos": TODOS}]  # the current mapping first
     assert client.stores.value is seen.values[0]
 
     room = client.subscribe("Room:general")  # subscribed after following
     await seen.until(lambda v: "Room:general" in v[-1])
     general = {"messages": [], "name": "general"}
-    assert seen.values[-1] == {"Todos": {"items": []}, "Room:general": general}
+    assert seen.values[-1] == {"Todos": TODOS, "Room:general": general}
     assert seen.values[-1]["Todos"] is seen.values[0]["Todos"]
 
-    add(server, "milk")
+    add_todo(server, "milk")
     await seen.until(lambda v: v[-1]["Todos"]["items"] == ["milk"])
     last, previous = seen.values[-1], seen.values[-2]
     assert last["Room:general"] is previous["Room:general"]  # unchanged entries are shared
@@ -201,10 +180,10 @@ async def test_stores_follows_every_subscription_made_before_or_after(
         last["Todos"] = None  # type: ignore[index]
     assert client.subscriptions() == ["Todos", "Room:general"]
 
-    todos.unsubscribe()
+    todos.release()
     assert seen.values[-1] == {"Room:general": general}
     assert client.subscriptions() == ["Room:general"]
-    room.unsubscribe()
+    room.release()
     assert seen.values[-1] == {} and client.subscriptions() == []
 
 
@@ -214,14 +193,14 @@ async def test_subscriptions_lists_stores_before_they_have_data(make_client: Mak
     client.subscribe("Config")
     assert client.subscriptions() == ["Todos", "Config"]
     assert client.stores.value == {}
-    first.unsubscribe()
+    first.release()
     assert client.subscriptions() == ["Todos", "Config"]  # one handle left
-    second.unsubscribe()
+    second.release()
     assert client.subscriptions() == ["Config"]
 
 
 async def test_stores_shows_the_optimistic_view_then_the_servers_state(
-    start_server: StartServer, make_client: MakeClient
+    serve_client: ServeClient,
 ) -> None:
     gate = asyncio.Event()
 
@@ -234,8 +213,7 @@ async def test_stores_shows_the_optimistic_view_then_the_servers_state(
 
         server.handle("todos.add_later", add_later)
 
-    _, url = await start_server(setup)
-    client = make_client(url)
+    _, client = await serve_client(setup)
     await client.subscribe("Todos").ready()
     seen = Recorder()
     client.stores.subscribe(seen)
@@ -252,11 +230,8 @@ async def test_stores_shows_the_optimistic_view_then_the_servers_state(
     assert all("temp" in items for items in shown[1:-1])
 
 
-async def test_a_deleted_store_leaves_the_mapping(
-    start_server: StartServer, make_client: MakeClient
-) -> None:
-    server, url = await start_server(rooms_server)
-    client = make_client(url)
+async def test_a_deleted_store_leaves_the_mapping(serve_client: ServeClient) -> None:
+    server, client = await serve_client(todos_and_rooms)
     seen = Recorder()
     client.stores.subscribe(seen)
     await client.subscribe("Room:general").ready()
@@ -266,17 +241,14 @@ async def test_a_deleted_store_leaves_the_mapping(
     assert client.subscriptions() == ["Todos"]
 
 
-async def test_destroy_empties_then_completes_the_stream(
-    start_server: StartServer, make_client: MakeClient
-) -> None:
-    _, url = await start_server(rooms_server)
-    client = make_client(url)
+async def test_destroy_empties_then_completes_the_stream(serve_client: ServeClient) -> None:
+    _, client = await serve_client(todos_and_rooms)
     await client.subscribe("Todos").ready()
     seen = Recorder()
     client.stores.subscribe(on_next=seen, on_completed=seen.on_completed)
     client.destroy()
     await seen.done()
-    assert seen.values == [{"Todos": {"items": []}}, {}]
+    assert seen.values == [{"Todos": TODOS}, {}]
     assert client.subscriptions() == []
     late = Recorder()
     client.stores.subscribe(on_next=late, on_completed=late.on_completed)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from client_helpers import TIMEOUT, MakeClient, Recorder, StartServer
 
 from hotstate_rx import Disconnected, RpcError, RpcTimeout, Server
+from hotstate_rx.client import Client, SubscriptionHandle
 
 
 class Functions:
@@ -53,13 +54,37 @@ async def served(start_server: StartServer) -> tuple[Functions, str]:
     holder[0].gate.set()
 
 
+Calling = tuple[Functions, Client]
+
+
+@pytest.fixture
+async def calling(served: tuple[Functions, str], make_client: MakeClient) -> Calling:
+    """``served``'s functions and a client of them, connecting (not waited for)."""
+    functions, url = served
+    return functions, make_client(url)
+
+
+class Caller(NamedTuple):
+    functions: Functions
+    client: Client
+    todos: SubscriptionHandle
+
+
+@pytest.fixture
+async def caller(calling: Calling) -> Caller:
+    """:func:`calling`, with a handle on ``Todos`` that has its first snapshot."""
+    functions, client = calling
+    todos = client.subscribe("Todos")
+    await todos.ready()
+    return Caller(functions, client, todos)
+
+
 def add_temp(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "items": [*state["items"], "temp"]}
 
 
-async def test_results_and_server_errors(served: tuple[Functions, str], make_client: MakeClient):
-    _, url = served
-    client = make_client(url)
+async def test_results_and_server_errors(calling: Calling) -> None:
+    _, client = calling
     await client.ready()
     assert await client.call("echo", {"a": [1, 2]}) == {"a": [1, 2]}
     assert await client.call("echo") is None
@@ -68,21 +93,15 @@ async def test_results_and_server_errors(served: tuple[Functions, str], make_cli
         await client.call("missing")
 
 
-async def test_handler_exception_message_reaches_the_caller(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    functions, url = served
-    client = make_client(url)
+async def test_handler_exception_message_reaches_the_caller(calling: Calling) -> None:
+    functions, client = calling
     functions.gate.set()
     with pytest.raises(RpcError, match="no such todo"):
         await client.call("fail")
 
 
-async def test_a_call_made_before_the_socket_is_open_waits_for_it(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    _, url = served
-    client = make_client(url)
+async def test_a_call_made_before_the_socket_is_open_waits_for_it(calling: Calling) -> None:
+    _, client = calling
     assert client.status.value == "connecting"
     assert await client.call("echo", 42) == 42
 
@@ -113,10 +132,9 @@ async def test_bad_arguments_raise_at_the_call(make_client: MakeClient) -> None:
 
 
 async def test_optimistic_view_until_the_answer_then_the_servers_state_without_flicker(
-    served: tuple[Functions, str], make_client: MakeClient
+    calling: Calling,
 ) -> None:
-    functions, url = served
-    client = make_client(url)
+    functions, client = calling
     views = Recorder()
     todos = client.subscribe("Todos", views)
     other = client.subscribe("Todos")
@@ -135,13 +153,8 @@ async def test_optimistic_view_until_the_answer_then_the_servers_state_without_f
     assert all(items for items in after_optimism)  # never back to the empty list
 
 
-async def test_optimistic_view_rolls_back_on_error(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    functions, url = served
-    client = make_client(url)
-    todos = client.subscribe("Todos")
-    await todos.ready()
+async def test_optimistic_view_rolls_back_on_error(caller: Caller) -> None:
+    functions, client, todos = caller
     pending = asyncio.ensure_future(client.call("fail", store="Todos", optimistic=add_temp))
     await asyncio.wait_for(functions.entered.wait(), TIMEOUT)
     assert todos.get_state() == {"items": ["temp"]}
@@ -151,25 +164,15 @@ async def test_optimistic_view_rolls_back_on_error(
     assert todos.get_state() == {"items": []}
 
 
-async def test_optimistic_view_rolls_back_on_timeout(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    _, url = served
-    client = make_client(url)
-    todos = client.subscribe("Todos")
-    await todos.ready()
+async def test_optimistic_view_rolls_back_on_timeout(caller: Caller) -> None:
+    _, client, todos = caller
     with pytest.raises(RpcTimeout):
         await client.call("hang", store="Todos", optimistic=add_temp, timeout=0.1)
     assert todos.get_state() == {"items": []}
 
 
-async def test_stacked_optimistic_calls_fold_in_order(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    functions, url = served
-    client = make_client(url)
-    todos = client.subscribe("Todos")
-    await todos.ready()
+async def test_stacked_optimistic_calls_fold_in_order(caller: Caller) -> None:
+    functions, client, todos = caller
     first = asyncio.ensure_future(
         client.call("todos.add_later", {"text": "a"}, store="Todos", optimistic=add_temp)
     )
@@ -205,11 +208,8 @@ async def test_a_server_killed_mid_call_raises_disconnected(
     assert todos.get_state() == {"items": []}  # the stale overlay is gone
 
 
-async def test_destroy_rejects_pending_calls(
-    served: tuple[Functions, str], make_client: MakeClient
-) -> None:
-    functions, url = served
-    client = make_client(url)
+async def test_destroy_rejects_pending_calls(calling: Calling) -> None:
+    functions, client = calling
     pending = asyncio.ensure_future(client.call("hang"))
     await asyncio.wait_for(functions.entered.wait(), TIMEOUT)
     client.destroy()

@@ -8,10 +8,10 @@ import asyncio
 
 import msgpack
 import pytest
-from client_helpers import TIMEOUT, FakeServer, MakeClient, Recorder
+from client_helpers import TIMEOUT, FakeServer, MakeClient, Recorder, errors_of
 
 from hotstate_rx import HotstateError, ProtocolError
-from hotstate_rx.client import Hotstate
+from hotstate_rx.client import Client
 from hotstate_rx.protocol import (
     Call,
     ErrorMessage,
@@ -32,7 +32,7 @@ async def fake(fake_server) -> FakeServer:
     return await fake_server()
 
 
-async def subscribed(fake: FakeServer, make_client: MakeClient) -> tuple[Hotstate, Recorder]:
+async def subscribed(fake: FakeServer, make_client: MakeClient) -> tuple[Client, Recorder]:
     client = make_client(fake.url)
     states = Recorder()
     client.subscribe("Todos", states)
@@ -60,8 +60,7 @@ async def test_a_patch_that_does_not_apply_resyncs_and_reports(
     fake: FakeServer, make_client: MakeClient
 ) -> None:
     client, states = await subscribed(fake, make_client)
-    errors = Recorder()
-    client.on("error", errors)
+    errors = errors_of(client)
     await fake.send(PatchMessage("Todos", 2, [{"op": "remove", "path": "/missing"}]))
     await fake.expect(Subscribe("Todos"))
     assert isinstance(errors.values[0], ProtocolError)
@@ -83,8 +82,7 @@ async def test_garbage_is_reported_and_the_client_carries_on(
     fake: FakeServer, make_client: MakeClient, frame: bytes | str
 ) -> None:
     client, states = await subscribed(fake, make_client)
-    errors = Recorder()
-    client.on("error", errors)
+    errors = errors_of(client)
     await fake.send(frame)
     await errors.until(lambda v: len(v) == 1)
     assert isinstance(errors.values[0], ProtocolError)
@@ -97,8 +95,7 @@ async def test_server_error_messages_reach_the_error_channel(
     fake: FakeServer, make_client: MakeClient
 ) -> None:
     client, _ = await subscribed(fake, make_client)
-    errors = Recorder()
-    client.on("error", errors)
+    errors = errors_of(client)
     await fake.send(ErrorMessage("bad_message", "what was that?"))
     await errors.until(lambda v: len(v) == 1)
     assert isinstance(errors.values[0], HotstateError) and "what was that?" in str(errors.values[0])

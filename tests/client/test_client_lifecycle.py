@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from client_helpers import TIMEOUT, FakeServer, MakeClient, Recorder, StartServer
+from client_helpers import (
+    TIMEOUT,
+    FakeServer,
+    MakeClient,
+    Recorder,
+    ServeClient,
+    StartServer,
+    errors_of,
+)
 
 from hotstate_rx import Disconnected, ProtocolError, Server
-from hotstate_rx.client import ConnectionStatus, Hotstate
+from hotstate_rx.client import Client, ConnectionStatus
 from hotstate_rx.protocol import Ping, Pong, Subscribe
 
 
@@ -33,6 +41,9 @@ async def test_status_starts_with_the_current_value_and_follows_the_connection(
     await client.close()
     assert statuses.values == ["disconnected", "connecting", "connected", "disconnected"]
     assert statuses.completed
+    late = Recorder()
+    client.status.subscribe(late)
+    assert late.values == ["disconnected"]  # even after the end, the current value first
 
 
 async def test_server_events_broadcast_and_targeted(
@@ -60,10 +71,9 @@ async def test_server_events_broadcast_and_targeted(
 
 
 async def test_a_raising_handler_is_logged_and_the_client_carries_on(
-    start_server: StartServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    serve_client: ServeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server, url = await start_server(counter_server(0))
-    client = make_client(url)
+    server, client = await serve_client(counter_server(0))
 
     def broken(state: object) -> None:
         raise RuntimeError("bug in a UI callback")
@@ -78,14 +88,13 @@ async def test_a_raising_handler_is_logged_and_the_client_carries_on(
     server.stores["Counter"].set({"n": 1})
     await good.value({"n": 1})
     await news.value(1)
-    messages = [r.getMessage() for r in caplog.records if r.name == "hotstate_rx.client"]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("hotstate_rx.client")]
     assert any("store 'Counter'" in m for m in messages)
     assert any("event channel 'news'" in m for m in messages)
 
 
-async def test_lifecycle_channels(start_server: StartServer, make_client: MakeClient) -> None:
-    server, url = await start_server()
-    client = make_client(url)
+async def test_lifecycle_channels(serve_client: ServeClient) -> None:
+    server, client = await serve_client()
     connected, disconnected, reconnecting = Recorder(), Recorder(), Recorder()
     client.on("connected", connected)
     client.on("disconnected", lambda: disconnected())
@@ -117,11 +126,8 @@ async def test_server_restart_reconnects_and_resyncs_with_fresh_state(
     assert counter.get_state() == {"n": 100}
 
 
-async def test_no_reconnect_means_disconnected_for_good(
-    start_server: StartServer, make_client: MakeClient
-) -> None:
-    server, url = await start_server()
-    client = make_client(url, reconnect=False)
+async def test_no_reconnect_means_disconnected_for_good(serve_client: ServeClient) -> None:
+    server, client = await serve_client(reconnect=False)
     await client.ready()
     statuses = Recorder()
     client.status.subscribe(statuses)
@@ -142,8 +148,7 @@ async def test_protocol_mismatch_is_a_clear_error_without_a_reconnect_loop(
 ) -> None:
     fake: FakeServer = await fake_server(version=99)
     client = make_client(fake.url)
-    errors = Recorder()
-    client.on("error", errors)
+    errors = errors_of(client)
     with pytest.raises(ProtocolError, match="version mismatch"):
         await asyncio.wait_for(client.ready(), TIMEOUT)
     assert isinstance(errors.values[0], ProtocolError)
@@ -202,10 +207,9 @@ async def test_destroy_is_final_and_stops_everything(
 
 
 async def test_destroy_from_a_callback_still_reports_disconnected_first(
-    start_server: StartServer, make_client: MakeClient
+    serve_client: ServeClient,
 ) -> None:
-    _, url = await start_server()
-    client = make_client(url)
+    _, client = await serve_client()
     statuses = Recorder()
     client.status.subscribe(on_next=statuses, on_completed=statuses.on_completed)
     client.on("connected", lambda: client.destroy())
@@ -215,9 +219,9 @@ async def test_destroy_from_a_callback_still_reports_disconnected_first(
 
 async def test_misuse_raises_clear_errors(make_client: MakeClient) -> None:
     with pytest.raises(RuntimeError, match="running asyncio event loop"):
-        await asyncio.to_thread(Hotstate, "ws://127.0.0.1:1")
+        await asyncio.to_thread(Client, "ws://127.0.0.1:1")
     with pytest.raises(ValueError, match="reconnect_max"):
-        Hotstate(reconnect_delay=5.0, reconnect_max=1.0)
+        Client(reconnect_delay=5.0, reconnect_max=1.0)
     client = make_client()
     with pytest.raises(ValueError, match="not a WebSocket URL"):
         client.connect("http://example.com")
@@ -232,7 +236,7 @@ async def test_misuse_raises_clear_errors(make_client: MakeClient) -> None:
 
 async def test_async_context_manager_closes(start_server: StartServer) -> None:
     _, url = await start_server()
-    async with Hotstate(url) as client:
+    async with Client(url) as client:
         await client.ready()
     assert client.status.value == "disconnected"
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
+from client_helpers import add_item, connected, with_store
 
 from hotstate_rx.client.actions import (
     CloseSocket,
@@ -36,45 +34,6 @@ from hotstate_rx.protocol import (
 )
 
 S = ConnectionStatus
-
-
-def connected(**options: object) -> ClientCore:
-    core = ClientCore(**options)  # type: ignore[arg-type]
-    core.connect()
-    core.opened()
-    core.receive(ServerHello("c1", 30.0))
-    return core
-
-
-def with_store(data: object = None, name: str = "Todos") -> ClientCore:
-    core = connected()
-    core.subscribe(name)
-    core.receive(Snapshot(name, 1, {"items": []} if data is None else data))
-    return core
-
-
-def add_item(text: str):
-    return lambda s: {**s, "items": [*s["items"], text]}
-
-
-# --------------------------------------------------------------------- purity
-
-
-@pytest.mark.parametrize("module", ["core.py", "actions.py", "status.py"])
-def test_pure_modules_import_no_io(module: str) -> None:
-    source = Path(__file__).parents[2] / "hotstate_rx" / "client" / module
-    tree = ast.parse(source.read_text())
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
-    }
-    assert not imported & {"asyncio", "websockets", "reactivex", "socket", "time", "random"}
 
 
 # -------------------------------------------------------------- status machine
@@ -171,10 +130,10 @@ def test_one_wire_subscription_per_store_whatever_the_handles() -> None:
     assert core.subscribe("Todos") == [Transmit(Subscribe("Todos"))]
     assert core.subscribe("Todos") == []
     assert core.subscriptions() == {"Todos": 2}
-    assert core.unsubscribe("Todos") == []
-    assert core.unsubscribe("Todos") == [Transmit(Unsubscribe("Todos"))]
+    assert core.release("Todos") == []
+    assert core.release("Todos") == [Transmit(Unsubscribe("Todos"))]
     assert core.subscriptions() == {}
-    assert core.unsubscribe("Todos") == []
+    assert core.release("Todos") == []
 
 
 @pytest.mark.parametrize(("name", "error"), [(3, TypeError), ("", ValueError)])
@@ -395,10 +354,10 @@ def test_forgetting_a_call_rolls_back_and_ignores_its_late_result() -> None:
     assert core.receive(Result(call_id, 1)) == []
 
 
-def test_unsubscribing_drops_the_overlays_of_that_store() -> None:
+def test_releasing_the_last_handle_drops_the_overlays_of_that_store() -> None:
     core = with_store()
     call_id, _ = core.call("add", store="Todos", optimistic=add_item("a"))
-    core.unsubscribe("Todos")
+    core.release("Todos")
     assert core.receive(Result(call_id, 1)) == [Settle(call_id, 1)]
 
 

@@ -2,7 +2,7 @@
 
 First the rules, fed by hand through a fake client whose handles are Subjects
 (no loop, no socket); then the mirror on a real client against a real server
-on 127.0.0.1, watched the simplest way (subscribing on the client's loop).
+on 127.0.0.1, its streams bound the simplest way (subscribing on the client's loop).
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from client_helpers import TIMEOUT, MakeClient, Recorder, StartServer
+from client_helpers import TIMEOUT, Recorder, ServeClient
 from reactivex import Observable
 from reactivex.subject import Subject
 
 from hotstate_rx import Server
+from hotstate_rx.client import Client
 from hotstate_rx.client.mirror import StoreMirror
 from hotstate_rx.frozen import FrozenDict, freeze
 
 
 class FakeHandle(Subject[Any]):
     """What the mirror uses of a ``SubscriptionHandle``: an Observable of states,
-    ``active`` and ``unsubscribe()``, which ends it."""
+    ``active`` and ``release()``, which ends it."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -33,7 +34,7 @@ class FakeHandle(Subject[Any]):
         self.active = False
         self.on_completed()
 
-    unsubscribe = end
+    release = end
 
 
 class FakeClient:
@@ -47,35 +48,40 @@ class FakeClient:
         return handle
 
 
-def watch_directly(
+def bind_directly(
     source: Observable[Any],
     on_value: Callable[[Any], None],
     on_completed: Callable[[], None] | None,
     label: str,
 ) -> None:
-    """Watch ``source`` by subscribing to it: on the thread that emits (the test's loop)."""
+    """A ``BindObservable`` that subscribes to ``source``: values come on the
+    thread that emits (the test's loop)."""
     source.subscribe(on_next=on_value, on_completed=on_completed)
 
 
 class Fixture:
     """A mirror over a fake client; ``shown`` lists every mapping it reported,
-    ``watched`` the labels of the streams it asked to watch."""
+    ``bound`` the labels of the streams it asked to bind."""
 
     def __init__(self) -> None:
         self.client = FakeClient()
         self.shown: list[FrozenDict] = []
-        self.watched: list[str] = []
-        self.mirror = StoreMirror(self.client, self.shown.append, watch=self.watch)  # type: ignore[arg-type]
+        self.bound: list[str] = []
+        self.mirror = StoreMirror(
+            self.client,  # type: ignore[arg-type]
+            self.shown.append,
+            bind_observable=self.bind_observable,
+        )
 
-    def watch(
+    def bind_observable(
         self,
         source: Observable[Any],
         on_value: Callable[[Any], None],
         on_completed: Callable[[], None] | None,
         label: str,
     ) -> None:
-        self.watched.append(label)
-        watch_directly(source, on_value, on_completed, label)
+        self.bound.append(label)
+        bind_directly(source, on_value, on_completed, label)
 
 
 TODOS = freeze({"items": []})
@@ -90,9 +96,9 @@ def test_start_follows_for_none_and_subscribes_names_otherwise() -> None:
     follower.mirror.start(None)
     named.mirror.start(["Todos", "Config"])
     bare.mirror.start(())
-    assert (follower.mirror.following, follower.watched) == (True, ["stores"])
-    assert (named.mirror.following, named.watched) == (False, ["store Todos", "store Config"])
-    assert (bare.mirror.following, bare.watched, bare.client.handles) == (False, [], [])
+    assert (follower.mirror.following, follower.bound) == (True, ["stores"])
+    assert (named.mirror.following, named.bound) == (False, ["store Todos", "store Config"])
+    assert (bare.mirror.following, bare.bound, bare.client.handles) == (False, [], [])
 
 
 # -------------------------------------------------------------- explicit stores
@@ -102,7 +108,7 @@ def test_a_store_appears_with_its_first_state_and_unchanged_entries_are_shared()
     f = Fixture()
     todos = f.mirror.subscribe("Todos")
     config = f.mirror.subscribe("Config")
-    assert f.watched == ["store Todos", "store Config"]
+    assert f.bound == ["store Todos", "store Config"]
     assert f.mirror.stores == {} and f.shown == []  # nothing until a first state
 
     todos.on_next(TODOS)
@@ -134,7 +140,7 @@ def test_one_handle_per_name() -> None:
     f = Fixture()
     assert f.mirror.subscribe("Todos") is f.mirror.subscribe("Todos")
     assert len(f.client.handles) == 1
-    assert f.watched == ["store Todos"]
+    assert f.bound == ["store Todos"]
     assert not f.mirror.following
 
 
@@ -150,7 +156,7 @@ def test_an_ended_handle_takes_its_store_away_and_a_new_subscribe_takes_a_new_ha
 
     again = f.mirror.subscribe("Todos")
     assert again is not todos and again.active
-    assert f.watched == ["store Todos", "store Config", "store Todos"]
+    assert f.bound == ["store Todos", "store Config", "store Todos"]
     again.on_next(TODOS)
     assert f.shown[-1] == {"Config": CONFIG, "Todos": TODOS}
 
@@ -163,7 +169,7 @@ def test_a_handle_that_ends_before_any_state_changes_nothing_shown() -> None:
     assert len(f.client.handles) == 2
 
 
-def test_release_unsubscribes_every_handle_and_forgets_them() -> None:
+def test_release_releases_every_handle_and_forgets_them() -> None:
     f = Fixture()
     todos = f.mirror.subscribe("Todos")
     config = f.mirror.subscribe("Config")
@@ -182,7 +188,7 @@ def test_following_shows_the_clients_mappings_as_they_are() -> None:
     f = Fixture()
     f.mirror.follow()
     assert f.mirror.following
-    assert f.watched == ["stores"]
+    assert f.bound == ["stores"]
     first = freeze({"Todos": TODOS})
     f.client.stores.on_next(first)
     f.client.stores.on_next(first)  # the same mapping again: nothing to report
@@ -198,7 +204,7 @@ def test_following_handles_only_keep_stores_subscribed_and_an_ended_one_is_repla
     f.mirror.follow()
     todos = f.mirror.subscribe("Todos")
     assert f.mirror.subscribe("Todos") is todos
-    assert f.watched == ["stores"]  # the client's stores show it; the handle is not watched
+    assert f.bound == ["stores"]  # the client's stores show it; the handle is not bound
     todos.on_next(TODOS)
     assert f.shown == []
     todos.end()  # the store was deleted
@@ -218,6 +224,12 @@ async def eventually(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
+def mirror_of(client: Client) -> tuple[StoreMirror, Recorder]:
+    """A mirror over a real client, its streams bound directly; and what it showed."""
+    shown = Recorder()
+    return StoreMirror(client, shown, bind_observable=bind_directly), shown
+
+
 def todos_and_config(server: Server) -> None:
     server.create_store("Todos", {"items": []})
     server.create_store("Config", {"theme": "dark"})
@@ -225,12 +237,10 @@ def todos_and_config(server: Server) -> None:
 
 
 async def test_explicit_stores_follow_the_server_and_leave_when_deleted(
-    start_server: StartServer, make_client: MakeClient
+    serve_client: ServeClient,
 ) -> None:
-    server, url = await start_server(todos_and_config)
-    client = make_client(url)
-    shown = Recorder()
-    mirror = StoreMirror(client, shown, watch=watch_directly)
+    server, client = await serve_client(todos_and_config)
+    mirror, shown = mirror_of(client)
     todos = mirror.subscribe("Todos")
     mirror.subscribe("Config")
     await shown.until(lambda v: len(v) > 0 and set(v[-1]) == {"Todos", "Config"})
@@ -253,17 +263,15 @@ async def test_explicit_stores_follow_the_server_and_leave_when_deleted(
     mirror.release()
     assert not again.active
     assert client.subscriptions() == ["Other:x"]
-    other.unsubscribe()
+    other.release()
     await eventually(lambda: server.stores["Config"].subscriber_count() == 0)
 
 
 async def test_following_shows_what_the_client_shows_and_releases_its_handles(
-    start_server: StartServer, make_client: MakeClient
+    serve_client: ServeClient,
 ) -> None:
-    _, url = await start_server(todos_and_config)
-    client = make_client(url)
-    shown = Recorder()
-    mirror = StoreMirror(client, shown, watch=watch_directly)
+    _, client = await serve_client(todos_and_config)
+    mirror, shown = mirror_of(client)
     mirror.follow()
     assert shown.values == [{}]  # the client's current mapping first
     config = client.subscribe("Config")  # anyone's subscription shows
@@ -274,6 +282,6 @@ async def test_following_shows_what_the_client_shows_and_releases_its_handles(
     mirror.release()
     assert not todos.active
     await shown.until(lambda v: list(v[-1]) == ["Config"])
-    config.unsubscribe()
+    config.release()
     await shown.until(lambda v: v[-1] == {})
     assert client.subscriptions() == []

@@ -174,7 +174,7 @@ async def test_lifecycle_events_of_a_real_client(
     client = connect()
     todos = client.subscribe("Todos")
     await todos.ready()
-    todos.unsubscribe()
+    todos.release()
     await events.until(lambda r: len(r.values) == 3)
     cid = client.client_id
     await client.close()

@@ -162,6 +162,13 @@ async def test_emit_validates_at_the_call(server: Server) -> None:
         server.emit("note", {"when": object()})
     with pytest.raises(TypeError, match="channel"):
         server.emit("", 1)
+    with pytest.raises(TypeError, match="client_id must be a non-empty str"):
+        server.emit("note", 1, client_id=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="positional"):
+        server.emit("note", 1, "cid")  # type: ignore[misc]
+    for reserved in ("error", "store_deleted", "storeDeleted", "Connected"):
+        with pytest.raises(ValueError, match="reserved for the client's lifecycle events"):
+            server.emit(reserved, 1)
 
 
 async def test_events_validate_names_and_survive_raising_listeners(

@@ -1,7 +1,7 @@
 """Standalone transport: ``websockets.asyncio.server.serve``.
 
 Frames are written synchronously to each transport through
-:mod:`.batching`: one encoded patch is framed once and the same bytes go to
+:mod:`hotstate_rx.net.batching`: one encoded patch is framed once and the same bytes go to
 every subscriber, with no task per send, in order with everything else
 written to that connection, and frames that pile up for one connection within
 a loop iteration leave in one system call. Nothing here applies backpressure,
@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from ...net.batching import Batcher, Outbox
+from ...net.batching import Batcher, Outbox, binary_frame
 from ..session import CLOSE_TRY_AGAIN
 from . import Acceptor
 
@@ -55,7 +54,7 @@ class WebSocketPeer:
             outbox = peer.outbox
             if outbox.plain:
                 if wire is None:
-                    wire = Frame(Opcode.BINARY, frame).serialize(mask=False)
+                    wire = binary_frame(frame)
                 outbox.write(wire)
             else:
                 outbox.send(frame)

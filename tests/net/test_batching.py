@@ -1,0 +1,299 @@
+"""The batching seam against the installed ``websockets``, over real loopback sockets.
+
+:mod:`hotstate_rx.net.batching` writes frames behind websockets' back; its
+docstring lists what of websockets that relies on. Each test here checks one
+of those points on the installed release, so an upgrade that breaks one
+fails here rather than in production:
+
+- frames arrive intact and in order, in both directions, at every length
+  encoding, in bursts and across loop iterations;
+- a burst within one loop iteration leaves in two writes where websockets'
+  own path makes one per frame, and a lone frame is written at once;
+- a connection that is no longer open, or that negotiated an extension,
+  goes through websockets' own path (``broadcast``), and held frames are
+  dropped once the connection left ``OPEN``;
+- the bytes our framing writes equal those ``Connection.send`` writes;
+- websockets leaves nothing queued in its protocol object after its own
+  writes (a send, a ping, the automatic pong, a close);
+- the installed release is inside the range ``pyproject.toml`` pins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.connection import Connection, broadcast
+from websockets.asyncio.server import ServerConnection, serve
+
+from hotstate_rx.net import batching
+from hotstate_rx.net.batching import Batcher, Outbox, binary_frame
+
+TIMEOUT = 5.0
+ROOT = Path(__file__).resolve().parents[2]
+
+SIZES = [0, 1, 125, 126, 65_535, 65_536, 200_000]
+"""Payload lengths around RFC 6455 §5.2's three length encodings (7, 16 and 64 bits)."""
+
+Pair = tuple[ServerConnection, ClientConnection]
+
+
+@asynccontextmanager
+async def ws_pair(
+    *, server_compression: str | None = None, client_compression: str | None = None
+) -> AsyncIterator[Pair]:
+    """One open websockets connection on loopback: (server side, client side)."""
+    accepted: asyncio.Future[ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: ServerConnection) -> None:
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with serve(
+        handler, "127.0.0.1", 0, ping_interval=None, compression=server_compression
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        async with connect(
+            f"ws://127.0.0.1:{port}", ping_interval=None, compression=client_compression
+        ) as client:
+            server_ws = await asyncio.wait_for(accepted, TIMEOUT)
+            yield server_ws, client
+
+
+@pytest.fixture(params=["server", "client"])
+def side(request: pytest.FixtureRequest) -> str:
+    """Which end sends: servers write unmasked frames, clients masked ones."""
+    return str(request.param)
+
+
+def ends(pair: Pair, side: str) -> tuple[Connection, Connection]:
+    """(sender, receiver) of ``pair`` for ``side``."""
+    server_ws, client_ws = pair
+    return (server_ws, client_ws) if side == "server" else (client_ws, server_ws)
+
+
+def spy_writes(ws: Connection) -> list[bytes]:
+    """Record every write to ``ws``'s transport (each one a send system call
+    when the transport's buffer is empty), still writing it."""
+    writes: list[bytes] = []
+    transport: Any = ws.transport
+    real = transport.write
+
+    def write(data: bytes) -> None:
+        writes.append(bytes(data))
+        real(data)
+
+    transport.write = write
+    return writes
+
+
+async def receive(ws: Connection, count: int) -> list[bytes]:
+    async with asyncio.timeout(TIMEOUT):
+        return [bytes(await ws.recv(decode=False)) for _ in range(count)]
+
+
+def payloads() -> list[bytes]:
+    return [bytes([n % 251]) * size for n, size in enumerate(SIZES)]
+
+
+async def test_frames_arrive_intact_and_in_order(side: str) -> None:
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+        assert outbox.plain
+        sent = payloads()
+        for message in sent:  # one burst: the first written at once, the rest joined
+            outbox.send(message)
+        for message in sent:  # one per loop iteration
+            outbox.send(message)
+            await asyncio.sleep(0)
+        assert await receive(receiver, 2 * len(sent)) == sent + sent
+
+
+async def test_one_serialized_frame_fits_every_server_connection() -> None:
+    async with ws_pair() as (a_server, a_client), ws_pair() as (b_server, b_client):
+        batcher = Batcher(asyncio.get_running_loop())
+        outboxes = [Outbox(a_server, batcher), Outbox(b_server, batcher)]
+        frames = [binary_frame(m) for m in payloads()]
+        for frame in frames:
+            for outbox in outboxes:
+                outbox.write(frame)
+        assert await receive(a_client, len(frames)) == payloads()
+        assert await receive(b_client, len(frames)) == payloads()
+
+
+async def test_a_burst_leaves_in_two_writes_where_websockets_makes_one_per_frame(
+    side: str,
+) -> None:
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        writes = spy_writes(sender)
+        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+        burst = [f"message {n}".encode() for n in range(100)]
+        for message in burst:
+            outbox.send(message)
+        assert len(writes) == 1, "the first frame leaves at once"
+        await asyncio.sleep(0)
+        assert len(writes) == 2, "the rest leave together, one loop iteration later"
+        assert await receive(receiver, len(burst)) == burst
+
+        writes.clear()
+        for message in burst:  # websockets' own path, for comparison
+            broadcast([sender], message)
+        assert len(writes) == len(burst)
+        assert await receive(receiver, len(burst)) == burst
+
+
+async def test_a_lone_frame_is_written_at_once(side: str) -> None:
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        writes = spy_writes(sender)
+        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+        outbox.send(b"first")
+        assert len(writes) == 1
+        await asyncio.sleep(0)  # the batcher's flush: nothing was held
+        assert len(writes) == 1
+        outbox.send(b"later")  # a new iteration: at once again
+        assert len(writes) == 2
+        assert await receive(receiver, 2) == [b"first", b"later"]
+
+
+async def test_frames_sent_before_a_close_arrive_before_it(side: str) -> None:
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+        for message in (b"a", b"b", b"c"):
+            outbox.send(message)
+        outbox.flush()
+        await sender.close(1000, "done")
+        assert await receive(receiver, 3) == [b"a", b"b", b"c"]
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await receiver.recv()
+
+
+async def test_a_closed_connection_takes_websockets_path_and_drops_what_is_held(
+    side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        flushes: list[Callable[[], None]] = []
+
+        class ManualLoop:  # the batcher's flush runs when the test says so
+            def call_soon(self, callback: Callable[[], None]) -> None:
+                flushes.append(callback)
+
+        outbox = Outbox(sender, Batcher(ManualLoop()))  # type: ignore[arg-type]
+        outbox.send(b"written")
+        outbox.send(b"held")
+        await sender.close()
+        assert await receive(receiver, 1) == [b"written"]
+        writes = spy_writes(sender)
+        fallback = record_broadcasts(monkeypatch)
+        assert not outbox.plain
+        flushes.pop()()
+        outbox.send(b"after the close")
+        assert fallback == [b"after the close"], "websockets' path, which skips it"
+        assert writes == []
+
+
+def record_broadcasts(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record what the outboxes hand to websockets' ``broadcast``, still sending it."""
+    handed: list[bytes] = []
+    real = batching.broadcast
+
+    def spy(connections: Any, message: bytes) -> None:
+        handed.append(message)
+        real(connections, message)
+
+    monkeypatch.setattr(batching, "broadcast", spy)
+    return handed
+
+
+async def test_a_connection_with_an_extension_takes_websockets_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ws_pair(server_compression="deflate", client_compression="deflate") as pair:
+        for sender, receiver in (pair, pair[::-1]):
+            assert sender.protocol.extensions, "per-message deflate was negotiated"
+            outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+            assert not outbox.plain
+            handed = record_broadcasts(monkeypatch)
+            writes = spy_writes(sender)
+            sent = [b"a" * 10_000, b"b" * 10_000, b""]
+            for message in sent:
+                outbox.send(message)
+            assert handed == sent
+            assert sum(map(len, writes)) < 1_000, "compressed, by websockets"
+            assert await receive(receiver, len(sent)) == sent
+
+
+async def test_an_extension_offered_but_declined_leaves_the_connection_plain() -> None:
+    async with ws_pair(server_compression=None, client_compression="deflate") as pair:
+        for ws in pair:
+            assert not ws.protocol.extensions
+            assert Outbox(ws, Batcher(asyncio.get_running_loop())).plain
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_our_frames_are_the_bytes_websockets_writes(
+    side: str, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        # Client frames carry a random mask key (RFC 6455 §5.3): pin it for both paths.
+        monkeypatch.setattr("websockets.frames.secrets.token_bytes", lambda n: b"\x9a\x3c\x51\xe7")
+        writes = spy_writes(sender)
+        await sender.send(message)
+        theirs = b"".join(writes)
+        writes.clear()
+        Outbox(sender, Batcher(asyncio.get_running_loop())).send(message)
+        ours = b"".join(writes)
+        assert ours == theirs
+        assert binary_frame(message, mask=side == "client") == theirs
+        assert await receive(receiver, 2) == [message, message]
+
+
+async def test_websockets_leaves_nothing_queued_between_our_writes(side: str) -> None:
+    """Everything websockets queues in its protocol object is written in the
+    same step; our frames interleave with its own (a send, a ping, the
+    automatic pong) and all arrive intact."""
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        protocol = sender.protocol
+        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+        outbox.send(b"1")
+        await sender.send(b"2")
+        assert protocol.data_to_send() == []
+        outbox.send(b"3")
+        pong = await sender.ping()
+        assert protocol.data_to_send() == []
+        outbox.send(b"4")
+        await asyncio.wait_for(await receiver.ping(), TIMEOUT)  # answered by sender's pong
+        assert protocol.data_to_send() == []
+        outbox.send(b"5")
+        assert await receive(receiver, 5) == [b"1", b"2", b"3", b"4", b"5"]
+        await asyncio.wait_for(pong, TIMEOUT)
+        await receiver.close()
+        await asyncio.wait_for(sender.wait_closed(), TIMEOUT)  # sender echoed the close
+        assert protocol.data_to_send() in ([], [b""])  # nothing, or the end-of-stream mark
+
+
+def test_the_installed_websockets_is_inside_the_pinned_range() -> None:
+    """The seam is tested on the installed release only: the pin must say so."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pin = next(d for d in dependencies if re.match(r"websockets\b", d))
+    match = re.fullmatch(r"websockets>=([\d.]+),<([\d.]+)", pin.replace(" ", ""))
+    assert match, f"websockets must be pinned to a tested range >=low,<high, not {pin!r}"
+    low, high = (tuple(int(p) for p in bound.split(".")) for bound in match.groups())
+    installed = tuple(int(p) for p in re.findall(r"\d+", version("websockets"))[:3])
+    assert low <= installed < high, f"websockets {version('websockets')} is outside {pin}"
