@@ -8,7 +8,8 @@
     ├── RpcError                  the server's function raised; carries its message
     │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout")
     ├── Disconnected              the connection dropped before the answer ("Disconnected")
-    └── SubscriptionError         the server cannot serve a subscription
+    ├── SubscriptionError         the server cannot serve a subscription
+    └── StorageError              storage cannot be opened, read or written (names the file)
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
@@ -56,6 +57,11 @@ class SubscriptionError(HotstateError):
         self.store = store
 
 
+class StorageError(HotstateError):
+    """The server's storage cannot be opened, read or written; the message names
+    the storage (its file, for SQLite) and what is wrong with it."""
+
+
 __all__ = [
     "Disconnected",
     "HotstateError",
@@ -63,5 +69,6 @@ __all__ = [
     "ProtocolError",
     "RpcError",
     "RpcTimeout",
+    "StorageError",
     "SubscriptionError",
 ]

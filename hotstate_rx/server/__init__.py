@@ -10,6 +10,9 @@ Rooms, pure first:
   user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
+- :mod:`.storage` — the :class:`Storage` interface (pure), its backends
+  (memory, SQLite), the journal of changes on their way (pure) and the
+  writer thread.
 
 Then the I/O, thin:
 
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from .handle import StoreHandle as StoreHandle
     from .server import Hotstate as Hotstate
     from .server import Server as Server
+    from .storage.base import Storage as Storage
     from .store import ALL as ALL
     from .store import Change as Change
     from .store import Removed as Removed
@@ -42,6 +46,7 @@ _EXPORTS = {
     "Removed": ".store",
     "Server": ".server",
     "InstanceHandle": ".handle",
+    "Storage": ".storage.base",
     "StoreHandle": ".handle",
 }
 __all__ = sorted(_EXPORTS)

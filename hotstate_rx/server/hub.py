@@ -15,6 +15,9 @@ connection, :class:`Invoke` a function. It decides:
   hold yet, then ``del`` when the instance is deleted;
 - order: a snapshot is taken only after every queued change has gone out,
   and the changes a function caused go out before its result;
+- durability: with storage, a function's result is held until every change
+  made before it returned is committed (the registry's commit token); the
+  driver reports commits with :meth:`HubCore.committed`;
 - which function a call runs, and what the caller gets back.
 
 A connection is an opaque, hashable key chosen by the driver (``C``). The
@@ -28,6 +31,7 @@ lifecycle listener or a hook made on the way.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -122,7 +126,10 @@ class HubCore(Generic[C]):
         self._subscribers: dict[str, dict[C, None]] = {}
         """Instance name -> its subscribed connections, in subscription order."""
         self._snapshots: dict[str, tuple[int, bytes]] = {}
-        """Instance name -> (version, encoded snapshot): one encode per version."""
+        """Instance name -> (version, encoded snapshot): one encode per version,
+        kept while the instance has subscribers."""
+        self._held: deque[tuple[int, C, bytes]] = deque()
+        """Results waiting for storage: (commit token, connection, frame), tokens in order."""
         self._out: list[HubAction[C]] = []
         registry.watch(self._fan_out)
 
@@ -161,6 +168,8 @@ class HubCore(Generic[C]):
         client_id = session.client_id
         for store in session.closed():
             self._drop_subscriber(conn, client_id, store)
+        if self._held:
+            self._held = deque(held for held in self._held if held[1] != conn)
         if self._clients.get(client_id) == conn:
             del self._clients[client_id]
             self._events.fire("disconnect", client_id)
@@ -175,10 +184,8 @@ class HubCore(Generic[C]):
             problem = f"function '{call.name}' returned a value that is not JSON-like: {exc}"
             log.error("%s", problem)
             self._events.fire("error", TypeError(problem), client_id)
-            self._answer(conn, Result(call.id, error=problem))
-        else:
-            self._flush()  # the changes this call caused go first
-            self._send(conn, frame)
+            frame = encode(Result(call.id, error=problem))
+        self._result(conn, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
@@ -186,7 +193,15 @@ class HubCore(Generic[C]):
         call = invoked.call
         log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
         self._events.fire("error", exc, invoked.context.client_id)
-        self._answer(invoked.conn, Result(call.id, error=str(exc) or type(exc).__name__))
+        self._result(invoked.conn, encode(Result(call.id, error=str(exc) or type(exc).__name__)))
+        return self._take()
+
+    def committed(self) -> list[HubAction[C]]:
+        """Storage committed a group of changes: the results waiting for it go out."""
+        held, registry = self._held, self._registry
+        while held and registry.is_durable(held[0][0]):
+            _, conn, frame = held.popleft()
+            self._send(conn, frame)
         return self._take()
 
     def emit(self, frame: bytes, client_id: str | None) -> None:
@@ -303,6 +318,7 @@ class HubCore(Generic[C]):
         del subscribers[conn]
         if not subscribers:
             del self._subscribers[store]
+            self._snapshots.pop(store, None)  # an idle instance may leave memory
         self._events.fire("unsubscribe", store, client_id)
         idle = self._registry.release(store)
         if idle is not None:
@@ -351,6 +367,16 @@ class HubCore(Generic[C]):
         """Send ``message`` after the changes queued before it."""
         self._flush()
         self._send(conn, encode(message))
+
+    def _result(self, conn: C, frame: bytes) -> None:
+        """Send a call's result after the changes it caused: after those queued
+        (sent first) and, with storage, once they are committed (held till then)."""
+        self._flush()
+        token = self._registry.commit_token()
+        if token is None:
+            self._send(conn, frame)
+        else:
+            self._held.append((token, conn, frame))
 
     def _send(self, conn: C, frame: bytes) -> None:
         if conn in self._sessions:
