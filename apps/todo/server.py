@@ -13,6 +13,9 @@ Functions
 Events
     ``user.joined {id, room}`` / ``user.left {id, room}`` when a client subscribes to
     or leaves ``Room:<room>``; ``notification {text}`` when a todo is added or done.
+Storage
+    ``build_server(storage=...)`` keeps every store across restarts (the demo uses
+    an SQLite file: see ``apps/__main__.py``); todo ids go on from the highest saved.
 """
 
 from __future__ import annotations
@@ -22,19 +25,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotstate_rx import CallContext, Hotstate, Server
+from hotstate_rx import CallContext, Hotstate, Server, Storage
 
 from . import model
 
 ROOM_PREFIX = "Room:"
 
 
-def build_server(*, clock: Callable[[], float] = time.time) -> Server:
+def build_server(
+    *, clock: Callable[[], float] = time.time, storage: str | Storage | None = None
+) -> Server:
     """A ready-to-serve todo server (not listening yet: ``listen``, ``run`` or ``attach`` it).
 
-    ``clock`` stamps chat messages (seconds); tests pass a fixed one.
+    ``clock`` stamps chat messages (seconds); tests pass a fixed one. ``storage``
+    is ``Hotstate``'s: ``None`` keeps everything in memory.
     """
-    server = Hotstate()
+    server = Hotstate(storage=storage)
     todos = server.create_store("Todos", {"items": []})
     config = server.create_store("Config", {"theme": "dark"})
     known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
@@ -46,8 +52,13 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         return {"name": key}
 
     rooms.on_create(on_room_create).on_idle(rooms.reset)
+    # Rooms saved with people in them (the server was killed): nobody is here
+    # now, so they are idle, and an idle room is reset.
+    for key in filter(None, map(_room_key, server.list_stores())):
+        if rooms.is_initialized(key):
+            rooms.reset(key)
 
-    ids = itertools.count(1)
+    ids = itertools.count(1 + max((t["id"] for t in todos.get()["items"]), default=0))
 
     @server.handle("todos.add")
     def add(args: object) -> dict[str, int]:
@@ -107,13 +118,8 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         if left_now:
             server.emit("user.left", {"id": client_id, "room": room})
 
-    def disconnected(client_id: str) -> None:
-        for name in server.list_stores():
-            left(name, client_id)
-
     server.on("subscribe", joined)
-    server.on("unsubscribe", left)
-    server.on("disconnect", disconnected)
+    server.on("unsubscribe", left)  # also for each room of a client that disconnects
     return server
 
 
