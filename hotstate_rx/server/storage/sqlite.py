@@ -10,7 +10,10 @@ tables and be read with any SQLite tool.
 - Durability: ``journal_mode=WAL`` with ``synchronous=FULL``: a commit is on
   disk when :meth:`SQLiteStorage.write` returns, and the writer thread puts a
   whole group of changes in one commit, so there is one sync per group, not
-  per change.
+  per change. ``SQLiteStorage(path, synchronous="normal")`` skips the sync of
+  each commit: a killed process still loses nothing (the commit is in the
+  operating system's hands), a power cut may lose the last commits; a call
+  waits for a write instead of a sync (BENCHMARKS.md has both).
 - Two connections: the writer thread's, and one for the point reads of
   :meth:`~SQLiteStorage.load` (WAL lets them read while a commit is on its
   way), guarded by a lock.
@@ -68,8 +71,11 @@ _SET_META = (
 class SQLiteStorage(Storage):
     """Instances saved in the SQLite file at ``path`` (see the module docstring)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "full") -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be 'full' or 'normal', got {synchronous!r}")
         self.path = Path(path)
+        self.synchronous = synchronous
         self._write: sqlite3.Connection | None = None
         self._read: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
@@ -140,7 +146,7 @@ class SQLiteStorage(Storage):
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StorageError(f"cannot open storage {self.path}: WAL mode refused ({mode})")
-        db.execute("PRAGMA synchronous = FULL")
+        db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         problems = [row[0] for row in db.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise StorageError(f"storage {self.path} is corrupt: {'; '.join(problems[:3])}")

@@ -206,3 +206,15 @@ def test_storage_from_refuses_other_urls(spec: str) -> None:
 def test_storage_from_refuses_other_types() -> None:
     with pytest.raises(TypeError, match=r"a URL string or a Storage, not \w+Path"):
         storage_from(Path("state.db"))
+
+
+def test_sqlite_synchronous_is_full_or_normal(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be 'full' or 'normal', got 'off'"):
+        SQLiteStorage(tmp_path / "state.db", synchronous="off")
+    storage = SQLiteStorage(tmp_path / "state.db", synchronous="normal")
+    storage.open()
+    try:
+        storage.write([Saved("Todos", 1, {})], [])
+        assert storage.load("Todos") == Saved("Todos", 1, {})
+    finally:
+        storage.close()
