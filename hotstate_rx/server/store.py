@@ -9,24 +9,24 @@ order. With storage, every commit is also recorded in a
 :class:`~hotstate_rx.server.storage.journal.Journal` under the same lock, so
 storage sees the same order. The lifecycle of one instance::
 
-                      first use: on_create                  delete(): on_terminate
-          absent ─────────────────────────────▶ resident ─────────────────────────▶ absent
-            ▲  ╲                               │  ▲    ╲                          (Removed)
-            │   ╲ first use, saved: load       │  │     ╲ reset(): on_terminate, raw
-            │    ╲ (no on_create) ─────────────┼──┘      ╲ defaults, uninitialised;
-            │                                  │          ╲ the next use runs on_create
-            │          dynamic, no subscriber, │  │ next use: load (no on_create)
-            │          unused for              ▼  │
-            └──────── delete() ───────────  hibernated (in storage only)
-                                           hibernate_after
+    absent ──first use: on_create──────────────▶ resident ──delete(): on_terminate──▶ absent
+      │                                            │   ▲                           (Removed)
+      └──first use of a saved instance─────────────┤   │ next use: loaded,
+         (after a restart): loaded, no on_create   │   │ no on_create
+                                   no subscriber,  ▼   │
+                                   unused for      hibernated ──delete(): loaded,
+                                   hibernate_after (storage only)  on_terminate──▶ absent
 
-- *resident*: in memory; a static instance from ``create_store`` (loaded
-  from storage if it was saved) until ``delete()``.
+    reset() of a resident instance: on_terminate, raw defaults, uninitialised;
+    its next use runs on_create again.
+
+- *resident*: in memory. A static instance is resident from ``create_store``
+  (loaded if it was saved) until ``delete()``.
 - *hibernated* (storage only): a dynamic instance without subscribers and
-  unused for ``hibernate_after`` seconds is dropped from memory; its last
-  state is in the journal or the storage already, so nothing is written then.
-  It still exists (``has``, ``list_stores``), and any use (a subscription,
-  a mutation, ``get``) loads it back with its state and version.
+  unused for ``hibernate_after`` seconds leaves memory; its last state is in
+  the journal or in storage already, so nothing is written then. It still
+  exists (``has``, ``list_stores``), and any use (a subscription, a mutation,
+  ``get``) loads it back with its state and version.
 - A deleted instance is removed from storage too; its next use creates it
   again, from version 1, with ``on_create``.
 

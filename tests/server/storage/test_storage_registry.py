@@ -53,6 +53,12 @@ class Rig:
         self.registry.on_hibernated = self.hibernated.append
         self.storage.loads.clear()
 
+    def restarted(self) -> tuple[StoreHandle, StoreHandle]:
+        """:meth:`restart`, then the stores defined again, with a fresh on_create log."""
+        self.restart()
+        self.created.clear()
+        return self.stores()
+
     def write(self) -> None:
         """Commit everything recorded (the writer thread's job)."""
         assert self.journal is not None
@@ -84,9 +90,7 @@ def test_a_restart_restores_states_and_versions_without_on_create(rig: Rig) -> N
     assert rig.created == [("Todos", None), ("Room", "a")]
     assert (todos.version(), rooms.version("a")) == (2, 2)
 
-    rig.restart()
-    rig.created.clear()
-    todos, rooms = rig.stores()
+    todos, rooms = rig.restarted()
     assert todos.get() == {"items": ["milk"]} and todos.version() == 2
     assert rooms.get("a") == {"messages": ["hi"], "name": "a"} and rooms.version("a") == 2
     assert todos.is_initialized() and rooms.is_initialized("a")
@@ -115,9 +119,7 @@ def test_delete_removes_the_record_and_the_next_use_starts_over(rig: Rig) -> Non
     _, rooms = rig.stores()
     rooms.update("a", lambda d: d["messages"].append("hi"))
     rooms.delete("a")
-    rig.restart()
-    rig.created.clear()
-    _, rooms = rig.stores()
+    _, rooms = rig.restarted()
     assert rig.registry.names() == ["Todos"] and rooms.get("a") is None
     rooms.init("a")
     assert rig.created == [("Room", "a")] and rooms.version("a") == 1
@@ -127,9 +129,7 @@ def test_a_reset_instance_runs_on_create_again_after_a_restart(rig: Rig) -> None
     _, rooms = rig.stores()
     rooms.update("a", lambda d: d["messages"].append("hi"))
     rooms.reset("a")
-    rig.restart()
-    rig.created.clear()
-    _, rooms = rig.stores()
+    _, rooms = rig.restarted()
     assert not rooms.is_initialized("a") and rooms.get("a") == {"messages": []}
     rooms.init("a")
     assert rig.created == [("Room", "a")] and rooms.version("a") == 4
