@@ -52,10 +52,10 @@ def build_server(
         return {"name": key}
 
     rooms.on_create(on_room_create).on_idle(rooms.reset)
-    # Rooms saved with people in them (the server was killed): nobody is here
-    # now, so they are idle, and an idle room is reset.
+    # Rooms saved with people in them (the server was killed): those people are
+    # gone, and a room that its last subscriber left is reset (on_idle).
     for key in filter(None, map(_room_key, server.list_stores())):
-        if rooms.is_initialized(key):
+        if (rooms.get(key) or {}).get("users"):
             rooms.reset(key)
 
     ids = itertools.count(1 + max((t["id"] for t in todos.get()["items"]), default=0))

@@ -177,3 +177,16 @@ async def test_rooms_saved_with_people_in_them_are_reset_at_start() -> None:
         assert rooms.get("design") == {"name": "", "messages": [], "users": []}
     finally:
         await server.close()
+
+
+async def test_rooms_saved_without_people_keep_their_chat() -> None:
+    storage = MemoryStorage()
+    storage.open()
+    room = {"name": "design", "messages": [{"text": "hi"}], "users": []}
+    storage.write([Saved("Room:design", 5, room)], [])
+    storage.close()
+    server = build_server(storage=storage)
+    try:
+        assert server.stores["Room:*"].get("design") == room
+    finally:
+        await server.close()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import StorageError
+from ..notify import guarded
 from .base import Saved, Storage
 
 __all__ = ["Batch", "Journal"]
@@ -138,7 +139,7 @@ class Journal:
             self._writing = {}
             self._durable = batch.upto
         if self.on_durable is not None:
-            self.on_durable()
+            guarded(self.on_durable)  # the writer thread must live on whatever it raises
 
     def failed(self, batch: Batch) -> None:
         """``batch`` was not written: its records wait again, behind newer ones."""
