@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .functions import CallContext as CallContext
+    from .access import CallContext as CallContext
+    from .access import ConnectInfo as ConnectInfo
     from .handle import InstanceHandle as InstanceHandle
     from .handle import StoreHandle as StoreHandle
     from .server import Hotstate as Hotstate
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "ALL": ".store",
-    "CallContext": ".functions",
+    "CallContext": ".access",
+    "ConnectInfo": ".access",
     "Change": ".store",
     "Hotstate": ".server",
     "Removed": ".store",
