@@ -65,7 +65,7 @@ def room_arg(args: object, function: str) -> str:
 
 
 def room_name(name: str, function: str = "room") -> str:
-    """``name`` when it is a valid room name; raises :class:`InvalidInput` saying what is allowed."""
+    """``name`` when it is a valid room name; else :class:`InvalidInput` saying what is allowed."""
     if not _ROOM_NAME.fullmatch(name):
         raise InvalidInput(
             f"{function}: invalid room name {name!r}: use 1-{MAX_NAME} lower-case letters, "
