@@ -227,46 +227,42 @@ class OriginPolicy:
         if origin is None or self._any:
             return True
         try:
-            normalized = _origin(origin)
+            scheme, hostname, port = _origin(origin)
         except (TypeError, ValueError):  # "null" (a sandboxed page, file://) or garbage
             return False
-        if normalized in self._allowed:
+        if (scheme, hostname, port) in self._allowed:
             return True
-        return host is not None and _same_origin(normalized, host)
+        return host is not None and _host(host, _DEFAULT_PORTS[scheme]) == (hostname, port)
 
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def _origin(value: object) -> str:
-    """``scheme://host[:port]``, lower-case, or ValueError naming the value."""
+def _origin(value: object) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of an origin, lower-case, or ValueError naming it."""
     if not isinstance(value, str):
         raise TypeError(f"an origin must be a str, got {value!r}")
     parts = urlsplit(value.strip().lower())
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+    if parts.scheme not in _DEFAULT_PORTS or parts.path not in ("", "/") or parts.query:
         raise ValueError(
             f"not an origin: {value!r} (expected scheme://host[:port], e.g. 'https://app.example')"
         )
+    host = _host(parts.netloc, _DEFAULT_PORTS[parts.scheme])
+    if host is None:
+        raise ValueError(f"not an origin: {value!r} (bad host or port)")
+    return (parts.scheme, *host)
+
+
+def _host(netloc: str, default_port: int) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host[:port]`` (a ``Host`` header), or None if malformed."""
     try:
+        parts = urlsplit(f"//{netloc.strip().lower()}")
         port = parts.port
     except ValueError:
-        raise ValueError(f"not an origin: {value!r} (bad port)") from None
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return f"{parts.scheme}://{parts.hostname}"
-    return f"{parts.scheme}://{parts.hostname}:{port}"
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    """Is ``host`` (a ``Host`` header) the host and port of ``origin``?"""
-    scheme, _, netloc = origin.partition("://")
-    try:
-        request = urlsplit(f"//{host.strip().lower()}")
-        port = request.port
-    except ValueError:
-        return False
-    default = _DEFAULT_PORTS[scheme]
-    wanted = urlsplit(f"//{netloc}")
-    return request.hostname == wanted.hostname and (port or default) == (wanted.port or default)
+        return None
+    if not parts.hostname or parts.username is not None:
+        return None
+    return parts.hostname, default_port if port is None else port
 
 
 def client_failure(exc: BaseException, *, expose: bool) -> tuple[str, str | None]:
