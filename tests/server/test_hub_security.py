@@ -228,10 +228,10 @@ def test_disconnect_closes_that_connection_only() -> None:
     rig.store("Todos", {"n": 0})
     for conn in ("a", "b"):
         rig.connect(conn)
-    rig.registry.schedule(rig.hub.disconnect, "id-a", "banned")
-    assert rig.hub.flush() == [Disconnect("a", 4000, "banned")]
-    assert rig.send("a", Subscribe("Todos")) == []  # nothing more is handled from it
-    assert sent(rig.send("b", Subscribe("Todos"))) == [(("b",), Snapshot("Todos", 1, {"n": 0}))]
+    rig.registry.schedule(rig.hub.disconnect, "id-b", "banned")
+    assert rig.hub.flush() == [Disconnect("b", 4000, "banned")]
+    assert rig.send("b", Subscribe("Todos")) == []  # nothing more is handled from it
+    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), Snapshot("Todos", 1, {"n": 0}))]
     rig.hub.disconnect("nobody", "gone")  # unknown: ignored
     assert rig.hub.flush() == []
 

@@ -304,7 +304,7 @@ async def test_disconnect_closes_the_right_connection_only(
 ) -> None:
     server = secured()
     url = await serve_on(server)
-    bob, ana = await admitted(raw_connect, url, "t-bob"), await admitted(raw_connect, url, "t-ana")
+    ana, bob = await admitted(raw_connect, url, "t-ana"), await admitted(raw_connect, url, "t-bob")
     assert bob.client_id is not None
     server.disconnect(bob.client_id, reason="banned")
     assert await bob.closed() == 4000
