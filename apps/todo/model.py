@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from hotstate_rx import RpcError
+from hotstate_rx import RpcError, Unauthorized
 
 MAX_TEXT = 280
 MAX_NAME = 24
@@ -82,11 +82,13 @@ def theme_arg(args: object, function: str) -> str:
     return theme
 
 
-def optional_name(args: object, function: str) -> str | None:
-    """The sender's display name when given (``args["name"]``), else ``None``."""
-    if _args(args, function).get("name") is None:
-        return None
-    return text_arg(args, function, "name", limit=MAX_NAME)
+def user_name(token: str | None) -> str:
+    """The name a person signs in with (the demo's token: no password, it is a
+    demo), stripped; ``Unauthorized`` says what is needed otherwise."""
+    name = (token or "").strip()
+    if not 0 < len(name) <= MAX_NAME or not name.isprintable():
+        raise Unauthorized(f"a name of 1-{MAX_NAME} printable characters is needed to join")
+    return name
 
 
 # Recipes: each takes a draft of one store's state and changes it in place.

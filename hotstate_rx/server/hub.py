@@ -228,10 +228,10 @@ class HubCore(Generic[C]):
         if session is None:
             return self._take()
         self._infos.pop(conn, None)
-        self._contexts.pop(conn, None)
         client_id = session.client_id
-        for store in session.closed():
+        for store in session.closed():  # "unsubscribe" listeners still see the ctx
             self._drop_subscriber(conn, client_id, store)
+        self._contexts.pop(conn, None)
         if self._clients.get(client_id) == conn:
             del self._clients[client_id]
             self._events.fire("disconnect", client_id)

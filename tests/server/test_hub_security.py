@@ -248,3 +248,15 @@ def test_a_rpc_error_is_an_answer_logged_without_a_traceback(
     rig.hub.raised(invoke, RpcError("no such todo"))
     [record] = [r for r in caplog.records if r.name == "hotstate_rx.server.hub"]
     assert record.levelname == "INFO" and record.exc_info is None
+
+
+def test_unsubscribe_listeners_still_see_the_ctx_of_a_client_that_left() -> None:
+    rig = secure_rig()
+    rig.store("Todos", {})
+    seen: list[Any] = []
+    rig.events.on("unsubscribe", lambda store, cid: seen.append(rig.hub.context(cid)))
+    rig.events.on("disconnect", lambda cid: seen.append(rig.hub.context(cid)))
+    admit(rig, "a", "ana")
+    rig.send("a", Subscribe("Todos"))
+    rig.hub.lost("a")
+    assert [ctx and ctx.user for ctx in seen] == ["ana", None]
