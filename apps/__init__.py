@@ -2,5 +2,5 @@
 
 ``apps.todo``       collaborative todos with chat rooms (NiceGUI page + Textual client)
 ``apps.dashboard``  live machine metrics as composed Rx stores (NiceGUI page + Textual client)
-``apps.cookie_login``  FastAPI's own session cookie signs people in (``python -m apps.cookie_login``)
+``apps.cookie_login``  a FastAPI app's session cookie signs people in to its hotstate server
 """
