@@ -10,6 +10,8 @@ Rooms, pure first:
   user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
+- :mod:`.access` — who may connect, read and call: ``ConnectInfo``, ``ctx``,
+  access rules, the origin policy, what clients read of failures (pure).
 
 Then the I/O, thin:
 

@@ -19,7 +19,6 @@ decides:
   function's rule each call before its handler (see :mod:`.access`);
 - what a client may read of a failure: an ``RpcError``'s message, otherwise
   ``"internal error (ref …)"``, the ref in the log line with the traceback;
-
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
 - what a subscriber receives: one snapshot (encoded once per version and
@@ -246,8 +245,8 @@ class HubCore(Generic[C]):
             problem = TypeError(
                 f"function '{call.name}' returned a value that is not JSON-like: {exc}"
             )
-            what = f"function {call.name!r} returned a value that is not JSON-like"
-            self._answer(conn, Result(call.id, error=self._failure(problem, what, client_id)))
+            message = self._failure(problem, str(problem), client_id)
+            self._answer(conn, Result(call.id, error=message))
         else:
             self._flush()  # the changes this call caused go first
             self._send(conn, frame)

@@ -185,6 +185,42 @@ async def test_a_flood_before_the_verdict_is_closed_and_a_healthy_client_carries
     assert await healthy.recv() == Snapshot("Public", 1, {"hello": "world"})
 
 
+async def test_a_hello_with_a_malformed_token_is_a_protocol_error(
+    serve_on: Serve, raw_connect: Connect
+) -> None:
+    import msgpack
+
+    url = await serve_on(secured())
+    hostile = await raw_connect(url, hello=False)
+    await hostile.send_raw(msgpack.packb({"t": "hello", "pv": 1, "tk": {"$ne": None}}))
+    reply = await hostile.recv()
+    assert isinstance(reply, ErrorMessage) and reply.code == "protocol"
+    assert await hostile.closed() == 1002
+    healthy = await admitted(raw_connect, url, "t-bob")
+    await healthy.send(Call(1, "whoami"))
+    assert await healthy.recv() == Result(1, "bob")
+
+
+async def test_a_pending_authenticate_is_cancelled_when_the_client_leaves(
+    serve_on: Serve, raw_connect: Connect
+) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def forever(info: ConnectInfo) -> Any:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    url = await serve_on(secured(authenticate=forever))
+    client = await knock(raw_connect, url, "t-ana")
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    await client.ws.close()
+    await asyncio.wait_for(cancelled.wait(), TIMEOUT)
+
+
 # -- access ---------------------------------------------------------------------------
 
 
