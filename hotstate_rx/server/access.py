@@ -45,6 +45,7 @@ __all__ = [
     "OriginPolicy",
     "StoreRule",
     "client_failure",
+    "parse_cookies",
 ]
 
 INTERNAL_ERROR: Final = "internal error"
