@@ -9,6 +9,8 @@
     │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout")
     ├── Disconnected              the connection dropped before the answer ("Disconnected")
     ├── SubscriptionError         the server cannot serve a subscription
+    ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
+    ├── AuthError                 what a client reports when the server refused its credentials
     └── StorageError              storage cannot be opened, read or written (names the file)
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
@@ -57,12 +59,25 @@ class SubscriptionError(HotstateError):
         self.store = store
 
 
+class Unauthorized(HotstateError):
+    """Raised by the server's ``authenticate`` to refuse a connection: the
+    message is sent to the client (``err`` ``unauthorized``, close 4401)."""
+
+    def __init__(self, message: str = "unauthorized") -> None:
+        super().__init__(message)
+
+
+class AuthError(HotstateError):
+    """The server refused this client's credentials; ``str(err)`` is its reason."""
+
+
 class StorageError(HotstateError):
     """The server's storage cannot be opened, read or written; the message names
     the storage (its file, for SQLite) and what is wrong with it."""
 
 
 __all__ = [
+    "AuthError",
     "Disconnected",
     "HotstateError",
     "PatchError",
@@ -71,4 +86,5 @@ __all__ = [
     "RpcTimeout",
     "StorageError",
     "SubscriptionError",
+    "Unauthorized",
 ]

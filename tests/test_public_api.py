@@ -18,8 +18,10 @@ import hotstate_rx.server
 PUBLIC = {
     "ALL",
     "PROTOCOL_VERSION",
+    "AuthError",
     "CallContext",
     "Change",
+    "ConnectInfo",
     "Disconnected",
     "Hotstate",
     "HotstateError",
@@ -34,6 +36,7 @@ PUBLIC = {
     "StorageError",
     "StoreHandle",
     "SubscriptionError",
+    "Unauthorized",
 }
 
 PURE = [
@@ -54,6 +57,7 @@ PURE = [
     "server.session",
     "server.lifecycle",
     "server.functions",
+    "server.access",
     "server.storage.base",
     "server.storage.journal",
     "server.storage.memory",
