@@ -30,7 +30,6 @@ from ..protocol import (
     ErrorMessage,
     Ping,
     Pong,
-    ServerHello,
     ServerMessage,
     Subscribe,
     Unsubscribe,
@@ -40,6 +39,7 @@ from ..protocol import (
 __all__ = [
     "CLOSE_GOING_AWAY",
     "CLOSE_HEARTBEAT",
+    "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
@@ -64,6 +64,7 @@ MAX_BAD_FRAMES: Final = 10
 HANDSHAKE_TIMEOUT: Final = 10.0
 """Seconds a new connection has to say ``hello`` (closed with 1011 after)."""
 
+CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL: Final = 1002
 CLOSE_POLICY: Final = 1008
@@ -97,17 +98,23 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """The handshake succeeded (the hub fires its ``connection`` event)."""
+    """The handshake succeeded: the hub answers with its ``hello`` (resuming
+    the session ``resume`` names when it can) and serves the connection."""
 
     client_id: str
+    resume: str | None = None
+    last_event: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SubscribeRequested:
-    """The client asked for ``store``; the hub answers with a snapshot or an error
+    """The client asked for ``store``; the hub answers with a snapshot, the
+    patches since the ``version`` of ``epoch`` the client holds, or an error
     (a second request for a subscribed store is a resync)."""
 
     store: str
+    version: int | None = None
+    epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +166,18 @@ class Session:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
         if handshake_timeout <= 0:
             raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
-        self.client_id: Final = client_id
+        self.client_id = client_id
+        """The client's id; a resumed session's, once the hub resumed one."""
         self.heartbeat: Final = float(heartbeat)
         self.max_message_size = max_message_size
         self.max_bad_frames = max_bad_frames
         self.state = State.HANDSHAKE
         self.subscriptions: dict[str, int] = {}
         """Subscribed instance name -> version the client holds."""
+        self.close_code: int | None = None
+        """The code this session closed the connection with, if it did."""
+        self.parked = False
+        """The connection is gone but the session may be resumed: nothing is sent."""
         self._bad_frames = 0
         self._last_seen = now
         self._next_ping = now + self.heartbeat
@@ -189,8 +201,8 @@ class Session:
             return self._handshake(msg)
         self._bad_frames = 0
         match msg:
-            case Subscribe(store):
-                return [SubscribeRequested(store)]
+            case Subscribe(store, version, epoch):
+                return [SubscribeRequested(store, version, epoch)]
             case Unsubscribe(store):
                 if self.subscriptions.pop(store, None) is None:
                     return []
@@ -213,8 +225,7 @@ class Session:
                 f"client speaks {msg.version}"
             )
         self.state = State.OPEN
-        hello = ServerHello(self.client_id, self.heartbeat)
-        return [Reply(hello), Opened(self.client_id)]
+        return [Opened(self.client_id, msg.resume, msg.last_event)]
 
     def _bad(self, why: str) -> list[Action]:
         if self.state is State.HANDSHAKE:
@@ -237,6 +248,7 @@ class Session:
 
     def _close(self, code: int, reason: str) -> list[Action]:
         self.state = State.CLOSED
+        self.close_code = code
         return [Close(code, reason)]
 
     # -- subscriptions (driven by the hub) -----------------------------------
@@ -249,7 +261,7 @@ class Session:
         """A change of ``store`` at ``version`` is ready: True if the client needs it
         (subscribed and not already holding that version), recording it as sent."""
         held = self.subscriptions.get(store)
-        if held is None or version <= held:
+        if held is None or version <= held or self.parked:
             return False
         self.subscriptions[store] = version
         return True

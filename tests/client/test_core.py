@@ -15,7 +15,7 @@ from hotstate_rx.client.actions import (
     Transmit,
 )
 from hotstate_rx.client.core import ClientCore
-from hotstate_rx.client.status import ConnectionStatus, backoff_delay, check_transition
+from hotstate_rx.client.status import Connected, ConnectionStatus, backoff_delay, check_transition
 from hotstate_rx.errors import Disconnected, ProtocolError, RpcError, SubscriptionError
 from hotstate_rx.protocol import (
     Call,
@@ -96,7 +96,7 @@ def test_hello_connects_and_reports_the_client_id() -> None:
     assert core.opened() == [Transmit(ClientHello())]
     assert core.receive(ServerHello("c7", 2.0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", "c7"),
+        Emit("connected", Connected("c7")),
     ]
     assert core.client_id == "c7"
     assert core.silence_limit() == 5.0
@@ -241,7 +241,7 @@ def test_a_call_before_hello_waits_and_goes_out_with_it() -> None:
     core.opened()
     assert core.receive(ServerHello("c1", 0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", "c1"),
+        Emit("connected", Connected("c1")),
         Transmit(Call(call_id, "f", {"x": 1})),
     ]
 
@@ -378,8 +378,8 @@ def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> No
     assert core.connection_lost(jitter=0.5)[-1] == Emit(
         "reconnecting", {"attempt": 2, "delay": 1.0}
     )
-    assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos"))]
-    assert core.receive(PatchMessage("Todos", 2, [])) == []  # the old copy cannot be patched
+    # The copy is kept and its version named: the server sends what was missed.
+    assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos", 1))]
     assert core.receive(ServerHello("c2", 30.0))[-1] == Transmit(Call(unsent, "later", None))
     assert core.status is S.CONNECTED and core.client_id == "c2"
     core.connection_lost(jitter=0.5)

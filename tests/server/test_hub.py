@@ -6,7 +6,9 @@ the tests read like the protocol.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -15,7 +17,6 @@ from hotstate_rx.protocol import (
     ClientHello,
     Deleted,
     ErrorMessage,
-    EventMessage,
     PatchMessage,
     Result,
     ServerHello,
@@ -25,6 +26,7 @@ from hotstate_rx.protocol import (
     Unsubscribe,
     decode_server_message,
     encode,
+    pack_value,
 )
 from hotstate_rx.server.functions import FunctionTable
 from hotstate_rx.server.handle import StoreHandle
@@ -44,8 +46,13 @@ class Rig:
         self.fired: list[tuple[Any, ...]] = []
         for name in sorted(LIFECYCLE_EVENTS):
             self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
+        ids = itertools.count(1)
         self.hub: HubCore[str] = HubCore(
-            self.registry, self.functions, self.events, owner="the server"
+            self.registry,
+            self.functions,
+            self.events,
+            owner="the server",
+            new_id=lambda: f"t{next(ids)}",
         )
 
     def store(self, name: str, data: Any) -> StoreHandle:
@@ -64,13 +71,19 @@ def sent(actions: list[HubAction[str]]) -> list[tuple[tuple[str, ...], ServerMes
     return [(a.targets, decode_server_message(a.frame)) for a in actions if isinstance(a, Transmit)]
 
 
+def snap(store: str, version: int, data: Any) -> Snapshot:
+    """A snapshot of any epoch (epochs are random per server)."""
+    return Snapshot(store, version, data, ANY)
+
+
 @pytest.fixture
 def rig() -> Rig:
     return Rig()
 
 
 def test_hello_opens_the_connection_and_fires_connection(rig: Rig) -> None:
-    assert sent(rig.connect("a")) == [(("a",), ServerHello("id-a", 30.0))]
+    hello = ServerHello("id-a", 30.0, resume="t1", tag="t2")
+    assert sent(rig.connect("a")) == [(("a",), hello)]
     assert rig.fired == [("connection", "id-a")]
     assert rig.hub.connection("id-a") == "a"
 
@@ -78,9 +91,7 @@ def test_hello_opens_the_connection_and_fires_connection(rig: Rig) -> None:
 def test_subscribe_sends_a_snapshot_counts_the_use_and_fires_subscribe(rig: Rig) -> None:
     todos = rig.store("Todos", {"items": []})
     rig.connect("a")
-    assert sent(rig.send("a", Subscribe("Todos"))) == [
-        (("a",), Snapshot("Todos", 1, {"items": []}))
-    ]
+    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), snap("Todos", 1, {"items": []}))]
     assert todos.subscriber_count() == 1
     assert rig.fired[-1] == ("subscribe", "Todos", "id-a")
 
@@ -120,8 +131,8 @@ def test_a_snapshot_follows_every_change_queued_before_it(rig: Rig) -> None:
     rig.connect("b")
     actions = sent(rig.send("b", Subscribe("Todos")))
     assert actions == [
-        (("a",), Snapshot("Todos", 2, {"n": 1})),
-        (("b",), Snapshot("Todos", 2, {"n": 1})),
+        (("a",), snap("Todos", 2, {"n": 1})),
+        (("b",), snap("Todos", 2, {"n": 1})),
     ]
 
 
@@ -131,7 +142,7 @@ def test_resubscribing_resyncs_without_counting_twice(rig: Rig) -> None:
     rig.send("a", Subscribe("Todos"))
     todos.set({"n": 5})
     rig.hub.flush()
-    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), Snapshot("Todos", 2, {"n": 5}))]
+    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), snap("Todos", 2, {"n": 5}))]
     assert todos.subscriber_count() == 1
     assert [e for e in rig.fired if e[0] == "subscribe"] == [("subscribe", "Todos", "id-a")]
 
@@ -150,7 +161,7 @@ def test_the_last_subscriber_leaving_runs_on_idle(rig: Rig) -> None:
         rig.send(conn, Subscribe("Room:x"))
     rig.send("a", Unsubscribe("Room:x"))
     assert idle == [] and rooms.subscriber_count("x") == 1
-    rig.hub.lost("b")
+    rig.hub.lost("b", 2.0, 1000)
     assert idle == ["x"] and rooms.subscriber_count("x") == 0
     assert rig.fired[-2:] == [("unsubscribe", "Room:x", "id-b"), ("disconnect", "id-b")]
 
@@ -209,7 +220,7 @@ def test_an_answer_for_a_lost_connection_is_dropped(rig: Rig) -> None:
     rig.connect("a")
     [invoke] = rig.send("a", Call(1, "slow"))
     assert isinstance(invoke, Invoke)
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, 1000)
     assert rig.hub.returned(invoke, 42) == []
 
 
@@ -217,10 +228,10 @@ def test_emit_reaches_every_client_or_one(rig: Rig) -> None:
     for conn in ("a", "b"):
         rig.connect(conn)
     rig.hub.open("c", "id-c", now=0.0, heartbeat=30.0)  # no hello yet: no events
-    frame = encode(EventMessage("note", 1))
-    rig.hub.emit(frame, None)
-    rig.hub.emit(frame, "id-b")
-    rig.hub.emit(frame, "id-gone")
+    packed = pack_value(1)
+    rig.hub.emit("note", packed, None)
+    rig.hub.emit("note", packed, "id-b")
+    rig.hub.emit("note", packed, "id-gone")
     assert [a.targets for a in rig.hub.flush() if isinstance(a, Transmit)] == [("a", "b"), ("b",)]
 
 

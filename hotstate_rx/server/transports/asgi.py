@@ -132,6 +132,7 @@ class AsgiEndpoint:
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._max_send_buffer)
         link = self._acceptor.open(peer, self._heartbeat)
+        code: int | None = None
         try:
             while True:
                 message = await receive()
@@ -139,9 +140,10 @@ class AsgiEndpoint:
                     data = message.get("bytes")
                     link.receive(data if data is not None else message.get("text") or "")
                 elif message["type"] == "websocket.disconnect":
+                    code = message.get("code")
                     break
         finally:
-            link.lost()
+            link.lost(code)
             await peer.aclose()
 
 
