@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from client_helpers import add_item, connected, with_store
 
@@ -443,3 +445,82 @@ def test_a_protocol_error_stops_without_a_reconnect_loop(message: object) -> Non
     assert any(isinstance(a, Settle) and a.call_id == pending for a in actions)
     assert core.connection_lost(0.5) == []
     assert core.retry_delay is None and core.status is S.DISCONNECTED
+
+
+# ------------------------------------------------------------- resume after a drop
+
+
+def resumable(**options: Any) -> ClientCore:
+    """Connected to a server that resumes sessions, subscribed to ``Todos`` at v1."""
+    core = ClientCore(**options)
+    core.connect()
+    core.opened()
+    core.receive(ServerHello("c1", 30.0, resume="r1", tag="g1"))
+    core.subscribe("Todos")
+    core.receive(Snapshot("Todos", 1, {"items": []}, epoch="e1"))
+    return core
+
+
+def test_a_reconnect_asks_to_resume_and_names_the_copies_it_holds() -> None:
+    core = resumable()
+    core.receive(EventMessage("note", "hi", 41))
+    core.connection_lost(jitter=0.0)
+    assert core.opened() == [
+        Transmit(ClientHello(resume="r1", last_event=41)),
+        Transmit(Subscribe("Todos", 1, "e1")),
+    ]
+    core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert core.recovered is True and core.resume_token == "r2"
+    actions = core.receive(
+        PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}])
+    )
+    assert actions == [Deliver("Todos", {"items": [1]}, {"items": [1]})]  # the missed change
+
+
+def test_calls_in_flight_at_a_drop_are_asked_again_on_a_resumed_session() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    actions = core.connection_lost(jitter=0.0)
+    assert not [a for a in actions if isinstance(a, Settle)]  # no Disconnected: it may resume
+    core.opened()
+    actions = core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert Transmit(Call(call_id, "add", "x", resent=True)) in actions
+    assert core.receive(Result(call_id, 7)) == [Settle(call_id, value=7)]
+
+
+def test_calls_in_flight_fail_when_the_session_is_not_resumed() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", store="Todos", optimistic=add_item("x"))
+    core.connection_lost(jitter=0.0)
+    later, _ = core.call("later")  # made while away: it never left
+    core.opened()
+    actions = core.receive(ServerHello("c9", 30.0, resume="r9", tag="g9"))
+    assert core.recovered is False and core.client_id == "c9"
+    assert Deliver("Todos", {"items": []}, {"items": []}) in actions  # the overlay rolled back
+    [settled] = [a for a in actions if isinstance(a, Settle)]
+    assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
+    assert actions[-1] == Transmit(Call(later, "later", None))  # it may have run: never resent
+    assert Emit("connected", Connected("c9", recovered=False)) in actions
+
+
+def test_a_failed_reconnect_attempt_fails_the_calls_in_flight() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    core.connection_lost(jitter=0.0)  # the drop: kept, it may resume
+    actions = core.connection_lost(jitter=0.0)  # nobody there: a resume is unlikely
+    [settled] = [a for a in actions if isinstance(a, Settle)]
+    assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
+
+
+def test_the_change_a_call_made_drops_its_overlay_in_the_same_emission() -> None:
+    """No emitted state holds both the confirmed item and the optimistic one."""
+    core = resumable()
+    call_id, actions = core.call("add", "x", store="Todos", optimistic=add_item("temp"))
+    assert actions[0] == Deliver("Todos", {"items": ["temp"]}, {"items": []})
+    ops = [{"op": "add", "path": "/items/-", "value": "x"}]
+    actions = core.receive(PatchMessage("Todos", 2, ops, cause=("g1", call_id)))
+    assert actions == [Deliver("Todos", {"items": ["x"]}, {"items": ["x"]})]
+    assert core.receive(Result(call_id, None)) == [Settle(call_id, value=None)]
+    other, _ = core.call("add", "y", store="Todos", optimistic=add_item("temp"))
+    actions = core.receive(PatchMessage("Todos", 3, ops, cause=("someone else", other)))
+    assert actions == [Deliver("Todos", {"items": ["x", "x", "temp"]}, {"items": ["x", "x"]})]
