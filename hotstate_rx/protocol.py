@@ -167,6 +167,13 @@ class ErrorMessage:
 
 ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit"})
 
+RESUMABLE_CLOSES = frozenset({None, 1005, 1006, 1011, 1012, 1014})
+"""How a connection may end and its session still be resumed: no close frame
+(the network failed: None, 1005, 1006), a heartbeat timeout (1011), a server
+restart or overload (1012, 1014). A peer that closes with 1000 or 1001 means
+it, and a connection closed for misbehaving (1002, 1008, 1009, 1013, ...) is
+not given a second chance."""
+
 
 # ---------------------------------------------------------------------------
 # Both directions
@@ -439,6 +446,7 @@ def decode_server_message(frame: bytes | bytearray | memoryview | str) -> Server
 __all__ = [
     "ERROR_CODES",
     "PROTOCOL_VERSION",
+    "RESUMABLE_CLOSES",
     "Call",
     "Cause",
     "ClientHello",

@@ -39,6 +39,7 @@ from ..frozen import FrozenDict, freeze, thaw
 from ..patch import apply_patches
 from ..protocol import (
     PROTOCOL_VERSION,
+    RESUMABLE_CLOSES,
     Call,
     Cause,
     ClientHello,
@@ -207,13 +208,15 @@ class ClientCore:
             actions.append(Transmit(Subscribe(name, store.version, store.epoch)))
         return actions
 
-    def connection_lost(self, jitter: float) -> list[Action]:
+    def connection_lost(self, jitter: float, code: int | None = None) -> list[Action]:
         """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
-        retry delay. Unsent calls wait for the next connection when there is
-        one. Calls sent on a connection that dropped wait too when the session
-        can be resumed (they are asked again, never run twice) until an
-        attempt to reconnect fails or the session turns out lost; otherwise
-        they fail with ``Disconnected`` now."""
+        retry delay; ``code`` is the close code the server sent (None: no close
+        frame). Unsent calls wait for the next connection when there is one.
+        Calls sent on a connection that dropped by accident (see
+        :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait too, when the
+        session can be resumed: they are asked again on it, never run twice,
+        and fail with ``Disconnected`` only if it is not resumed; otherwise
+        they fail now."""
         self._open = False
         was_connected = self.status is ConnectionStatus.CONNECTED
         retry = self.reconnect and self.status is not ConnectionStatus.DISCONNECTED
@@ -229,11 +232,12 @@ class ClientCore:
             self.retry_delay = None
             if self.status is not ConnectionStatus.DISCONNECTED:
                 actions += self._go(ConnectionStatus.DISCONNECTED)
-        if retry and self.resume_token is not None and was_connected:
+        resumable = retry and self.resume_token is not None and code in RESUMABLE_CLOSES
+        if resumable and was_connected:
             for call in self._calls.values():  # the resumed session may hold their answers
                 call.in_doubt = call.in_doubt or call.sent
                 call.sent = False
-        else:  # the server is not there to resume with: a resume is unlikely
+        elif not resumable:
             actions += self._fail_in_doubt()
             actions += self._fail_calls(only_sent=retry)
         if retry:

@@ -115,7 +115,9 @@ class ClientRecord(Generic[C]):
 
     client_id: str
     token: str
-    """Resumes this session (a new one is issued at every resume)."""
+    """Resumes this session. It stays the same for the session's life: a
+    client whose connection drops again before it got a new one would
+    otherwise hold a token that no longer works."""
     tag: str
     """Names this session's calls in the ``cause`` of the changes they make."""
     session: Session

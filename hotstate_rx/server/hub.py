@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..frozen import JSON, freeze
 from ..protocol import (
+    RESUMABLE_CLOSES,
     Call,
     Cause,
     Deleted,
@@ -79,12 +81,9 @@ log = logging.getLogger(__name__)
 
 C = TypeVar("C")
 
-RESUMABLE_LOSSES = frozenset({None, 1005, 1006, 1011, 1012, 1014})
-"""How a connection may end and still be resumed: no close frame (the network
-failed), a heartbeat timeout, a server restart. A client that closes with
-1000/1001 means it, and a connection the server closed for misbehaving
-(1002, 1008, 1009, 1013, ...) is not given a second chance."""
 
+PAUSED = sys.maxsize
+"""The version a resumed subscription stands at until the client names its own."""
 
 _KEEP_NOTHING = Resume(window=0, events=0, event_bytes=0, results=0, result_bytes=0, ran=0)
 
@@ -303,9 +302,9 @@ class HubCore(Generic[C]):
     # -- sessions -----------------------------------------------------------------
 
     def _resumable(self, session: Session, code: int | None) -> bool:
-        if not self._resume.window or session.close_code not in (None, *RESUMABLE_LOSSES):
+        if not self._resume.window or session.close_code not in (None, *RESUMABLE_CLOSES):
             return False
-        return code in RESUMABLE_LOSSES
+        return code in RESUMABLE_CLOSES
 
     def _stale(self, entry: tuple[float, str]) -> bool:
         record = self._records.get(entry[1])
@@ -356,15 +355,16 @@ class HubCore(Generic[C]):
         old.parked = False
         self._sessions.pop(old_conn, None)
         session.client_id = record.client_id
-        session.subscriptions, old.subscriptions = old.subscriptions, {}
+        # What the client holds is what it names when it subscribes again
+        # (pipelined after its hello): until then nothing more is sent, or a
+        # change would land on a copy older than the server believes it is.
+        session.subscriptions = dict.fromkeys(old.subscriptions, PAUSED)
+        old.subscriptions = {}
         old.closed()
         for store in session.subscriptions:
             subscribers = self._subscribers[store]
             del subscribers[old_conn]
             subscribers[conn] = None
-        del self._tokens[record.token]
-        record.token = self._new_id()
-        self._tokens[record.token] = record
         record.session, record.conn, record.parked_until = session, conn, None
         self._live[conn] = record
         hello = ServerHello(

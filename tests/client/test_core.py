@@ -503,11 +503,21 @@ def test_calls_in_flight_fail_when_the_session_is_not_resumed() -> None:
     assert Emit("connected", Connected("c9", recovered=False)) in actions
 
 
-def test_a_failed_reconnect_attempt_fails_the_calls_in_flight() -> None:
+def test_calls_in_flight_wait_through_failed_attempts_for_the_resume() -> None:
     core = resumable()
     call_id, _ = core.call("add", "x")
-    core.connection_lost(jitter=0.0)  # the drop: kept, it may resume
-    actions = core.connection_lost(jitter=0.0)  # nobody there: a resume is unlikely
+    core.connection_lost(jitter=0.0)  # the drop: kept, the session may resume
+    assert not [a for a in core.connection_lost(jitter=0.0) if isinstance(a, Settle)]
+    core.opened()
+    actions = core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert Transmit(Call(call_id, "add", "x", resent=True)) in actions
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1008])
+def test_calls_in_flight_fail_when_the_server_said_goodbye(code: int) -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    actions = core.connection_lost(jitter=0.0, code=code)
     [settled] = [a for a in actions if isinstance(a, Settle)]
     assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
 

@@ -76,7 +76,7 @@ def test_a_new_lifetime_or_a_hole_restarts_the_log() -> None:
 
 
 def test_bounds_are_checked() -> None:
-    with pytest.raises(ValueError, match="History.patches must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"History\.patches must be an int >= 0"):
         History(patches=-1)
-    with pytest.raises(ValueError, match="History.bytes"):
+    with pytest.raises(ValueError, match=r"History\.bytes"):
         History(bytes=1.5)  # type: ignore[arg-type]

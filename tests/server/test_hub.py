@@ -338,7 +338,8 @@ def test_a_dropped_session_resumes_with_its_id_subscriptions_and_events(rig: Rig
     todos.on_idle(idle.append)
     [(_, hello)] = sent(rig.connect("a"))
     assert isinstance(hello, ServerHello) and hello.resume is not None
-    rig.send("a", Subscribe("Todos"))
+    [(_, first)] = sent(rig.send("a", Subscribe("Todos")))
+    assert isinstance(first, Snapshot)
     rig.hub.emit("note", pack_value("before"), None)
     rig.hub.flush()
     rig.hub.lost("a", 10.0)  # no close frame: the network failed
@@ -351,12 +352,17 @@ def test_a_dropped_session_resumes_with_its_id_subscriptions_and_events(rig: Rig
     back = sent(rig.send("b", ClientHello(resume=hello.resume, last_event=1)))
     [(_, again), (_, e2), (_, e3)] = back
     assert isinstance(again, ServerHello) and again.recovered
-    assert again.client_id == "id-a" and again.resume not in (None, hello.resume)
+    assert again.client_id == "id-a" and again.resume == hello.resume
     assert (e2, e3) == (EventMessage("note", "while away", 2), EventMessage("note", "to all", 3))
     assert rig.hub.connection("id-a") == "b"
     todos.set({"n": 1})
+    assert rig.hub.flush() == []  # paused until the client names the copy it holds
+    [(_, missed)] = sent(rig.send("b", Subscribe("Todos", first.version, first.epoch)))
+    assert isinstance(missed, Snapshot) and missed.version == 2  # set() sends snapshots
+    todos.set({"n": 2})
     [action] = rig.hub.flush()
     assert isinstance(action, Transmit) and action.targets == ("b",)
+    assert rig.fired[-1] == ("subscribe", "Todos", "id-a")  # no second subscribe event
     assert ("connection", "id-b") not in rig.fired and rig.fired.count(("connection", "id-a")) == 1
 
 
