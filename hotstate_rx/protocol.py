@@ -15,7 +15,7 @@ decides what happens to the connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import msgpack
@@ -35,14 +35,18 @@ PROTOCOL_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class ClientHello:
-    """First message of a client: the protocol version it speaks. A client that
-    reconnects presents the ``resume`` token of its last session and the
-    sequence number of the last event it received (``last_event``), so the
-    server can resume that session (same client id, missed events, cached
-    results)."""
+    """First message of a client: the protocol version it speaks and, for a
+    server that authenticates, its credential (``token``, a string the server's
+    ``authenticate`` interprets). The token travels in the protocol rather
+    than in the URL or a header so that it works the same on every transport
+    and stays out of access logs. The repr hides it. A client that reconnects
+    presents the ``resume`` token of its last session and the number of the
+    last event it received (``last_event``), so the server can resume that
+    session (same client id, missed events, cached results)."""
 
     version: int = PROTOCOL_VERSION
-    resume: str | None = None
+    token: str | None = field(default=None, repr=False)
+    resume: str | None = field(default=None, repr=False)
     last_event: int | None = None
 
 
@@ -94,7 +98,7 @@ class ServerHello:
     client_id: str
     heartbeat: float
     version: int = PROTOCOL_VERSION
-    resume: str | None = None
+    resume: str | None = field(default=None, repr=False)
     recovered: bool = False
     tag: str | None = None
 
@@ -165,7 +169,7 @@ class ErrorMessage:
     store: str | None = None
 
 
-ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit"})
+ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit", "unauthorized"})
 
 RESUMABLE_CLOSES = frozenset({None, 1005, 1006, 1011, 1012, 1014})
 """How a connection may end and its session still be resumed: no close frame
@@ -239,8 +243,9 @@ def to_wire(msg: Message) -> dict[str, Any]:
             wire = {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
             wire = _with(_with(wire, "r", resume), "g", tag)
             return _with(wire, "rc", True if recovered else None)
-        case ClientHello(version, resume, last_event):
-            return _with(_with({"t": "hello", "pv": version}, "r", resume), "q", last_event)
+        case ClientHello(version, token, resume, last_event):
+            wire = _with({"t": "hello", "pv": version}, "tk", token)
+            return _with(_with(wire, "r", resume), "q", last_event)
         case Ping():
             return {"t": "ping"}
         case Pong():
@@ -355,6 +360,7 @@ def _cause(m: Mapping[str, Any]) -> Cause | None:
 _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "hello": lambda m: ClientHello(
         _version(m),
+        _optional(m, "tk", str, "token"),
         _optional(m, "r", str, "resume token"),
         _optional(m, "q", int, "last event number"),
     ),

@@ -17,6 +17,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from .access import CallContext
 from .session import Session
 
 __all__ = ["ClientRecord", "EventBuffer", "ResultCache", "Resume"]
@@ -114,6 +115,8 @@ class ClientRecord(Generic[C]):
     """One client's session as the hub keeps it (see the module docstring)."""
 
     client_id: str
+    context: CallContext
+    """The session's ``ctx`` (its ``user`` is what ``authenticate`` returned)."""
     token: str
     """Resumes this session. It stays the same for the session's life: a
     client whose connection drops again before it got a new one would

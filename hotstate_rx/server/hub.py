@@ -6,8 +6,19 @@ and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
 arrived, a connection's timer fired, a connection was lost, a function
 returned or raised, store changes are waiting, parked sessions may expire.
 It answers with the I/O to perform, in order: :class:`Transmit` bytes,
-:class:`Disconnect` a connection, :class:`Invoke` a function. It decides:
+:class:`Disconnect` a connection, :class:`Invoke` a function,
+:class:`Authenticate` a client. It decides:
 
+- who is in: with ``authenticate``, a client that said hello is served
+  nothing (no hello back, no snapshot, no call, no event, broadcasts
+  included) until the driver reports the verdict with :meth:`HubCore.accepted`
+  or :meth:`HubCore.refused`; then each session has one
+  :class:`~.access.CallContext` (``ctx``, with ``ctx.user``);
+- what it may do: a store's ``access`` rule decides each subscription before
+  the instance is used (a refused one creates nothing and runs no hook), a
+  function's rule each call before its handler (see :mod:`.access`);
+- what a client may read of a failure: an ``RpcError``'s message, otherwise
+  ``"internal error (ref …)"``, the ref in the log line with the traceback;
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
 - what a subscriber receives: one snapshot (encoded once per version and
@@ -20,8 +31,8 @@ It answers with the I/O to perform, in order: :class:`Transmit` bytes,
   id runs once per session;
 - sessions (:mod:`.clients`): a connection that drops without saying goodbye
   is *parked* for the resume window — its subscriptions held, events and
-  results kept — and a client that comes back with the session's token takes
-  it over on its new connection.
+  results kept — and a client that comes back with the session's token (as
+  the same user, with ``authenticate``) takes it over on its new connection.
 
 A connection is an opaque, hashable key chosen by the driver (``C``). The
 hub holds no socket, loop, task, clock or random source: ``now`` is passed
@@ -35,12 +46,14 @@ lifecycle listener or a hook made on the way.
 from __future__ import annotations
 
 import heapq
+import inspect
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
+from ..errors import RpcError, Unauthorized
 from ..frozen import JSON, freeze
 from ..protocol import (
     RESUMABLE_CLOSES,
@@ -57,12 +70,16 @@ from ..protocol import (
     encode_event,
     pack_value,
 )
+from .access import AccessRules, CallContext, ConnectInfo, client_failure
 from .clients import ClientRecord, EventBuffer, ResultCache, Resume
-from .functions import CallContext, Function, FunctionTable
+from .functions import Function, FunctionTable
 from .history import History, PatchLogs
 from .lifecycle import LifecycleEvents
 from .session import (
+    CLOSE_DISCONNECTED,
+    CLOSE_INTERNAL,
     CLOSE_NORMAL,
+    AuthenticateRequested,
     CallRequested,
     Close,
     Misbehaved,
@@ -75,11 +92,23 @@ from .session import (
 from .session import Action as SessionAction
 from .store import Change, Removed, StoreRegistry
 
-__all__ = ["Disconnect", "HubAction", "HubCore", "Invoke", "Transmit", "encode_value"]
+__all__ = [
+    "FORBIDDEN",
+    "Authenticate",
+    "Disconnect",
+    "HubAction",
+    "HubCore",
+    "Invoke",
+    "Transmit",
+    "encode_value",
+]
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
+
+FORBIDDEN = "forbidden"
+"""The message of a subscription or a call that an ``access`` rule refused."""
 
 
 PAUSED = sys.maxsize
@@ -118,7 +147,18 @@ class Invoke(Generic[C]):
     cause: Cause
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C]
+@dataclass(frozen=True, slots=True)
+class Authenticate(Generic[C]):
+    """Run ``authenticate(info)`` (plain or async) for ``conn``, then report the
+    verdict: :meth:`HubCore.accepted` with what it returned, or
+    :meth:`HubCore.refused` with what it raised."""
+
+    conn: C
+    info: ConnectInfo
+    authenticate: Callable[[ConnectInfo], Any]
+
+
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C]
 
 
 class HubCore(Generic[C]):
@@ -127,7 +167,9 @@ class HubCore(Generic[C]):
     ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
     lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
     the moment the hub decides them; ``new_id`` makes the session tokens and
-    tags (random and unguessable in a server, predictable in a test)."""
+    tags (random and unguessable in a server, predictable in a test).
+    ``authenticate``, ``access``, ``expose_errors``, ``history`` and
+    ``resume`` are the server's options of those names."""
 
     def __init__(
         self,
@@ -140,6 +182,9 @@ class HubCore(Generic[C]):
         max_message_size: int | None = 1 << 20,
         history: History | None = None,
         resume: Resume | None = None,
+        authenticate: Callable[[ConnectInfo], Any] | None = None,
+        access: AccessRules | None = None,
+        expose_errors: bool = False,
     ) -> None:
         self._registry = registry
         self._functions = functions
@@ -164,15 +209,36 @@ class HubCore(Generic[C]):
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         """Instance name -> (version, encoded snapshot): one encode per version."""
         self._out: list[HubAction[C]] = []
+        self._authenticate = authenticate
+        self._access = access or AccessRules()
+        self._expose_errors = expose_errors
+        self._infos: dict[C, ConnectInfo] = {}
+        """Connections waiting for ``authenticate``: what their upgrade said."""
         registry.watch(self._fan_out)
 
     # -- what the driver reports ----------------------------------------------
 
-    def open(self, conn: C, client_id: str, *, now: float, heartbeat: float) -> None:
-        """A transport accepted ``conn``; the client must now say hello."""
+    def open(
+        self,
+        conn: C,
+        client_id: str,
+        *,
+        now: float,
+        heartbeat: float,
+        info: ConnectInfo | None = None,
+    ) -> None:
+        """A transport accepted ``conn`` (its upgrade request: ``info``); the
+        client must now say hello."""
+        authenticating = self._authenticate is not None
         self._sessions[conn] = Session(
-            client_id, now=now, heartbeat=heartbeat, max_message_size=self._max_message_size
+            client_id,
+            now=now,
+            heartbeat=heartbeat,
+            max_message_size=self._max_message_size,
+            authenticate=authenticating,
         )
+        if authenticating:
+            self._infos[conn] = info or ConnectInfo()
 
     def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
         """One frame from ``conn``."""
@@ -200,6 +266,7 @@ class HubCore(Generic[C]):
         session = self._sessions.get(conn)
         if session is None or session.parked:
             return self._take()
+        self._infos.pop(conn, None)
         record = self._live.pop(conn, None)
         if record is None:  # never said hello: nothing to keep
             del self._sessions[conn]
@@ -234,20 +301,62 @@ class HubCore(Generic[C]):
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
         except TypeError as exc:
-            problem = f"function '{call.name}' returned a value that is not JSON-like: {exc}"
-            log.error("%s", problem)
-            self._events.fire("error", TypeError(problem), invoked.context.client_id)
-            frame = encode(Result(call.id, error=problem))
+            problem = TypeError(
+                f"function '{call.name}' returned a value that is not JSON-like: {exc}"
+            )
+            message = self._failure(problem, str(problem), invoked.context.client_id)
+            frame = encode(Result(call.id, error=message))
         self._settle(invoked, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
-        """An :class:`Invoke` raised: the caller gets the message."""
+        """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
-        log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
-        self._events.fire("error", exc, invoked.context.client_id)
-        self._settle(invoked, encode(Result(call.id, error=str(exc) or type(exc).__name__)))
+        message = self._failure(exc, f"function {call.name!r} raised", invoked.context.client_id)
+        self._settle(invoked, encode(Result(call.id, error=message)))
         return self._take()
+
+    def accepted(self, conn: C, user: Any, now: float) -> list[HubAction[C]]:
+        """``authenticate`` returned ``user`` for ``conn``: it is in (``None``
+        refuses it, as ``Unauthorized`` would). Late verdicts are ignored."""
+        session = self._sessions.get(conn)
+        if session is not None and not session.parked:
+            if user is None:
+                log.info("authenticate refused %s (it returned None)", session.client_id)
+                self._apply(conn, session, session.refuse("unauthorized"))
+            else:
+                self._apply(conn, session, session.accept(user, now))
+        return self._take()
+
+    def refused(self, conn: C, exc: Exception) -> list[HubAction[C]]:
+        """``authenticate`` raised ``exc`` for ``conn``. ``Unauthorized``: the
+        client gets its message and close 4401. Anything else is the server's
+        failure, not the client's: logged with a ref, close 1011 (the client
+        may try again later)."""
+        session = self._sessions.get(conn)
+        if session is not None and not session.parked:
+            if isinstance(exc, Unauthorized):
+                reason = str(exc) or "unauthorized"
+                log.info("authenticate refused %s: %s", session.client_id, reason)
+                actions = session.refuse(reason)
+            else:
+                message = self._failure(exc, "authenticate raised", None)
+                actions = session.close(CLOSE_INTERNAL, message)
+            self._apply(conn, session, actions)
+        return self._take()
+
+    def disconnect(self, client_id: str, reason: str) -> None:
+        """Close ``client_id``'s connection with 4000 and ``reason``, ending its
+        session (``server.disconnect``); run from the registry's queue, like
+        :meth:`emit`."""
+        record = self._records.get(client_id)
+        if record is None:
+            log.debug("disconnect of unknown client %r ignored", client_id)
+        elif record.parked_until is not None:
+            self._end(record)
+        else:
+            session = record.session
+            self._apply(record.conn, session, session.close(CLOSE_DISCONNECTED, reason))
 
     def emit(self, channel: str, packed: bytes, client_id: str | None) -> None:
         """Send an event (``packed``: its data, MessagePack-encoded) to every client,
@@ -290,6 +399,11 @@ class HubCore(Generic[C]):
         record = self._records.get(client_id)
         return None if record is None or record.parked_until is not None else record.conn
 
+    def context(self, client_id: str) -> CallContext | None:
+        """The ``ctx`` of a client's session (live or parked), or None."""
+        record = self._records.get(client_id)
+        return None if record is None else record.context
+
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
         return self._snapshots.get(store)
@@ -313,6 +427,9 @@ class HubCore(Generic[C]):
     def _opened(self, conn: C, session: Session, opened: Opened) -> None:
         resume = opened.resume
         record = self._tokens.get(resume) if resume is not None else None
+        if record is not None and record.context.user != session.user:
+            log.info("%s cannot resume: another user presented its token", record.client_id)
+            record = None
         if record is not None and not record.events.covers(opened.last_event or 0):
             log.info("%s cannot resume: events it missed are no longer kept", record.client_id)
             self._end(record)
@@ -327,6 +444,7 @@ class HubCore(Generic[C]):
         keep = bool(limits.window)
         record: ClientRecord[C] = ClientRecord(
             client_id=session.client_id,
+            context=CallContext(session.client_id, self._owner, session.user),
             token=self._new_id(),
             tag=self._new_id(),
             session=session,
@@ -375,16 +493,17 @@ class HubCore(Generic[C]):
             self._send(conn, frame)
 
     def _end(self, record: ClientRecord[C]) -> None:
-        """The session is over: its subscriptions end, its client is gone."""
+        """The session is over: its subscriptions end ("unsubscribe" listeners
+        still see its ``ctx``), then its client is gone."""
         conn = record.conn
         session = self._sessions.pop(conn, None)
         self._live.pop(conn, None)
-        del self._records[record.client_id]
-        self._tokens.pop(record.token, None)
         record.parked_until = None
         if session is not None:
             for store in session.closed():
                 self._drop_subscriber(conn, record.client_id, store)
+        del self._records[record.client_id]
+        self._tokens.pop(record.token, None)
         self._events.fire("disconnect", record.client_id)
 
     # -- the session's actions ------------------------------------------------------
@@ -406,6 +525,9 @@ class HubCore(Generic[C]):
                 self._out.append(Disconnect(conn, code, reason))
             case Opened():
                 self._opened(conn, session, action)
+            case AuthenticateRequested(token) if self._authenticate is not None:
+                info = replace(self._infos.pop(conn, ConnectInfo()), token=token)
+                self._out.append(Authenticate(conn, info, self._authenticate))
             case SubscribeRequested():
                 self._subscribe(conn, session, action)
             case UnsubscribeRequested(store):
@@ -429,6 +551,14 @@ class HubCore(Generic[C]):
             return
         definition, key = resolved
         client_id = session.client_id
+        rule = self._access.store(definition.name)
+        if (
+            rule is not None
+            and store not in session.subscriptions  # a resync was allowed already
+            and not self._permits(rule, f"store {store!r}", self._live[conn].context, key)
+        ):
+            self._answer(conn, ErrorMessage("subscribe", FORBIDDEN, store))
+            return
         with registry.lock:
             # Send what is queued first: then what the client gets below (a
             # snapshot, or the history) ends exactly at the current version.
@@ -443,9 +573,8 @@ class HubCore(Generic[C]):
                 if frames is None:
                     frames = [self._snapshot_frame(store, inst.state, inst.version, inst.epoch)]
             except Exception as exc:
-                log.exception("cannot serve %r to %s", store, client_id)
-                self._events.fire("error", exc, client_id)
-                message = ErrorMessage("subscribe", f"cannot serve '{store}': {exc}", store)
+                why = self._failure(exc, f"cannot serve {store!r} to {client_id}", client_id)
+                message = ErrorMessage("subscribe", f"cannot serve '{store}': {why}", store)
                 self._send(conn, encode(message))
                 return
             session.subscribed(store, inst.version)
@@ -543,8 +672,12 @@ class HubCore(Generic[C]):
         if function is None:
             self._answer(conn, Result(call.id, error=f"unknown function '{call.name}'"))
             return
+        context = record.context
+        rule = self._access.function(call.name)
+        if rule is not None and not self._permits(rule, f"function {call.name!r}", context):
+            self._answer(conn, Result(call.id, error=FORBIDDEN))
+            return
         record.running.add(call.id)
-        context = CallContext(record.client_id, self._owner)
         self._out.append(Invoke(conn, call, function, context, (record.tag, call.id)))
 
     def _settle(self, invoked: Invoke[C], frame: bytes) -> None:
@@ -558,6 +691,43 @@ class HubCore(Generic[C]):
         self._flush()  # the changes this call caused go first
         if record.parked_until is None:
             self._send(record.conn, frame)
+
+    # -- access and failures ----------------------------------------------------------
+
+    def _permits(
+        self, rule: Callable[..., object], what: str, ctx: CallContext, *args: Any
+    ) -> bool:
+        """The verdict of an ``access`` rule; one that raises (or is not a plain
+        function after all) refuses, and the server hears of it."""
+        try:
+            verdict = rule(ctx, *args)
+        except Exception as exc:
+            log.exception("the access rule of %s raised: refused %s", what, ctx.client_id)
+            self._events.fire("error", exc, ctx.client_id)
+            return False
+        if inspect.isawaitable(verdict):
+            if inspect.iscoroutine(verdict):
+                verdict.close()
+            error = TypeError(f"the access rule of {what} returned an awaitable; rules are sync")
+            log.error("%s: refused %s", error, ctx.client_id)
+            self._events.fire("error", error, ctx.client_id)
+            return False
+        return bool(verdict)
+
+    def _failure(self, exc: Exception, what: str, client_id: str | None) -> str:
+        """Log a failure made on a client's behalf and return what that client
+        may read of it (:func:`~.access.client_failure`). An ``RpcError`` is an
+        answer, logged without a traceback; anything else is logged once, with
+        its traceback and the ref the client sees."""
+        message, ref = client_failure(exc, expose=self._expose_errors)
+        if isinstance(exc, RpcError):
+            log.info("%s: %s", what, exc)
+        elif ref is None:
+            log.error("%s", what, exc_info=exc)
+        else:
+            log.error("%s (ref %s)", what, ref, exc_info=exc)
+        self._events.fire("error", exc, client_id)
+        return message
 
     # -- output -------------------------------------------------------------------
 
