@@ -37,21 +37,25 @@ by every instance without a copy and ``get()`` can be handed out safely.
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from ..errors import StorageError
 from ..frozen import FrozenDict, freeze
 from ..patch import PatchOp
+from ..protocol import Cause
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
 from .storage.base import Saved
 from .storage.journal import Journal
 
 __all__ = [
     "ALL",
+    "CAUSE",
     "Change",
     "Definition",
     "InstanceRecord",
@@ -62,6 +66,12 @@ __all__ = [
 ]
 
 Hook = Callable[[str | None], Any]
+
+CAUSE: ContextVar[Cause | None] = ContextVar("hotstate_rx_cause", default=None)
+"""The call whose handler is running here, as ``(session tag, call id)``: set
+by the server around each handler (tasks and ``asyncio.to_thread`` inherit
+it), read by :meth:`StoreRegistry.commit`, so a client can tell which change
+settles its optimistic update."""
 _T = TypeVar("_T")
 
 
@@ -77,6 +87,10 @@ class Change:
     version: int
     state: Any
     patches: list[PatchOp] | None
+    epoch: str = ""
+    """The instance's history: versions compare only within one epoch."""
+    cause: Cause | None = None
+    """The call whose handler made this change (see :data:`CAUSE`), if one did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +146,14 @@ class InstanceRecord:
     key: str | None
     state: Any
     version: int = 0
+    epoch: str = ""
+    """``"<storage epoch>.<lifetime>"``: what a client's copy is compared by."""
     initialized: bool = False
     creating: bool = False
     subscribers: int = 0
+    lifetime: str = ""
+    """Random per creation, saved with the instance: a deleted and re-created
+    instance starts a new history, a hibernated or restarted one goes on."""
 
 
 class StoreRegistry:
@@ -175,6 +194,7 @@ class StoreRegistry:
         self.on_idle_start: Callable[[], None] | None = None
         """Called (under the lock) when an instance becomes idle while none was:
         time to arm the timer that calls :meth:`hibernate`."""
+        self._epoch = secrets.token_hex(8) if journal is None else journal.epoch
 
     # -- registration -----------------------------------------------------
 
@@ -382,7 +402,10 @@ class StoreRegistry:
         """Add the instance with its raw defaults, uninitialised; the caller
         announces it (:meth:`_announce`) once it is there to stay."""
         name = self.full_name(definition, key)
-        inst = self._instances[name] = InstanceRecord(definition, name, key, definition.defaults)
+        lifetime = secrets.token_hex(4)  # each lifetime its own history (and epoch)
+        inst = InstanceRecord(definition, name, key, definition.defaults, lifetime=lifetime)
+        inst.epoch = f"{self._epoch}.{lifetime}"
+        self._instances[name] = inst
         return inst
 
     def _announce(self, inst: InstanceRecord) -> None:
@@ -403,7 +426,19 @@ class StoreRegistry:
         except TypeError as exc:
             storage = self._journal.storage
             raise StorageError(f"{storage!r}: the saved state of {name!r} is {exc}") from None
-        inst = InstanceRecord(definition, name, key, state, saved.version, saved.initialized)
+        lifetime = saved.lifetime or secrets.token_hex(4)
+        inst = InstanceRecord(
+            definition,
+            name,
+            key,
+            state,
+            version=saved.version,
+            initialized=saved.initialized,
+            lifetime=lifetime,
+        )
+        # The storage's epoch changes after a crash: what a client holds of a
+        # history that may have lost its last changes must not pass for current.
+        inst.epoch = f"{self._epoch}.{lifetime}"
         self._instances[name] = inst
         self._touch(inst)
         return inst
@@ -463,12 +498,12 @@ class StoreRegistry:
             )
         version = inst.version + 1
         if self._journal is not None:  # first: a closed storage refuses the change
-            self._journal.save(Saved(inst.name, version, state, inst.initialized))
+            self._journal.save(Saved(inst.name, version, state, inst.initialized, inst.lifetime))
         inst.state = state
         inst.version = version
         if self._hibernate_after is not None:
             self._touch(inst)
-        event = Change(inst.name, inst.key, version, state, patches)
+        event = Change(inst.name, inst.key, version, state, patches, inst.epoch, CAUSE.get())
         self._notifier.enqueue(event, inst.definition.name)
 
     def _terminate(self, inst: InstanceRecord) -> None:

@@ -46,6 +46,9 @@ class Saved:
     version: int
     state: JSON
     initialized: bool = True
+    lifetime: str = ""
+    """Names the instance's current lifetime (a new one after ``delete()``), so
+    that versions are compared only within one history."""
 
 
 class Storage(ABC):

@@ -54,13 +54,15 @@ CREATE TABLE IF NOT EXISTS hotstate_instances (
     name TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     initialized INTEGER NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    lifetime TEXT NOT NULL DEFAULT ''
 );
 """
 _SAVE = (
-    "INSERT INTO hotstate_instances (name, version, initialized, state) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET "
-    "version = excluded.version, initialized = excluded.initialized, state = excluded.state"
+    "INSERT INTO hotstate_instances (name, version, initialized, state, lifetime) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "version = excluded.version, initialized = excluded.initialized, state = excluded.state, "
+    "lifetime = excluded.lifetime"
 )
 _SET_META = (
     "INSERT INTO hotstate_meta (key, value) VALUES (?, ?) "
@@ -191,11 +193,12 @@ class SQLiteStorage(Storage):
 
     def load(self, name: str) -> Saved | None:
         row = self._query(
-            "SELECT version, initialized, state FROM hotstate_instances WHERE name = ?", (name,)
+            "SELECT version, initialized, state, lifetime FROM hotstate_instances WHERE name = ?",
+            (name,),
         )
         if not row:
             return None
-        version, initialized, text = row[0]
+        version, initialized, text, lifetime = row[0]
         try:
             state = json.loads(text, parse_constant=_no_constant)
         except (TypeError, ValueError) as exc:
@@ -204,7 +207,7 @@ class SQLiteStorage(Storage):
             ) from None
         if type(version) is not int or version < 0:
             raise StorageError(f"storage {self.path}: the row of {name!r} has version {version!r}")
-        return Saved(name, version, state, bool(initialized))
+        return Saved(name, version, state, bool(initialized), str(lifetime))
 
     def names(self) -> list[str]:
         return [row[0] for row in self._query("SELECT name FROM hotstate_instances", ())]
@@ -224,7 +227,7 @@ class SQLiteStorage(Storage):
         db = self._write
         if db is None:
             raise StorageError(f"storage {self.path} is not open")
-        rows = [(s.name, s.version, int(s.initialized), _dumps(s)) for s in saved]
+        rows = [(s.name, s.version, int(s.initialized), _dumps(s), s.lifetime) for s in saved]
         try:
             db.execute("BEGIN IMMEDIATE")
             try:

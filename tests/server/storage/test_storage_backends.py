@@ -176,7 +176,11 @@ def test_sqlite_a_bad_row_fails_when_read_naming_it(
     storage.open()
     try:
         with sqlite3.connect(path) as db:
-            db.execute("INSERT INTO hotstate_instances VALUES ('Todos', ?, 1, ?)", (version, text))
+            db.execute(
+                "INSERT INTO hotstate_instances (name, version, initialized, state)"
+                " VALUES ('Todos', ?, 1, ?)",
+                (version, text),
+            )
         with pytest.raises(StorageError, match=f"{path}: the row of 'Todos' {problem}"):
             storage.load("Todos")
     finally:

@@ -7,6 +7,7 @@ time is a number the test moves, so every step is deterministic.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -241,7 +242,7 @@ def test_a_non_json_value_never_reaches_storage(rig: Rig) -> None:
     with pytest.raises(TypeError, match="/items/0"):
         todos.update(lambda d: d["items"].append(b"bytes"))
     assert rig.journal is not None and rig.journal.token() is None
-    assert rig.storage.load("Todos") == Saved("Todos", 1, {"items": []})
+    assert rig.storage.load("Todos") == Saved("Todos", 1, {"items": []}, lifetime=ANY)
 
 
 def test_after_the_storage_closed_a_change_raises_and_changes_nothing(rig: Rig) -> None:
@@ -252,3 +253,37 @@ def test_after_the_storage_closed_a_change_raises_and_changes_nothing(rig: Rig) 
     with pytest.raises(StorageError, match="closed"):
         todos.update(lambda d: d["items"].append(1))
     assert todos.get() == {"items": []} and todos.version() == 1
+
+
+def test_an_instances_history_goes_on_across_a_clean_restart_and_a_hibernation(rig: Rig) -> None:
+    """A client's copy is named by ``(epoch, version)`` (resume by version): the
+    same lifetime of an instance keeps its epoch; a new lifetime gets another."""
+    _, rooms = rig.stores()
+    rooms.init("a")
+    first = rig.registry.find(rooms.definition, "a")
+    assert first is not None and first.epoch
+    _, rooms = rig.restarted()
+    assert rooms.instance("a").snapshot() is not None
+    again = rig.registry.find(rooms.definition, "a")
+    assert again is not None and again.epoch == first.epoch  # the same history goes on
+    rooms.delete("a")
+    rooms.init("a")
+    new = rig.registry.find(rooms.definition, "a")
+    assert new is not None and new.epoch != first.epoch  # a new lifetime, a new history
+
+
+def test_after_a_crash_every_history_starts_anew(rig: Rig) -> None:
+    """The storage's epoch changes after a crash (changes not yet committed are
+    gone), so a copy a client kept from before can never pass for current."""
+    _, rooms = rig.stores()
+    rooms.init("a")
+    rig.write()
+    before = rig.registry.find(rooms.definition, "a")
+    assert before is not None
+    rig.journal = Journal(rig.storage, "another epoch")  # what open() says after a crash
+    rig.registry = StoreRegistry(rig.journal)
+    rooms = StoreHandle(rig.registry, rig.registry.define("Room:*", {"messages": []}))
+    rooms.init("a")
+    after = rig.registry.find(rooms.definition, "a")
+    assert after is not None and after.version == before.version
+    assert after.epoch != before.epoch and after.epoch.startswith("another epoch.")

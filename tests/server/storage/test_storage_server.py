@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import ANY
 
 import msgpack
 import pytest
@@ -128,20 +129,20 @@ async def test_a_restart_with_the_same_file_restores_states_and_versions(
     assert [await call(client, i, "add", f"todo {i}") for i in range(3)] == [1, 2, 3]
     await call(client, 9, "say", {"room": "general", "text": "hi"})
     room = await subscribe(client, "Room:general")
-    assert room == Snapshot("Room:general", 2, {"messages": ["hi"], "name": "general"})
+    assert room == Snapshot("Room:general", 2, {"messages": ["hi"], "name": "general"}, ANY)
     await first.close()
 
     second = await start(todo_app(created), port=first.port or 0)
     assert second.epoch == first.epoch  # closed cleanly: the same history goes on
     assert sorted(second.list_stores()) == ["Room:general", "Todos"]
     again = await raw_connect(url(second))
-    todos = Snapshot("Todos", 4, {"items": ["todo 0", "todo 1", "todo 2"]})
+    todos = Snapshot("Todos", 4, {"items": ["todo 0", "todo 1", "todo 2"]}, ANY)
     assert await subscribe(again, "Todos") == todos
     assert await subscribe(again, "Room:general") == room
     assert created == [None, "general"]  # on_create ran once, before the restart
     await again.send(Call(1, "add", "todo 3"))
     assert await again.recv() == PatchMessage(
-        "Todos", 5, [{"op": "add", "path": "/items/-", "value": "todo 3"}]
+        "Todos", 5, [{"op": "add", "path": "/items/-", "value": "todo 3"}], cause=ANY
     )
     assert await again.recv() == Result(1, 4)
 
@@ -172,11 +173,11 @@ async def test_a_result_leaves_only_once_its_change_is_committed(
     server = await start(todo_app([]), storage=storage)
     caller, watcher = await raw_connect(url(server)), await raw_connect(url(server))
     assert await call(caller, 1, "add", "bread") == 1  # answered: everything so far is on disk
-    assert await subscribe(watcher, "Todos") == Snapshot("Todos", 2, {"items": ["bread"]})
+    assert await subscribe(watcher, "Todos") == Snapshot("Todos", 2, {"items": ["bread"]}, ANY)
     storage.gate.clear()
     await caller.send(Call(2, "add", "milk"))
     assert await watcher.recv() == PatchMessage(  # the change went out at once...
-        "Todos", 3, [{"op": "add", "path": "/items/-", "value": "milk"}]
+        "Todos", 3, [{"op": "add", "path": "/items/-", "value": "milk"}], cause=ANY
     )
     assert await asyncio.to_thread(storage.waiting.wait, WAIT)
     await caller.send(Ping())  # ...its result did not: the pong overtakes it
@@ -233,7 +234,7 @@ async def test_an_idle_room_hibernates_and_comes_back_without_on_create(
     assert await asyncio.wait_for(hibernated, WAIT) == "Room:a"
     assert "Room:a" in server.list_stores()
     snap = await subscribe(client, "Room:a")
-    assert snap == Snapshot("Room:a", 2, {"messages": ["hi"], "name": "a"})
+    assert snap == Snapshot("Room:a", 2, {"messages": ["hi"], "name": "a"}, ANY)
     assert created == ["a"]
 
 
@@ -288,7 +289,10 @@ async def test_a_bad_row_fails_its_subscription_only(
 ) -> None:
     server = await start(todo_app([]))
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO hotstate_instances VALUES ('Room:bad', 3, 1, '{oops')")
+        conn.execute(
+            "INSERT INTO hotstate_instances (name, version, initialized, state)"
+            " VALUES ('Room:bad', 3, 1, '{oops')"
+        )
     errors: list[Any] = []
     server.on("error", lambda error, client_id: errors.append(error))
     client = await raw_connect(url(server))
@@ -298,7 +302,7 @@ async def test_a_bad_row_fails_its_subscription_only(
     [error] = errors  # the server's side has the whole story; the client not the file's path
     assert isinstance(error, StorageError) and "the row of 'Room:bad' is not JSON" in str(error)
     good = await subscribe(client, "Room:good")
-    assert good == Snapshot("Room:good", 1, {"messages": [], "name": "good"})
+    assert good == Snapshot("Room:good", 1, {"messages": [], "name": "good"}, ANY)
 
 
 async def test_a_client_churning_rooms_and_sending_junk_leaves_a_healthy_client_durable(
