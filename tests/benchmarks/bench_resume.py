@@ -22,6 +22,7 @@ import asyncio
 import statistics
 import sys
 import time
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -45,9 +46,17 @@ DROP = 1.0
 REPEATS = 3
 CONCURRENT_OPENS = 32
 STORE = "Items"
+CATCH_UP = 120.0
+"""Seconds a reconnect of all clients may take: a stall fails the run, named."""
 
 
 # -- the server process --------------------------------------------------------
+
+
+def _toggle(item: dict[str, Any]) -> None:
+    """A real change every time: setting ``done`` to a value it already has would
+    be no change at all, no new version, and a resume waiting for it forever."""
+    item["done"] = not item["done"]
 
 
 async def serve() -> None:
@@ -61,7 +70,7 @@ async def serve() -> None:
     while (command := await parent.recv()) is not None:
         if "change" in command:
             for k in range(command["change"]):
-                items.update(lambda d, k=k: d["items"][k * 97 % ITEMS].update(done=True))
+                items.update(lambda d, k=k: _toggle(d["items"][k * 97 % ITEMS]))
         parent.send({"cpu": time.process_time()})
     await server.close()
 
@@ -112,7 +121,7 @@ async def open_all(url: str, held: list[Held], resume: bool) -> int:
                 if target is not None and h.version >= target:
                     return
 
-    await asyncio.gather(*(one(h) for h in held))
+    await asyncio.wait_for(asyncio.gather(*(one(h) for h in held)), CATCH_UP)
     return received
 
 
