@@ -4,12 +4,15 @@
     python -m tests.benchmarks._serve hotstate-echo-secure  # the same behind authenticate + access
     python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
+    python -m tests.benchmarks._serve socketio-echo   # python-socketio, event "echo" acknowledged
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
 
 Reports ``{"url": ...}`` once it accepts connections and serves until its
-stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
-``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
-as fast as the connection takes them (``await send`` honours backpressure).
+stdin closes; any line on stdin is answered ``{"cpu": s}``, the process's CPU
+time so far (to compute CPU per call). ``bare-patches`` feeds a client a
+100,000-item store: it answers ``hello`` and ``sub`` like a hotstate server,
+then sends N pre-encoded patches as fast as the connection takes them
+(``await send`` honours backpressure).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +40,7 @@ from hotstate_rx.protocol import (
 )
 from hotstate_rx.server.storage import SQLiteStorage
 
+from . import _socketio
 from ._harness import Parent
 
 BIG_STORE = "Items"
@@ -107,6 +112,14 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
         hub.handle("bump", bump)
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
+    if kind == "socketio-echo":  # an acknowledged event: socket.io's request/response
+        sio = _socketio.server()
+
+        async def echo(sid: str, args: Any) -> Any:
+            return args
+
+        sio.on("echo", echo)
+        return await _socketio.listen(sio)
     handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
     server: Server = await serve(handler, "127.0.0.1", 0, compression=None, max_size=None)
 
@@ -119,14 +132,21 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
 
 async def main(argv: list[str]) -> None:
     kind, *args = argv
-    kinds = {"hotstate-echo", "hotstate-echo-secure", "hotstate-count", "bare-echo", "bare-patches"}
+    kinds = {
+        "hotstate-echo",
+        "hotstate-echo-secure",
+        "hotstate-count",
+        "bare-echo",
+        "socketio-echo",
+        "bare-patches",
+    }
     if kind not in kinds:
         raise SystemExit(__doc__)
     parent = await Parent.connect()
     url, close = await _start(kind, args)
     parent.send({"url": url})
     while await parent.recv() is not None:
-        pass
+        parent.send({"cpu": time.process_time()})
     await close()
 
 
