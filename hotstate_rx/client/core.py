@@ -192,10 +192,12 @@ class ClientCore:
             actions.append(Transmit(Subscribe(name)))
         return actions
 
-    def connection_lost(self, jitter: float) -> list[Action]:
-        """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
-        retry delay. Calls sent on it fail with ``Disconnected``; unsent ones
-        wait for the next connection when there is one."""
+    def connection_lost(self, jitter: float, reason: str | None = None) -> list[Action]:
+        """The socket closed or never opened, for ``reason`` (in words, from
+        the driver; the ``"reconnecting"`` event carries it). ``jitter`` in
+        [0, 1) spreads the retry delay. Calls sent on it fail with
+        ``Disconnected``; unsent ones wait for the next connection when there
+        is one."""
         self._open = False
         for store in self._stores.values():
             store.version = None
@@ -214,9 +216,8 @@ class ClientCore:
                 actions += self._go(ConnectionStatus.DISCONNECTED)
         actions += self._fail_calls(only_sent=retry)
         if retry:
-            actions.append(
-                Emit("reconnecting", {"attempt": self._attempt, "delay": self.retry_delay})
-            )
+            payload = {"attempt": self._attempt, "delay": self.retry_delay, "reason": reason}
+            actions.append(Emit("reconnecting", payload))
         return actions
 
     def shutdown(self) -> list[Action]:
@@ -438,7 +439,7 @@ class ClientCore:
         store = call.overlaid
         actions = [] if store is None else self._refresh(store)
         if msg.error is not None:
-            actions.append(Settle(msg.id, error=RpcError(msg.error)))
+            actions.append(Settle(msg.id, error=RpcError(msg.error, function=call.name)))
         else:
             actions.append(Settle(msg.id, value=thaw(msg.value)))
         return actions
