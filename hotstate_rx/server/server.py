@@ -13,6 +13,7 @@ thousand clients (re)subscribing cost one encode.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -212,10 +213,15 @@ class Server:
         path: str | None = None,
         heartbeat: float = 30.0,
     ) -> None:
-        """Listen until interrupted (Ctrl-C), then close cleanly. Blocks."""
+        """Listen until interrupted (Ctrl-C), then close cleanly. Blocks.
+
+        Meant for a program's main: it prints where it listens and when it
+        stopped, and a port already in use ends the program with a message
+        (``SystemExit``) instead of a traceback."""
 
         async def serve() -> None:
             await self.listen(port=port, host=host, path=path, heartbeat=heartbeat)
+            print(f"listening on ws://{host}:{self.port}{path or '/'} (Ctrl-C stops)", flush=True)
             try:
                 await asyncio.Event().wait()
             finally:
@@ -224,7 +230,14 @@ class Server:
         try:
             asyncio.run(serve())
         except KeyboardInterrupt:
-            log.info("interrupted, server closed")
+            print("stopped", flush=True)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise SystemExit(
+                f"cannot listen on {host}:{port}: the port is already in use "
+                "(is another server running?); stop it or choose another port"
+            ) from None
 
     def attach(self, app: Any, path: str = "/ws", heartbeat: float = 30.0) -> None:
         """Serve on WebSocket route ``path`` of a Starlette-family ASGI app
