@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 TODO_PORT = 8080
 DASHBOARD_PORT = 8081
@@ -51,12 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "todo-tui":
         from .todo.tui import TodoApp
 
-        TodoApp(args.url).run()
+        return _run(TodoApp(args.url))
     else:
         from .dashboard.tui import DashboardApp
 
-        DashboardApp(args.url).run()
+        return _run(DashboardApp(args.url))
     return 0
+
+
+def _run(app: App[None]) -> int:
+    """Run a terminal client; its return code (non-zero when it ended on an error)."""
+    app.run()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

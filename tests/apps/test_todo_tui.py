@@ -1,16 +1,26 @@
-"""The Textual todo client driven by Pilot against a real todo server."""
+"""The Textual todo client driven by Pilot against a real todo server; both
+terminal clients against the wrong server, as a person would run them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from app_helpers import serve, settle
-from textual.widgets import RichLog
+from textual.message import Message
+from textual.notifications import Notify
+from textual.widgets import Input, RichLog
 
 from apps.todo.server import build_server
 from apps.todo.tui import TodoApp, TodoTable
 from hotstate_rx import Server
+from hotstate_rx.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -72,3 +82,80 @@ async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
         await pilot.press("ctrl+t")
         await settle(pilot, lambda: server.stores["Config"].get()["theme"] == "light")
         await settle(pilot, lambda: app.theme == "textual-light")
+
+
+class Toasts:
+    """A Pilot message hook that keeps the text of every ``notify``."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.texts.append(message.notification.message)
+
+
+async def test_a_refused_todo_goes_back_into_the_input(server: Server) -> None:
+    url = await serve(server)
+    app, toasts = TodoApp(url), Toasts()
+    async with app.run_test(size=(110, 30), message_hook=toasts) as pilot:
+        await settle(pilot, lambda: app.status == "connected")
+        entry = app.query_one("#new-todo", Input)
+        entry.value = "x" * 300  # more than the server accepts
+        await pilot.press("enter")
+        await settle(pilot, lambda: entry.value == "x" * 300)
+        assert server.stores["Todos"].get()["items"] == []
+        assert toasts.texts == [
+            "todos.add failed: todos.add: 'text' is too long (300 > 280 characters)"
+        ]
+
+
+async def test_offline_the_tui_names_the_problem_and_keeps_what_was_typed(
+    server: Server,
+) -> None:
+    url = await serve(server)
+    app, toasts = TodoApp(url), Toasts()
+    app.client = Client(rpc_timeout=0.5, reconnect_delay=5.0)  # a short wait for the test
+    async with app.run_test(size=(110, 30), message_hook=toasts) as pilot:
+        await settle(pilot, lambda: app.status == "connected")
+        await server.close()
+        await settle(pilot, lambda: app.status == "reconnecting")
+        await settle(pilot, lambda: len(toasts.texts) == 1)
+        assert toasts.texts[0].startswith(f"the connection to {url} was lost: closed by the server")
+        assert toasts.texts[0].endswith("; retrying")
+        await pilot.press(*"offline", "enter")
+        entry = app.query_one("#new-todo", Input)
+        await settle(pilot, lambda: entry.value == "offline")
+        assert toasts.texts[1].startswith("todos.add failed: RPC timeout: no answer to 'todos.add'")
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"), [("todo-tui", "the todo demo"), ("dashboard-tui", "the dashboard")]
+)
+async def test_a_terminal_client_on_another_server_says_so_and_fails(
+    command: str, needs: str
+) -> None:
+    """``python -m apps todo-tui`` against the NiceGUI example's server (Todos only),
+    headless in a subprocess: a message, return code 1, no traceback."""
+    other = Server()
+    other.create_store("Todos", {"items": []})
+    await other.listen(port=0, host="127.0.0.1")
+    url = f"ws://127.0.0.1:{other.port}"
+    env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver"}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "apps", command, "--url", url,
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    finally:
+        await other.close()
+    message = " ".join(err.decode().split())  # the terminal wraps it
+    assert proc.returncode == 1, message
+    assert message.startswith(f"{url} is a hotstate server, but not {needs}: unknown store")
+    assert "Traceback" not in message and out == b""
