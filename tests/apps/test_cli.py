@@ -88,3 +88,27 @@ async def test_demo_serves_page_and_socket_on_one_port_and_stops_on_ctrl_c() -> 
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_second_demo_on_a_busy_port_says_so_before_any_banner() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "apps", "todo", "--port", str(port),
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 1
+    assert out == b""
+    assert err.decode() == (
+        f"port {port} on 127.0.0.1 is already in use (is the demo running already?): "
+        f"start this one on another port, e.g. --port {port + 10}\n"
+    )
