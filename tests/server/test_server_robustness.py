@@ -196,7 +196,9 @@ async def test_close_is_idempotent_and_closes_connections(
         await raw_connect(url)
 
 
-def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_run_blocks_until_interrupted_then_closes_cleanly(stop: signal.Signals) -> None:
+    """Ctrl-C, or SIGTERM as a process manager stops a service."""
     code = (
         "from hotstate_rx import Hotstate\n"
         "Hotstate().run(port=0, host='127.0.0.1')\n"
@@ -214,7 +216,7 @@ def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
         assert readable, "run() printed nothing within 30 s"
         first = proc.stdout.readline()
         assert re.fullmatch(r"listening on ws://127\.0\.0\.1:\d+/ \(Ctrl-C stops\)\n", first), first
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, _ = proc.communicate(timeout=10)
     finally:
         proc.kill()
