@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,39 @@ def artifacts() -> Path:
     """Where browser tests leave their screenshots (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[Any], Awaitable[int]]]:
+    """``port = await serve_app(app)``: run the ASGI ``app`` with a real uvicorn on a
+    loopback port (its lifespan included); stopped at teardown."""
+    import uvicorn
+
+    class Uvicorn(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.ready = asyncio.Event()
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            self.ready.set()
+
+    running: list[tuple[Uvicorn, asyncio.Task[None]]] = []
+
+    async def start(app: Any) -> int:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
+        server = Uvicorn(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        running.append((server, task))
+        await asyncio.wait_for(server.ready.wait(), TIMEOUT)
+        return int(sock.getsockname()[1])
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
 
 
 class RawClient:

@@ -64,4 +64,4 @@ def test_mypy_sees_the_packages_after_the_documented_install(tmp_path: Path) -> 
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout
     assert "hotstate_rx.server.handle.StoreHandle" in checked.stdout  # the real module, not Any
-    assert "def (name: builtins.str, args: Any =" in checked.stdout
+    assert "def (name: str, args: Any =" in checked.stdout
