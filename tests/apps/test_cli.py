@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_helpers import TIMEOUT
+from app_helpers import TIMEOUT, run_apps
 
 from apps.__main__ import _parser
 from apps._web import client_host
@@ -95,20 +95,9 @@ async def test_a_second_demo_on_a_busy_port_says_so_before_any_banner() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "apps", "todo", "--port", str(port),
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    assert proc.returncode == 1
-    assert out == b""
-    assert err.decode() == (
+        status, out, err = await run_apps("todo", "--port", str(port))
+    assert (status, out) == (1, "")
+    assert err == (
         f"port {port} on 127.0.0.1 is already in use (is the demo running already?): "
         f"start this one on another port, e.g. --port {port + 10}\n"
     )

@@ -3,14 +3,11 @@ terminal clients against the wrong server, as a person would run them."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from app_helpers import serve, settle
+from app_helpers import run_apps, serve, settle
 from textual.message import Message
 from textual.notifications import Notify
 from textual.widgets import Input, RichLog
@@ -141,21 +138,13 @@ async def test_a_terminal_client_on_another_server_says_so_and_fails(
     other.create_store("Todos", {"items": []})
     await other.listen(port=0, host="127.0.0.1")
     url = f"ws://127.0.0.1:{other.port}"
-    env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver"}
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "apps", command, "--url", url,
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        status, out, err = await run_apps(
+            command, "--url", url, TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver"
+        )
     finally:
         await other.close()
-    message = " ".join(err.decode().split())  # the terminal wraps it
-    assert proc.returncode == 1, message
+    message = " ".join(err.split())  # the terminal wraps it
+    assert status == 1, message
     assert message.startswith(f"{url} is a hotstate server, but not {needs}: unknown store")
-    assert "Traceback" not in message and out == b""
+    assert "Traceback" not in message and out == ""

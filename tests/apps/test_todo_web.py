@@ -91,20 +91,15 @@ async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: Us
     await settle(lambda: dark.value is False)
 
 
-async def test_page_shows_errors_from_the_server(todo_server: Server, user: User) -> None:
+async def test_page_shows_errors_from_the_server_and_keeps_a_refused_todo(
+    todo_server: Server, user: User
+) -> None:
     url = await serve(todo_server)
     register(url)
     await user.open("/")
     await user.should_see("● connected", retries=RETRIES)
     user.find(marker="message").type("x" * 300).trigger("keydown.enter")
     await user.should_see("room.send: 'text' is too long (300 > 280 characters)", retries=RETRIES)
-
-
-async def test_a_refused_todo_stays_in_the_input(todo_server: Server, user: User) -> None:
-    url = await serve(todo_server)
-    register(url)
-    await user.open("/")
-    await user.should_see("● connected", retries=RETRIES)
     user.find(marker="new-todo").type("x" * 300).trigger("keydown.enter")
     await user.should_see("todos.add: 'text' is too long (300 > 280 characters)", retries=RETRIES)
     entry = next(iter(user.find(marker="new-todo").elements))

@@ -129,23 +129,22 @@ def test_serve_names_each_mistake_in_one_line(
     assert err.count("\n") == 1
 
 
-def test_serve_a_module_without_any_server(
-    app_dir: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("source", "status", "message"),
+    [
+        ("x = 1\n", 2, "module '{m}' has no attribute 'server'; it has no Server"),
+        ("import not_installed_anywhere\n", 1,
+         "importing '{m}' failed: No module named 'not_installed_anywhere'"),
+    ],
+)  # fmt: skip
+def test_serve_a_module_without_a_server_or_whose_import_fails(
+    app_dir: Path, capsys: pytest.CaptureFixture[str], source: str, status: int, message: str
 ) -> None:
-    name = write_module(app_dir, "no_server", "x = 1\n")
-    status, _, err = run(["serve", f"{name}:server"], capsys)
-    assert status == 2
-    assert err == f"hotstate serve: module '{name}' has no attribute 'server'; it has no Server\n"
-
-
-def test_serve_a_module_whose_own_import_fails(
-    app_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    name = write_module(app_dir, "needs_more", "import not_installed_anywhere\n")
-    status, _, err = run(["serve", f"{name}:server"], capsys)
-    assert status == 1
-    assert err == (
-        f"hotstate serve: importing '{name}' failed: No module named 'not_installed_anywhere'\n"
+    name = write_module(app_dir, f"module_{status}", source)
+    assert run(["serve", f"{name}:server"], capsys) == (
+        status,
+        "",
+        f"hotstate serve: {message.format(m=name)}\n",
     )
 
 
