@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
             default=f"ws://127.0.0.1:{port}/ws",
             help=f"the server's WebSocket (default: ws://127.0.0.1:{port}/ws)",
         )
+        if name == "todo":
+            tui.add_argument("--name", help="the name to chat under (default: your login name)")
     return parser
 
 
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "todo-tui":
         from .todo.tui import TodoApp
 
-        return _run(TodoApp(args.url))
+        return _run(TodoApp(args.url, name=args.name))
     else:
         from .dashboard.tui import DashboardApp
 

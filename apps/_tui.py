@@ -1,9 +1,10 @@
 """What both Textual demos share: telling the person what the connection is doing.
 
 A terminal client pointed at the wrong place must say so: a hotstate server
-that refuses the app's stores is not the demo's (the app ends with a message
-and return code 1, not a traceback), and a server that cannot be reached is
-named, with the reason, once per outage.
+that refuses the app's stores is not the demo's, and one that refuses the
+client's credentials will not serve it (either way the app ends with a
+message and return code 1, not a traceback); a server that cannot be reached
+is named, with the reason, once per outage.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from textual.app import App
 
-from hotstate_rx import SubscriptionError
+from hotstate_rx import AuthError, SubscriptionError
 from hotstate_rx.client import Client
 
 
@@ -29,19 +30,22 @@ def report_connection(
 
     def refused(error: object) -> None:
         nonlocal ended
-        if not isinstance(error, SubscriptionError) or ended:
+        if isinstance(error, AuthError):
+            message = f"{client.url} refused this client: {error}"
+        elif isinstance(error, SubscriptionError):
+            message = (
+                f"{client.url} is a hotstate server, but not {what}: {error}.\n"
+                f"Start {what} with `{start}` and use the URL it prints."
+            )
+        else:
+            return
+        if ended:
             return
         ended = True
         # The app's own streams end with this error too: stop them first, so
         # the person reads one message instead of a traceback.
         app.workers.cancel_all()
-        app.exit(
-            return_code=1,
-            message=(
-                f"{client.url} is a hotstate server, but not {what}: {error}.\n"
-                f"Start {what} with `{start}` and use the URL it prints."
-            ),
-        )
+        app.exit(return_code=1, message=message)
 
     def reconnecting(retry: dict[str, Any]) -> None:
         if retry["attempt"] == 1:

@@ -17,6 +17,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .errors import (
+        AuthError as AuthError,
+    )
+    from .errors import (
         Disconnected as Disconnected,
     )
     from .errors import (
@@ -37,8 +40,12 @@ if TYPE_CHECKING:
     from .errors import (
         SubscriptionError as SubscriptionError,
     )
+    from .errors import (
+        Unauthorized as Unauthorized,
+    )
     from .protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
-    from .server.functions import CallContext as CallContext
+    from .server.access import CallContext as CallContext
+    from .server.access import ConnectInfo as ConnectInfo
     from .server.handle import InstanceHandle as InstanceHandle
     from .server.handle import StoreHandle as StoreHandle
     from .server.server import Hotstate as Hotstate
@@ -50,8 +57,10 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "ALL": ".server.store",
     "PROTOCOL_VERSION": ".protocol",
-    "CallContext": ".server.functions",
+    "CallContext": ".server.access",
+    "ConnectInfo": ".server.access",
     "Change": ".server.store",
+    "AuthError": ".errors",
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",
@@ -64,6 +73,7 @@ _EXPORTS = {
     "InstanceHandle": ".server.handle",
     "StoreHandle": ".server.handle",
     "SubscriptionError": ".errors",
+    "Unauthorized": ".errors",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

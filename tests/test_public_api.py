@@ -18,8 +18,10 @@ import hotstate_rx.server
 PUBLIC = {
     "ALL",
     "PROTOCOL_VERSION",
+    "AuthError",
     "CallContext",
     "Change",
+    "ConnectInfo",
     "Disconnected",
     "Hotstate",
     "HotstateError",
@@ -32,6 +34,7 @@ PUBLIC = {
     "Server",
     "StoreHandle",
     "SubscriptionError",
+    "Unauthorized",
 }
 
 PURE = [
@@ -52,6 +55,7 @@ PURE = [
     "server.session",
     "server.lifecycle",
     "server.functions",
+    "server.access",
     # the client's rules
     "client.core",
     "client.status",

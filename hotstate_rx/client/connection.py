@@ -16,12 +16,15 @@ where the websockets exceptions are known: the client's ``Disconnected`` and
 ``RpcTimeout`` messages and the ``"reconnecting"`` event carry it, and the
 first failure of an outage is logged as a warning (later attempts at info
 level), so a client with no server says so once instead of hanging silently.
+Credentials too: before each attempt a token callable is asked for a fresh
+token, which the core puts in the ``hello``; headers go on the upgrade.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import inspect
 import logging
 import random
 import socket
@@ -104,20 +107,24 @@ class ClientDriver:
     async def _run(self) -> None:
         warned = False  # once per outage: the first failure is a warning, retries are info
         while True:
+            told = False  # the reason was reported where it arose
             try:
-                ended = await self._connect_once()
-                self.failure = f"the connection to {self._url} was lost: {ended}"
-                warned = False  # it was open: this is a new outage
+                ended = await self._attempt()
             except (OSError, TimeoutError, WebSocketException) as exc:
                 cause = describe_failure(exc, self._options.open_timeout)
                 self.failure = f"could not connect to {self._url}: {cause}"
             except Exception:  # a bug must not end the client silently
                 log.exception("connection to %s crashed", self._url)
                 self.failure = f"the connection to {self._url} crashed (see the log)"
+            else:
+                told = ended is None
+                if ended is not None:
+                    self.failure = f"the connection to {self._url} was lost: {ended}"
+                    warned = False  # it was open: this is a new outage
             self._dispatch(self._core.connection_lost(self._jitter(), self.failure))
             delay = self._core.retry_delay
             retrying = self._core.status is ConnectionStatus.RECONNECTING and delay is not None
-            if self._core.failure is None:  # else the core gave up and reported why
+            if self._core.failure is None and not told:  # else reported already
                 then = f"; retrying in {delay:.1f} s" if retrying else ""
                 log.log(logging.INFO if warned else logging.WARNING, "%s%s", self.failure, then)
                 warned = True
@@ -125,12 +132,40 @@ class ClientDriver:
                 return
             await asyncio.sleep(delay)
 
-    async def _connect_once(self) -> str:
+    async def _attempt(self) -> str | None:
+        """Credentials, then one socket (unless the core gives up on them): why
+        the socket ended once open, or None when none was opened (the reason is
+        told already). Raises when the socket could not open."""
+        try:
+            token = await self._token()
+        except Exception as exc:  # user code: report it, count a failed attempt
+            log.warning("the token function failed: %r", exc)
+            self.failure = f"could not connect to {self._url}: the token function failed: {exc!r}"
+            self._dispatch(self._core.token_failed(exc))
+            return None
+        self._dispatch(self._core.credentials(token))
+        if self._core.status is ConnectionStatus.DISCONNECTED:
+            return None
+        return await self._connect_once(token)
+
+    async def _token(self) -> str | None:
+        token = self._options.token
+        if not callable(token):
+            return token
+        value = token()
+        if inspect.isawaitable(value):
+            value = await value
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"the token function returned a {type(value).__name__}, not a str")
+        return value
+
+    async def _connect_once(self, token: str | None) -> str:
         """One socket, from opening to closing; why it ended. Raises when it
         could not open."""
         options = self._options
         async with connect(
             self._url,
+            additional_headers=options.headers,
             compression=options.compression,
             max_size=options.max_message_size,
             open_timeout=options.open_timeout,
@@ -139,7 +174,7 @@ class ClientDriver:
         ) as ws:
             self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:
-                self._dispatch(self._core.opened())
+                self._dispatch(self._core.opened(token))
                 return await self._read(ws)
             except asyncio.CancelledError:
                 # stop(): say goodbye with 1000; leaving the ``async with`` on an
@@ -209,6 +244,12 @@ class ClientDriver:
                 timer.cancel()
 
 
+_STATUS_HINTS = {
+    403: " (an Origin it does not allow?)",
+    404: " (is the URL's path right?)",
+}
+
+
 def describe_failure(exc: BaseException, open_timeout: float) -> str:
     """Why a socket did not open, as a person can act on it."""
     if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
@@ -218,10 +259,9 @@ def describe_failure(exc: BaseException, open_timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no WebSocket handshake within {open_timeout:g} s"
     if isinstance(exc, InvalidStatus):
-        return (
-            f"the server answered HTTP {exc.response.status_code} instead of a WebSocket "
-            "upgrade (is the URL's path right?)"
-        )
+        status = exc.response.status_code
+        hint = _STATUS_HINTS.get(status, "")
+        return f"the server answered HTTP {status} instead of a WebSocket upgrade{hint}"
     if isinstance(exc, InvalidHandshake):
         return f"not a WebSocket server ({exc})"
     return str(exc) or type(exc).__name__

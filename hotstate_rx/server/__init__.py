@@ -10,6 +10,8 @@ Rooms, pure first:
   user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
+- :mod:`.access` — who may connect, read and call: ``ConnectInfo``, ``ctx``,
+  access rules, the origin policy, what clients read of failures (pure).
 
 Then the I/O, thin:
 
@@ -25,7 +27,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .functions import CallContext as CallContext
+    from .access import CallContext as CallContext
+    from .access import ConnectInfo as ConnectInfo
     from .handle import InstanceHandle as InstanceHandle
     from .handle import StoreHandle as StoreHandle
     from .server import Hotstate as Hotstate
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "ALL": ".store",
-    "CallContext": ".functions",
+    "CallContext": ".access",
+    "ConnectInfo": ".access",
     "Change": ".store",
     "Hotstate": ".server",
     "Removed": ".store",

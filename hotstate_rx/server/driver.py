@@ -2,8 +2,10 @@
 
 It binds the event loop, accepts peers from the transports (it is their
 :class:`~hotstate_rx.server.transports.Acceptor`), arms one timer per
-connection at the hub's deadline, runs functions (awaiting async ones in
-tasks it owns), and performs the hub's actions. Every rule is in the hub.
+connection at the hub's deadline, runs functions and ``authenticate``
+(awaiting async ones in tasks it owns; a connection's pending
+``authenticate`` is cancelled when it goes), and performs the hub's actions.
+Every rule is in the hub.
 
 Threads: store mutations may come from any thread. Their notifications go
 through the registry's one ordered queue, which the driver drains on its
@@ -24,7 +26,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .hub import Disconnect, HubAction, HubCore, Invoke, Transmit
+from .access import ConnectInfo
+from .hub import Authenticate, Disconnect, HubAction, HubCore, Invoke, Transmit
 from .session import CLOSE_GOING_AWAY
 from .store import StoreRegistry
 from .transports import Peer
@@ -38,12 +41,13 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("driver", "peer", "timer")
+    __slots__ = ("authenticating", "driver", "peer", "timer")
 
     def __init__(self, driver: LoopDriver, peer: Peer) -> None:
         self.driver = driver
         self.peer = peer
         self.timer: asyncio.TimerHandle | None = None
+        self.authenticating: asyncio.Future[Any] | None = None
 
     def receive(self, frame: bytes | str) -> None:
         self.driver.received(self, frame)
@@ -89,11 +93,13 @@ class LoopDriver:
 
     # -- connections (the Acceptor protocol of the transports) -----------------
 
-    def open(self, peer: Peer, heartbeat: float) -> PeerLink:
-        """A transport accepted ``peer``; return the link it reports frames to."""
+    def open(self, peer: Peer, heartbeat: float, info: ConnectInfo | None = None) -> PeerLink:
+        """A transport accepted ``peer`` (upgrade request: ``info``); return the
+        link it reports frames to."""
         loop = self.bind_loop()
         link = PeerLink(self, peer)
-        self._hub.open(link, secrets.token_urlsafe(8), now=loop.time(), heartbeat=heartbeat)
+        client_id = secrets.token_urlsafe(8)
+        self._hub.open(link, client_id, now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
 
@@ -104,6 +110,8 @@ class LoopDriver:
         if link.timer is not None:
             link.timer.cancel()
             link.timer = None
+        if link.authenticating is not None:
+            link.authenticating.cancel()
         self._perform(self._hub.lost(link))
 
     def _arm(self, link: PeerLink) -> None:
@@ -146,6 +154,8 @@ class LoopDriver:
                     link.peer.close(code, reason)
                 case Invoke():
                     self._invoke(action)
+                case Authenticate():
+                    self._authenticate(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         try:
@@ -166,10 +176,33 @@ class LoopDriver:
         else:
             self._perform(self._hub.returned(invoked, value))
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _authenticate(self, action: Authenticate[PeerLink]) -> None:
+        link = action.conn
+        try:
+            verdict = action.authenticate(action.info)
+        except Exception as exc:
+            self._perform(self._hub.refused(link, exc))
+            return
+        if inspect.isawaitable(verdict):
+            link.authenticating = self._spawn(self._judge(link, verdict))
+        else:
+            self._perform(self._hub.accepted(link, verdict, self._now()))
+
+    async def _judge(self, link: PeerLink, pending: Awaitable[Any]) -> None:
+        try:
+            user = await pending
+        except Exception as exc:
+            self._perform(self._hub.refused(link, exc))
+        else:
+            self._perform(self._hub.accepted(link, user, self._now()))
+        finally:
+            link.authenticating = None
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def _send_all(links: tuple[PeerLink, ...], frame: bytes) -> None:

@@ -6,8 +6,19 @@ and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
 arrived, a connection's timer fired, a connection was lost, a function
 returned or raised, store changes are waiting. It answers with the I/O to
 perform, in order: :class:`Transmit` bytes, :class:`Disconnect` a
-connection, :class:`Invoke` a function. It decides:
+connection, :class:`Invoke` a function, :class:`Authenticate` a client. It
+decides:
 
+- who is in: with ``authenticate``, a client that said hello is served
+  nothing (no hello back, no snapshot, no call, no event, broadcasts
+  included) until the driver reports the verdict with :meth:`HubCore.accepted`
+  or :meth:`HubCore.refused`; then each connection has one
+  :class:`~.access.CallContext` (``ctx``, with ``ctx.user``);
+- what it may do: a store's ``access`` rule decides each subscription before
+  the instance is used (a refused one creates nothing and runs no hook), a
+  function's rule each call before its handler (see :mod:`.access`);
+- what a client may read of a failure: an ``RpcError``'s message, otherwise
+  ``"internal error (ref …)"``, the ref in the log line with the traceback;
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
 - what a subscriber receives: one snapshot (encoded once per version and
@@ -27,10 +38,13 @@ lifecycle listener or a hook made on the way.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
+from ..errors import RpcError, Unauthorized
 from ..frozen import freeze
 from ..protocol import (
     Call,
@@ -42,10 +56,13 @@ from ..protocol import (
     Snapshot,
     encode,
 )
-from .functions import CallContext, Function, FunctionTable
+from .access import AccessRules, CallContext, ConnectInfo, client_failure
+from .functions import Function, FunctionTable
 from .lifecycle import LifecycleEvents
-from .session import Action as SessionAction
 from .session import (
+    CLOSE_DISCONNECTED,
+    CLOSE_INTERNAL,
+    AuthenticateRequested,
     CallRequested,
     Close,
     Misbehaved,
@@ -55,13 +72,26 @@ from .session import (
     SubscribeRequested,
     UnsubscribeRequested,
 )
+from .session import Action as SessionAction
 from .store import Change, Removed, StoreRegistry
 
-__all__ = ["Disconnect", "HubAction", "HubCore", "Invoke", "Transmit", "encode_value"]
+__all__ = [
+    "FORBIDDEN",
+    "Authenticate",
+    "Disconnect",
+    "HubAction",
+    "HubCore",
+    "Invoke",
+    "Transmit",
+    "encode_value",
+]
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
+
+FORBIDDEN = "forbidden"
+"""The message of a subscription or a call that an ``access`` rule refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +122,18 @@ class Invoke(Generic[C]):
     context: CallContext
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C]
+@dataclass(frozen=True, slots=True)
+class Authenticate(Generic[C]):
+    """Run ``authenticate(info)`` (plain or async) for ``conn``, then report the
+    verdict: :meth:`HubCore.accepted` with what it returned, or
+    :meth:`HubCore.refused` with what it raised."""
+
+    conn: C
+    info: ConnectInfo
+    authenticate: Callable[[ConnectInfo], Any]
+
+
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C]
 
 
 class HubCore(Generic[C]):
@@ -100,7 +141,8 @@ class HubCore(Generic[C]):
 
     ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
     lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
-    the moment the hub decides them."""
+    the moment the hub decides them. ``authenticate``, ``access`` and
+    ``expose_errors`` are the server's options of the same names."""
 
     def __init__(
         self,
@@ -110,6 +152,9 @@ class HubCore(Generic[C]):
         *,
         owner: Any,
         max_message_size: int | None = 1 << 20,
+        authenticate: Callable[[ConnectInfo], Any] | None = None,
+        access: AccessRules | None = None,
+        expose_errors: bool = False,
     ) -> None:
         self._registry = registry
         self._functions = functions
@@ -124,15 +169,38 @@ class HubCore(Generic[C]):
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         """Instance name -> (version, encoded snapshot): one encode per version."""
         self._out: list[HubAction[C]] = []
+        self._authenticate = authenticate
+        self._access = access or AccessRules()
+        self._expose_errors = expose_errors
+        self._infos: dict[C, ConnectInfo] = {}
+        """Connections waiting for ``authenticate``: what their upgrade said."""
+        self._contexts: dict[C, CallContext] = {}
+        """Accepted connections: their ``ctx``."""
         registry.watch(self._fan_out)
 
     # -- what the driver reports ----------------------------------------------
 
-    def open(self, conn: C, client_id: str, *, now: float, heartbeat: float) -> None:
-        """A transport accepted ``conn``; the client must now say hello."""
+    def open(
+        self,
+        conn: C,
+        client_id: str,
+        *,
+        now: float,
+        heartbeat: float,
+        info: ConnectInfo | None = None,
+    ) -> None:
+        """A transport accepted ``conn`` (its upgrade request: ``info``); the
+        client must now say hello."""
+        authenticating = self._authenticate is not None
         self._sessions[conn] = Session(
-            client_id, now=now, heartbeat=heartbeat, max_message_size=self._max_message_size
+            client_id,
+            now=now,
+            heartbeat=heartbeat,
+            max_message_size=self._max_message_size,
+            authenticate=authenticating,
         )
+        if authenticating:
+            self._infos[conn] = info or ConnectInfo()
 
     def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
         """One frame from ``conn``."""
@@ -158,9 +226,11 @@ class HubCore(Generic[C]):
         session = self._sessions.pop(conn, None)
         if session is None:
             return self._take()
+        self._infos.pop(conn, None)
         client_id = session.client_id
-        for store in session.closed():
+        for store in session.closed():  # "unsubscribe" listeners still see the ctx
             self._drop_subscriber(conn, client_id, store)
+        self._contexts.pop(conn, None)
         if self._clients.get(client_id) == conn:
             del self._clients[client_id]
             self._events.fire("disconnect", client_id)
@@ -172,22 +242,62 @@ class HubCore(Generic[C]):
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
         except TypeError as exc:
-            problem = f"function '{call.name}' returned a value that is not JSON-like: {exc}"
-            log.error("%s", problem)
-            self._events.fire("error", TypeError(problem), client_id)
-            self._answer(conn, Result(call.id, error=problem))
+            problem = TypeError(
+                f"function '{call.name}' returned a value that is not JSON-like: {exc}"
+            )
+            message = self._failure(problem, str(problem), client_id)
+            self._answer(conn, Result(call.id, error=message))
         else:
             self._flush()  # the changes this call caused go first
             self._send(conn, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
-        """An :class:`Invoke` raised: the caller gets the message."""
+        """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
-        log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
-        self._events.fire("error", exc, invoked.context.client_id)
-        self._answer(invoked.conn, Result(call.id, error=str(exc) or type(exc).__name__))
+        what = f"function {call.name!r} raised"
+        message = self._failure(exc, what, invoked.context.client_id)
+        self._answer(invoked.conn, Result(call.id, error=message))
         return self._take()
+
+    def accepted(self, conn: C, user: Any, now: float) -> list[HubAction[C]]:
+        """``authenticate`` returned ``user`` for ``conn``: it is in (``None``
+        refuses it, as ``Unauthorized`` would). Late verdicts are ignored."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            if user is None:
+                log.info("authenticate refused %s (it returned None)", session.client_id)
+                self._apply(conn, session, session.refuse("unauthorized"))
+            else:
+                self._apply(conn, session, session.accept(user, now))
+        return self._take()
+
+    def refused(self, conn: C, exc: Exception) -> list[HubAction[C]]:
+        """``authenticate`` raised ``exc`` for ``conn``. ``Unauthorized``: the
+        client gets its message and close 4401. Anything else is the server's
+        failure, not the client's: logged with a ref, close 1011 (the client
+        may try again later)."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            if isinstance(exc, Unauthorized):
+                reason = str(exc) or "unauthorized"
+                log.info("authenticate refused %s: %s", session.client_id, reason)
+                actions = session.refuse(reason)
+            else:
+                message = self._failure(exc, "authenticate raised", None)
+                actions = session.close(CLOSE_INTERNAL, message)
+            self._apply(conn, session, actions)
+        return self._take()
+
+    def disconnect(self, client_id: str, reason: str) -> None:
+        """Close ``client_id``'s connection with 4000 and ``reason``
+        (``server.disconnect``); run from the registry's queue, like :meth:`emit`."""
+        conn = self._clients.get(client_id)
+        session = None if conn is None else self._sessions.get(conn)
+        if conn is None or session is None:
+            log.debug("disconnect of unknown client %r ignored", client_id)
+            return
+        self._apply(conn, session, session.close(CLOSE_DISCONNECTED, reason))
 
     def emit(self, frame: bytes, client_id: str | None) -> None:
         """Queue an encoded event for every client, or for ``client_id``; run from
@@ -215,8 +325,13 @@ class HubCore(Generic[C]):
         return list(self._sessions)
 
     def connection(self, client_id: str) -> C | None:
-        """The connection of a client that said hello, or None."""
+        """The connection of a client that was accepted, or None."""
         return self._clients.get(client_id)
+
+    def context(self, client_id: str) -> CallContext | None:
+        """The ``ctx`` of an accepted client, or None."""
+        conn = self._clients.get(client_id)
+        return None if conn is None else self._contexts.get(conn)
 
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
@@ -241,7 +356,11 @@ class HubCore(Generic[C]):
                 self._out.append(Disconnect(conn, code, reason))
             case Opened(client_id):
                 self._clients[client_id] = conn
+                self._contexts[conn] = CallContext(client_id, self._owner, session.user)
                 self._events.fire("connection", client_id)
+            case AuthenticateRequested(token) if self._authenticate is not None:
+                info = replace(self._infos.pop(conn, ConnectInfo()), token=token)
+                self._out.append(Authenticate(conn, info, self._authenticate))
             case SubscribeRequested(store):
                 self._subscribe(conn, session, store)
             case UnsubscribeRequested(store):
@@ -264,6 +383,14 @@ class HubCore(Generic[C]):
             return
         definition, key = resolved
         client_id = session.client_id
+        rule = self._access.store(definition.name)
+        if (
+            rule is not None
+            and store not in session.subscriptions  # a resync was allowed already
+            and not self._permits(rule, f"store {store!r}", self._contexts[conn], key)
+        ):
+            self._answer(conn, ErrorMessage("subscribe", FORBIDDEN, store))
+            return
         with registry.lock:
             # Send what is queued first: then the snapshot below is exactly the
             # state after every change the client will not get as a patch.
@@ -277,9 +404,8 @@ class HubCore(Generic[C]):
                     current = (inst.state, inst.version)
                 frame = self._snapshot_frame(store, *current)
             except Exception as exc:
-                log.exception("cannot serve %r to %s", store, client_id)
-                self._events.fire("error", exc, client_id)
-                message = ErrorMessage("subscribe", f"cannot serve '{store}': {exc}", store)
+                why = self._failure(exc, f"cannot serve {store!r} to {client_id}", client_id)
+                message = ErrorMessage("subscribe", f"cannot serve '{store}': {why}", store)
                 self._send(conn, encode(message))
                 return
             session.subscribed(store, current[1])
@@ -342,8 +468,49 @@ class HubCore(Generic[C]):
         if function is None:
             self._answer(conn, Result(call.id, error=f"unknown function '{call.name}'"))
             return
-        context = CallContext(session.client_id, self._owner)
+        context = self._contexts[conn]
+        rule = self._access.function(call.name)
+        if rule is not None and not self._permits(rule, f"function {call.name!r}", context):
+            self._answer(conn, Result(call.id, error=FORBIDDEN))
+            return
         self._out.append(Invoke(conn, call, function, context))
+
+    # -- access and failures ----------------------------------------------------------
+
+    def _permits(
+        self, rule: Callable[..., object], what: str, ctx: CallContext, *args: Any
+    ) -> bool:
+        """The verdict of an ``access`` rule; one that raises (or is not a plain
+        function after all) refuses, and the server hears of it."""
+        try:
+            verdict = rule(ctx, *args)
+        except Exception as exc:
+            log.exception("the access rule of %s raised: refused %s", what, ctx.client_id)
+            self._events.fire("error", exc, ctx.client_id)
+            return False
+        if inspect.isawaitable(verdict):
+            if inspect.iscoroutine(verdict):
+                verdict.close()
+            error = TypeError(f"the access rule of {what} returned an awaitable; rules are sync")
+            log.error("%s: refused %s", error, ctx.client_id)
+            self._events.fire("error", error, ctx.client_id)
+            return False
+        return bool(verdict)
+
+    def _failure(self, exc: Exception, what: str, client_id: str | None) -> str:
+        """Log a failure made on a client's behalf and return what that client
+        may read of it (:func:`~.access.client_failure`). An ``RpcError`` is an
+        answer, logged without a traceback; anything else is logged once, with
+        its traceback and the ref the client sees."""
+        message, ref = client_failure(exc, expose=self._expose_errors)
+        if isinstance(exc, RpcError):
+            log.info("%s: %s", what, exc)
+        elif ref is None:
+            log.error("%s", what, exc_info=exc)
+        else:
+            log.error("%s (ref %s)", what, ref, exc_info=exc)
+        self._events.fire("error", exc, client_id)
+        return message
 
     # -- output -------------------------------------------------------------------
 

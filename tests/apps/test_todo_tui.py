@@ -59,11 +59,12 @@ async def test_tui_adds_toggles_and_removes_todos(server: Server) -> None:
 async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
     url = await serve(server)
     rooms = server.stores["Room:*"]
-    app = TodoApp(url)
+    app = TodoApp(url, name="Ada")
     async with app.run_test(size=(110, 30)) as pilot:
         await settle(pilot, lambda: rooms.subscriber_count("general") == 1)
         await pilot.press("ctrl+s", "h", "i", "enter")
         await settle(pilot, lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["hi"])
+        assert rooms.get("general")["messages"][0]["name"] == "Ada"
         log = app.query_one("#messages", RichLog)
         await settle(pilot, lambda: any("hi" in line.text for line in log.lines))
         raw = {"from": "x", "name": "[i]eve", "text": "[/oops] not markup", "ts": 0.0}
@@ -112,18 +113,21 @@ async def test_offline_the_tui_names_the_problem_and_keeps_what_was_typed(
 ) -> None:
     url = await serve(server)
     app, toasts = TodoApp(url), Toasts()
-    app.client = Client(rpc_timeout=0.5, reconnect_delay=5.0)  # a short wait for the test
+    app.client = Client(token="Ana", rpc_timeout=0.5, reconnect_delay=5.0)  # a short wait
     async with app.run_test(size=(110, 30), message_hook=toasts) as pilot:
         await settle(pilot, lambda: app.status == "connected")
         await server.close()
         await settle(pilot, lambda: app.status == "reconnecting")
-        await settle(pilot, lambda: len(toasts.texts) == 1)
-        assert toasts.texts[0].startswith(f"the connection to {url} was lost: closed by the server")
-        assert toasts.texts[0].endswith("; retrying")
+        lost = f"the connection to {url} was lost: closed by the server with 1001"
+        await settle(pilot, lambda: any(t.startswith(lost) for t in toasts.texts))
+        assert next(t for t in toasts.texts if t.startswith(lost)).endswith("; retrying")
         await pilot.press(*"offline", "enter")
         entry = app.query_one("#new-todo", Input)
         await settle(pilot, lambda: entry.value == "offline")
-        assert toasts.texts[1].startswith("todos.add failed: RPC timeout: no answer to 'todos.add'")
+        # ...; the connection to URL was lost: ..., or, once a retry failed too,
+        # ...; could not connect to URL: connection refused (is the server running?)
+        timeout = "todos.add failed: RPC timeout: no answer to 'todos.add' within 0.5 s; "
+        assert any(t.startswith(timeout) and url in t for t in toasts.texts), toasts.texts
 
 
 @pytest.mark.parametrize(
@@ -148,3 +152,12 @@ async def test_a_terminal_client_on_another_server_says_so_and_fails(
     assert status == 1, message
     assert message.startswith(f"{url} is a hotstate server, but not {needs}: unknown store")
     assert "Traceback" not in message and out == ""
+
+
+async def test_a_refused_name_ends_the_tui_with_a_message(server: Server) -> None:
+    """The server's ``authenticate`` refuses the name: one message, return code 1."""
+    url = await serve(server)
+    app = TodoApp(url, name="\x00")  # not a printable name
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 1

@@ -17,7 +17,7 @@ from apps.todo.web import register
 from hotstate_rx import Server
 from hotstate_rx.client import Client
 
-Clients = Callable[[str], Awaitable[Client]]
+Clients = Callable[..., Awaitable[Client]]
 RETRIES = 50  # should_see polls every 0.1 s: up to 5 s for pushed updates
 
 
@@ -26,6 +26,13 @@ async def todo_server() -> AsyncIterator[Server]:
     server = build_server(clock=lambda: 0.0)
     yield server
     await server.close()
+
+
+async def join(user: User, name: str = "Ana") -> None:
+    """Open the page and sign in with ``name`` through its dialog."""
+    await user.open("/")
+    await user.should_see("Who are you?", retries=RETRIES)
+    user.find(marker="name").type(name).trigger("keydown.enter")
 
 
 async def settle(condition: Callable[[], bool]) -> None:
@@ -44,7 +51,7 @@ async def test_page_adds_toggles_removes_and_stays_in_sync(
     url = await serve(todo_server)
     register(url)
     todos = todo_server.stores["Todos"]
-    await user.open("/")
+    await join(user)
     await user.should_see("● connected", retries=RETRIES)
     await user.should_see("Nothing to do.", retries=RETRIES)
 
@@ -70,11 +77,12 @@ async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: Us
     url = await serve(todo_server)
     register(url)
     rooms = todo_server.stores["Room:*"]
-    await user.open("/")
+    await join(user, "Grace")
     await settle(lambda: rooms.subscriber_count("general") == 1)
 
     user.find(marker="message").type("Hello!").trigger("keydown.enter")
     await settle(lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["Hello!"])
+    assert rooms.get("general")["messages"][0]["name"] == "Grace"
     await user.should_see(kind=ui.chat_message, retries=RETRIES)
 
     with user:
@@ -96,7 +104,7 @@ async def test_page_shows_errors_from_the_server_and_keeps_a_refused_todo(
 ) -> None:
     url = await serve(todo_server)
     register(url)
-    await user.open("/")
+    await join(user)
     await user.should_see("● connected", retries=RETRIES)
     user.find(marker="message").type("x" * 300).trigger("keydown.enter")
     await user.should_see("room.send: 'text' is too long (300 > 280 characters)", retries=RETRIES)
@@ -111,7 +119,7 @@ async def test_the_room_picker_says_a_new_room_can_be_typed(
     todo_server: Server, user: User
 ) -> None:
     register(await serve(todo_server))
-    await user.open("/")
+    await join(user)
     await user.should_see("pick one, or type a new name + Enter")
 
 
@@ -132,3 +140,21 @@ async def test_a_plain_get_of_the_page_never_dials_and_ends_quietly(
     await asyncio.wait_for(asyncio.gather(*building), TIMEOUT)
     assert dialled == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_page_asks_a_name_before_connecting(todo_server: Server, user: User) -> None:
+    url = await serve(todo_server)
+    register(url)
+    connected: list[str] = []
+    todo_server.on("connection", connected.append)
+    await user.open("/")
+    await user.should_see("Who are you?", retries=RETRIES)
+    user.find(marker="name").type("   ").trigger("keydown.enter")
+    await user.should_see("a name of 1-24 printable characters is needed", retries=RETRIES)
+    assert connected == []  # no name, no connection
+    user.find(marker="name").clear().type("Linus")
+    user.find(marker="join").click()
+    await user.should_see("● connected", retries=RETRIES)
+    [client_id] = connected
+    ctx = todo_server.context(client_id)
+    assert ctx is not None and ctx.user == {"name": "Linus"}

@@ -251,7 +251,7 @@ async def test_the_installed_script_runs_the_demo_from_anywhere(
     tui = await lines_until(proc.stdout, r"terminal client: (.*)$", seen)
     assert tui.group(1) == f"hotstate demo --tui --url ws://127.0.0.1:{port}/ws"
     # The banner comes with NiceGUI's startup, a moment before the port accepts: retry.
-    async with Client(f"ws://127.0.0.1:{port}/ws", reconnect_delay=0.05) as client:
+    async with Client(f"ws://127.0.0.1:{port}/ws", token="CLI", reconnect_delay=0.05) as client:
         await asyncio.wait_for(client.ready(), STARTUP)
         assert await client.call("todos.add", {"text": "from the CLI"}) == {"id": 1}
     output = await stop(proc, seen)

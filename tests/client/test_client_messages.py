@@ -144,7 +144,7 @@ async def test_a_closed_client_says_so(serve_client: ServeClient) -> None:
 
 async def test_rpc_error_names_the_function(serve_client: ServeClient) -> None:
     def fail(args: object) -> None:
-        raise ValueError("no such todo")
+        raise RpcError("no such todo")  # on purpose: its message reaches the caller
 
     _, client = await serve_client(lambda server: server.handle("todos.remove", fail))
     with pytest.raises(RpcError) as caught:

@@ -1,5 +1,6 @@
 """The ASGI transport under a real uvicorn on a loopback port: ``attach`` on a
-Starlette app sharing its port with an HTTP route, and ``server.asgi``."""
+Starlette app sharing its port with an HTTP route, and ``server.asgi``
+(``serve_app`` is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 

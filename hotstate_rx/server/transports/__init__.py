@@ -1,9 +1,15 @@
 """Thin adapters between a network server and the hub.
 
-A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the acceptor for
-a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame and
-calls ``lost()`` when the socket is gone. All protocol rules live in
-:mod:`hotstate_rx.server.hub`; the loop in :mod:`hotstate_rx.server.driver`.
+A transport refuses, before the WebSocket handshake is accepted, an upgrade
+whose ``Origin`` the server's :class:`~hotstate_rx.server.access.OriginPolicy`
+does not allow (HTTP 403: a page on another site must not even get a socket).
+Otherwise it accepts the WebSocket, wraps it in a :class:`Peer`, asks the
+acceptor for a :class:`Link` with ``acceptor.open(peer, heartbeat, info)``
+(``info``: the upgrade request as a
+:class:`~hotstate_rx.server.access.ConnectInfo`, for ``authenticate``), feeds
+it every frame and calls ``lost()`` when the socket is gone. All protocol
+rules live in :mod:`hotstate_rx.server.hub`; the loop in
+:mod:`hotstate_rx.server.driver`.
 
 - :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
 - :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.
@@ -12,7 +18,10 @@ calls ``lost()`` when the socket is gone. All protocol rules live in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
+
+if TYPE_CHECKING:
+    from ..access import ConnectInfo
 
 __all__ = ["Acceptor", "Link", "Peer"]
 
@@ -50,4 +59,4 @@ class Acceptor(Protocol):
     """What a transport needs of the server: a :class:`Link` for each accepted peer
     (the server's :class:`~hotstate_rx.server.driver.LoopDriver`)."""
 
-    def open(self, peer: Peer, heartbeat: float) -> Link: ...
+    def open(self, peer: Peer, heartbeat: float, info: ConnectInfo | None = None) -> Link: ...

@@ -6,7 +6,9 @@ framework by hand. ASGI ``send`` is a coroutine, so each connection gets an
 ordered outgoing queue drained by one sender task it owns; the queue is
 bounded in bytes (``max_send_buffer``): a client that cannot keep up is
 closed with 1013 and the others are unaffected. Frame size is enforced by the
-session (1009), since the ASGI server's own limit is not ours.
+session (1009), since the ASGI server's own limit is not ours. A refused
+``Origin`` is answered by closing before ``websocket.accept``, which ASGI
+servers turn into HTTP 403.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from ..session import CLOSE_TRY_AGAIN
+from ..access import ConnectInfo, OriginPolicy
+from ..session import CLOSE_POLICY, CLOSE_TRY_AGAIN
 from . import Acceptor
 
 __all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
@@ -96,17 +99,19 @@ class AsgiEndpoint:
         *,
         heartbeat: float,
         max_send_buffer: int,
+        origins: OriginPolicy,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._acceptor = acceptor
         self._heartbeat = heartbeat
         self._max_send_buffer = max_send_buffer
+        self._origins = origins
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            await self._websocket(receive, send)
+            await self._websocket(scope, receive, send)
         elif kind == "http":
             body = b"WebSocket endpoint\n"
             headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
@@ -126,12 +131,22 @@ class AsgiEndpoint:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _websocket(self, receive: AsgiReceive, send: AsgiSend) -> None:
+    async def _websocket(self, scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) -> None:
         if (await receive())["type"] != "websocket.connect":
+            return
+        info = ConnectInfo.from_upgrade(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())],
+            path=scope.get("path", "/"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            remote_address=scope.get("client"),
+        )
+        if not self._origins.allows(info.origin, info.headers.get("host")):
+            log.info("refused a connection from origin %r", info.origin)
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
             return
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._max_send_buffer)
-        link = self._acceptor.open(peer, self._heartbeat)
+        link = self._acceptor.open(peer, self._heartbeat, info)
         try:
             while True:
                 message = await receive()

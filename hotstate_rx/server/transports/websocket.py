@@ -7,7 +7,8 @@ written to that connection, and frames that pile up for one connection within
 a loop iteration leave in one system call. Nothing here applies backpressure,
 so each peer checks its transport's write buffer after writing and closes
 itself (1013) above ``max_send_buffer``. Heartbeats are the protocol's own
-``ping``/``pong``, so the websockets keepalive is off.
+``ping``/``pong``, so the websockets keepalive is off. Origins are checked in
+``process_request``, before the handshake's response.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ...net.batching import Batcher, Outbox, binary_frame
+from ..access import ConnectInfo, OriginPolicy
 from ..session import CLOSE_TRY_AGAIN
 from . import Acceptor
 
@@ -86,6 +88,7 @@ async def listen(
     max_message_size: int,
     max_send_buffer: int,
     compression: str | None,
+    origins: OriginPolicy,
 ) -> Server:
     """Start accepting connections for ``acceptor``; returns the running websockets server."""
 
@@ -93,7 +96,7 @@ async def listen(
 
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, max_send_buffer, batcher)
-        link = acceptor.open(peer, heartbeat)
+        link = acceptor.open(peer, heartbeat, _connect_info(ws.request, ws.remote_address))
         try:
             async for frame in ws:
                 link.receive(frame)
@@ -103,17 +106,33 @@ async def listen(
             link.lost()
             await peer.wait_closed()
 
-    def check_path(connection: ServerConnection, request: Request) -> Response | None:
+    def check_request(connection: ServerConnection, request: Request) -> Response | None:
         if path is not None and urlsplit(request.path).path != path:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        info = _connect_info(request, connection.remote_address)
+        if not origins.allows(info.origin, info.headers.get("host")):
+            log.info("refused a connection from origin %r", info.origin)
+            return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden origin\n")
         return None
 
     return await serve(
         handler,
         host,
         port,
-        process_request=check_path,
+        process_request=check_request,
         max_size=max_message_size,
         compression=compression,
         ping_interval=None,
+    )
+
+
+def _connect_info(request: Request | None, remote_address: object) -> ConnectInfo:
+    if request is None:  # never for a connection handed to a handler; typed as optional
+        return ConnectInfo()
+    target = urlsplit(request.path)
+    return ConnectInfo.from_upgrade(
+        request.headers.raw_items(),
+        path=target.path,
+        query=target.query,
+        remote_address=remote_address,
     )
