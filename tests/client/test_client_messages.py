@@ -192,3 +192,13 @@ async def test_an_error_listener_hears_every_error(serve_client: ServeClient) ->
         await handle.ready()
     await errors.until(lambda values: len(values) == 1)
     assert str(errors.values[0]) == "unknown store 'Nope'"
+
+
+async def test_a_refused_origin_is_named(serve_client: ServeClient) -> None:
+    """The origin check answers 403 before the upgrade (a page of another site)."""
+    _, client = await serve_client(reconnect=False, headers={"Origin": "https://elsewhere.example"})
+    with pytest.raises(Disconnected) as caught:
+        await client.ready()
+    assert str(caught.value).endswith(
+        "the server answered HTTP 403 instead of a WebSocket upgrade (an Origin it does not allow?)"
+    )
