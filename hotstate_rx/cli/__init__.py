@@ -6,7 +6,7 @@ take is tested through :func:`main`::
     hotstate serve myapp:server [--host H] [--port P] [--path /ws] [--heartbeat S]
     hotstate inspect ws://host:port [--token T]
     hotstate demo [--host H] [--port P]        # the collaborative todo demo
-    hotstate demo --tui [--url ws://...]       # its terminal client
+    hotstate demo --tui [--url ws://...] [--name N]   # its terminal client
 
 A mistake (a bad ``module:attribute``, a module that is not there, an object
 that is not a ``Server``, a demo without a checkout) ends with one line that
@@ -92,6 +92,9 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
     demo.add_argument(
         "--url", default=None, help="the terminal client's server (default: ws://127.0.0.1:PORT/ws)"
     )
+    demo.add_argument(
+        "--name", default=None, help="the terminal client's name in the chat (default: your login)"
+    )
     demo.set_defaults(run=_demo, prog=prog)
     return root
 
@@ -116,4 +119,6 @@ def _inspect(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(host=args.host, port=args.port, tui=args.tui, url=args.url, prog=args.prog)
+    return run_demo(
+        host=args.host, port=args.port, tui=args.tui, url=args.url, name=args.name, prog=args.prog
+    )

@@ -28,11 +28,12 @@ def run_demo(
     port: int,
     tui: bool = False,
     url: str | None = None,
+    name: str | None = None,
     prog: str = "hotstate",
     checkout: Path = CHECKOUT,
 ) -> int:
     """Serve the todo demo on ``host:port`` until Ctrl-C, or with ``tui`` run
-    its terminal client on ``url``; the exit status."""
+    its terminal client on ``url`` as ``name``; the exit status."""
     if not (checkout / "apps" / "todo" / "web.py").is_file():
         raise CommandError(
             f"the demo apps come with a checkout of hotstate_rx, and {checkout} is not one "
@@ -56,7 +57,8 @@ def run_demo(
             status=1,
         ) from None
     if tui:
-        status: int = apps_main(["todo-tui", "--url", url or f"ws://127.0.0.1:{port}/ws"])
+        named = [] if name is None else ["--name", name]
+        status: int = apps_main(["todo-tui", "--url", url or f"ws://127.0.0.1:{port}/ws", *named])
         return status
     serve(host=host, port=port, tui=f"{prog} demo --tui")
     return 0

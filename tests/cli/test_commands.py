@@ -276,7 +276,8 @@ async def test_the_installed_script_runs_the_demo_terminal_client(
     await other.listen(port=0, host="127.0.0.1")
     try:
         proc = await start(
-            script, "demo", "--tui", "--url", f"ws://127.0.0.1:{other.port}", cwd=tmp_path,
+            script, "demo", "--tui", "--name", "Tess", "--url", f"ws://127.0.0.1:{other.port}",
+            cwd=tmp_path,
             TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver",
         )  # fmt: skip
         out, _ = await asyncio.wait_for(proc.communicate(), STARTUP)
