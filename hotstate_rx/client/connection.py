@@ -69,6 +69,8 @@ class ClientDriver:
         self._outbox: Outbox | None = None
         self._closing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._close_code: int | None = None
+        """The code of the server's close frame on the last socket (None: none came)."""
         self.failure: str | None = None
         """Why the last socket failed to open or ended, in words ("could not
         connect to ws://...: connection refused (is the server running?)");
@@ -107,6 +109,7 @@ class ClientDriver:
     async def _run(self) -> None:
         warned = False  # once per outage: the first failure is a warning, retries are info
         while True:
+            self._close_code = None
             told = False  # the reason was reported where it arose
             try:
                 ended = await self._attempt()
@@ -121,7 +124,8 @@ class ClientDriver:
                 if ended is not None:
                     self.failure = f"the connection to {self._url} was lost: {ended}"
                     warned = False  # it was open: this is a new outage
-            self._dispatch(self._core.connection_lost(self._jitter(), self.failure))
+            lost = self._core.connection_lost(self._jitter(), self._close_code, self.failure)
+            self._dispatch(lost)
             delay = self._core.retry_delay
             retrying = self._core.status is ConnectionStatus.RECONNECTING and delay is not None
             if self._core.failure is None and not told:  # else reported already
@@ -223,6 +227,10 @@ class ClientDriver:
                     try:
                         frame = await ws.recv()
                     except ConnectionClosed as closed:
+                        if (
+                            closed.rcvd is not None and closed.rcvd_then_sent
+                        ):  # the server's goodbye
+                            self._close_code = closed.rcvd.code
                         return describe_close(closed)
                     heard = loop.time()
                     status = self._core.status

@@ -29,12 +29,17 @@ from typing import Any
 from .access import ConnectInfo
 from .hub import Authenticate, Disconnect, HubAction, HubCore, Invoke, Transmit
 from .session import CLOSE_GOING_AWAY
-from .store import StoreRegistry
+from .store import CAUSE, StoreRegistry
 from .transports import Peer
 
-__all__ = ["LoopDriver", "PeerLink"]
+__all__ = ["LoopDriver", "PeerLink", "new_id"]
 
 log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    """A fresh, unguessable id (client ids, session tokens and tags)."""
+    return secrets.token_urlsafe(12)
 
 
 class PeerLink:
@@ -52,8 +57,8 @@ class PeerLink:
     def receive(self, frame: bytes | str) -> None:
         self.driver.received(self, frame)
 
-    def lost(self) -> None:
-        self.driver.lost(self)
+    def lost(self, code: int | None = None) -> None:
+        self.driver.lost(self, code)
 
 
 class LoopDriver:
@@ -65,6 +70,7 @@ class LoopDriver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     # -- the loop --------------------------------------------------------------
 
@@ -98,21 +104,36 @@ class LoopDriver:
         link it reports frames to."""
         loop = self.bind_loop()
         link = PeerLink(self, peer)
-        client_id = secrets.token_urlsafe(8)
-        self._hub.open(link, client_id, now=loop.time(), heartbeat=heartbeat, info=info)
+        self._hub.open(link, new_id(), now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
 
     def received(self, link: PeerLink, frame: bytes | str) -> None:
         self._perform(self._hub.receive(link, frame, self._now()))
 
-    def lost(self, link: PeerLink) -> None:
+    def lost(self, link: PeerLink, code: int | None = None) -> None:
         if link.timer is not None:
             link.timer.cancel()
             link.timer = None
         if link.authenticating is not None:
             link.authenticating.cancel()
-        self._perform(self._hub.lost(link))
+        self._perform(self._hub.lost(link, self._now(), code))
+        self._arm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """One timer for the hub's parked sessions, at the earliest expiry."""
+        when = self._hub.next_expiry()
+        timer = self._expiry
+        if timer is not None and (when is None or timer.when() != when):
+            timer.cancel()
+            self._expiry = timer = None
+        if when is not None and timer is None and self._loop is not None:
+            self._expiry = self._loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        self._perform(self._hub.expire(self._now()))
+        self._arm_expiry()
 
     def _arm(self, link: PeerLink) -> None:
         deadline = self._hub.next_deadline(link)
@@ -139,6 +160,9 @@ class LoopDriver:
     def unbind(self) -> None:
         """Send what is still queued and let the loop go: until the next
         ``bind_loop``, notifications run in the mutating thread."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self._perform(self._hub.flush())
         self._registry.set_deliver(None)
         self._loop = self._loop_thread = None
@@ -158,15 +182,21 @@ class LoopDriver:
                     self._authenticate(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
+        error: Exception | None = None
+        cause = CAUSE.set(invoked.cause)  # the changes it makes name the call
         try:
             value = invoked.function(invoked.call.args, invoked.context)
+            if inspect.isawaitable(value):
+                self._spawn(self._finish(invoked, value))  # the task inherits the cause
+                return
         except Exception as exc:
-            self._perform(self._hub.raised(invoked, exc))
-            return
-        if inspect.isawaitable(value):
-            self._spawn(self._finish(invoked, value))
-        else:
+            error = exc
+        finally:
+            CAUSE.reset(cause)
+        if error is None:
             self._perform(self._hub.returned(invoked, value))
+        else:
+            self._perform(self._hub.raised(invoked, error))
 
     async def _finish(self, invoked: Invoke[PeerLink], pending: Awaitable[Any]) -> None:
         try:

@@ -23,13 +23,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..channels import LIFECYCLE_CHANNELS, is_reserved
-from ..frozen import JSON, freeze
-from ..protocol import EventMessage
+from ..frozen import JSON
 from .access import AccessRules, CallContext, ConnectInfo, FunctionRule, OriginPolicy, StoreRule
-from .driver import LoopDriver, PeerLink
+from .clients import Resume
+from .driver import LoopDriver, PeerLink, new_id
 from .functions import FunctionTable
 from .handle import StoreHandle
-from .hub import HubCore, encode_value
+from .history import History
+from .hub import HubCore, pack_event_data
 from .lifecycle import LifecycleEvents
 from .store import Change, Removed, StoreRegistry
 from .transports.asgi import AsgiEndpoint
@@ -57,6 +58,14 @@ class Server:
       deflate on the standalone server. Off by default: one encoded frame is
       shared by all subscribers, while deflate compresses per connection, and
       small MessagePack patches gain little from it.
+    - ``history``: how much of each instance's recent history is kept, so a
+      client that re-subscribes gets the changes it missed instead of a
+      snapshot: a :class:`~hotstate_rx.server.history.History` (default: the
+      last 1,000 changes within 256 KiB per instance, 64 MiB in all), or an
+      int, the number of changes (0 keeps none).
+    - ``resume_window``: seconds a dropped client's session is kept for it to
+      resume (60): same client id, the events it missed, the answers to its
+      calls, each call run once. 0 turns resuming off.
 
     Security (README "Security"):
 
@@ -78,6 +87,8 @@ class Server:
         max_message_size: int = 1 << 20,
         max_send_buffer: int = 4 << 20,
         compression: str | None = None,
+        history: History | int = History(),  # noqa: B008 - frozen, shared safely
+        resume_window: float = 60.0,
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
@@ -111,7 +122,10 @@ class Server:
             self._functions,
             self._events,
             owner=self,
+            new_id=new_id,
             max_message_size=max_message_size,
+            history=_history(history),
+            resume=Resume(window=resume_window),
             authenticate=authenticate,
             access=self._access,
             expose_errors=expose_errors,
@@ -214,8 +228,8 @@ class Server:
             )
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
-        frame = encode_value(EventMessage(channel, freeze(data)), f"event {channel!r}")
-        self._registry.schedule(self._hub.emit, frame, client_id)
+        packed = pack_event_data(data, channel)
+        self._registry.schedule(self._hub.emit, channel, packed, client_id)
 
     # -- clients ---------------------------------------------------------------
 
@@ -347,6 +361,15 @@ class Server:
 
 Hotstate = Server
 """The name of the server class in the original library's API."""
+
+
+def _history(history: History | int) -> History:
+    """``history=N`` keeps N changes per instance (0: none), within the default byte bounds."""
+    if isinstance(history, History):
+        return history
+    if isinstance(history, bool) or not isinstance(history, int):
+        raise TypeError(f"history must be a History or an int, got {history!r}")
+    return History(patches=history)
 
 
 def _check_heartbeat(heartbeat: float) -> None:

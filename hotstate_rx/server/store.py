@@ -17,18 +17,23 @@ by every instance without a copy and ``get()`` can be handed out safely.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from ..frozen import FrozenDict, freeze
 from ..patch import PatchOp
+from ..protocol import Cause
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
 
 __all__ = [
     "ALL",
+    "CAUSE",
     "Change",
     "Definition",
     "InstanceRecord",
@@ -39,6 +44,12 @@ __all__ = [
 ]
 
 Hook = Callable[[str | None], Any]
+
+CAUSE: ContextVar[Cause | None] = ContextVar("hotstate_rx_cause", default=None)
+"""The call whose handler is running here, as ``(session tag, call id)``: set
+by the server around each handler (tasks and ``asyncio.to_thread`` inherit
+it), read by :meth:`StoreRegistry.commit`, so a client can tell which change
+settles its optimistic update."""
 _T = TypeVar("_T")
 
 
@@ -54,6 +65,10 @@ class Change:
     version: int
     state: Any
     patches: list[PatchOp] | None
+    epoch: str = ""
+    """The instance's history: versions compare only within one epoch."""
+    cause: Cause | None = None
+    """The call whose handler made this change (see :data:`CAUSE`), if one did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +124,7 @@ class InstanceRecord:
     key: str | None
     state: Any
     version: int = 0
+    epoch: str = ""
     initialized: bool = False
     creating: bool = False
     subscribers: int = 0
@@ -130,6 +146,8 @@ class StoreRegistry:
         self.on_created: Callable[[str, str | None], None] | None = None
         self.on_deleted: Callable[[str], None] | None = None
         self.on_error: Callable[[Exception], None] | None = None
+        self._boot = secrets.token_hex(4)
+        self._lifetimes = itertools.count(1)
 
     # -- registration -----------------------------------------------------
 
@@ -282,7 +300,9 @@ class StoreRegistry:
         """Add the instance with its raw defaults, uninitialised; the caller
         announces it (:meth:`_announce`) once it is there to stay."""
         name = self.full_name(definition, key)
-        inst = self._instances[name] = InstanceRecord(definition, name, key, definition.defaults)
+        epoch = f"{self._boot}.{next(self._lifetimes)}"  # each lifetime its own history
+        inst = InstanceRecord(definition, name, key, definition.defaults, epoch=epoch)
+        self._instances[name] = inst
         return inst
 
     def _announce(self, inst: InstanceRecord) -> None:
@@ -331,7 +351,7 @@ class StoreRegistry:
             )
         inst.state = state
         inst.version += 1
-        event = Change(inst.name, inst.key, inst.version, state, patches)
+        event = Change(inst.name, inst.key, inst.version, state, patches, inst.epoch, CAUSE.get())
         self._notifier.enqueue(event, inst.definition.name)
 
     def _terminate(self, inst: InstanceRecord) -> None:

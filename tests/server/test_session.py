@@ -11,7 +11,6 @@ from hotstate_rx.protocol import (
     ErrorMessage,
     Ping,
     Pong,
-    ServerHello,
     Subscribe,
     Unsubscribe,
     encode,
@@ -38,10 +37,10 @@ def open_session(heartbeat: float = 10.0, **kw: object) -> Session:
 
 def test_handshake() -> None:
     session = Session("c1", now=0.0, heartbeat=2.5)
-    assert session.receive(encode(ClientHello()), 0.0) == [
-        Reply(ServerHello("c1", 2.5)),
-        Opened("c1"),
-    ]
+    assert session.receive(encode(ClientHello()), 0.0) == [Opened("c1")]
+    hello = ClientHello(resume="token", last_event=7)
+    again = Session("c2", now=0.0)
+    assert again.receive(encode(hello), 0.0) == [Opened("c2", "token", 7)]
     assert session.state is State.OPEN
 
 

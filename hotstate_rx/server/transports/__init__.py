@@ -52,7 +52,9 @@ class Link(Protocol):
 
     def receive(self, frame: bytes | str) -> None: ...
 
-    def lost(self) -> None: ...
+    def lost(self, code: int | None = None) -> None:
+        """The socket is gone; ``code`` is the close code the peer sent (None:
+        no close frame), so the hub can tell a goodbye from a network failure."""
 
 
 class Acceptor(Protocol):

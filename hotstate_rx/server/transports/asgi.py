@@ -147,6 +147,7 @@ class AsgiEndpoint:
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._max_send_buffer)
         link = self._acceptor.open(peer, self._heartbeat, info)
+        code: int | None = None
         try:
             while True:
                 message = await receive()
@@ -154,9 +155,10 @@ class AsgiEndpoint:
                     data = message.get("bytes")
                     link.receive(data if data is not None else message.get("text") or "")
                 elif message["type"] == "websocket.disconnect":
+                    code = message.get("code")
                     break
         finally:
-            link.lost()
+            link.lost(code)
             await peer.aclose()
 
 
