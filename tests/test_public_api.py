@@ -32,6 +32,8 @@ PUBLIC = {
     "RpcError",
     "RpcTimeout",
     "Server",
+    "Storage",
+    "StorageError",
     "StoreHandle",
     "SubscriptionError",
     "Unauthorized",
@@ -56,6 +58,9 @@ PURE = [
     "server.lifecycle",
     "server.functions",
     "server.access",
+    "server.storage.base",
+    "server.storage.journal",
+    "server.storage.memory",
     # the client's rules
     "client.core",
     "client.status",
@@ -82,7 +87,7 @@ def test_errors_hierarchy() -> None:
     assert issubclass(hotstate_rx.RpcTimeout, hotstate_rx.RpcError)
     assert issubclass(hotstate_rx.RpcTimeout, TimeoutError)  # `except TimeoutError` catches it
     assert str(hotstate_rx.RpcTimeout()) == "RPC timeout"
-    for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError"):
+    for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError", "StorageError"):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hotstate_nicegui import HotstateState, bind_client
@@ -23,6 +24,7 @@ from nicegui import ui
 from hotstate_rx import HotstateError
 from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
+from hotstate_rx.server.storage import SQLiteStorage
 
 from .._web import connect_when_shown, follow, python_command, run, status_label
 from . import model
@@ -40,14 +42,27 @@ def register(ws_url: str) -> None:
         await connect_when_shown(page.page, page.client, ws_url)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080, tui: str | None = None) -> None:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    data: Path | None = None,
+    tui: str | None = None,
+) -> None:
     """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C.
 
+    With ``data``, the stores live in ``data/todo.sqlite3`` (the directory is
+    created) and a restart finds them as they were; without, in memory.
     ``tui`` is the command the banner gives for the terminal client (default:
     ``python -m apps todo-tui``, which needs the checkout as working directory).
     """
+    storage = None
+    if data is not None:
+        data.mkdir(parents=True, exist_ok=True)
+        storage = SQLiteStorage(data / "todo.sqlite3")
+    server = build_server(storage=storage)
     tui = tui or f"{python_command()} -m apps todo-tui"
-    run(build_server(), register, host=host, port=port, title=TITLE, tui=tui)
+    run(server, register, host=host, port=port, title=TITLE, tui=tui)
 
 
 class TodoPage:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .. import __version__
 from .errors import CommandError
@@ -95,6 +96,13 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
     demo.add_argument(
         "--name", default=None, help="the terminal client's name in the chat (default: your login)"
     )
+    demo.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="directory of the demo's todo.sqlite3 (default: $HOTSTATE_DATA, else "
+        ".hotstate-data/ in the checkout)",
+    )
     demo.set_defaults(run=_demo, prog=prog)
     return root
 
@@ -120,5 +128,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(
-        host=args.host, port=args.port, tui=args.tui, url=args.url, name=args.name, prog=args.prog
+        host=args.host,
+        port=args.port,
+        tui=args.tui,
+        url=args.url,
+        name=args.name,
+        data=args.data,
+        prog=args.prog,
     )

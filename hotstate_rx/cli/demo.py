@@ -29,11 +29,13 @@ def run_demo(
     tui: bool = False,
     url: str | None = None,
     name: str | None = None,
+    data: Path | None = None,
     prog: str = "hotstate",
     checkout: Path = CHECKOUT,
 ) -> int:
-    """Serve the todo demo on ``host:port`` until Ctrl-C, or with ``tui`` run
-    its terminal client on ``url`` as ``name``; the exit status."""
+    """Serve the todo demo on ``host:port`` until Ctrl-C, its stores kept in
+    ``data`` (default: the demo's own default), or with ``tui`` run its
+    terminal client on ``url`` as ``name``; the exit status."""
     if not (checkout / "apps" / "todo" / "web.py").is_file():
         raise CommandError(
             f"the demo apps come with a checkout of hotstate_rx, and {checkout} is not one "
@@ -46,7 +48,7 @@ def run_demo(
     try:
         # By name: the apps are found at run time in the checkout, not type-checked with
         # the package.
-        apps_main = importlib.import_module("apps.__main__").main
+        apps = importlib.import_module("apps.__main__")
         serve = importlib.import_module("apps.todo.web").serve
     except ModuleNotFoundError as missing:
         if missing.name not in APPS_EXTRAS:
@@ -58,7 +60,7 @@ def run_demo(
         ) from None
     if tui:
         named = [] if name is None else ["--name", name]
-        status: int = apps_main(["todo-tui", "--url", url or f"ws://127.0.0.1:{port}/ws", *named])
+        status: int = apps.main(["todo-tui", "--url", url or f"ws://127.0.0.1:{port}/ws", *named])
         return status
-    serve(host=host, port=port, tui=f"{prog} demo --tui")
+    serve(host=host, port=port, data=data or apps.default_data(), tui=f"{prog} demo --tui")
     return 0

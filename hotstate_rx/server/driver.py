@@ -19,6 +19,7 @@ thread (there is no connection to send them to yet).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -70,6 +71,7 @@ class LoopDriver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._hibernation: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
 
     # -- the loop --------------------------------------------------------------
@@ -80,6 +82,9 @@ class LoopDriver:
         if self._loop is not loop:
             self._loop, self._loop_thread = loop, threading.get_ident()
             self._registry.set_deliver(self._deliver)
+            self._registry.set_on_durable(self._durable)
+            self._registry.on_idle_start = self._idle_start
+            self._arm_hibernation()
         return loop
 
     def _deliver(self, flush: Callable[[], None]) -> None:
@@ -96,6 +101,36 @@ class LoopDriver:
 
     def _flush(self) -> None:
         self._perform(self._hub.flush())
+
+    # -- storage -------------------------------------------------------------------
+
+    def _durable(self) -> None:
+        """The writer thread committed: release the results that waited, on the loop."""
+        self._soon(self._committed)
+
+    def _committed(self) -> None:
+        self._perform(self._hub.committed())
+
+    def _idle_start(self) -> None:
+        """An instance became idle while none was (any thread): arm the timer."""
+        self._soon(self._arm_hibernation)
+
+    def _arm_hibernation(self) -> None:
+        delay = self._registry.hibernation_delay()
+        if self._hibernation is None and delay is not None and self._loop is not None:
+            self._hibernation = self._loop.call_later(delay, self._hibernate)
+
+    def _hibernate(self) -> None:
+        self._hibernation = None
+        self._registry.hibernate()
+        self._arm_hibernation()
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is left to tell
+            loop.call_soon_threadsafe(fn)
 
     # -- connections (the Acceptor protocol of the transports) -----------------
 
@@ -165,6 +200,11 @@ class LoopDriver:
             self._expiry = None
         self._perform(self._hub.flush())
         self._registry.set_deliver(None)
+        self._registry.set_on_durable(None)
+        self._registry.on_idle_start = None
+        if self._hibernation is not None:
+            self._hibernation.cancel()
+            self._hibernation = None
         self._loop = self._loop_thread = None
 
     # -- actions ----------------------------------------------------------------

@@ -27,6 +27,9 @@ It answers with the I/O to perform, in order: :class:`Transmit` bytes,
   change it does not hold yet; then ``del`` when the instance is deleted;
 - order: a snapshot is taken only after every queued change has gone out,
   and the changes a function caused go out before its result;
+- durability: with storage, a function's result is held until every change
+  made before it returned is committed (the registry's commit token); the
+  driver reports commits with :meth:`HubCore.committed`;
 - which function a call runs, what the caller gets back, and that one call
   id runs once per session;
 - sessions (:mod:`.clients`): a connection that drops without saying goodbye
@@ -49,6 +52,7 @@ import heapq
 import inspect
 import logging
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
@@ -207,7 +211,11 @@ class HubCore(Generic[C]):
         self._subscribers: dict[str, dict[C, None]] = {}
         """Instance name -> its subscribed connections, in subscription order."""
         self._snapshots: dict[str, tuple[int, bytes]] = {}
-        """Instance name -> (version, encoded snapshot): one encode per version."""
+        """Instance name -> (version, encoded snapshot): one encode per version,
+        kept while the instance has subscribers."""
+        self._held: deque[tuple[int, ClientRecord[C], int, bytes]] = deque()
+        """Results waiting for storage: (commit token, session, call id, frame),
+        tokens in order."""
         self._out: list[HubAction[C]] = []
         self._authenticate = authenticate
         self._access = access or AccessRules()
@@ -314,6 +322,16 @@ class HubCore(Generic[C]):
         call = invoked.call
         message = self._failure(exc, f"function {call.name!r} raised", invoked.context.client_id)
         self._settle(invoked, encode(Result(call.id, error=message)))
+        return self._take()
+
+    def committed(self) -> list[HubAction[C]]:
+        """Storage committed a group of changes: the results waiting for it go out
+        (to their client's connection of the moment; kept for a resume)."""
+        held, registry = self._held, self._registry
+        while held and registry.is_durable(held[0][0]):
+            _, record, call_id, frame = held.popleft()
+            if self._records.get(record.client_id) is record:
+                self._deliver_result(record, call_id, frame)
         return self._take()
 
     def accepted(self, conn: C, user: Any, now: float) -> list[HubAction[C]]:
@@ -607,6 +625,7 @@ class HubCore(Generic[C]):
         del subscribers[conn]
         if not subscribers:
             del self._subscribers[store]
+            self._snapshots.pop(store, None)  # an idle instance may leave memory
         self._events.fire("unsubscribe", store, client_id)
         idle = self._registry.release(store)
         if idle is not None:
@@ -636,7 +655,8 @@ class HubCore(Generic[C]):
         if event.patches is None:
             message: ServerMessage = Snapshot(store, version, event.state, event.epoch, event.cause)
             frame = encode_value(message, f"store {store!r}")
-            self._snapshots[store] = (version, frame)
+            if listening is not None:  # cached while the instance has subscribers
+                self._snapshots[store] = (version, frame)
         else:
             message = PatchMessage(store, version, event.patches, event.cause)
             frame = encode_value(message, f"store {store!r}")
@@ -681,14 +701,24 @@ class HubCore(Generic[C]):
         self._out.append(Invoke(conn, call, function, context, (record.tag, call.id)))
 
     def _settle(self, invoked: Invoke[C], frame: bytes) -> None:
-        """The answer to a call: kept for a resume, sent after the changes it
-        caused to the client's connection of the moment (if it has one)."""
+        """The answer to a call, after the changes it caused: after those queued
+        (sent first) and, with storage, once they are committed (held till
+        then, the call still counted as running, so a resent call waits too)."""
         record = self._records.get(invoked.context.client_id)
         if record is None:  # the session ended while the handler ran
             return
-        record.running.discard(invoked.call.id)
-        record.results.add(invoked.call.id, frame)
-        self._flush()  # the changes this call caused go first
+        self._flush()
+        token = self._registry.commit_token()
+        if token is None:
+            self._deliver_result(record, invoked.call.id, frame)
+        else:
+            self._held.append((token, record, invoked.call.id, frame))
+
+    def _deliver_result(self, record: ClientRecord[C], call_id: int, frame: bytes) -> None:
+        """The answer is final: kept for a resume, sent to the client's
+        connection of the moment (if it has one)."""
+        record.running.discard(call_id)
+        record.results.add(call_id, frame)
         if record.parked_until is None:
             self._send(record.conn, frame)
 

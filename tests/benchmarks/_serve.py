@@ -2,6 +2,7 @@
 
     python -m tests.benchmarks._serve hotstate-echo   # hotstate_rx, handler "echo"
     python -m tests.benchmarks._serve hotstate-echo-secure  # the same behind authenticate + access
+    python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
 
@@ -33,6 +34,7 @@ from hotstate_rx.protocol import (
     decode_client_message,
     encode,
 )
+from hotstate_rx.server.storage import SQLiteStorage
 
 from ._harness import Parent
 
@@ -94,6 +96,17 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
             hub.handle("echo", lambda args: args, access=lambda ctx: ctx.user["name"] == "bench")
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
+    if kind == "hotstate-count":  # an acknowledged change: with storage, a durable one
+        hub = Hotstate(storage=SQLiteStorage(args[0], synchronous=args[1]) if args else None)
+        counter = hub.create_store("Counter", {"n": 0, "by": ""})
+
+        def bump(args: Any) -> int:
+            counter.update(lambda d: d.update(n=d["n"] + 1, by=args["text"]))
+            return int(counter.get()["n"])
+
+        hub.handle("bump", bump)
+        await hub.listen(port=0, host="127.0.0.1")
+        return f"ws://127.0.0.1:{hub.port}", hub.close
     handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
     server: Server = await serve(handler, "127.0.0.1", 0, compression=None, max_size=None)
 
@@ -106,7 +119,8 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
 
 async def main(argv: list[str]) -> None:
     kind, *args = argv
-    if kind not in {"hotstate-echo", "hotstate-echo-secure", "bare-echo", "bare-patches"}:
+    kinds = {"hotstate-echo", "hotstate-echo-secure", "hotstate-count", "bare-echo", "bare-patches"}
+    if kind not in kinds:
         raise SystemExit(__doc__)
     parent = await Parent.connect()
     url, close = await _start(kind, args)

@@ -245,7 +245,7 @@ async def test_the_installed_script_runs_the_demo_from_anywhere(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = await start(script, "demo", "--port", str(port), cwd=tmp_path)
+    proc = await start(script, "demo", "--port", str(port), "--data", "data", cwd=tmp_path)
     assert proc.stdout is not None
     seen: list[str] = []
     tui = await lines_until(proc.stdout, r"terminal client: (.*)$", seen)
@@ -256,6 +256,7 @@ async def test_the_installed_script_runs_the_demo_from_anywhere(
         assert await client.call("todos.add", {"text": "from the CLI"}) == {"id": 1}
     output = await stop(proc, seen)
     assert output.rstrip().endswith("stopped") and "Traceback" not in output, output
+    assert (tmp_path / "data" / "todo.sqlite3").is_file()  # --data reached the demo
 
 
 async def test_python_dash_m_hotstate_rx_is_the_same_command() -> None:

@@ -38,6 +38,8 @@ from hotstate_rx.server.history import History
 from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
 from hotstate_rx.server.lifecycle import LIFECYCLE_EVENTS, LifecycleEvents
 from hotstate_rx.server.session import CLOSE_POLICY, MAX_BAD_FRAMES
+from hotstate_rx.server.storage import MemoryStorage, Saved
+from hotstate_rx.server.storage.journal import Journal
 from hotstate_rx.server.store import CAUSE, StoreRegistry
 
 
@@ -45,8 +47,8 @@ class Rig:
     """A hub with its registry, functions and a log of lifecycle events;
     ``options`` go to the hub (``authenticate``, ``expose_errors``, ...)."""
 
-    def __init__(self, **options: Any) -> None:
-        self.registry = StoreRegistry()
+    def __init__(self, registry: StoreRegistry | None = None, **options: Any) -> None:
+        self.registry = registry or StoreRegistry()
         self.functions = FunctionTable()
         self.events = LifecycleEvents()
         self.fired: list[tuple[Any, ...]] = []
@@ -285,6 +287,88 @@ def test_a_silent_connection_is_timed_out(rig: Rig) -> None:
     assert deadline is not None
     [action] = rig.hub.tick("a", deadline)
     assert isinstance(action, Disconnect) and action.reason == "no hello in time"
+
+
+# -- with storage: a result leaves once the changes before it are committed ---------
+
+
+class DurableRig(Rig):
+    """A hub whose registry records changes in a journal; :meth:`commit` is the
+    writer thread's work, done by the test."""
+
+    def __init__(self) -> None:
+        storage = MemoryStorage()
+        self.journal = Journal(storage, storage.open())
+        super().__init__(StoreRegistry(self.journal))
+
+    def commit(self) -> None:
+        batch = self.journal.take()
+        assert batch is not None
+        self.journal.storage.write(batch.saved, batch.deleted)
+        self.journal.committed(batch)
+
+
+def test_a_result_is_held_until_the_changes_before_it_are_committed() -> None:
+    rig = DurableRig()
+    todos = rig.store("Todos", {"n": 0})
+    rig.functions.register("inc", lambda args: todos.update(lambda d: d.update(n=d["n"] + 1)))
+    for conn in ("a", "b"):
+        rig.connect(conn)
+        rig.send(conn, Subscribe("Todos"))
+    rig.commit()  # the creation of Todos
+    [invoke] = rig.send("a", Call(7, "inc"))
+    assert isinstance(invoke, Invoke)
+    value = invoke.function(invoke.call.args, invoke.context)
+    patch = PatchMessage("Todos", 2, [{"op": "replace", "path": "/n", "value": 1}])
+    assert sent(rig.hub.returned(invoke, value)) == [(("a", "b"), patch)]  # the result waits
+    assert rig.hub.committed() == []  # nothing committed yet: still held
+    rig.commit()
+    assert sent(rig.hub.committed()) == [(("a",), Result(7, None))]
+    assert rig.journal.storage.load("Todos") == Saved("Todos", 2, {"n": 1}, lifetime=ANY)
+
+
+def test_results_go_out_in_the_order_of_their_commits_and_failures_wait_too() -> None:
+    rig = DurableRig()
+    todos = rig.store("Todos", {"n": 0})
+    rig.functions.register("inc", lambda args: todos.update(lambda d: d.update(n=d["n"] + 1)))
+    rig.connect("a")
+    [first] = rig.send("a", Call(1, "inc"))
+    [second] = rig.send("a", Call(2, "inc"))
+    assert isinstance(first, Invoke) and isinstance(second, Invoke)
+    first.function(None, first.context)
+    assert rig.hub.returned(first, None) == []
+    batch = rig.journal.take()  # the first change is on its way to disk...
+    assert batch is not None
+    second.function(None, second.context)
+    assert rig.hub.raised(second, RpcError("after its change")) == []
+    rig.journal.storage.write(batch.saved, batch.deleted)
+    rig.journal.committed(batch)  # ...and lands: only the first result may go
+    assert sent(rig.hub.committed()) == [(("a",), Result(1, None))]
+    rig.commit()
+    assert sent(rig.hub.committed()) == [(("a",), Result(2, error="after its change"))]
+
+
+def test_a_result_with_nothing_to_commit_goes_at_once() -> None:
+    rig = DurableRig()
+    rig.functions.register("echo", lambda args: args)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "echo", 5))
+    assert isinstance(invoke, Invoke)
+    assert sent(rig.hub.returned(invoke, 5)) == [(("a",), Result(1, 5))]
+
+
+def test_held_results_of_a_lost_connection_are_dropped() -> None:
+    rig = DurableRig()
+    todos = rig.store("Todos", {"n": 0})
+    rig.functions.register("set", lambda args: todos.set({"n": args}))
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "set", 3))
+    assert isinstance(invoke, Invoke)
+    invoke.function(invoke.call.args, invoke.context)
+    rig.hub.returned(invoke, None)
+    rig.hub.lost("a", 2.0, 1000)
+    rig.commit()
+    assert rig.hub.committed() == []
 
 
 # -- history: a client that names its version gets what it missed --------------------
