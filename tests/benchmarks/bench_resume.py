@@ -22,7 +22,6 @@ import asyncio
 import statistics
 import sys
 import time
-from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -53,12 +52,6 @@ CATCH_UP = 120.0
 # -- the server process --------------------------------------------------------
 
 
-def _toggle(item: dict[str, Any]) -> None:
-    """A real change every time: setting ``done`` to a value it already has would
-    be no change at all, no new version, and a resume waiting for it forever."""
-    item["done"] = not item["done"]
-
-
 async def serve() -> None:
     server = Server()
     items = server.create_store(
@@ -69,8 +62,12 @@ async def serve() -> None:
     parent.send({"url": f"ws://127.0.0.1:{server.port}"})
     while (command := await parent.recv()) is not None:
         if "change" in command:
-            for k in range(command["change"]):
-                items.update(lambda d, k=k: _toggle(d["items"][k * 97 % ITEMS]))
+            for k in range(command["change"]):  # each a real change: done flips
+                items.update(
+                    lambda d, k=k: d["items"][k * 97 % ITEMS].update(
+                        done=not d["items"][k * 97 % ITEMS]["done"]
+                    )
+                )
         parent.send({"cpu": time.process_time()})
     await server.close()
 
