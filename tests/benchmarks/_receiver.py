@@ -40,6 +40,7 @@ import asyncio
 import json
 import sys
 import time
+from abc import ABC, abstractmethod
 from array import array
 
 import msgpack
@@ -100,8 +101,8 @@ async def _client(
     return ws
 
 
-class _Reader:
-    """Reads every connection in its own task; owns those tasks."""
+class _Reader(ABC):
+    """Reads every connection in its own task; owns those tasks. One subclass per wire."""
 
     def __init__(self, tally: Tally, store: str | None, *, timed: bool) -> None:
         self._tally = tally
@@ -109,15 +110,16 @@ class _Reader:
         self._timed = timed
         self._tasks: list[asyncio.Task[None]] = []
 
+    @abstractmethod
     def opening(self) -> list[bytes | str]:
         """The frames every connection sends as soon as it is open."""
-        raise NotImplementedError
 
     def start(self, ws: ClientConnection) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(self._read(ws)))
 
+    @abstractmethod
     async def _read(self, ws: ClientConnection) -> None:
-        raise NotImplementedError
+        """Consume one connection's frames until it closes."""
 
     async def close(self) -> None:
         """Wait for the readers to see their connection close (after ``ws.close()``)."""
