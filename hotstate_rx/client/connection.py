@@ -11,7 +11,8 @@ The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
 Credentials too: before each attempt a token callable is asked for a fresh
-token, which the core puts in the ``hello``; headers go on the upgrade.
+token, which the core puts in the ``hello``; headers go on the upgrade. A
+server certificate the client refuses is told to the core, which stops.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import inspect
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -32,6 +34,7 @@ from .actions import Action
 from .core import ClientCore
 from .options import ClientOptions
 from .status import ConnectionStatus
+from .tls import certificate_error
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,12 @@ class ClientDriver:
             try:
                 await self._attempt()
             except (OSError, TimeoutError, WebSocketException) as exc:
-                log.info("connection to %s failed: %s", self._url, exc)
+                refused = certificate_error(exc, self._url)
+                if refused is None:
+                    log.info("connection to %s failed: %s", self._url, exc)
+                else:
+                    log.warning("%s", refused)
+                    self._dispatch(self._core.certificate_failed(refused))
             except Exception:  # a bug must not end the client silently
                 log.exception("connection to %s crashed", self._url)
             self._dispatch(self._core.connection_lost(self._jitter(), self._close_code))
@@ -130,6 +138,7 @@ class ClientDriver:
     async def _connect_once(self, token: str | None) -> None:
         """One socket, from opening to closing."""
         options = self._options
+        tls: dict[str, Any] = {} if options.ssl is None else {"ssl": options.ssl}
         async with connect(
             self._url,
             additional_headers=options.headers,
@@ -138,6 +147,7 @@ class ClientDriver:
             open_timeout=options.open_timeout,
             close_timeout=options.close_timeout,
             ping_interval=None,  # the protocol has its own heartbeat, on every transport
+            **tls,  # wss:// without ssl=: websockets verifies against the system's CAs
         ) as ws:
             self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:

@@ -17,9 +17,11 @@ until the changes before it are committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -36,13 +38,17 @@ from .handle import StoreHandle
 from .history import History
 from .hub import HubCore, pack_event_data
 from .lifecycle import LifecycleEvents
+from .loops import LoopChoice, loop_factory
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
 from .store import Change, Removed, StoreRegistry
+from .tls import StrPath, server_context
 from .transports.asgi import AsgiEndpoint
 
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
     from websockets.asyncio.server import Server as WebSocketServer
 
 __all__ = ["Hotstate", "Server"]
@@ -300,15 +306,24 @@ class Server:
         host: str = "localhost",
         path: str | None = None,
         heartbeat: float = 30.0,
+        *,
+        ssl: SSLContext | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
     ) -> None:
         """Accept WebSocket connections; returns once listening (``self.port`` is set).
 
-        ``path=None`` accepts every path; ``heartbeat=0`` disables keepalive."""
+        ``path=None`` accepts every path; ``heartbeat=0`` disables keepalive.
+        TLS (``wss://``): ``certfile`` (PEM, the certificate and its chain) and
+        ``keyfile``, or ``ssl``, a server ``SSLContext`` of your own (client
+        certificates, say); a file that does not load raises ``ValueError``
+        naming it, here. Serves on the running loop (see :mod:`.loops`)."""
         from .transports import websocket
 
         if self._listener is not None:
             raise RuntimeError("this server is already listening; close() it first")
         _check_heartbeat(heartbeat)
+        context = server_context(ssl, certfile, keyfile)
         self._driver.bind_loop()
         self._listener = await websocket.listen(
             self._driver,
@@ -320,9 +335,11 @@ class Server:
             max_send_buffer=self._max_send_buffer,
             compression=self._compression,
             origins=self._origins,
+            ssl=context,
         )
         self.port = next(iter(self._listener.sockets)).getsockname()[1]
-        log.info("listening on ws://%s:%s%s", host, self.port, path or "/")
+        scheme = "ws" if context is None else "wss"
+        log.info("listening on %s://%s:%s%s", scheme, host, self.port, path or "/")
 
     def run(
         self,
@@ -330,18 +347,38 @@ class Server:
         host: str = "localhost",
         path: str | None = None,
         heartbeat: float = 30.0,
+        *,
+        ssl: SSLContext | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
+        loop: LoopChoice = "auto",
     ) -> None:
-        """Listen until interrupted (Ctrl-C), then close cleanly. Blocks."""
+        """Listen until interrupted (Ctrl-C, or SIGTERM from a process manager),
+        then close cleanly (clients get 1001, storage is committed). Blocks.
+
+        The TLS options are :meth:`listen`'s. ``loop``: ``"auto"`` runs on
+        uvloop when it is installed (``pip install hotstate-rx[speed]``),
+        ``"asyncio"`` on the standard loop, ``"uvloop"`` insists."""
+        factory = loop_factory(loop)
 
         async def serve() -> None:
-            await self.listen(port=port, host=host, path=path, heartbeat=heartbeat)
+            stop = asyncio.Event()
+            # A process manager stops a service with SIGTERM. No signal handlers
+            # on Windows, nor outside the main thread: Ctrl-C only there.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await self.listen(
+                port, host, path, heartbeat, ssl=ssl, certfile=certfile, keyfile=keyfile
+            )
             try:
-                await asyncio.Event().wait()
+                await stop.wait()
+                log.info("SIGTERM, closing")
             finally:
                 await self.close()
 
         try:
-            asyncio.run(serve())
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(serve())
         except KeyboardInterrupt:
             log.info("interrupted, server closed")
 
