@@ -5,6 +5,7 @@
     python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
+    python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
 Reports ``{"url": ...}`` once it accepts connections and serves until its
 stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
@@ -34,6 +35,7 @@ from hotstate_rx.protocol import (
     decode_client_message,
     encode,
 )
+from hotstate_rx.server.loops import loop_factory
 from hotstate_rx.server.storage import SQLiteStorage
 
 from ._harness import Parent
@@ -131,4 +133,9 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    argv = sys.argv[1:]
+    loop = "asyncio"
+    if argv[:1] == ["--loop"]:
+        loop, argv = argv[1], argv[2:]
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(main(argv))

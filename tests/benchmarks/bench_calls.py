@@ -12,6 +12,11 @@ interleaved.
 Security's cost, in the same run: the same calls to a server with
 ``authenticate`` and an ``access`` rule on the function, against the plain
 hotstate server (target: at most 5% fewer round trips).
+
+uvloop's gain, in the same run (``pip install hotstate-rx[speed]``): the
+same calls with the server and the client on uvloop, against both on asyncio,
+each measured from a fresh server process and loop, the two loops
+alternating :data:`REPEATS` times.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 
 from hotstate_rx.client import Client
+from hotstate_rx.server.loops import loop_factory
 
 from ._harness import Row, emit, spawn
 
@@ -125,8 +131,35 @@ async def measure() -> dict[str, list[float]]:
     return rates
 
 
-async def main() -> None:
-    rates = {k: statistics.median(v) for k, v in (await measure()).items()}
+async def on_loop(loop: str) -> tuple[float, float]:
+    """Sequential and pipelined rates, the server in a process on ``loop``
+    and the client on the running loop (the caller's choice: the same)."""
+    async with spawn("_serve", "--loop", loop, "hotstate-echo") as hot:
+        client = Client()
+        client.connect((await hot.recv())["url"])
+        try:
+            await asyncio.wait_for(client.ready(), 30)
+            sequential = await rate(lambda: client.call("echo", ARGS), 1)
+            return sequential, await rate(lambda: client.call("echo", ARGS), IN_FLIGHT)
+        finally:
+            await client.close()
+
+
+def measure_loops() -> dict[str, tuple[float, float]]:
+    """Median (sequential, pipelined) rates on asyncio and on uvloop, alternating."""
+    runs: dict[str, list[tuple[float, float]]] = {"asyncio": [], "uvloop": []}
+    for _ in range(REPEATS):
+        for loop, into in runs.items():
+            with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+                into.append(runner.run(on_loop(loop)))
+    return {
+        loop: (statistics.median(r[0] for r in got), statistics.median(r[1] for r in got))
+        for loop, got in runs.items()
+    }
+
+
+def main() -> None:
+    rates = {k: statistics.median(v) for k, v in asyncio.run(measure()).items()}
     bare_seq, hot_seq, bare_pipe, hot_pipe, secure_seq, secure_pipe = rates.values()
     secured = "authenticate + access (baseline: hotstate_rx without)"
     pipelined = f"pipelined ({IN_FLIGHT} in flight)"
@@ -140,7 +173,21 @@ async def main() -> None:
                 "ratio >= 0.95"),
         ]
     )  # fmt: skip
+    try:
+        loops = measure_loops()
+    except ImportError as exc:  # uvloop is an extra
+        print(f"uvloop rows skipped: {exc}")
+        return
+    uvloop = "uvloop at both ends (baseline: hotstate_rx on asyncio)"
+    emit(
+        [
+            Row("calls", f"sequential, {uvloop}", "round trips", loops["uvloop"][0], "/s",
+                loops["asyncio"][0]),
+            Row("calls", f"{pipelined}, {uvloop}", "round trips", loops["uvloop"][1], "/s",
+                loops["asyncio"][1]),
+        ]
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
