@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import math
 import secrets
@@ -354,25 +355,31 @@ class Server:
         loop: LoopChoice = "auto",
     ) -> None:
         """Listen until interrupted (Ctrl-C, or SIGTERM from a process manager),
-        then close cleanly (clients get 1001, storage is committed). Blocks.
+        then close cleanly: every client gets 1001 and reconnects at once, and
+        storage is committed. Blocks.
 
-        The TLS options are :meth:`listen`'s. ``loop``: ``"auto"`` runs on
-        uvloop when it is installed (``pip install hotstate-rx[speed]``),
-        ``"asyncio"`` on the standard loop, ``"uvloop"`` insists."""
+        Meant for a program's main: it prints where it listens and when it
+        stopped, and a port already in use ends the program with a message
+        (``SystemExit``) instead of a traceback. The TLS options are
+        :meth:`listen`'s. ``loop``: ``"auto"`` runs on uvloop when it is
+        installed (``pip install hotstate-rx[speed]``), ``"asyncio"`` on the
+        standard loop, ``"uvloop"`` insists."""
         factory = loop_factory(loop)
+        scheme = "ws" if ssl is None and certfile is None else "wss"
 
         async def serve() -> None:
-            stop = asyncio.Event()
-            # A process manager stops a service with SIGTERM. No signal handlers
-            # on Windows, nor outside the main thread: Ctrl-C only there.
+            terminated = asyncio.Event()
+            # No signal handlers on Windows, nor outside the main thread: Ctrl-C
+            # only (asyncio says so with RuntimeError, uvloop with ValueError).
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
             await self.listen(
                 port, host, path, heartbeat, ssl=ssl, certfile=certfile, keyfile=keyfile
             )
+            where = f"{scheme}://{host}:{self.port}{path or '/'}"
+            print(f"listening on {where} (Ctrl-C stops)", flush=True)
             try:
-                await stop.wait()
-                log.info("SIGTERM, closing")
+                await terminated.wait()
             finally:
                 await self.close()
 
@@ -380,7 +387,15 @@ class Server:
             with asyncio.Runner(loop_factory=factory) as runner:
                 runner.run(serve())
         except KeyboardInterrupt:
-            log.info("interrupted, server closed")
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise SystemExit(
+                f"cannot listen on {host}:{port}: the port is already in use "
+                "(is another server running?); stop it or choose another port"
+            ) from None
+        print("stopped", flush=True)
 
     def attach(self, app: Any, path: str = "/ws", heartbeat: float = 30.0) -> None:
         """Serve on WebSocket route ``path`` of a Starlette-family ASGI app
