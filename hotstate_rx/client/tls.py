@@ -20,10 +20,10 @@ from ..errors import CertificateError
 __all__ = ["certificate_error", "check_context", "check_url"]
 
 
-def check_context(context: object) -> ssl.SSLContext | None:
-    """``context`` if it can verify servers (or None), else ``TypeError``/``ValueError``."""
+def check_context(context: object) -> None:
+    """``TypeError``/``ValueError`` unless ``context`` is None or a client context."""
     if context is None:
-        return None
+        return
     if not isinstance(context, ssl.SSLContext):
         raise TypeError(f"ssl must be an ssl.SSLContext, got {type(context).__name__}")
     if context.protocol == ssl.PROTOCOL_TLS_SERVER:
@@ -31,7 +31,6 @@ def check_context(context: object) -> ssl.SSLContext | None:
             "ssl= is a server context; a client needs ssl.create_default_context() "
             "(cafile= for a private CA, load_cert_chain() for a client certificate)"
         )
-    return context
 
 
 def check_url(url: str, context: ssl.SSLContext | None) -> None:
