@@ -39,6 +39,7 @@ from .handle import StoreHandle
 from .history import History
 from .hub import HubCore, pack_event_data
 from .lifecycle import LifecycleEvents
+from .presence import Presence, board_name, check_presence
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
@@ -154,6 +155,11 @@ class Server:
         self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
         self._writer = None if journal is None else GroupCommit(journal, self._registry.report)
         self._handles: dict[str, StoreHandle] = {}
+        self._presence = Presence(
+            self._registry, self.context, lambda exc, cid: self._events.fire("error", exc, cid)
+        )
+        self._events.on("subscribe", self._presence.joined)
+        self._events.on("unsubscribe", self._presence.left)
         self._hub: HubCore[PeerLink] = HubCore(
             self._registry,
             self._functions,
@@ -175,7 +181,14 @@ class Server:
 
     # -- stores ----------------------------------------------------------------
 
-    def create_store(self, name: str, data: Any, *, access: StoreRule | None = None) -> StoreHandle:
+    def create_store(
+        self,
+        name: str,
+        data: Any,
+        *,
+        access: StoreRule | None = None,
+        presence: bool | Callable[[CallContext], JSON] = False,
+    ) -> StoreHandle:
         """Register ``"Name"`` (static) or ``"Prefix:*"`` (dynamic) with default ``data``.
 
         ``access(ctx, key) -> bool`` decides each client subscription (``key``
@@ -183,13 +196,24 @@ class Server:
         refused subscription creates nothing. Refused: ``err`` ``subscribe``
         ``"forbidden"``. Without it every accepted client may subscribe.
 
+        ``presence=True`` (or ``fn(ctx) -> metadata``) also keeps who is
+        subscribed to each instance in the store ``"Prefix@presence:key"``
+        (``"Name@presence"`` for a static store), as ``{client_id: metadata}``,
+        readable under the same ``access`` rule (:mod:`.presence`).
+
         Raises ValueError for a duplicate or malformed name, TypeError (naming
         the path) for data that is not JSON-like or an ``access`` that is not
         a synchronous ``(ctx, key)`` function."""
         rule = AccessRules.check_store_rule(access)
+        metadata = check_presence(presence)
+        board = None if metadata is None else board_name(name)
+        if board is not None and (board in self._handles or self._registry.resolve(board)):
+            raise ValueError(f"store {board!r} (the presence of {name!r}) is already registered")
         handle = StoreHandle(self._registry, self._registry.define(name, data))
         self._access.set_store(name, rule)
         self._handles[name] = handle
+        if board is not None and metadata is not None:
+            self._presence.track(name, self.create_store(board, {}, access=access), metadata)
         return handle
 
     @property
