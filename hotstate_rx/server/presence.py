@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from ..frozen import JSON, freeze
 
@@ -76,8 +76,7 @@ def check_presence(presence: object) -> Metadata | None:
         return default_metadata
     if not callable(presence) or inspect.iscoroutinefunction(presence):
         raise TypeError(
-            "presence must be True, False or a synchronous fn(ctx) -> metadata, "
-            f"got {presence!r}"
+            f"presence must be True, False or a synchronous fn(ctx) -> metadata, got {presence!r}"
         )
     return presence  # type: ignore[return-value]
 

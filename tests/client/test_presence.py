@@ -60,9 +60,7 @@ def test_board_names_pass_the_name_rules_and_cannot_clash() -> None:
 
 def test_default_metadata_is_a_name_from_ctx_user() -> None:
     server = Server()
-    assert default_metadata(CallContext("c", server, {"name": "ann", "pw": "x"})) == {
-        "name": "ann"
-    }
+    assert default_metadata(CallContext("c", server, {"name": "ann", "pw": "x"})) == {"name": "ann"}
     assert default_metadata(CallContext("c", server, "bob")) == {"name": "bob"}
     assert default_metadata(CallContext("c", server, None)) == {}
 
