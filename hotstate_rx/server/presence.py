@@ -39,6 +39,7 @@ __all__ = [
     "board_name",
     "check_presence",
     "default_metadata",
+    "user_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,19 @@ def board_name(name: str) -> str:
 
 
 def default_metadata(ctx: CallContext | None) -> JSON:
-    """``{"name": ...}`` from ``ctx.user`` when it has one (a mapping with a
-    ``"name"``, an object with a ``.name``, or a str), else ``{}``."""
-    user = None if ctx is None else ctx.user
+    """``{"name": ...}`` from ``ctx.user`` when it has one (see :func:`user_name`),
+    else ``{}``."""
+    name = None if ctx is None else user_name(ctx.user)
+    return {} if name is None else {"name": name}
+
+
+def user_name(user: object) -> str | None:
+    """The name of a ``ctx.user``: a str itself, a mapping's ``"name"``, an
+    object's ``.name``; None when it has none."""
     if isinstance(user, str):
-        return {"name": user}
+        return user
     name = user.get("name") if isinstance(user, Mapping) else getattr(user, "name", None)
-    return {"name": name} if isinstance(name, str) else {}
+    return name if isinstance(name, str) else None
 
 
 def check_presence(presence: object) -> Metadata | None:
@@ -78,7 +85,7 @@ def check_presence(presence: object) -> Metadata | None:
         raise TypeError(
             f"presence must be True, False or a synchronous fn(ctx) -> metadata, got {presence!r}"
         )
-    return presence  # type: ignore[return-value]
+    return presence
 
 
 class Presence:

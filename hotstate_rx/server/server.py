@@ -38,6 +38,7 @@ from .functions import FunctionTable
 from .handle import StoreHandle
 from .history import History
 from .hub import HubCore, pack_event_data
+from .inspection import INSPECT_PREFIX, Inspection, InspectRule, check_inspect
 from .lifecycle import LifecycleEvents
 from .presence import Presence, board_name, check_presence
 from .storage.base import Storage, storage_from
@@ -100,6 +101,10 @@ class Server:
     - ``expose_errors``: send every exception's message to the caller
       (development only); by default only ``RpcError`` messages are sent, and
       anything else reads ``"internal error (ref …)"``.
+    - ``inspect``: who may read the inspector's built-in ``"$inspect:…"``
+      stores (:mod:`.inspection`, ``hotstate inspect``): ``None`` (default)
+      nobody, ``True`` everyone (development), ``fn(ctx) -> bool`` per
+      connection; refused: ``err`` ``subscribe`` ``"forbidden"``.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class Server:
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
+        inspect: bool | InspectRule | None = None,
     ) -> None:
         for option, value in (
             ("max_message_size", max_message_size),
@@ -174,6 +180,11 @@ class Server:
             expose_errors=expose_errors,
         )
         self._driver = LoopDriver(self._hub, self._registry)
+        rule = check_inspect(inspect)
+        self._inspection = Inspection(self._registry, self._hub, self._access, rule)
+        if inspect:  # timings and errors are kept only where someone may read them
+            self._driver.on_call = self._inspection.called
+            self._events.on("error", self._inspection.error)
         self._listener: WebSocketServer | None = None
         self._asgi: AsgiEndpoint | None = None
         self.port: int | None = None
@@ -206,6 +217,8 @@ class Server:
         a synchronous ``(ctx, key)`` function."""
         rule = AccessRules.check_store_rule(access)
         metadata = check_presence(presence)
+        if isinstance(name, str) and name.startswith(INSPECT_PREFIX):
+            raise ValueError(f"store {name!r}: names starting with {INSPECT_PREFIX!r} are built in")
         board = None if metadata is None else board_name(name)
         if board is not None and (board in self._handles or self._registry.resolve(board)):
             raise ValueError(f"store {board!r} (the presence of {name!r}) is already registered")
@@ -230,8 +243,8 @@ class Server:
         self._registry.delete(full_name)
 
     def list_stores(self) -> list[str]:
-        """Full names of the instances that exist now."""
-        return self._registry.names()
+        """Full names of the instances that exist now (built-in ones aside)."""
+        return [n for n in self._registry.names() if not n.startswith(INSPECT_PREFIX + ":")]
 
     @property
     def epoch(self) -> str:
