@@ -175,7 +175,7 @@ class Inspection:
             ops = None if event.patches is None else list(event.patches)
             log_.append({"version": event.version, "ops": ops, "cause": event.cause is not None})
             doc = {"name": target, "version": event.version, "state": event.state}
-            mirror.update(lambda draft: {**doc, "log": list(log_)})
+            mirror.assign({**doc, "log": list(log_)})
 
         self._mirrors[view] = self._registry.watch(follow, resolved[0].name, resolved[1])
         return {"name": target, "version": found[1], "state": found[0], "log": []}
@@ -242,7 +242,7 @@ class Inspection:
         live = [key for key in SAMPLED if self.store.has(key)]
         for key in live:
             sample = self._sample(key)
-            self.store.update(key, lambda draft, sample=sample: sample)
+            self.store.instance(key).assign(sample)
         if live:
             self._arm()
 
