@@ -85,8 +85,13 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect",
-        help="open the live inspector on a server (not available yet)",
-        description="Open a Textual inspector on the server at URL (not available yet).",
+        help="open the live inspector on a server",
+        description=(
+            "Open a Textual inspector on the server at URL: clients, instances, the live "
+            "state and patch log of an instance, function rates, latencies and errors. "
+            "The server must allow the connection: Server(inspect=True) in development, "
+            "or inspect=lambda ctx: ... (with authenticate and --token)."
+        ),
     )
     inspect.add_argument("url", metavar="URL", help="the server's WebSocket URL")
     inspect.add_argument("--token", default=None, help="a token the server's authenticate accepts")
@@ -139,12 +144,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    raise CommandError(
-        "the inspector is not available yet: it reads a read-only channel that a server "
-        "opens only to connections it allows (Hotstate(inspect=...)), which comes with "
-        "authentication in a later release",
-        status=1,
-    )
+    if not args.url.startswith(("ws://", "wss://")):
+        raise CommandError(f"not a WebSocket URL: {args.url!r} (e.g. ws://localhost:4400)")
+    try:
+        from .inspector import InspectorApp
+    except ImportError as exc:
+        raise CommandError(
+            f"the inspector needs Textual ({exc}): pip install 'hotstate-rx[textual]'", status=1
+        ) from None
+    InspectorApp(args.url, token=args.token).run()
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -172,10 +172,13 @@ def test_serve_names_bad_tls_files_and_a_missing_loop_in_one_line(
 # --------------------------------------------------------------- inspect, demo
 
 
-def test_inspect_says_it_is_not_there_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(["inspect", "ws://127.0.0.1:4400"], capsys)
-    assert (status, out) == (1, "")
-    assert err.startswith("hotstate inspect: the inspector is not available yet: ")
+def test_inspect_refuses_what_is_not_a_websocket_url(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["inspect", "http://127.0.0.1:4400"], capsys)
+    assert (status, out) == (2, "")
+    assert (
+        err
+        == "hotstate inspect: not a WebSocket URL: 'http://127.0.0.1:4400' (e.g. ws://localhost:4400)\n"
+    )
 
 
 def test_demo_outside_a_checkout_says_what_it_needs(tmp_path: Path) -> None:
