@@ -24,6 +24,7 @@ import inspect
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,11 +48,13 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("authenticating", "driver", "peer", "timer")
+    __slots__ = ("authenticating", "driver", "info", "peer", "timer")
 
-    def __init__(self, driver: LoopDriver, peer: Peer) -> None:
+    def __init__(self, driver: LoopDriver, peer: Peer, info: ConnectInfo | None = None) -> None:
         self.driver = driver
         self.peer = peer
+        self.info = info
+        """The upgrade request (the inspector shows its address)."""
         self.timer: asyncio.TimerHandle | None = None
         self.authenticating: asyncio.Future[Any] | None = None
 
@@ -73,6 +76,8 @@ class LoopDriver:
         self._loop_thread: int | None = None
         self._hibernation: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self.on_call: Callable[[str, float, bool], None] | None = None
+        """Told each function's name, run time (s) and failure (the inspector)."""
 
     # -- the loop --------------------------------------------------------------
 
@@ -138,7 +143,7 @@ class LoopDriver:
         """A transport accepted ``peer`` (upgrade request: ``info``); return the
         link it reports frames to."""
         loop = self.bind_loop()
-        link = PeerLink(self, peer)
+        link = PeerLink(self, peer, info)
         self._hub.open(link, new_id(), now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
@@ -224,27 +229,37 @@ class LoopDriver:
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         error: Exception | None = None
         cause = CAUSE.set(invoked.cause)  # the changes it makes name the call
+        started = time.perf_counter()
         try:
             value = invoked.function(invoked.call.args, invoked.context)
             if inspect.isawaitable(value):
-                self._spawn(self._finish(invoked, value))  # the task inherits the cause
+                self._spawn(self._finish(invoked, value, started))  # inherits the cause
                 return
         except Exception as exc:
             error = exc
         finally:
             CAUSE.reset(cause)
+        self._timed(invoked, started, error)
         if error is None:
             self._perform(self._hub.returned(invoked, value))
         else:
             self._perform(self._hub.raised(invoked, error))
 
-    async def _finish(self, invoked: Invoke[PeerLink], pending: Awaitable[Any]) -> None:
+    async def _finish(
+        self, invoked: Invoke[PeerLink], pending: Awaitable[Any], started: float
+    ) -> None:
         try:
             value = await pending
         except Exception as exc:
+            self._timed(invoked, started, exc)
             self._perform(self._hub.raised(invoked, exc))
         else:
+            self._timed(invoked, started, None)
             self._perform(self._hub.returned(invoked, value))
+
+    def _timed(self, invoked: Invoke[PeerLink], started: float, error: Exception | None) -> None:
+        if self.on_call is not None:
+            self.on_call(invoked.call.name, time.perf_counter() - started, error is not None)
 
     def _authenticate(self, action: Authenticate[PeerLink]) -> None:
         link = action.conn

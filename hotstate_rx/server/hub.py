@@ -422,6 +422,10 @@ class HubCore(Generic[C]):
         record = self._records.get(client_id)
         return None if record is None else record.context
 
+    def clients(self) -> list[ClientRecord[C]]:
+        """Every client's session, live or parked (for the inspector: read only)."""
+        return list(self._records.values())
+
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
         return self._snapshots.get(store)

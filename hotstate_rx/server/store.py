@@ -241,6 +241,11 @@ class StoreRegistry:
             names += [n for n in saved if n not in resident and self.resolve(n) is not None]
         return names
 
+    def resident(self) -> list[InstanceRecord]:
+        """The instances in memory now (for the inspector: read only)."""
+        with self.lock:
+            return list(self._instances.values())
+
     def has(self, full_name: str) -> bool:
         """The instance ``full_name`` exists now (loading it if it hibernates)."""
         if full_name in self._instances:

@@ -128,7 +128,8 @@ class _Reader(ABC):
 
 class _HotstateReader(_Reader):
     def opening(self) -> list[bytes | str]:
-        return [encode(ClientHello())] + ([encode(Subscribe(self._store))] if self._store else [])
+        frames: list[bytes | str] = [encode(ClientHello())]
+        return frames + ([encode(Subscribe(self._store))] if self._store else [])
 
     async def _read(self, ws: ClientConnection) -> None:
         tally, timed, first = self._tally, self._timed, True

@@ -6,13 +6,12 @@
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve socketio-echo   # python-socketio, event "echo" acknowledged
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
+    python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
 Reports ``{"url": ...}`` once it accepts connections and serves until its
-stdin closes; any line on stdin is answered ``{"cpu": s}``, the process's CPU
-time so far (to compute CPU per call). ``bare-patches`` feeds a client a
-100,000-item store: it answers ``hello`` and ``sub`` like a hotstate server,
-then sends N pre-encoded patches as fast as the connection takes them
-(``await send`` honours backpressure).
+stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
+``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
+as fast as the connection takes them (``await send`` honours backpressure).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +36,7 @@ from hotstate_rx.protocol import (
     decode_client_message,
     encode,
 )
+from hotstate_rx.server.loops import loop_factory
 from hotstate_rx.server.storage import SQLiteStorage
 
 from . import _socketio
@@ -146,9 +145,14 @@ async def main(argv: list[str]) -> None:
     url, close = await _start(kind, args)
     parent.send({"url": url})
     while await parent.recv() is not None:
-        parent.send({"cpu": time.process_time()})
+        pass
     await close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    argv = sys.argv[1:]
+    loop = "asyncio"
+    if argv[:1] == ["--loop"]:
+        loop, argv = argv[1], argv[2:]
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(main(argv))

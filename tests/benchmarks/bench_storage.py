@@ -40,7 +40,7 @@ from hotstate_rx.client import Client
 from hotstate_rx.server.storage import Saved, SQLiteStorage
 
 from ._harness import Parent, Row, emit, percentile, rss_bytes, spawn
-from .bench_calls import IN_FLIGHT, timed_calls
+from .bench_calls import IN_FLIGHT, rate
 
 REPEATS = 5
 ARGS = {"text": "hello"}
@@ -75,8 +75,8 @@ async def calls(tmp: Path) -> list[Row]:
         for _ in range(REPEATS):
             for callers in (1, IN_FLIGHT):
                 for kind, client in clients.items():
-                    got = await timed_calls(lambda c=client: c.call("bump", ARGS), callers)
-                    rates.setdefault((kind, callers), []).append(got.per_second)
+                    got = await rate(lambda c=client: c.call("bump", ARGS), callers)
+                    rates.setdefault((kind, callers), []).append(got)
     median = {k: statistics.median(v) for k, v in rates.items()}
     rows = []
     for callers, case in ((1, "sequential"), (IN_FLIGHT, f"pipelined ({IN_FLIGHT} in flight)")):

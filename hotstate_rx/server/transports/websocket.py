@@ -17,6 +17,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
+from ssl import SSLContext
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -26,6 +28,7 @@ from websockets.http11 import Request, Response
 from ...net.batching import Batcher, Outbox, binary_frame
 from ..access import ConnectInfo, OriginPolicy
 from ..session import CLOSE_TRY_AGAIN
+from ..tls import HANDSHAKE_TIMEOUT
 from . import Acceptor
 
 __all__ = ["WebSocketPeer", "listen"]
@@ -89,10 +92,17 @@ async def listen(
     max_send_buffer: int,
     compression: str | None,
     origins: OriginPolicy,
+    ssl: SSLContext | None = None,
 ) -> Server:
-    """Start accepting connections for ``acceptor``; returns the running websockets server."""
+    """Start accepting connections for ``acceptor``; returns the running websockets server.
+
+    With ``ssl``, ``wss://``: frames are still written to ``ws.transport``,
+    which is then asyncio's TLS transport, encrypting what it is given."""
 
     batcher = Batcher(asyncio.get_running_loop())
+    tls: dict[str, Any] = {}
+    if ssl is not None:
+        tls = {"ssl": ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
 
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, max_send_buffer, batcher)
@@ -123,6 +133,7 @@ async def listen(
         max_size=max_message_size,
         compression=compression,
         ping_interval=None,
+        **tls,
     )
 
 
