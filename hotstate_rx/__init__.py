@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .server.functions import CallContext as CallContext
     from .server.handle import InstanceHandle as InstanceHandle
     from .server.handle import StoreHandle as StoreHandle
+    from .server.limits import Limits as Limits
+    from .server.limits import RateLimit as RateLimit
     from .server.server import Hotstate as Hotstate
     from .server.server import Server as Server
     from .server.store import ALL as ALL
@@ -52,8 +54,10 @@ _EXPORTS = {
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",
+    "Limits": ".server.limits",
     "PatchError": ".errors",
     "ProtocolError": ".errors",
+    "RateLimit": ".server.limits",
     "Removed": ".server.store",
     "RpcError": ".errors",
     "RpcTimeout": ".errors",

@@ -24,8 +24,10 @@ PUBLIC = {
     "Hotstate",
     "HotstateError",
     "InstanceHandle",
+    "Limits",
     "PatchError",
     "ProtocolError",
+    "RateLimit",
     "Removed",
     "RpcError",
     "RpcTimeout",
@@ -52,6 +54,7 @@ PURE = [
     "server.session",
     "server.lifecycle",
     "server.functions",
+    "server.limits",
     # the client's rules
     "client.core",
     "client.status",

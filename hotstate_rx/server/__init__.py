@@ -10,6 +10,8 @@ Rooms, pure first:
   user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
+- :mod:`.limits` — what one client may cost: the options of the bounds the
+  hub, the sessions and the transports enforce (pure).
 
 Then the I/O, thin:
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from .functions import CallContext as CallContext
     from .handle import InstanceHandle as InstanceHandle
     from .handle import StoreHandle as StoreHandle
+    from .limits import Limits as Limits
+    from .limits import RateLimit as RateLimit
     from .server import Hotstate as Hotstate
     from .server import Server as Server
     from .store import ALL as ALL
@@ -39,6 +43,8 @@ _EXPORTS = {
     "CallContext": ".functions",
     "Change": ".store",
     "Hotstate": ".server",
+    "Limits": ".limits",
+    "RateLimit": ".limits",
     "Removed": ".store",
     "Server": ".server",
     "InstanceHandle": ".handle",

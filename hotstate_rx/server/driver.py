@@ -2,8 +2,10 @@
 
 It binds the event loop, accepts peers from the transports (it is their
 :class:`~hotstate_rx.server.transports.Acceptor`), arms one timer per
-connection at the hub's deadline, runs functions (awaiting async ones in
-tasks it owns), and performs the hub's actions. Every rule is in the hub.
+connection at the hub's deadline, runs functions (async ones in tasks it
+owns, one per running call, cancelled when the hub says so), tells each
+transport how long to stop reading (the hub's rate limit), and performs the
+hub's actions. Every rule is in the hub.
 
 Threads: store mutations may come from any thread. Their notifications go
 through the registry's one ordered queue, which the driver drains on its
@@ -21,10 +23,11 @@ import inspect
 import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from .hub import Disconnect, HubAction, HubCore, Invoke, Transmit
+from .hub import Cancel, Disconnect, HubAction, HubCore, Invoke, ThrottleReads, Transmit
 from .session import CLOSE_GOING_AWAY
 from .store import StoreRegistry
 from .transports import Peer
@@ -38,15 +41,17 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("driver", "peer", "timer")
+    __slots__ = ("driver", "pause", "peer", "timer")
 
     def __init__(self, driver: LoopDriver, peer: Peer) -> None:
         self.driver = driver
         self.peer = peer
         self.timer: asyncio.TimerHandle | None = None
+        self.pause = 0.0
+        """Seconds the transport waits before its next read (set per frame)."""
 
-    def receive(self, frame: bytes | str) -> None:
-        self.driver.received(self, frame)
+    def receive(self, frame: bytes | str) -> float:
+        return self.driver.received(self, frame)
 
     def lost(self) -> None:
         self.driver.lost(self)
@@ -58,7 +63,8 @@ class LoopDriver:
     def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
         self._hub = hub
         self._registry = registry
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
+        """The running async calls, by connection and call id."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
 
@@ -97,8 +103,11 @@ class LoopDriver:
         self._arm(link)
         return link
 
-    def received(self, link: PeerLink, frame: bytes | str) -> None:
+    def received(self, link: PeerLink, frame: bytes | str) -> float:
+        """A frame from ``link``; the seconds its transport must wait before reading on."""
+        link.pause = 0.0
         self._perform(self._hub.receive(link, frame, self._now()))
+        return link.pause
 
     def lost(self, link: PeerLink) -> None:
         if link.timer is not None:
@@ -110,6 +119,16 @@ class LoopDriver:
         deadline = self._hub.next_deadline(link)
         if deadline is not None and self._loop is not None:
             link.timer = self._loop.call_at(deadline, self._tick, link)
+
+    def _rearm(self, link: PeerLink) -> None:
+        """The hub's deadline for ``link`` may have come closer (a call started)."""
+        deadline = self._hub.next_deadline(link)
+        timer = link.timer
+        if deadline is not None and (timer is None or deadline < timer.when()):
+            if timer is not None:
+                timer.cancel()
+            link.timer = None
+            self._arm(link)
 
     def _tick(self, link: PeerLink) -> None:
         link.timer = None
@@ -123,7 +142,7 @@ class LoopDriver:
         """Close every connection (1001) and cancel the running calls."""
         for link in self._hub.connections:
             link.peer.close(CLOSE_GOING_AWAY, "server closing")
-        tasks = list(self._tasks)
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -142,10 +161,16 @@ class LoopDriver:
             match action:
                 case Transmit(targets, frame):
                     _send_all(targets, frame)
-                case Disconnect(link, code, reason):
-                    link.peer.close(code, reason)
                 case Invoke():
                     self._invoke(action)
+                case ThrottleReads(link, seconds):
+                    link.pause = seconds
+                case Cancel(link, call_id):
+                    task = self._tasks.pop((link, call_id), None)
+                    if task is not None:
+                        task.cancel()
+                case Disconnect(link, code, reason):
+                    link.peer.close(code, reason)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         try:
@@ -153,23 +178,27 @@ class LoopDriver:
         except Exception as exc:
             self._perform(self._hub.raised(invoked, exc))
             return
-        if inspect.isawaitable(value):
-            self._spawn(self._finish(invoked, value))
-        else:
+        if not inspect.isawaitable(value):
             self._perform(self._hub.returned(invoked, value))
+            return
+        task = asyncio.ensure_future(value)
+        link = invoked.conn
+        self._tasks[link, invoked.call.id] = task
+        task.add_done_callback(partial(self._finished, invoked))
+        self._rearm(link)  # its deadline may be the connection's next one
 
-    async def _finish(self, invoked: Invoke[PeerLink], pending: Awaitable[Any]) -> None:
-        try:
-            value = await pending
-        except Exception as exc:
-            self._perform(self._hub.raised(invoked, exc))
-        else:
-            self._perform(self._hub.returned(invoked, value))
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _finished(self, invoked: Invoke[PeerLink], task: asyncio.Future[Any]) -> None:
+        key = (invoked.conn, invoked.call.id)
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if task.cancelled():
+            return  # the hub cancelled it, and answered the caller if one waits
+        exc = task.exception()
+        if exc is None:
+            self._perform(self._hub.returned(invoked, task.result()))
+        else:  # a BaseException (SystemExit...) also stops the loop: still answer the caller
+            error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+            self._perform(self._hub.raised(invoked, error))
 
 
 def _send_all(links: tuple[PeerLink, ...], frame: bytes) -> None:

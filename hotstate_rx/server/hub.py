@@ -6,7 +6,8 @@ and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
 arrived, a connection's timer fired, a connection was lost, a function
 returned or raised, store changes are waiting. It answers with the I/O to
 perform, in order: :class:`Transmit` bytes, :class:`Disconnect` a
-connection, :class:`Invoke` a function. It decides:
+connection, :class:`Invoke` a function, :class:`Cancel` a running call,
+:class:`Throttle` a connection's reading. It decides:
 
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
@@ -15,7 +16,12 @@ connection, :class:`Invoke` a function. It decides:
   hold yet, then ``del`` when the instance is deleted;
 - order: a snapshot is taken only after every queued change has gone out,
   and the changes a function caused go out before its result;
-- which function a call runs, and what the caller gets back.
+- which function a call runs, and what the caller gets back;
+- what one client may cost (its :class:`~.limits.Limits`): subscriptions
+  and pending calls per connection, call deadlines, instances per dynamic
+  store, instance names, and the release of the transient instances that
+  only its subscriptions kept alive. Cheap checks come before expensive
+  work: a call's arguments are decoded only once it will run.
 
 A connection is an opaque, hashable key chosen by the driver (``C``). The
 hub holds no socket, loop, task or clock: ``now`` is passed in. Store changes
@@ -29,23 +35,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
+from ..errors import ProtocolError
 from ..frozen import freeze
 from ..protocol import (
     Call,
     Deleted,
     ErrorMessage,
     PatchMessage,
+    RawCall,
     Result,
     ServerMessage,
     Snapshot,
+    clip,
     encode,
 )
 from .functions import CallContext, Function, FunctionTable
 from .lifecycle import LifecycleEvents
-from .session import Action as SessionAction
+from .limits import Limits, check_instance_key
 from .session import (
+    DEFAULT_LIMITS,
     CallRequested,
     Close,
     Misbehaved,
@@ -53,11 +63,24 @@ from .session import (
     Reply,
     Session,
     SubscribeRequested,
+    Throttle,
     UnsubscribeRequested,
 )
-from .store import Change, Removed, StoreRegistry
+from .session import Action as SessionAction
+from .store import Change, Definition, Removed, StoreRegistry
 
-__all__ = ["Disconnect", "HubAction", "HubCore", "Invoke", "Transmit", "encode_value"]
+__all__ = [
+    "CALL_TIMEOUT",
+    "TOO_MANY_CALLS",
+    "Cancel",
+    "Disconnect",
+    "HubAction",
+    "HubCore",
+    "Invoke",
+    "ThrottleReads",
+    "Transmit",
+    "encode_value",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +115,30 @@ class Invoke(Generic[C]):
     context: CallContext
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C]
+@dataclass(frozen=True, slots=True)
+class Cancel(Generic[C]):
+    """Cancel the running call ``call_id`` of ``conn`` (its caller left, or its
+    deadline passed and the caller was answered); its outcome is not wanted."""
+
+    conn: C
+    call_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleReads(Generic[C]):
+    """Read no frame from ``conn`` for ``seconds`` (its rate limit)."""
+
+    conn: C
+    seconds: float
+
+
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Cancel[C] | ThrottleReads[C]
+
+TOO_MANY_CALLS = "limit: too many pending calls"
+"""The error of a call beyond ``max_pending_calls``."""
+
+CALL_TIMEOUT = "timeout"
+"""The error of a call cancelled at ``call_timeout``."""
 
 
 class HubCore(Generic[C]):
@@ -100,7 +146,8 @@ class HubCore(Generic[C]):
 
     ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
     lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
-    the moment the hub decides them."""
+    the moment the hub decides them; ``limits`` bounds what each client may
+    cost."""
 
     def __init__(
         self,
@@ -109,13 +156,16 @@ class HubCore(Generic[C]):
         events: LifecycleEvents,
         *,
         owner: Any,
-        max_message_size: int | None = 1 << 20,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._registry = registry
         self._functions = functions
         self._events = events
         self._owner = owner
-        self._max_message_size = max_message_size
+        self.limits: Final = limits
+        self._running: dict[C, dict[int, tuple[Invoke[C], float]]] = {}
+        """Connection -> its running calls: id -> (the Invoke, its deadline), in
+        deadline order (one timeout for all, so the order they started)."""
         self._sessions: dict[C, Session] = {}
         self._clients: dict[str, C] = {}
         """Connections that finished the handshake, by client id."""
@@ -130,34 +180,44 @@ class HubCore(Generic[C]):
 
     def open(self, conn: C, client_id: str, *, now: float, heartbeat: float) -> None:
         """A transport accepted ``conn``; the client must now say hello."""
-        self._sessions[conn] = Session(
-            client_id, now=now, heartbeat=heartbeat, max_message_size=self._max_message_size
-        )
+        self._sessions[conn] = Session(client_id, now=now, heartbeat=heartbeat, limits=self.limits)
 
     def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
         """One frame from ``conn``."""
         session = self._sessions.get(conn)
         if session is not None:
-            self._apply(conn, session, session.receive(frame, now))
+            self._apply(conn, session, session.receive(frame, now), now)
         return self._take()
 
     def tick(self, conn: C, now: float) -> list[HubAction[C]]:
         """``conn``'s deadline (:meth:`next_deadline`) has come."""
         session = self._sessions.get(conn)
         if session is not None:
-            self._apply(conn, session, session.tick(now))
+            self._expire_calls(conn, session, now)
+            self._apply(conn, session, session.tick(now), now)
         return self._take()
 
     def next_deadline(self, conn: C) -> float | None:
         """When :meth:`tick` must run next for ``conn`` (None: no timer needed)."""
         session = self._sessions.get(conn)
-        return None if session is None else session.next_deadline()
+        if session is None:
+            return None
+        deadline = session.next_deadline()
+        running = self._running.get(conn)
+        if running and self.limits.call_timeout is not None:
+            _, first = next(iter(running.values()))
+            return first if deadline is None else min(first, deadline)
+        return deadline
 
     def lost(self, conn: C) -> list[HubAction[C]]:
-        """``conn`` is gone: end its subscriptions (``on_idle`` where it was the last)."""
+        """``conn`` is gone: cancel its running calls, end its subscriptions
+        (``on_idle`` where it was the last, then the release of transient
+        instances)."""
         session = self._sessions.pop(conn, None)
         if session is None:
             return self._take()
+        for call_id in self._running.pop(conn, {}):
+            self._out.append(Cancel(conn, call_id))
         client_id = session.client_id
         for store in session.closed():
             self._drop_subscriber(conn, client_id, store)
@@ -167,8 +227,11 @@ class HubCore(Generic[C]):
         return self._take()
 
     def returned(self, invoked: Invoke[C], value: Any) -> list[HubAction[C]]:
-        """An :class:`Invoke` returned ``value``: the changes it caused, then its result."""
+        """An :class:`Invoke` returned ``value``: the changes it caused, then its
+        result (nothing if the call was answered already: cancelled, timed out)."""
         conn, call, client_id = invoked.conn, invoked.call, invoked.context.client_id
+        if not self._settle(invoked):
+            return self._take()
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
         except TypeError as exc:
@@ -184,6 +247,8 @@ class HubCore(Generic[C]):
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
         """An :class:`Invoke` raised: the caller gets the message."""
         call = invoked.call
+        if not self._settle(invoked):
+            return self._take()
         log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
         self._events.fire("error", exc, invoked.context.client_id)
         self._answer(invoked.conn, Result(call.id, error=str(exc) or type(exc).__name__))
@@ -224,15 +289,15 @@ class HubCore(Generic[C]):
 
     # -- the session's actions ------------------------------------------------------
 
-    def _apply(self, conn: C, session: Session, actions: list[SessionAction]) -> None:
+    def _apply(self, conn: C, session: Session, actions: list[SessionAction], now: float) -> None:
         for action in actions:
             try:
-                self._act(conn, session, action)
+                self._act(conn, session, action, now)
             except Exception as exc:  # a bug must not take the hub or other clients down
                 log.exception("internal error handling %r", action)
                 self._events.fire("error", exc, session.client_id)
 
-    def _act(self, conn: C, session: Session, action: SessionAction) -> None:
+    def _act(self, conn: C, session: Session, action: SessionAction, now: float) -> None:
         match action:
             case Reply(message):
                 self._send(conn, encode(message))
@@ -247,7 +312,9 @@ class HubCore(Generic[C]):
             case UnsubscribeRequested(store):
                 self._drop_subscriber(conn, session.client_id, store)
             case CallRequested(call):
-                self._call(conn, session, call)
+                self._call(conn, session, call, now)
+            case Throttle(seconds):
+                self._out.append(ThrottleReads(conn, seconds))
             case Misbehaved(error):
                 client_id = session.client_id
                 log.info("bad input from %s: %s", client_id, error)
@@ -258,17 +325,27 @@ class HubCore(Generic[C]):
 
     def _subscribe(self, conn: C, session: Session, store: str) -> None:
         registry = self._registry
+        limits = self.limits
+        if len(store) > limits.max_name_length:
+            why = f"invalid store name: longer than {limits.max_name_length} characters"
+            self._answer(conn, ErrorMessage("subscribe", why, clip(store, 60)))
+            return
         resolved = registry.resolve(store)
         if resolved is None:
             self._answer(conn, ErrorMessage("subscribe", f"unknown store '{store}'", store))
             return
         definition, key = resolved
         client_id = session.client_id
+        resync = store in session.subscriptions
+        if not resync:
+            refused = self._refuse_subscription(session, definition, key)
+            if refused is not None:
+                self._answer(conn, ErrorMessage(*refused, store))
+                return
         with registry.lock:
             # Send what is queued first: then the snapshot below is exactly the
             # state after every change the client will not get as a patch.
             self._flush()
-            resync = store in session.subscriptions
             try:
                 if resync:  # it exists: a deletion would have ended the subscription
                     current = registry.snapshot(definition, key) or _vanished(store)
@@ -288,6 +365,30 @@ class HubCore(Generic[C]):
         if not resync:
             self._events.fire("subscribe", store, client_id)
 
+    def _refuse_subscription(
+        self, session: Session, definition: Definition, key: str | None
+    ) -> tuple[str, str] | None:
+        """``(code, message)`` of the error refusing a new subscription, or None:
+        an invalid key, one subscription too many, one instance too many."""
+        limits = self.limits
+        if key is not None:
+            problem = check_instance_key(key)
+            if problem is not None:
+                return "subscribe", f"invalid store name: {problem}"
+        if len(session.subscriptions) >= limits.max_subscriptions:
+            return "limit", f"too many subscriptions (at most {limits.max_subscriptions})"
+        registry = self._registry
+        if (
+            key is not None
+            and registry.find(definition, key) is None
+            and registry.instance_count(definition) >= limits.max_instances
+        ):
+            return (
+                "limit",
+                f"too many instances of {definition.name!r} (at most {limits.max_instances})",
+            )
+        return None
+
     def _snapshot_frame(self, store: str, state: Any, version: int) -> bytes:
         cached = self._snapshots.get(store)
         if cached is not None and cached[0] == version:
@@ -304,13 +405,20 @@ class HubCore(Generic[C]):
         if not subscribers:
             del self._subscribers[store]
         self._events.fire("unsubscribe", store, client_id)
-        idle = self._registry.release(store)
-        if idle is not None:
-            try:
-                idle()
-            except Exception as exc:
-                log.exception("on_idle of %r raised", store)
-                self._events.fire("error", exc, None)
+        registry = self._registry
+        idle = registry.release(store)
+        if idle is None:
+            return
+        try:
+            idle()
+        except Exception as exc:
+            log.exception("on_idle of %r raised", store)
+            self._events.fire("error", exc, None)
+        try:
+            registry.reclaim(store)
+        except Exception as exc:  # on_terminate is user code
+            log.exception("releasing %r raised", store)
+            self._events.fire("error", exc, None)
 
     def _fan_out(self, event: Change | Removed) -> None:
         """The hub's own watch on every store: changes to their subscribers."""
@@ -337,13 +445,60 @@ class HubCore(Generic[C]):
 
     # -- calls --------------------------------------------------------------------
 
-    def _call(self, conn: C, session: Session, call: Call) -> None:
-        function = self._functions.get(call.name)
-        if function is None:
-            self._answer(conn, Result(call.id, error=f"unknown function '{call.name}'"))
+    def _call(self, conn: C, session: Session, raw: RawCall, now: float) -> None:
+        """The cheap checks in order (a running id, the function, the pending
+        cap), then the arguments are decoded, then the call runs."""
+        running = self._running.get(conn)
+        if running is not None and raw.id in running:
+            why = f"call id {raw.id} is already running (ids must be unique among pending calls)"
+            self._apply(conn, session, session.reject(why, now), now)
             return
-        context = CallContext(session.client_id, self._owner)
-        self._out.append(Invoke(conn, call, function, context))
+        function = self._functions.get(raw.name)
+        if function is None:
+            self._answer(conn, Result(raw.id, error=f"unknown function '{clip(raw.name, 100)}'"))
+            return
+        limits = self.limits
+        if running is not None and len(running) >= limits.max_pending_calls:
+            self._answer(conn, Result(raw.id, error=TOO_MANY_CALLS))
+            return
+        try:
+            call = raw.decode()
+        except ProtocolError as exc:
+            self._apply(conn, session, session.reject(str(exc), now), now)
+            return
+        invoked = Invoke(conn, call, function, CallContext(session.client_id, self._owner))
+        timeout = limits.call_timeout
+        deadline = now + timeout if timeout is not None else float("inf")
+        if running is None:
+            running = self._running[conn] = {}
+        running[call.id] = (invoked, deadline)
+        self._out.append(invoked)
+
+    def _settle(self, invoked: Invoke[C]) -> bool:
+        """``invoked`` is over: True if it was still running (its caller waits)."""
+        running = self._running.get(invoked.conn, {})
+        entry = running.get(invoked.call.id)
+        if entry is None or entry[0] is not invoked:
+            return False
+        del running[invoked.call.id]
+        return True
+
+    def _expire_calls(self, conn: C, session: Session, now: float) -> None:
+        """Answer and cancel the calls of ``conn`` whose deadline has come."""
+        running = self._running.get(conn)
+        while running:
+            call_id, (invoked, deadline) = next(iter(running.items()))
+            if deadline > now:
+                return
+            del running[call_id]
+            log.warning(
+                "function %r timed out after %s s for %s",
+                invoked.call.name,
+                self.limits.call_timeout,
+                session.client_id,
+            )
+            self._out.append(Cancel(conn, call_id))
+            self._answer(conn, Result(call_id, error=CALL_TIMEOUT))
 
     # -- output -------------------------------------------------------------------
 

@@ -12,8 +12,13 @@ States::
         \\--anything else / other version--> CLOSED (err protocol, close 1002)
 
 Bad frames while OPEN are answered with ``err bad_message`` and the
-connection stays up; after :data:`MAX_BAD_FRAMES` in a row it is closed with
-1008, so a broken or hostile peer cannot keep the server busy forever.
+connection stays up; a connection that sends ``max_bad_frames`` of them (one
+is forgiven per ``bad_frame_decay`` seconds, good frames in between change
+nothing) is closed with 1008, so a broken or hostile peer cannot keep the
+server busy forever. With a ``rate_limit``, every frame spends from the
+connection's token bucket, and a :class:`Throttle` tells the driver how long
+to stop reading once the budget is spent (see
+:class:`~hotstate_rx.server.limits.Limits`).
 """
 
 from __future__ import annotations
@@ -25,17 +30,19 @@ from typing import Final
 from ..errors import ProtocolError
 from ..protocol import (
     PROTOCOL_VERSION,
-    Call,
     ClientHello,
     ErrorMessage,
     Ping,
     Pong,
+    RawCall,
     ServerHello,
     ServerMessage,
     Subscribe,
     Unsubscribe,
-    decode_client_message,
+    clip,
+    decode_client_envelope,
 )
+from .limits import Limits, TokenBucket
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -44,8 +51,7 @@ __all__ = [
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
-    "HANDSHAKE_TIMEOUT",
-    "MAX_BAD_FRAMES",
+    "DEFAULT_LIMITS",
     "Action",
     "CallRequested",
     "Close",
@@ -55,14 +61,11 @@ __all__ = [
     "Session",
     "State",
     "SubscribeRequested",
+    "Throttle",
     "UnsubscribeRequested",
 ]
 
-MAX_BAD_FRAMES: Final = 10
-"""Consecutive bad frames after which a connection is closed with 1008."""
-
-HANDSHAKE_TIMEOUT: Final = 10.0
-"""Seconds a new connection has to say ``hello`` (closed with 1011 after)."""
+DEFAULT_LIMITS: Final = Limits()
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL: Final = 1002
@@ -119,9 +122,17 @@ class UnsubscribeRequested:
 
 @dataclass(frozen=True, slots=True)
 class CallRequested:
-    """The client called a function; the hub answers with a ``Result``."""
+    """The client called a function; the hub answers with a ``Result``, after
+    the cheap checks, before it decodes the arguments (``call.decode()``)."""
 
-    call: Call
+    call: RawCall
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Read nothing more from this client for ``seconds`` (its rate limit)."""
+
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +144,14 @@ class Misbehaved:
 
 
 Action = (
-    Reply | Close | Opened | SubscribeRequested | UnsubscribeRequested | CallRequested | Misbehaved
+    Reply
+    | Close
+    | Opened
+    | SubscribeRequested
+    | UnsubscribeRequested
+    | CallRequested
+    | Misbehaved
+    | Throttle
 )
 
 
@@ -141,9 +159,9 @@ class Session:
     """The protocol state of one connection (see the module docstring).
 
     ``heartbeat`` is in seconds (0 disables it); a client that has not said
-    ``hello`` within ``handshake_timeout`` seconds is closed whatever the
-    heartbeat, so a silent socket cannot hold a slot forever. ``now`` values
-    come from one monotonic clock chosen by the caller."""
+    ``hello`` within ``limits.handshake_timeout`` seconds is closed whatever
+    the heartbeat, so a silent socket cannot hold a slot forever. ``now``
+    values come from one monotonic clock chosen by the caller."""
 
     def __init__(
         self,
@@ -151,25 +169,22 @@ class Session:
         *,
         now: float,
         heartbeat: float = 30.0,
-        max_message_size: int | None = 1 << 20,
-        max_bad_frames: int = MAX_BAD_FRAMES,
-        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
-        if handshake_timeout <= 0:
-            raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
         self.client_id: Final = client_id
         self.heartbeat: Final = float(heartbeat)
-        self.max_message_size = max_message_size
-        self.max_bad_frames = max_bad_frames
+        self.limits: Final = limits
         self.state = State.HANDSHAKE
         self.subscriptions: dict[str, int] = {}
         """Subscribed instance name -> version the client holds."""
         self._bad_frames = 0
+        self._bad_since = now
+        self._bucket = None if limits.rate_limit is None else TokenBucket(limits.rate_limit, now)
         self._last_seen = now
         self._next_ping = now + self.heartbeat
-        self._hello_by = now + handshake_timeout
+        self._hello_by = now + limits.handshake_timeout
 
     # -- input ---------------------------------------------------------------
 
@@ -178,31 +193,41 @@ class Session:
         if self.state is State.CLOSED:
             return []
         self._last_seen = now
-        if self.max_message_size is not None and len(frame) > self.max_message_size:
-            why = f"frame larger than {self.max_message_size} bytes"
+        bucket = self._bucket
+        if bucket is None:
+            return self._receive(frame, now)
+        wait = bucket.spend(len(frame), now)
+        actions = self._receive(frame, now)
+        if wait:
+            actions.append(Throttle(wait))
+        return actions
+
+    def _receive(self, frame: bytes | str, now: float) -> list[Action]:
+        limit = self.limits.max_message_size
+        if len(frame) > limit:
+            why = f"frame larger than {limit} bytes"
             return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_TOO_BIG, why)]
         try:
-            msg = decode_client_message(frame)
+            msg = decode_client_envelope(frame)
         except ProtocolError as exc:
-            return self._bad(str(exc))
+            return self.reject(str(exc), now)
         if self.state is State.HANDSHAKE:
             return self._handshake(msg)
-        self._bad_frames = 0
         match msg:
+            case RawCall():
+                return [CallRequested(msg)]
             case Subscribe(store):
                 return [SubscribeRequested(store)]
             case Unsubscribe(store):
                 if self.subscriptions.pop(store, None) is None:
                     return []
                 return [UnsubscribeRequested(store)]
-            case Call():
-                return [CallRequested(msg)]
             case Ping():
                 return [Reply(Pong())]
             case Pong():
                 return []
             case _:
-                return self._bad(f"unexpected {type(msg).__name__} after the handshake")
+                return self.reject(f"unexpected {type(msg).__name__} after the handshake", now)
 
     def _handshake(self, msg: object) -> list[Action]:
         if not isinstance(msg, ClientHello):
@@ -216,19 +241,33 @@ class Session:
         hello = ServerHello(self.client_id, self.heartbeat)
         return [Reply(hello), Opened(self.client_id)]
 
-    def _bad(self, why: str) -> list[Action]:
+    def reject(self, why: str, now: float) -> list[Action]:
+        """A bad frame (found here, or by the hub once it looked inside): ``err
+        bad_message``; 1008 once the connection's bad-frame budget is spent."""
         if self.state is State.HANDSHAKE:
             return self._fail(why)
+        if self.state is State.CLOSED:
+            return []
+        why = clip(why)
+        if self._bad_frames:  # one is forgiven per bad_frame_decay seconds
+            decay = self.limits.bad_frame_decay
+            forgiven = int((now - self._bad_since) // decay)
+            if forgiven:
+                self._bad_frames = max(0, self._bad_frames - forgiven)
+                self._bad_since += forgiven * decay
+        if not self._bad_frames:
+            self._bad_since = now
         self._bad_frames += 1
         reply: list[Action] = [
             Misbehaved(ProtocolError(why)),
             Reply(ErrorMessage("bad_message", why)),
         ]
-        if self._bad_frames >= self.max_bad_frames:
-            return reply + self._close(CLOSE_POLICY, f"{self._bad_frames} bad frames in a row")
+        if self._bad_frames >= self.limits.max_bad_frames:
+            return reply + self._close(CLOSE_POLICY, "too many bad frames")
         return reply
 
     def _fail(self, why: str) -> list[Action]:
+        why = clip(why)
         return [
             Misbehaved(ProtocolError(why)),
             Reply(ErrorMessage("protocol", why)),

@@ -11,6 +11,11 @@ order. Lifecycle of one instance (as in the original's diagram)::
     reset()  -> on_terminate -> raw defaults, uninitialized -> next use: on_create again
     delete() -> on_terminate -> gone (watchers get Removed) -> next use: created again
 
+A dynamic instance that a subscription created and that nothing but
+subscriptions used since is *transient*: when its last subscriber leaves,
+after ``on_idle``, :meth:`StoreRegistry.reclaim` deletes it, so what clients
+made the server allocate does not outlive their need for it.
+
 States are deep-frozen (:mod:`hotstate_rx.frozen`), so the defaults are shared
 by every instance without a copy and ``get()`` can be handed out safely.
 """
@@ -112,6 +117,8 @@ class InstanceRecord:
     initialized: bool = False
     creating: bool = False
     subscribers: int = 0
+    transient: bool = False
+    """Created by a subscription, used by nothing else since (:meth:`StoreRegistry.reclaim`)."""
 
 
 class StoreRegistry:
@@ -126,6 +133,8 @@ class StoreRegistry:
         self._static: dict[str, Definition] = {}
         self._dynamic: dict[str, Definition] = {}
         self._instances: dict[str, InstanceRecord] = {}
+        self._counts: dict[str, int] = {}
+        """Definition name -> how many of its instances exist."""
         self._closers: list[Callable[[], None]] = []
         self.on_created: Callable[[str, str | None], None] | None = None
         self.on_deleted: Callable[[str], None] | None = None
@@ -173,6 +182,10 @@ class StoreRegistry:
     def has(self, full_name: str) -> bool:
         """The instance ``full_name`` exists now."""
         return full_name in self._instances
+
+    def instance_count(self, definition: Definition) -> int:
+        """How many instances of ``definition`` exist now."""
+        return self._counts.get(definition.name, 0)
 
     # -- notifications ----------------------------------------------------
 
@@ -225,9 +238,14 @@ class StoreRegistry:
     # -- subscribers (counted by the server) --------------------------------
 
     def acquire(self, definition: Definition, key: str | None) -> InstanceRecord:
-        """A client subscribes: use the instance (creating it) and count it."""
-        with self.using(definition, key) as inst:
+        """A client subscribes: use the instance (creating it, transient if
+        dynamic) and count it."""
+        with self.transaction():
+            fresh = key is not None and self.find(definition, key) is None
+            inst = self._use(definition, key)
             inst.subscribers += 1
+            if fresh:
+                inst.transient = True
         return inst
 
     def release(self, full_name: str) -> Callable[[], None] | None:
@@ -242,6 +260,16 @@ class StoreRegistry:
                 return None
             key = inst.key
             return lambda: hook(key)
+
+    def reclaim(self, full_name: str) -> bool:
+        """Delete the instance if it is transient and has no subscriber left
+        (the hub calls this after ``on_idle``); True if it did."""
+        with self.transaction():
+            inst = self._instances.get(full_name)
+            if inst is None or not inst.transient or inst.subscribers:
+                return False
+            self._delete(inst)
+            return True
 
     # -- transactions ---------------------------------------------------------
 
@@ -258,9 +286,12 @@ class StoreRegistry:
     @contextmanager
     def using(self, definition: Definition, key: str | None) -> Iterator[InstanceRecord]:
         """A :meth:`transaction` on one instance, created and initialised
-        (``on_create``) first if needed: every *use* of an instance goes here."""
+        (``on_create``) first if needed: every *use* of an instance by server
+        code goes here (which makes it no longer transient)."""
         with self.transaction():
-            yield self._use(definition, key)
+            inst = self._use(definition, key)
+            inst.transient = False
+            yield inst
 
     def find(self, definition: Definition, key: str | None) -> InstanceRecord | None:
         """The instance if it exists (never creates it)."""
@@ -283,7 +314,12 @@ class StoreRegistry:
         announces it (:meth:`_announce`) once it is there to stay."""
         name = self.full_name(definition, key)
         inst = self._instances[name] = InstanceRecord(definition, name, key, definition.defaults)
+        self._counts[definition.name] = self._counts.get(definition.name, 0) + 1
         return inst
+
+    def _remove(self, inst: InstanceRecord) -> None:
+        del self._instances[inst.name]
+        self._counts[inst.definition.name] -= 1
 
     def _announce(self, inst: InstanceRecord) -> None:
         if self.on_created is not None:
@@ -310,7 +346,7 @@ class StoreRegistry:
             state = definition.defaults if hook is None else _merge(definition, hook(key))
         except BaseException:
             if fresh and self._instances.get(name) is inst:
-                del self._instances[name]
+                self._remove(inst)
             raise
         finally:
             inst.creating = False
@@ -351,7 +387,7 @@ class StoreRegistry:
         self._terminate(inst)
         if self._instances.get(inst.name) is not inst:
             return  # on_terminate deleted it already
-        del self._instances[inst.name]
+        self._remove(inst)
         self._notifier.enqueue(Removed(inst.name, inst.key), inst.definition.name)
         if self.on_deleted is not None:
             self._notifier.enqueue_call(self.on_deleted, inst.name)

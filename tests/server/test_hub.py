@@ -1,67 +1,27 @@
-"""The hub's rules without a socket or a loop: events in, actions out.
-
-Connections are plain strings here; frames are decoded back into messages so
-the tests read like the protocol.
-"""
+"""The hub's rules without a socket or a loop: events in, actions out
+(the rig is in ``hub_helpers``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from hub_helpers import Rig, sent
 
 from hotstate_rx.protocol import (
     Call,
-    ClientHello,
     Deleted,
     ErrorMessage,
     EventMessage,
     PatchMessage,
     Result,
     ServerHello,
-    ServerMessage,
     Snapshot,
     Subscribe,
     Unsubscribe,
     decode_server_message,
     encode,
 )
-from hotstate_rx.server.functions import FunctionTable
-from hotstate_rx.server.handle import StoreHandle
-from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
-from hotstate_rx.server.lifecycle import LIFECYCLE_EVENTS, LifecycleEvents
-from hotstate_rx.server.session import CLOSE_POLICY, MAX_BAD_FRAMES
-from hotstate_rx.server.store import StoreRegistry
-
-
-class Rig:
-    """A hub with its registry, functions and a log of lifecycle events."""
-
-    def __init__(self) -> None:
-        self.registry = StoreRegistry()
-        self.functions = FunctionTable()
-        self.events = LifecycleEvents()
-        self.fired: list[tuple[Any, ...]] = []
-        for name in sorted(LIFECYCLE_EVENTS):
-            self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
-        self.hub: HubCore[str] = HubCore(
-            self.registry, self.functions, self.events, owner="the server"
-        )
-
-    def store(self, name: str, data: Any) -> StoreHandle:
-        return StoreHandle(self.registry, self.registry.define(name, data))
-
-    def connect(self, conn: str) -> list[HubAction[str]]:
-        self.hub.open(conn, f"id-{conn}", now=0.0, heartbeat=30.0)
-        return self.send(conn, ClientHello())
-
-    def send(self, conn: str, message: Any) -> list[HubAction[str]]:
-        return self.hub.receive(conn, encode(message), now=1.0)
-
-
-def sent(actions: list[HubAction[str]]) -> list[tuple[tuple[str, ...], ServerMessage]]:
-    """The transmissions among ``actions``, decoded, in order."""
-    return [(a.targets, decode_server_message(a.frame)) for a in actions if isinstance(a, Transmit)]
+from hotstate_rx.server.hub import Disconnect, HubAction, Invoke, Transmit
+from hotstate_rx.server.session import CLOSE_POLICY, DEFAULT_LIMITS
 
 
 @pytest.fixture
@@ -227,10 +187,11 @@ def test_emit_reaches_every_client_or_one(rig: Rig) -> None:
 def test_bad_frames_end_in_a_disconnect(rig: Rig) -> None:
     rig.connect("a")
     actions: list[HubAction[str]] = []
-    for _ in range(MAX_BAD_FRAMES):
+    budget = DEFAULT_LIMITS.max_bad_frames
+    for _ in range(budget):
         actions = rig.hub.receive("a", b"\xc1", now=1.0)
-    assert actions[-1] == Disconnect("a", CLOSE_POLICY, f"{MAX_BAD_FRAMES} bad frames in a row")
-    assert [e[0] for e in rig.fired].count("error") == MAX_BAD_FRAMES
+    assert actions[-1] == Disconnect("a", CLOSE_POLICY, "too many bad frames")
+    assert [e[0] for e in rig.fired].count("error") == budget
 
 
 def test_a_silent_connection_is_timed_out(rig: Rig) -> None:

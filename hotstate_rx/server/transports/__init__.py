@@ -1,9 +1,12 @@
 """Thin adapters between a network server and the hub.
 
 A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the acceptor for
-a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame and
-calls ``lost()`` when the socket is gone. All protocol rules live in
+a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame
+(waiting before the next read as long as ``receive`` says) and calls
+``lost()`` when the socket is gone. All protocol rules live in
 :mod:`hotstate_rx.server.hub`; the loop in :mod:`hotstate_rx.server.driver`.
+The I/O bounds of :class:`~hotstate_rx.server.limits.Limits` are the
+transports' own: ``max_send_buffer`` and ``close_timeout``.
 
 - :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
 - :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.
@@ -20,14 +23,18 @@ __all__ = ["Acceptor", "Link", "Peer"]
 class Peer(Protocol):
     """The sending half of one connection, as the hub sees it.
 
-    ``send`` never blocks: frames are queued in order. A peer whose queue grows
-    past its limit closes itself (1013) so one slow client cannot hold memory
-    or delay the others."""
+    ``send`` never blocks: frames are queued in order. The peer counts every
+    byte queued for its connection, wherever it waits (its own queue, the
+    socket transport's buffer), in one place; past ``max_send_buffer`` it
+    closes itself (1013), so one slow client cannot hold memory or delay the
+    others. Frames sent after a close are dropped."""
 
     def send(self, frame: bytes) -> None: ...
 
     def close(self, code: int, reason: str) -> None:
-        """Send what is queued, then close with ``code``."""
+        """Send what is queued, then close with ``code``. If that is not over
+        within ``close_timeout`` (a peer that stopped reading), drop the
+        connection: its memory is released within that bound, whatever the peer."""
 
     @classmethod
     def send_many(cls, peers: Sequence[Self], frame: bytes) -> None:
@@ -41,7 +48,10 @@ class Peer(Protocol):
 class Link(Protocol):
     """The receiving half: what a transport reports to the hub."""
 
-    def receive(self, frame: bytes | str) -> None: ...
+    def receive(self, frame: bytes | str) -> float:
+        """Hand over one frame; return the seconds to wait before reading the
+        next one (0.0: at once). Waiting is how a rate limit is enforced: the
+        peer's frames pile up in its own socket buffers, and TCP slows it down."""
 
     def lost(self) -> None: ...
 

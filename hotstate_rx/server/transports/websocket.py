@@ -5,9 +5,17 @@ Frames are written synchronously to each transport through
 every subscriber, with no task per send, in order with everything else
 written to that connection, and frames that pile up for one connection within
 a loop iteration leave in one system call. Nothing here applies backpressure,
-so each peer checks its transport's write buffer after writing and closes
-itself (1013) above ``max_send_buffer``. Heartbeats are the protocol's own
-``ping``/``pong``, so the websockets keepalive is off.
+so after every frame each peer counts what is queued for its connection (the
+frames its outbox holds for the next iteration plus the transport's write
+buffer: :attr:`~hotstate_rx.net.batching.Outbox.queued`) and closes itself
+(1013) above ``max_send_buffer``. A close that cannot finish within
+``close_timeout`` (the peer does not read, so even the close frame waits)
+aborts the TCP connection. Heartbeats are the protocol's own ``ping``/``pong``,
+so the websockets keepalive is off.
+
+Reading: ``max_queue`` frames at most wait in websockets' own queue before it
+stops reading the socket, so a connection that the rate limit pauses holds
+at most that many frames of ``max_message_size`` in memory.
 """
 
 from __future__ import annotations
@@ -23,23 +31,27 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ...net.batching import Batcher, Outbox, binary_frame
+from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
 from . import Acceptor
 
-__all__ = ["WebSocketPeer", "listen"]
+__all__ = ["MAX_QUEUE", "WebSocketPeer", "listen"]
 
 log = logging.getLogger(__name__)
+
+MAX_QUEUE = 4
+"""Received frames websockets may hold before it stops reading the socket."""
 
 
 class WebSocketPeer:
     """A :class:`~hotstate_rx.server.transports.Peer` over a websockets connection."""
 
-    __slots__ = ("_closing", "_max_send_buffer", "outbox", "ws")
+    __slots__ = ("_closing", "_limits", "outbox", "ws")
 
-    def __init__(self, ws: ServerConnection, max_send_buffer: int, batcher: Batcher) -> None:
+    def __init__(self, ws: ServerConnection, limits: Limits, batcher: Batcher) -> None:
         self.ws = ws
         self.outbox = Outbox(ws, batcher)
-        self._max_send_buffer = max_send_buffer
+        self._limits = limits
         self._closing: asyncio.Task[None] | None = None
 
     def send(self, frame: bytes) -> None:
@@ -58,18 +70,23 @@ class WebSocketPeer:
                 outbox.write(wire)
             else:
                 outbox.send(frame)
-            peer._check_buffer()
-
-    def _check_buffer(self) -> None:
-        transport = self.ws.transport
-        if transport is not None and transport.get_write_buffer_size() > self._max_send_buffer:
-            log.warning("closing %s: send buffer over the limit", self.ws.id)
-            self.close(CLOSE_TRY_AGAIN, "client too slow")
+            if outbox.queued > peer._limits.max_send_buffer:
+                log.warning("closing %s: send buffer over the limit", peer.ws.id)
+                peer.close(CLOSE_TRY_AGAIN, "client too slow")
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
             self.outbox.flush()
-            self._closing = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        timeout = self._limits.close_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            log.info("dropping %s: closing it took over %s s", self.ws.id, timeout)
+            self.ws.transport.abort()
 
     async def wait_closed(self) -> None:
         if self._closing is not None:
@@ -83,8 +100,7 @@ async def listen(
     port: int,
     path: str | None,
     heartbeat: float,
-    max_message_size: int,
-    max_send_buffer: int,
+    limits: Limits,
     compression: str | None,
 ) -> Server:
     """Start accepting connections for ``acceptor``; returns the running websockets server."""
@@ -92,11 +108,13 @@ async def listen(
     batcher = Batcher(asyncio.get_running_loop())
 
     async def handler(ws: ServerConnection) -> None:
-        peer = WebSocketPeer(ws, max_send_buffer, batcher)
+        peer = WebSocketPeer(ws, limits, batcher)
         link = acceptor.open(peer, heartbeat)
         try:
             async for frame in ws:
-                link.receive(frame)
+                pause = link.receive(frame)
+                if pause:
+                    await asyncio.sleep(pause)
         except ConnectionClosed:
             pass  # abnormal closes (1006, 1009, ...) end the connection like normal ones
         finally:
@@ -113,7 +131,9 @@ async def listen(
         host,
         port,
         process_request=check_path,
-        max_size=max_message_size,
+        max_size=limits.max_message_size,
+        max_queue=MAX_QUEUE,
+        close_timeout=limits.close_timeout,
         compression=compression,
         ping_interval=None,
     )
