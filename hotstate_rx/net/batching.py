@@ -48,6 +48,10 @@ Undocumented attributes of ``websockets.asyncio.connection.Connection``:
   fixed afterwards, so read once per outbox).
 - ``.transport``, the asyncio transport, which we write to (and whose
   ``get_write_buffer_size()`` counts what waits for the peer).
+- ``.drain()``, the coroutine its own sends use for flow control: it returns
+  at once unless the transport paused writing (its buffer passed the
+  high-water mark, our writes included), then once it resumed or the
+  connection was lost.
 
 One behaviour, which is what makes writing behind websockets' back safe:
 
@@ -137,6 +141,14 @@ class Outbox:
         the frames held for the next iteration and the transport's write buffer
         (websockets' own writes, pongs and the close frame, included)."""
         return self._held_bytes + self.ws.transport.get_write_buffer_size()
+
+    async def drained(self) -> None:
+        """Write what is held, then return once the transport is below its
+        high-water mark (at once if it is), or the connection is lost; raises
+        what ended the connection, if anything did. For flow control: read no
+        more requests from a peer that does not read its answers."""
+        self.flush()
+        await self.ws.drain()
 
     @property
     def plain(self) -> bool:

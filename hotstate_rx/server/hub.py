@@ -407,13 +407,12 @@ class HubCore(Generic[C]):
         self._events.fire("unsubscribe", store, client_id)
         registry = self._registry
         idle = registry.release(store)
-        if idle is None:
-            return
-        try:
-            idle()
-        except Exception as exc:
-            log.exception("on_idle of %r raised", store)
-            self._events.fire("error", exc, None)
+        if idle is not None:
+            try:
+                idle()
+            except Exception as exc:
+                log.exception("on_idle of %r raised", store)
+                self._events.fire("error", exc, None)
         try:
             registry.reclaim(store)
         except Exception as exc:  # on_terminate is user code

@@ -1,10 +1,10 @@
 """The hub's rules without a socket or a loop: events in, actions out
-(the rig is in ``hub_helpers``)."""
+(the rig is in ``tests/hub_rig.py``)."""
 
 from __future__ import annotations
 
 import pytest
-from hub_helpers import Rig, sent
+from hub_rig import Rig, sent
 
 from hotstate_rx.protocol import (
     Call,

@@ -1,6 +1,6 @@
 """The limits' rules without a socket: what one client may cost the hub.
 
-Each test feeds the hub (``hub_helpers.Rig``) or a session messages and times,
+Each test feeds the hub (``hub_rig.Rig``) or a session messages and times,
 and checks the actions and the registry; the same attacks over real sockets,
 next to a healthy client, are in ``tests/adversarial``.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hub_helpers import Rig, sent
+from hub_rig import Rig, sent
 
 from hotstate_rx import Limits, RateLimit, Server
 from hotstate_rx.frozen import MAX_DEPTH
@@ -214,6 +214,15 @@ def test_an_instance_only_subscriptions_used_is_released_after_its_last_subscrib
     assert hooks == [("idle", "x"), ("terminate", "x")]
     definition, _ = rig.registry.resolve("Room:x") or pytest.fail("Room:* resolves")
     assert not rooms.has("x") and rig.registry.instance_count(definition) == 0
+
+
+def test_an_instance_without_hooks_is_released_too() -> None:
+    rig = Rig()
+    rooms = rig.store("Room:*", {"n": 0})
+    rig.connect("a")
+    rig.send("a", Subscribe("Room:x"))
+    rig.hub.lost("a")
+    assert not rooms.has("x")
 
 
 def test_the_readme_pattern_on_idle_reset_releases_it_too() -> None:

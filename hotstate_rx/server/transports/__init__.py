@@ -6,7 +6,11 @@ a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame
 ``lost()`` when the socket is gone. All protocol rules live in
 :mod:`hotstate_rx.server.hub`; the loop in :mod:`hotstate_rx.server.driver`.
 The I/O bounds of :class:`~hotstate_rx.server.limits.Limits` are the
-transports' own: ``max_send_buffer`` and ``close_timeout``.
+transports' own: ``max_send_buffer`` and ``close_timeout``; so is flow
+control: a transport reads no frame from a peer that has more than
+:data:`FLOW_LIMIT` bytes waiting for it, until they leave. A client that
+does not read its answers gets no more answers made for it (so a burst of
+requests cannot pile up output, or monopolise the loop making it).
 
 - :mod:`.websocket`: standalone, on ``websockets.asyncio.server.serve``.
 - :mod:`.asgi`: a plain ASGI app (``server.asgi``) and ``attach`` for Starlette-family apps.
@@ -15,9 +19,13 @@ transports' own: ``max_send_buffer`` and ``close_timeout``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, Self
+from typing import Final, Protocol, Self
 
-__all__ = ["Acceptor", "Link", "Peer"]
+__all__ = ["FLOW_LIMIT", "Acceptor", "Link", "Peer"]
+
+FLOW_LIMIT: Final = 64 << 10
+"""Bytes waiting for a peer above which its frames are not read (asyncio's
+default high-water mark for a transport's write buffer)."""
 
 
 class Peer(Protocol):

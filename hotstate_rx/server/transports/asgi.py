@@ -13,7 +13,8 @@ anyway: the hub forgets it and the app returns, so the ASGI server closes
 the socket. Frame size is enforced by the session (1009), since the ASGI
 server's own limit is not ours; the rate limit by waiting before the next
 ``receive()`` (ASGI servers stop reading a socket whose messages the app
-does not take).
+does not take). What a client sent before it vanished is dropped once a send
+to it failed (the ASGI server reports the disconnect only after them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
-from . import Acceptor, Link
+from . import FLOW_LIMIT, Acceptor, Link
 
 __all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
 
@@ -50,21 +51,37 @@ class AsgiPeer:
         self._close: tuple[int, str] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run())
         self.released: asyncio.Future[None] = loop.create_future()
         """Done when a close did not finish within ``close_timeout``."""
+        self.failed = False
+        """A send failed: the client is gone."""
 
     def send(self, frame: bytes) -> None:
         if self._close is not None:
             return
         self._queue.append(frame)
         self._queued_bytes += len(frame)
+        if self._queued_bytes > FLOW_LIMIT:
+            self._drained.clear()
         if self._queued_bytes > self._limits.max_send_buffer:
             log.warning("closing an ASGI connection: send buffer over the limit")
+            self._queued_bytes -= sum(map(len, self._queue))  # the one being sent stays
             self._queue.clear()  # the client is cut anyway: free the memory now
             self.close(CLOSE_TRY_AGAIN, "client too slow")
         self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        """Bytes waiting for the client: the queue and the frame being sent."""
+        return self._queued_bytes
+
+    async def drained(self) -> None:
+        """Return once at most ``FLOW_LIMIT`` bytes wait for the client (or it is gone)."""
+        await self._drained.wait()
 
     @classmethod
     def send_many(cls, peers: Sequence[AsgiPeer], frame: bytes) -> None:
@@ -97,6 +114,8 @@ class AsgiPeer:
                     frame = self._queue.popleft()
                     await self._send({"type": "websocket.send", "bytes": frame})
                     self._queued_bytes -= len(frame)
+                    if self._queued_bytes <= FLOW_LIMIT:
+                        self._drained.set()
                 if self._close is not None:
                     code, reason = self._close
                     await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -104,6 +123,9 @@ class AsgiPeer:
         except Exception as exc:  # OSError, or the ASGI server's own type: the client is gone
             log.debug("ASGI send failed: %r", exc)
             self._close = self._close or (1006, "")  # later sends are dropped
+            self.failed = True
+        finally:
+            self._drained.set()  # nothing more will leave: nobody waits for it
 
     async def aclose(self) -> None:
         """Stop the sender task (the connection is over)."""
@@ -158,7 +180,7 @@ class AsgiEndpoint:
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._limits)
         link = self._acceptor.open(peer, self._heartbeat)
-        reader = asyncio.get_running_loop().create_task(_read(receive, link))
+        reader = asyncio.get_running_loop().create_task(_read(receive, link, peer))
         try:
             await asyncio.wait([reader, peer.released], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -168,8 +190,9 @@ class AsgiEndpoint:
             await asyncio.gather(reader, return_exceptions=True)
 
 
-async def _read(receive: AsgiReceive, link: Link) -> None:
-    """Feed ``link`` until the client disconnects, waiting as long as it says."""
+async def _read(receive: AsgiReceive, link: Link, peer: AsgiPeer) -> None:
+    """Feed ``link`` until the client disconnects, waiting as long as it says,
+    and while more than ``FLOW_LIMIT`` bytes wait for the client."""
     while True:
         message = await receive()
         if message["type"] == "websocket.receive":
@@ -177,6 +200,10 @@ async def _read(receive: AsgiReceive, link: Link) -> None:
             pause = link.receive(data if data is not None else message.get("text") or "")
             if pause:
                 await asyncio.sleep(pause)
+                if peer.failed:  # gone while we waited: drop what it had sent
+                    return
+            if peer.queued > FLOW_LIMIT:
+                await peer.drained()
         elif message["type"] == "websocket.disconnect":
             return
 

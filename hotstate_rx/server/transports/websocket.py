@@ -15,7 +15,12 @@ so the websockets keepalive is off.
 
 Reading: ``max_queue`` frames at most wait in websockets' own queue before it
 stops reading the socket, so a connection that the rate limit pauses holds
-at most that many frames of ``max_message_size`` in memory.
+at most that many frames of ``max_message_size`` in memory; and no frame is
+read while more than :data:`~hotstate_rx.server.transports.FLOW_LIMIT` bytes
+wait for the peer (``Outbox.drained``). websockets still hands out the
+frames it had read when a connection is lost; a paused read loop drops them
+instead (a flood aborted mid-way would otherwise be served at the rate limit
+long after its sender left).
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import CLOSED
 
 from ...net.batching import Batcher, Outbox, binary_frame
 from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
-from . import Acceptor
+from . import FLOW_LIMIT, Acceptor
 
 __all__ = ["MAX_QUEUE", "WebSocketPeer", "listen"]
 
@@ -110,13 +116,18 @@ async def listen(
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, limits, batcher)
         link = acceptor.open(peer, heartbeat)
+        outbox = peer.outbox
         try:
             async for frame in ws:
                 pause = link.receive(frame)
                 if pause:
                     await asyncio.sleep(pause)
-        except ConnectionClosed:
-            pass  # abnormal closes (1006, 1009, ...) end the connection like normal ones
+                    if ws.state is CLOSED:  # gone while we waited: drop what it had sent
+                        break
+                if outbox.queued > FLOW_LIMIT:
+                    await outbox.drained()
+        except (ConnectionClosed, OSError):
+            pass  # abnormal closes (1006, 1009, resets) end the connection like normal ones
         finally:
             link.lost()
             await peer.wait_closed()

@@ -1,6 +1,7 @@
-"""A hub with no socket and no loop, for the tests of its rules: connections
-are plain strings, frames are decoded back into messages so tests read like
-the protocol."""
+"""A hub with no socket and no loop, for the tests of its rules (``server/``)
+and its fuzzing (``adversarial/``): connections are plain strings, frames are
+decoded back into messages so tests read like the protocol. Here, beside the
+root ``conftest.py``, because that directory is on ``sys.path`` for every test."""
 
 from __future__ import annotations
 
