@@ -1,6 +1,8 @@
 """Server process for the benchmarks whose load is the client in the parent.
 
     python -m tests.benchmarks._serve hotstate-echo   # hotstate_rx, handler "echo"
+                                                      # (the rate limit raised out of reach:
+                                                      # its arithmetic runs, never a pause)
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
 
@@ -22,7 +24,7 @@ import msgpack
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from hotstate_rx import Hotstate
+from hotstate_rx import Hotstate, RateLimit
 from hotstate_rx.protocol import (
     ClientHello,
     PatchMessage,
@@ -85,7 +87,7 @@ def _bare_patches(count: int) -> Any:
 async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitable[None]]]:
     """The URL to connect to, and how to close the server."""
     if kind == "hotstate-echo":
-        hub = Hotstate()
+        hub = Hotstate(rate_limit=RateLimit(rate=1e9, burst=10**9))
         hub.handle("echo", lambda args: args)
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
