@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
             default=f"ws://127.0.0.1:{port}/ws",
             help=f"the server's WebSocket (default: ws://127.0.0.1:{port}/ws)",
         )
+        if name == "todo":
+            tui.add_argument("--name", help="the name to chat under (default: your login name)")
     return parser
 
 
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "todo-tui":
         from .todo.tui import TodoApp
 
-        TodoApp(args.url).run()
+        TodoApp(args.url, name=args.name).run()
     else:
         from .dashboard.tui import DashboardApp
 

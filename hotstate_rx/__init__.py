@@ -14,6 +14,9 @@ from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .errors import (
+        AuthError as AuthError,
+    )
+    from .errors import (
         Disconnected as Disconnected,
     )
     from .errors import (
@@ -34,8 +37,12 @@ if TYPE_CHECKING:
     from .errors import (
         SubscriptionError as SubscriptionError,
     )
+    from .errors import (
+        Unauthorized as Unauthorized,
+    )
     from .protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
-    from .server.functions import CallContext as CallContext
+    from .server.access import CallContext as CallContext
+    from .server.access import ConnectInfo as ConnectInfo
     from .server.handle import InstanceHandle as InstanceHandle
     from .server.handle import StoreHandle as StoreHandle
     from .server.limits import Limits as Limits
@@ -49,8 +56,10 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "ALL": ".server.store",
     "PROTOCOL_VERSION": ".protocol",
-    "CallContext": ".server.functions",
+    "CallContext": ".server.access",
+    "ConnectInfo": ".server.access",
     "Change": ".server.store",
+    "AuthError": ".errors",
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",
@@ -65,6 +74,7 @@ _EXPORTS = {
     "InstanceHandle": ".server.handle",
     "StoreHandle": ".server.handle",
     "SubscriptionError": ".errors",
+    "Unauthorized": ".errors",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,9 @@
     ├── RpcError                  the server's function raised; carries its message
     │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout")
     ├── Disconnected              the connection dropped before the answer ("Disconnected")
-    └── SubscriptionError         the server cannot serve a subscription
+    ├── SubscriptionError         the server cannot serve a subscription
+    ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
+    └── AuthError                 what a client reports when the server refused its credentials
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
@@ -56,7 +58,20 @@ class SubscriptionError(HotstateError):
         self.store = store
 
 
+class Unauthorized(HotstateError):
+    """Raised by the server's ``authenticate`` to refuse a connection: the
+    message is sent to the client (``err`` ``unauthorized``, close 4401)."""
+
+    def __init__(self, message: str = "unauthorized") -> None:
+        super().__init__(message)
+
+
+class AuthError(HotstateError):
+    """The server refused this client's credentials; ``str(err)`` is its reason."""
+
+
 __all__ = [
+    "AuthError",
     "Disconnected",
     "HotstateError",
     "PatchError",
@@ -64,4 +79,5 @@ __all__ = [
     "RpcError",
     "RpcTimeout",
     "SubscriptionError",
+    "Unauthorized",
 ]

@@ -20,7 +20,7 @@ microsecond per byte of nested containers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import msgpack
@@ -40,9 +40,14 @@ PROTOCOL_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class ClientHello:
-    """First message of a client: the protocol version it speaks."""
+    """First message of a client: the protocol version it speaks and, for a
+    server that authenticates, its credential (``token``, a string the server's
+    ``authenticate`` interprets). The token travels in the protocol rather
+    than in the URL or a header so that it works the same on every transport
+    and stays out of access logs. The repr hides it."""
 
     version: int = PROTOCOL_VERSION
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +174,7 @@ class ErrorMessage:
     store: str | None = None
 
 
-ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit"})
+ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit", "unauthorized"})
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +240,10 @@ def to_wire(msg: Message) -> dict[str, Any]:
             return {"t": "err", "k": code, "m": message, "s": store}
         case ServerHello(client_id, heartbeat, version):
             return {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
-        case ClientHello(version):
+        case ClientHello(version, None):
             return {"t": "hello", "pv": version}
+        case ClientHello(version, token):
+            return {"t": "hello", "pv": version, "tk": token}
         case Ping():
             return {"t": "ping"}
         case Pong():
@@ -368,7 +375,9 @@ def _version(m: Mapping[str, Any]) -> int:
 
 
 _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
-    "hello": lambda m: ClientHello(_version(m)),
+    "hello": lambda m: ClientHello(
+        _version(m), _field(m, "tk", str, "token") if "tk" in m else None
+    ),
     "sub": lambda m: Subscribe(
         _name(m, "s", "store name"),
         _field(m, "v", int, "store version") if "v" in m else None,

@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -170,3 +172,66 @@ async def raw_connect() -> AsyncIterator[Connect]:
 async def client(url: str, raw_connect: Connect) -> RawClient:
     """One raw client that completed the handshake with the listening server."""
     return await raw_connect(url)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn.Server that reports, through an event, when it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+ServeApp = Callable[[Any], Awaitable[int]]
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[ServeApp]:
+    """``port = await serve_app(app)``: run ``app`` with uvicorn; stopped at teardown."""
+    running: list[tuple[_Uvicorn, asyncio.Task[None]]] = []
+
+    async def start(app: Any) -> int:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
+        server = _Uvicorn(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        running.append((server, task))
+        await asyncio.wait_for(server.ready.wait(), TIMEOUT)
+        return sock.getsockname()[1]
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+Serve = Callable[[Server], Awaitable[str]]
+
+
+@pytest.fixture(params=["listen", "attach"])
+async def serve_on(request: pytest.FixtureRequest, serve_app: ServeApp) -> AsyncIterator[Serve]:
+    """``url = await serve_on(server)``: serve ``server`` on a loopback port, standalone
+    (``listen``) or ``attach``-ed to a Starlette app under uvicorn, one test run
+    each, so that both transports are held to the same behaviour. Every
+    server is closed at teardown."""
+    from starlette.applications import Starlette
+
+    served: list[Server] = []
+
+    async def serve(server: Server) -> str:
+        served.append(server)
+        if request.param == "listen":
+            await server.listen(port=0, host="127.0.0.1")
+            return f"ws://127.0.0.1:{server.port}/ws"
+        app = Starlette()
+        server.attach(app, path="/ws")
+        return f"ws://127.0.0.1:{await serve_app(app)}/ws"
+
+    yield serve
+    for server in served:
+        await server.close()

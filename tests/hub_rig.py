@@ -17,9 +17,10 @@ from hotstate_rx.server.store import StoreRegistry
 
 
 class Rig:
-    """A hub with its registry, functions and a log of lifecycle events."""
+    """A hub with its registry, functions and a log of lifecycle events;
+    ``options`` go to the hub (``authenticate``, ``expose_errors``, ...)."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, **options: Any) -> None:
         self.registry = StoreRegistry()
         self.functions = FunctionTable()
         self.events = LifecycleEvents()
@@ -32,6 +33,7 @@ class Rig:
             self.events,
             owner="the server",
             limits=limits or Limits(),
+            **options,
         )
 
     def store(self, name: str, data: Any) -> StoreHandle:

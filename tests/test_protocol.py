@@ -30,6 +30,7 @@ from hotstate_rx.protocol import (
 
 CLIENT_MESSAGES = [
     ClientHello(),
+    ClientHello(token="s3cret"),
     Subscribe("Todos"),
     Subscribe("Room:general", version=7),
     Unsubscribe("Todos"),
@@ -50,6 +51,7 @@ SERVER_MESSAGES = [
     EventMessage("notification", {"title": "Deployed"}),
     ErrorMessage("subscribe", "unknown store 'Nope'", store="Nope"),
     ErrorMessage("bad_message", "malformed MessagePack frame"),
+    ErrorMessage("unauthorized", "bad token"),
     Ping(),
     Pong(),
 ]
@@ -68,6 +70,8 @@ def test_server_messages_round_trip(msg: object) -> None:
 def test_short_keys_on_the_wire() -> None:
     assert to_wire(PatchMessage("T", 2, [])) == {"t": "patch", "s": "T", "v": 2, "p": []}
     assert to_wire(ClientHello()) == {"t": "hello", "pv": PROTOCOL_VERSION}
+    assert to_wire(ClientHello(token="x")) == {"t": "hello", "pv": PROTOCOL_VERSION, "tk": "x"}
+    assert "x" not in repr(ClientHello(token="x"))
     assert to_wire(Result(5, error="x")) == {"t": "res", "i": 5, "e": "x"}
 
 
@@ -102,6 +106,7 @@ def test_call_args_are_validated_and_frozen() -> None:
         (msgpack.packb({"t": "sub", "s": ""}), "empty store name"),
         (msgpack.packb({"t": "rpc", "i": True, "n": "f"}), "bool for call id"),
         (msgpack.packb({"t": "hello"}), "lacks the protocol version"),
+        (msgpack.packb({"t": "hello", "pv": 1, "tk": 5}), "int for token"),
         (b"", "malformed MessagePack"),
         (msgpack.packb({"t": "rpc", "i": 1, "n": None}), "NoneType for function name"),
         (msgpack.packb({"t": "rpc", "i": 1, "n": "f", "a": float("nan")}), "args is not JSON"),

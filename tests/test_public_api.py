@@ -18,8 +18,10 @@ import hotstate_rx.server
 PUBLIC = {
     "ALL",
     "PROTOCOL_VERSION",
+    "AuthError",
     "CallContext",
     "Change",
+    "ConnectInfo",
     "Disconnected",
     "Hotstate",
     "HotstateError",
@@ -34,6 +36,7 @@ PUBLIC = {
     "Server",
     "StoreHandle",
     "SubscriptionError",
+    "Unauthorized",
 }
 
 PURE = [
@@ -55,6 +58,7 @@ PURE = [
     "server.lifecycle",
     "server.functions",
     "server.limits",
+    "server.access",
     # the client's rules
     "client.core",
     "client.status",

@@ -251,3 +251,16 @@ async def test_rx_examples(servers: Any, mains: Any, printed: Printed) -> None:
     await printed.wait_for(lambda line: line.startswith("Todos [{'op': 'add'"))
     # the sensor feed runs on interval's thread and still reaches the store
     await printed.wait_for(lambda line: line.startswith("Sensor [{'op': 'replace'"), timeout=5)
+
+
+async def test_security_example(servers: Any, mains: Any, printed: Printed) -> None:
+    server_code, client_code = section("### Authenticate with a token, authorize with `access`")
+    ns = await servers(server_code, printed)
+    await asyncio.wait_for(mains(client_code, ns["url"], printed), 10)
+    assert printed.lines == [
+        str({"messages": [["ana", "hi"]]}),
+        "bob: forbidden",
+        "bob: forbidden",
+        "intruder: bad token",
+    ]
+    assert ns["server"].list_stores() == ["Config", "Room:general"]  # bob created nothing

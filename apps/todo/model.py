@@ -1,8 +1,9 @@
 """The todo app's rules, pure: argument checks and the recipes that change its stores.
 
 Every function here takes plain values (or a draft) and either returns a clean
-value or raises ``ValueError`` with a message meant for the person who typed
-the input: the server sends that message back to the caller as the RPC error.
+value or raises :class:`InvalidInput` with a message meant for the person who
+typed the input: an ``RpcError``, so the server sends that message back to the
+caller (any other exception would reach it as ``"internal error"``).
 No I/O, no server: the wiring lives in :mod:`apps.todo.server`.
 """
 
@@ -12,6 +13,8 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from hotstate_rx import RpcError, Unauthorized
+
 MAX_TEXT = 280
 MAX_NAME = 24
 MAX_MESSAGES = 200
@@ -20,9 +23,14 @@ DEFAULT_ROOM = "general"
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,23}")
 
 
+class InvalidInput(RpcError, ValueError):
+    """Bad input, explained: an ``RpcError`` so that the caller reads the
+    message, and a ``ValueError`` for the pages that check input themselves."""
+
+
 def _args(args: object, function: str) -> Mapping[str, Any]:
     if not isinstance(args, Mapping):
-        raise ValueError(f"{function}: arguments must be an object, got {type(args).__name__}")
+        raise InvalidInput(f"{function}: arguments must be an object, got {type(args).__name__}")
     return args
 
 
@@ -30,14 +38,14 @@ def text_arg(args: object, function: str, key: str = "text", *, limit: int = MAX
     """The non-blank string ``args[key]``, stripped; a clear error otherwise."""
     value = _args(args, function).get(key)
     if value is None:
-        raise ValueError(f"{function}: '{key}' is required")
+        raise InvalidInput(f"{function}: '{key}' is required")
     if not isinstance(value, str):
-        raise ValueError(f"{function}: '{key}' must be a string, got {type(value).__name__}")
+        raise InvalidInput(f"{function}: '{key}' must be a string, got {type(value).__name__}")
     value = value.strip()
     if not value:
-        raise ValueError(f"{function}: '{key}' must not be empty")
+        raise InvalidInput(f"{function}: '{key}' must not be empty")
     if len(value) > limit:
-        raise ValueError(f"{function}: '{key}' is too long ({len(value)} > {limit} characters)")
+        raise InvalidInput(f"{function}: '{key}' is too long ({len(value)} > {limit} characters)")
     return value
 
 
@@ -45,9 +53,9 @@ def id_arg(args: object, function: str) -> int:
     """The integer ``args["id"]`` (``bool`` is refused: ``True`` is not a todo id)."""
     value = _args(args, function).get("id")
     if value is None:
-        raise ValueError(f"{function}: 'id' is required")
+        raise InvalidInput(f"{function}: 'id' is required")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{function}: 'id' must be an integer, got {type(value).__name__}")
+        raise InvalidInput(f"{function}: 'id' must be an integer, got {type(value).__name__}")
     return value
 
 
@@ -57,9 +65,9 @@ def room_arg(args: object, function: str) -> str:
 
 
 def room_name(name: str, function: str = "room") -> str:
-    """``name`` when it is a valid room name; raises ``ValueError`` saying what is allowed."""
+    """``name`` when it is a valid room name; else :class:`InvalidInput` saying what is allowed."""
     if not _ROOM_NAME.fullmatch(name):
-        raise ValueError(
+        raise InvalidInput(
             f"{function}: invalid room name {name!r}: use 1-{MAX_NAME} lower-case letters, "
             "digits, '-' or '_', starting with a letter or digit"
         )
@@ -70,15 +78,17 @@ def theme_arg(args: object, function: str) -> str:
     """``args["theme"]``, one of :data:`THEMES`."""
     theme = text_arg(args, function, "theme", limit=MAX_NAME)
     if theme not in THEMES:
-        raise ValueError(f"{function}: 'theme' must be one of {', '.join(THEMES)}, got {theme!r}")
+        raise InvalidInput(f"{function}: 'theme' must be one of {', '.join(THEMES)}, got {theme!r}")
     return theme
 
 
-def optional_name(args: object, function: str) -> str | None:
-    """The sender's display name when given (``args["name"]``), else ``None``."""
-    if _args(args, function).get("name") is None:
-        return None
-    return text_arg(args, function, "name", limit=MAX_NAME)
+def user_name(token: str | None) -> str:
+    """The name a person signs in with (the demo's token: no password, it is a
+    demo), stripped; ``Unauthorized`` says what is needed otherwise."""
+    name = (token or "").strip()
+    if not 0 < len(name) <= MAX_NAME or not name.isprintable():
+        raise Unauthorized(f"a name of 1-{MAX_NAME} printable characters is needed to join")
+    return name
 
 
 # Recipes: each takes a draft of one store's state and changes it in place.
@@ -92,7 +102,7 @@ def _find(draft: MutableMapping[str, Any], todo_id: int) -> int:
     for index, item in enumerate(draft["items"]):
         if item["id"] == todo_id:
             return index
-    raise ValueError(f"no todo with id {todo_id}")
+    raise InvalidInput(f"no todo with id {todo_id}")
 
 
 def toggle_todo(draft: MutableMapping[str, Any], todo_id: int) -> bool:

@@ -9,10 +9,14 @@ Stores
 Functions
     ``todos.add {text} -> {id}``, ``todos.toggle {id} -> {id, done}``,
     ``todos.remove {id} -> {id}``, ``config.set_theme {theme} -> {theme}``,
-    ``room.send {room, text, name?} -> {ts}``
+    ``room.send {room, text} -> {ts}`` (signed with the sender's name)
 Events
-    ``user.joined {id, room}`` / ``user.left {id, room}`` when a client subscribes to
-    or leaves ``Room:<room>``; ``notification {text}`` when a todo is added or done.
+    ``user.joined {id, name, room}`` / ``user.left {id, name, room}`` when a client
+    subscribes to or leaves ``Room:<room>``; ``notification {text}`` when a todo is
+    added or done.
+Who
+    Every client signs in with a name as its token (``authenticate``; no
+    password: it is a demo): ``ctx.user`` is ``{"name": ...}``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotstate_rx import CallContext, Hotstate, Server
+from hotstate_rx import CallContext, ConnectInfo, Hotstate, Server
 
 from . import model
 
@@ -34,7 +38,7 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
 
     ``clock`` stamps chat messages (seconds); tests pass a fixed one.
     """
-    server = Hotstate()
+    server = Hotstate(authenticate=authenticate)
     todos = server.create_store("Todos", {"items": []})
     config = server.create_store("Config", {"theme": "dark"})
     known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
@@ -82,9 +86,8 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
     def send(args: object, ctx: CallContext) -> dict[str, float]:
         room = model.room_arg(args, "room.send")
         text = model.text_arg(args, "room.send")
-        name = model.optional_name(args, "room.send") or ctx.client_id
         ts = clock()
-        message = {"from": ctx.client_id, "name": name, "text": text, "ts": ts}
+        message = {"from": ctx.client_id, "name": ctx.user["name"], "text": text, "ts": ts}
         rooms.update(room, lambda d: model.post_message(d, message))
         return {"ts": ts}
 
@@ -95,7 +98,7 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         with rooms.mutate(room) as draft:
             joined_now = model.join_room(draft, client_id)
         if joined_now:
-            server.emit("user.joined", {"id": client_id, "room": room})
+            server.emit("user.joined", {"id": client_id, "name": name_of(client_id), "room": room})
 
     def left(name: str, client_id: str) -> None:
         room = _room_key(name)
@@ -105,7 +108,11 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         with rooms.mutate(room) as draft:
             left_now = model.leave_room(draft, client_id)
         if left_now:
-            server.emit("user.left", {"id": client_id, "room": room})
+            server.emit("user.left", {"id": client_id, "name": name_of(client_id), "room": room})
+
+    def name_of(client_id: str) -> str:
+        ctx = server.context(client_id)
+        return "?" if ctx is None else str(ctx.user["name"])
 
     def disconnected(client_id: str) -> None:
         for name in server.list_stores():
@@ -115,6 +122,11 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
     server.on("unsubscribe", left)
     server.on("disconnect", disconnected)
     return server
+
+
+def authenticate(info: ConnectInfo) -> dict[str, str]:
+    """Sign in with a name: the token is the name the person typed."""
+    return {"name": model.user_name(info.token)}
 
 
 def _room_key(name: str) -> str | None:

@@ -7,6 +7,7 @@ comes from the ``Config`` store; Ctrl-T flips it for everyone.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,15 @@ class TodoTable(DataTable[Any]):
     ]
 
 
+def default_name() -> str:
+    """The name the terminal client signs in with when none is given: the login name."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no user database entry (a bare container)
+        login = "terminal"
+    return login[: model.MAX_NAME]
+
+
 def _format_message(message: Any) -> str:
     # Escaped: a chat message is someone else's text, not markup for our terminal.
     return f"[b]{escape(message['name'][:12])}[/b]: {escape(message['text'])}"
@@ -69,10 +79,12 @@ class TodoApp(HotstateReactive, App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, url: str, *, room: str = model.DEFAULT_ROOM) -> None:
+    def __init__(
+        self, url: str, *, name: str | None = None, room: str = model.DEFAULT_ROOM
+    ) -> None:
         super().__init__()
         self.url = url
-        self.client = Client()
+        self.client = Client(token=name or default_name())
         self.hotstate: ClientBinding
         self.room = room
         self._room_handle: Any = None
@@ -131,7 +143,7 @@ class TodoApp(HotstateReactive, App[None]):
 
     def _joined(self, data: Any) -> None:
         if data["id"] != self.client.client_id:
-            self.notify(f"{str(data['id'])[:8]} joined #{data['room']}", markup=False)
+            self.notify(f"{data['name']} joined #{data['room']}", markup=False)
 
     def _join(self, room: str) -> None:
         """Leave the current room (if any) and show ``room`` from now on."""

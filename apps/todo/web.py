@@ -4,10 +4,13 @@ Each tab is its own client (so two tabs are two people in the chat), bound
 with :func:`hotstate_nicegui.bind_client`; lists are redrawn from the stores
 through Rx subscriptions that end with the tab. Calls are optimistic: a new,
 toggled or removed todo shows at once and rolls back if the server refuses.
+The tab asks for a name first: it is the client's token, which the server's
+``authenticate`` turns into ``ctx.user`` (the client waits for it to connect).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +48,8 @@ class TodoPage:
 
     def __init__(self) -> None:
         self.page = ui.context.client
-        self.client = Client()
+        self.name: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.client = Client(token=self._token)
         self.state: HotstateState = bind_client(self.client, stores=["Todos", "Config", "Rooms"])
         self.room = model.DEFAULT_ROOM
         self.room_handle: Any = None
@@ -64,7 +68,29 @@ class TodoPage:
 
     # -- layout ------------------------------------------------------------------
 
+    async def _token(self) -> str:
+        """The client's token: the name typed in the dialog (asked once per tab)."""
+        return await asyncio.shield(self.name)
+
+    def _ask_name(self) -> None:
+        with ui.dialog().props("persistent") as dialog, ui.card():
+            ui.label("Who are you?").classes("text-h6")
+            name = ui.input(placeholder="Your name").mark("name")
+
+            def join() -> None:
+                try:
+                    self.name.set_result(model.user_name(name.value))
+                except HotstateError as error:
+                    self._notify(str(error), type="negative")
+                else:
+                    dialog.close()
+
+            name.on("keydown.enter", join)
+            ui.button("Join", on_click=join).mark("join")
+        dialog.open()
+
     def _build(self) -> None:
+        self._ask_name()
         dark = ui.dark_mode(True)
         dark.bind_value_from(
             self.state.select("Config", lambda s: s["theme"] == "dark", default=True), "value"
@@ -162,7 +188,7 @@ class TodoPage:
 
     def _joined(self, data: Any) -> None:
         if data["id"] != self.client.client_id:
-            self._notify(f"{str(data['id'])[:8]} joined #{data['room']}")
+            self._notify(f"{data['name']} joined #{data['room']}")
 
     def _notify(self, text: str, **kwargs: Any) -> None:
         if not self.page.is_deleted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotstate_rx import Server
+from hotstate_rx import RpcError, Server
 
 
 def make_server() -> Server:
@@ -16,7 +16,7 @@ def make_server() -> Server:
     def add(args: dict[str, Any]) -> int:
         text = str(args.get("text", "")).strip()
         if not text:
-            raise ValueError("a todo needs some text")
+            raise RpcError("a todo needs some text")
         with todos.mutate() as state:
             new_id = state["next_id"]
             state["items"].append({"id": new_id, "text": text, "done": False})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -42,7 +42,7 @@ from .actions import (
 from .connection import ClientDriver
 from .core import ClientCore, Optimistic
 from .handle import SubscriptionHandle
-from .options import ClientOptions, check_seconds
+from .options import ClientOptions, Token, check_seconds
 from .status import ConnectionStatus
 from .streams import EventChannels, StatusStream, StoresStream
 
@@ -54,7 +54,14 @@ steps that must run after the actions queued before them."""
 class Client:
     """A hotstate client. ``Client(url)`` connects at once; ``Client()``
     waits for :meth:`connect`. Options are keyword-only (see
-    :class:`~hotstate_rx.client.options.ClientOptions`)."""
+    :class:`~hotstate_rx.client.options.ClientOptions`).
+
+    For a server with ``authenticate``: ``token="..."`` (sent in ``hello``) or
+    ``token=fn`` (plain or async, asked again before every reconnect, for
+    expiring tokens), and/or ``headers={...}`` on the upgrade request. A
+    refusal raises ``AuthError`` from ``ready()``, pending calls and
+    subscriptions' ``ready()``, and is reported on ``"error"``; the client
+    does not retry credentials the server refused."""
 
     def __init__(
         self,
@@ -68,6 +75,8 @@ class Client:
         close_timeout: float = 2.0,
         max_message_size: int | None = 2**24,
         compression: str | None = None,
+        token: Token | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._options = ClientOptions(
             reconnect=reconnect,
@@ -78,9 +87,14 @@ class Client:
             close_timeout=close_timeout,
             max_message_size=max_message_size,
             compression=compression,
+            token=token,
+            headers=headers,
         )
         self._core = ClientCore(
-            reconnect=reconnect, reconnect_delay=reconnect_delay, reconnect_max=reconnect_max
+            reconnect=reconnect,
+            reconnect_delay=reconnect_delay,
+            reconnect_max=reconnect_max,
+            renewable_token=callable(token),
         )
         self._status = StatusStream()
         self._events = EventChannels()
@@ -143,8 +157,9 @@ class Client:
 
     async def ready(self) -> None:
         """Return once the socket is open and the server said hello (no store
-        data implied). Raises ``ProtocolError`` when the server is
-        incompatible and ``Disconnected`` when the client stopped trying."""
+        data implied). Raises ``AuthError`` when the server refused the
+        credentials, ``ProtocolError`` when it is incompatible and
+        ``Disconnected`` when the client stopped trying."""
         status = self._core.status
         if status is ConnectionStatus.CONNECTED:
             return

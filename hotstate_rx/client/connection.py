@@ -10,11 +10,14 @@ so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
+Credentials too: before each attempt a token callable is asked for a fresh
+token, which the core puts in the ``hello``; headers go on the upgrade.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Callable
@@ -87,7 +90,7 @@ class ClientDriver:
     async def _run(self) -> None:
         while True:
             try:
-                await self._connect_once()
+                await self._attempt()
             except (OSError, TimeoutError, WebSocketException) as exc:
                 log.info("connection to %s failed: %s", self._url, exc)
             except Exception:  # a bug must not end the client silently
@@ -98,11 +101,35 @@ class ClientDriver:
                 return
             await asyncio.sleep(delay)
 
-    async def _connect_once(self) -> None:
+    async def _attempt(self) -> None:
+        """Credentials, then one socket (unless the core gives up on them)."""
+        try:
+            token = await self._token()
+        except Exception as exc:  # user code: report it, count a failed attempt
+            log.warning("the token function failed: %r", exc)
+            self._dispatch(self._core.token_failed(exc))
+            return
+        self._dispatch(self._core.credentials(token))
+        if self._core.status is not ConnectionStatus.DISCONNECTED:
+            await self._connect_once(token)
+
+    async def _token(self) -> str | None:
+        token = self._options.token
+        if not callable(token):
+            return token
+        value = token()
+        if inspect.isawaitable(value):
+            value = await value
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"the token function returned a {type(value).__name__}, not a str")
+        return value
+
+    async def _connect_once(self, token: str | None) -> None:
         """One socket, from opening to closing."""
         options = self._options
         async with connect(
             self._url,
+            additional_headers=options.headers,
             compression=options.compression,
             max_size=options.max_message_size,
             open_timeout=options.open_timeout,
@@ -111,7 +138,7 @@ class ClientDriver:
         ) as ws:
             self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:
-                self._dispatch(self._core.opened())
+                self._dispatch(self._core.opened(token))
                 await self._read(ws)
             except asyncio.CancelledError:
                 # stop(): say goodbye with 1000; leaving the ``async with`` on an

@@ -18,6 +18,14 @@ Invariants worth knowing:
   functions, in call order, over the server state; it is recomputed whenever
   the server state or the set of pending calls changes, so the server stays
   the source of truth.
+* Credentials: the driver hands the token to :meth:`ClientCore.opened` (it
+  goes in ``hello``). When the server refuses it (``err`` ``unauthorized``),
+  a client whose credentials cannot change (a static token, headers only)
+  stops at once: pending calls, ``ready()`` and subscriptions fail with
+  ``AuthError``, and no retry follows. One whose token is renewable (a
+  callable) reconnects as usual and the driver asks for a fresh token first
+  (:meth:`ClientCore.credentials`); if it is the very token just refused, it
+  stops the same way. So no client loops on credentials the server refused.
 * Once :meth:`ClientCore.follow_stores` was called, ``_visible`` is the
   ``FrozenDict`` of every subscribed store with data to its visible state. It
   is replaced, never mutated, whenever a view changes or a store leaves (one
@@ -34,7 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..channels import is_reserved
-from ..errors import Disconnected, HotstateError, ProtocolError, RpcError, SubscriptionError
+from ..errors import (
+    AuthError,
+    Disconnected,
+    HotstateError,
+    ProtocolError,
+    RpcError,
+    SubscriptionError,
+)
 from ..frozen import FrozenDict, freeze, thaw
 from ..patch import apply_patches
 from ..protocol import (
@@ -75,6 +90,9 @@ Optimistic = Callable[[Any], Any]
 SILENCE_FACTOR = 2.5
 """A server silent for this many heartbeat intervals is treated as gone."""
 
+_NO_TOKEN = object()
+"""``_refused_token`` when no token was refused since the last acceptance."""
+
 
 @dataclass(slots=True)
 class _Store:
@@ -109,9 +127,16 @@ class ClientCore:
     """
 
     def __init__(
-        self, *, reconnect: bool = True, reconnect_delay: float = 1.0, reconnect_max: float = 10.0
+        self,
+        *,
+        reconnect: bool = True,
+        reconnect_delay: float = 1.0,
+        reconnect_max: float = 10.0,
+        renewable_token: bool = False,
     ) -> None:
         self.reconnect = reconnect
+        self.renewable_token = renewable_token
+        """The driver asks for a fresh token before each attempt (a token callable)."""
         self.reconnect_delay = reconnect_delay
         self.reconnect_max = reconnect_max
         self.status = ConnectionStatus.DISCONNECTED
@@ -125,6 +150,9 @@ class ClientCore:
         self.destroyed = False
         self._attempt = 0
         self._open = False
+        self._token: str | None = None
+        self._refused_token: object = _NO_TOKEN
+        self._refusal: AuthError | None = None
         self._stores: dict[str, _Store] = {}
         self._calls: dict[int, _Call] = {}
         self._next_id = 1
@@ -181,12 +209,26 @@ class ClientCore:
         self.failure = None
         self._attempt = 0
         self._open = False  # a socket given up on may still be closing: it is not ours now
+        self._refused_token, self._refusal = _NO_TOKEN, None
         return self._go(ConnectionStatus.CONNECTING)
 
-    def opened(self) -> list[Action]:
-        """The socket is open: say hello and (pipelined) re-send every subscription."""
+    def credentials(self, token: str | None) -> list[Action]:
+        """The driver is about to open a socket with ``token``: give up now if
+        it is the renewable token the server just refused (nothing new to try)."""
+        if self._refusal is not None and token == self._refused_token:
+            return self._give_up(self._refusal, CloseSocket(1000, "unauthorized"))
+        return []
+
+    def token_failed(self, error: Exception) -> list[Action]:
+        """The token callable raised: report it; the attempt counts as failed."""
+        return [Emit("error", error)]
+
+    def opened(self, token: str | None = None) -> list[Action]:
+        """The socket is open: say hello (with ``token``) and (pipelined) re-send
+        every subscription."""
         self._open = True
-        actions: list[Action] = [Transmit(ClientHello())]
+        self._token = token
+        actions: list[Action] = [Transmit(ClientHello(token=token))]
         for name, store in self._stores.items():
             store.version = None
             actions.append(Transmit(Subscribe(name)))
@@ -241,6 +283,8 @@ class ClientCore:
         _check_name(name, "store name")
         if self.destroyed:
             raise RuntimeError("this client was destroyed; create a new one")
+        if isinstance(self.failure, AuthError) and self.status is ConnectionStatus.DISCONNECTED:
+            return [EndStore(name, self.failure)]  # refused: nothing will be served
         store = self._stores.get(name)
         if store is not None:
             store.refs += 1
@@ -284,6 +328,8 @@ class ClientCore:
             raise TypeError(f"args of {name!r} must be JSON-like: {exc}") from None
         if self.destroyed:
             raise Disconnected()
+        if isinstance(self.failure, AuthError) and self.status is ConnectionStatus.DISCONNECTED:
+            raise self.failure
         if optimistic is not None and not callable(optimistic):
             raise TypeError(f"optimistic must be a function state -> state, got {optimistic!r}")
         if optimistic is not None and store is None:
@@ -365,16 +411,30 @@ class ClientCore:
             actions.append(Emit("connected", self.client_id))
         return actions
 
-    def _give_up(self, error: ProtocolError) -> list[Action]:
-        """The server is incompatible: stop without a reconnect loop."""
+    def _give_up(self, error: HotstateError, close: CloseSocket) -> list[Action]:
+        """Stop without a reconnect loop: the server is incompatible
+        (``ProtocolError``) or refused our credentials (``AuthError``: calls
+        and subscriptions end with it, since nothing will be served)."""
         self.failure = error
+        refused = isinstance(error, AuthError)
         actions: list[Action] = []
         if self.status is not ConnectionStatus.DISCONNECTED:
             actions += self._go(ConnectionStatus.DISCONNECTED)
-        actions += self._fail_calls(only_sent=False)
+        actions += self._fail_calls(only_sent=False, error=error if refused else None)
+        if refused:
+            for name in list(self._stores):
+                actions += [EndStore(name, error), *self._forget_store(name)]
         actions.append(Emit("error", error))
-        actions.append(CloseSocket(1002, "protocol error"))
+        actions.append(close)
         return actions
+
+    def _refused(self, reason: str) -> list[Action]:
+        error = AuthError(reason)
+        if not self.renewable_token:
+            return self._give_up(error, CloseSocket(1000, "unauthorized"))
+        # The server closes the socket; the next attempt brings a fresh token.
+        self._refused_token, self._refusal = self._token, error
+        return [Emit("error", error)]
 
     def _on_hello(self, msg: ServerHello) -> list[Action]:
         if self.status is ConnectionStatus.DISCONNECTED:  # gave up while the socket closes
@@ -386,11 +446,13 @@ class ClientCore:
                 ProtocolError(
                     f"protocol version mismatch: the server speaks version {msg.version}, "
                     f"this client version {PROTOCOL_VERSION}"
-                )
+                ),
+                CloseSocket(1002, "protocol error"),
             )
         self.client_id = msg.client_id
         self.heartbeat = max(0.0, msg.heartbeat)
         self._attempt = 0
+        self._refused_token, self._refusal = _NO_TOKEN, None
         actions = self._go(ConnectionStatus.CONNECTED)
         for call_id, call in self._calls.items():
             if not call.sent:
@@ -451,7 +513,11 @@ class ClientCore:
 
     def _on_error(self, msg: ErrorMessage) -> list[Action]:
         if msg.code == "protocol":
-            return self._give_up(ProtocolError(msg.message))
+            return self._give_up(ProtocolError(msg.message), CloseSocket(1002, "protocol error"))
+        if msg.code == "unauthorized":
+            if self.status is ConnectionStatus.DISCONNECTED:  # gave up while the socket closes
+                return []
+            return self._refused(msg.message)
         if msg.code == "subscribe" or (msg.code == "limit" and msg.store is not None):
             error = SubscriptionError(msg.message, msg.store)
             if msg.store is None or msg.store not in self._stores:
@@ -479,7 +545,8 @@ class ClientCore:
         self._visible = FrozenDict({**visible, name: view})
         return [StoresChanged(self._visible)]
 
-    def _fail_calls(self, *, only_sent: bool) -> list[Action]:
+    def _fail_calls(self, *, only_sent: bool, error: HotstateError | None = None) -> list[Action]:
+        """End the sent (or all) calls with ``error`` (``Disconnected`` by default)."""
         failed = [cid for cid, call in self._calls.items() if call.sent or not only_sent]
         stores: set[str] = set()
         for cid in failed:
@@ -489,7 +556,7 @@ class ClientCore:
         actions: list[Action] = []
         for name in stores:
             actions += self._refresh(name)
-        return actions + [Settle(cid, error=Disconnected()) for cid in failed]
+        return actions + [Settle(cid, error=error or Disconnected()) for cid in failed]
 
     def _refresh(self, name: str, *, force: bool = False) -> list[Action]:
         """Recompute the view of ``name``; a Deliver when it changed (or ``force``)."""

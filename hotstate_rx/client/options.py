@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+Token = str | Callable[[], str | Awaitable[str | None] | None]
+"""A credential for the server's ``authenticate``: a string, or a function
+(plain or async) asked for a fresh one before every (re)connect."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -13,7 +18,9 @@ class ClientOptions:
     ``compression`` is ``None`` (off, the default: MessagePack frames of
     patches are small and deflate costs CPU on both ends) or ``"deflate"``.
     The server's heartbeat interval comes from its hello; the client treats a
-    server silent for 2.5 intervals as gone.
+    server silent for 2.5 intervals as gone. ``token`` goes in the ``hello``
+    (hidden from the repr); ``headers`` are added to the WebSocket upgrade
+    request (a cookie, an ``Authorization``).
     """
 
     reconnect: bool = True
@@ -24,6 +31,8 @@ class ClientOptions:
     close_timeout: float = 2.0
     max_message_size: int | None = 2**24
     compression: str | None = None
+    token: Token | None = field(default=None, repr=False)
+    headers: Mapping[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.reconnect, bool):
@@ -41,6 +50,15 @@ class ClientOptions:
             raise ValueError(f"max_message_size must be a positive int or None, got {size!r}")
         if self.compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {self.compression!r}")
+        if self.token is not None and not isinstance(self.token, str) and not callable(self.token):
+            raise TypeError(
+                f"token must be a str or a function returning one, got {type(self.token).__name__}"
+            )
+        if self.headers is not None and (
+            not isinstance(self.headers, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items())
+        ):
+            raise TypeError(f"headers must be a mapping of str to str, got {self.headers!r}")
 
 
 def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
@@ -52,4 +70,4 @@ def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> floa
     return float(value)
 
 
-__all__ = ["ClientOptions", "check_seconds"]
+__all__ = ["ClientOptions", "Token", "check_seconds"]

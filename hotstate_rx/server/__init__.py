@@ -10,6 +10,8 @@ Rooms, pure first:
   user's handles over them.
 - :mod:`.functions`, :mod:`.lifecycle` — the function table and the
   lifecycle-event listener table (pure).
+- :mod:`.access` — who may connect, read and call: ``ConnectInfo``, ``ctx``,
+  access rules, the origin policy, what clients read of failures (pure).
 - :mod:`.limits` — what one client may cost: the options of the bounds the
   hub, the sessions and the transports enforce (pure).
 
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .functions import CallContext as CallContext
+    from .access import CallContext as CallContext
+    from .access import ConnectInfo as ConnectInfo
     from .handle import InstanceHandle as InstanceHandle
     from .handle import StoreHandle as StoreHandle
     from .limits import Limits as Limits
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "ALL": ".store",
-    "CallContext": ".functions",
+    "CallContext": ".access",
+    "ConnectInfo": ".access",
     "Change": ".store",
     "Hotstate": ".server",
     "Limits": ".limits",

@@ -2,10 +2,11 @@
 
 It binds the event loop, accepts peers from the transports (it is their
 :class:`~hotstate_rx.server.transports.Acceptor`), arms one timer per
-connection at the hub's deadline, runs functions (async ones in tasks it
-owns, one per running call, cancelled when the hub says so), tells each
-transport how long to stop reading (the hub's rate limit), and performs the
-hub's actions. Every rule is in the hub.
+connection at the hub's deadline, runs functions and ``authenticate``
+(async ones in tasks it owns: one per running call, cancelled when the hub
+says so; a connection's pending ``authenticate`` is cancelled when it goes),
+tells each transport how long to stop reading (the hub's rate limit), and
+performs the hub's actions. Every rule is in the hub.
 
 Threads: store mutations may come from any thread. Their notifications go
 through the registry's one ordered queue, which the driver drains on its
@@ -23,11 +24,21 @@ import inspect
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from .hub import Cancel, Disconnect, HubAction, HubCore, Invoke, ThrottleReads, Transmit
+from .access import ConnectInfo
+from .hub import (
+    Authenticate,
+    Cancel,
+    Disconnect,
+    HubAction,
+    HubCore,
+    Invoke,
+    ThrottleReads,
+    Transmit,
+)
 from .session import CLOSE_GOING_AWAY
 from .store import StoreRegistry
 from .transports import Peer
@@ -41,12 +52,13 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("driver", "pause", "peer", "timer")
+    __slots__ = ("authenticating", "driver", "pause", "peer", "timer")
 
     def __init__(self, driver: LoopDriver, peer: Peer) -> None:
         self.driver = driver
         self.peer = peer
         self.timer: asyncio.TimerHandle | None = None
+        self.authenticating: asyncio.Future[Any] | None = None
         self.pause = 0.0
         """Seconds the transport waits before its next read (set per frame)."""
 
@@ -63,8 +75,10 @@ class LoopDriver:
     def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
         self._hub = hub
         self._registry = registry
-        self._tasks: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
+        self._calls: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
         """The running async calls, by connection and call id."""
+        self._tasks: set[asyncio.Future[Any]] = set()
+        """The running ``authenticate`` calls."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
 
@@ -95,11 +109,13 @@ class LoopDriver:
 
     # -- connections (the Acceptor protocol of the transports) -----------------
 
-    def open(self, peer: Peer, heartbeat: float) -> PeerLink:
-        """A transport accepted ``peer``; return the link it reports frames to."""
+    def open(self, peer: Peer, heartbeat: float, info: ConnectInfo | None = None) -> PeerLink:
+        """A transport accepted ``peer`` (upgrade request: ``info``); return the
+        link it reports frames to."""
         loop = self.bind_loop()
         link = PeerLink(self, peer)
-        self._hub.open(link, secrets.token_urlsafe(8), now=loop.time(), heartbeat=heartbeat)
+        client_id = secrets.token_urlsafe(8)
+        self._hub.open(link, client_id, now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
 
@@ -113,6 +129,8 @@ class LoopDriver:
         if link.timer is not None:
             link.timer.cancel()
             link.timer = None
+        if link.authenticating is not None:
+            link.authenticating.cancel()
         self._perform(self._hub.lost(link))
 
     def _arm(self, link: PeerLink) -> None:
@@ -142,7 +160,7 @@ class LoopDriver:
         """Close every connection (1001) and cancel the running calls."""
         for link in self._hub.connections:
             link.peer.close(CLOSE_GOING_AWAY, "server closing")
-        tasks = list(self._tasks.values())
+        tasks = [*self._calls.values(), *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -166,11 +184,13 @@ class LoopDriver:
                 case ThrottleReads(link, seconds):
                     link.pause = seconds
                 case Cancel(link, call_id):
-                    task = self._tasks.pop((link, call_id), None)
+                    task = self._calls.pop((link, call_id), None)
                     if task is not None:
                         task.cancel()
                 case Disconnect(link, code, reason):
                     link.peer.close(code, reason)
+                case Authenticate():
+                    self._authenticate(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         try:
@@ -183,14 +203,14 @@ class LoopDriver:
             return
         task = asyncio.ensure_future(value)
         link = invoked.conn
-        self._tasks[link, invoked.call.id] = task
+        self._calls[link, invoked.call.id] = task
         task.add_done_callback(partial(self._finished, invoked))
         self._rearm(link)  # its deadline may be the connection's next one
 
     def _finished(self, invoked: Invoke[PeerLink], task: asyncio.Future[Any]) -> None:
         key = (invoked.conn, invoked.call.id)
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
+        if self._calls.get(key) is task:
+            del self._calls[key]
         if task.cancelled():
             return  # the hub cancelled it, and answered the caller if one waits
         exc = task.exception()
@@ -199,6 +219,34 @@ class LoopDriver:
         else:  # a BaseException (SystemExit...) also stops the loop: still answer the caller
             error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
             self._perform(self._hub.raised(invoked, error))
+
+    def _authenticate(self, action: Authenticate[PeerLink]) -> None:
+        link = action.conn
+        try:
+            verdict = action.authenticate(action.info)
+        except Exception as exc:
+            self._perform(self._hub.refused(link, exc))
+            return
+        if inspect.isawaitable(verdict):
+            link.authenticating = self._spawn(self._judge(link, verdict))
+        else:
+            self._perform(self._hub.accepted(link, verdict, self._now()))
+
+    async def _judge(self, link: PeerLink, pending: Awaitable[Any]) -> None:
+        try:
+            user = await pending
+        except Exception as exc:
+            self._perform(self._hub.refused(link, exc))
+        else:
+            self._perform(self._hub.accepted(link, user, self._now()))
+        finally:
+            link.authenticating = None
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def _send_all(links: tuple[PeerLink, ...], frame: bytes) -> None:

@@ -5,20 +5,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .server import Server
+from .access import CallContext
 
-__all__ = ["CallContext", "Function", "FunctionTable"]
-
-
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """What a function learns about its call: who called, on which server."""
-
-    client_id: str
-    server: Server
+__all__ = ["Function", "FunctionTable"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,20 @@ and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
 arrived, a connection's timer fired, a connection was lost, a function
 returned or raised, store changes are waiting. It answers with the I/O to
 perform, in order: :class:`Transmit` bytes, :class:`Disconnect` a
-connection, :class:`Invoke` a function, :class:`Cancel` a running call,
-:class:`Throttle` a connection's reading. It decides:
+connection, :class:`Invoke` a function, :class:`Authenticate` a client,
+:class:`Cancel` a running call, :class:`ThrottleReads` a connection. It
+decides:
 
+- who is in: with ``authenticate``, a client that said hello is served
+  nothing (no hello back, no snapshot, no call, no event, broadcasts
+  included) until the driver reports the verdict with :meth:`HubCore.accepted`
+  or :meth:`HubCore.refused`; then each connection has one
+  :class:`~.access.CallContext` (``ctx``, with ``ctx.user``);
+- what it may do: a store's ``access`` rule decides each subscription before
+  the instance is used (a refused one creates nothing and runs no hook), a
+  function's rule each call before its handler (see :mod:`.access`);
+- what a client may read of a failure: an ``RpcError``'s message, otherwise
+  ``"internal error (ref …)"``, the ref in the log line with the traceback;
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
 - what a subscriber receives: one snapshot (encoded once per version and
@@ -33,11 +44,13 @@ lifecycle listener or a hook made on the way.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, TypeVar
 
-from ..errors import ProtocolError
+from ..errors import ProtocolError, RpcError, Unauthorized
 from ..frozen import freeze
 from ..protocol import (
     Call,
@@ -51,11 +64,15 @@ from ..protocol import (
     clip,
     encode,
 )
-from .functions import CallContext, Function, FunctionTable
+from .access import AccessRules, CallContext, ConnectInfo, client_failure
+from .functions import Function, FunctionTable
 from .lifecycle import LifecycleEvents
 from .limits import Limits, check_instance_key
 from .session import (
+    CLOSE_DISCONNECTED,
+    CLOSE_INTERNAL,
     DEFAULT_LIMITS,
+    AuthenticateRequested,
     CallRequested,
     Close,
     Misbehaved,
@@ -71,7 +88,9 @@ from .store import Change, Definition, Removed, StoreRegistry
 
 __all__ = [
     "CALL_TIMEOUT",
+    "FORBIDDEN",
     "TOO_MANY_CALLS",
+    "Authenticate",
     "Cancel",
     "Disconnect",
     "HubAction",
@@ -85,6 +104,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
+
+FORBIDDEN = "forbidden"
+"""The message of a subscription or a call that an ``access`` rule refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +138,17 @@ class Invoke(Generic[C]):
 
 
 @dataclass(frozen=True, slots=True)
+class Authenticate(Generic[C]):
+    """Run ``authenticate(info)`` (plain or async) for ``conn``, then report the
+    verdict: :meth:`HubCore.accepted` with what it returned, or
+    :meth:`HubCore.refused` with what it raised."""
+
+    conn: C
+    info: ConnectInfo
+    authenticate: Callable[[ConnectInfo], Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel(Generic[C]):
     """Cancel the running call ``call_id`` of ``conn`` (its caller left, or its
     deadline passed and the caller was answered); its outcome is not wanted."""
@@ -132,7 +165,7 @@ class ThrottleReads(Generic[C]):
     seconds: float
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Cancel[C] | ThrottleReads[C]
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C] | Cancel[C] | ThrottleReads[C]
 
 TOO_MANY_CALLS = "limit: too many pending calls"
 """The error of a call beyond ``max_pending_calls``."""
@@ -146,8 +179,9 @@ class HubCore(Generic[C]):
 
     ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
     lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
-    the moment the hub decides them; ``limits`` bounds what each client may
-    cost."""
+    the moment the hub decides them. ``authenticate``, ``access`` and
+    ``expose_errors`` are the server's options of the same names; ``limits``
+    bounds what each client may cost."""
 
     def __init__(
         self,
@@ -157,12 +191,17 @@ class HubCore(Generic[C]):
         *,
         owner: Any,
         limits: Limits = DEFAULT_LIMITS,
+        authenticate: Callable[[ConnectInfo], Any] | None = None,
+        access: AccessRules | None = None,
+        expose_errors: bool = False,
     ) -> None:
         self._registry = registry
         self._functions = functions
         self._events = events
         self._owner = owner
         self.limits: Final = limits
+        self._now = 0.0
+        """The time of the latest event the driver reported (its clock)."""
         self._running: dict[C, dict[int, tuple[Invoke[C], float]]] = {}
         """Connection -> its running calls: id -> (the Invoke, its deadline), in
         deadline order (one timeout for all, so the order they started)."""
@@ -174,27 +213,55 @@ class HubCore(Generic[C]):
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         """Instance name -> (version, encoded snapshot): one encode per version."""
         self._out: list[HubAction[C]] = []
+        self._authenticate = authenticate
+        self._access = access or AccessRules()
+        self._expose_errors = expose_errors
+        self._infos: dict[C, ConnectInfo] = {}
+        """Connections waiting for ``authenticate``: what their upgrade said."""
+        self._contexts: dict[C, CallContext] = {}
+        """Accepted connections: their ``ctx``."""
         registry.watch(self._fan_out)
 
     # -- what the driver reports ----------------------------------------------
 
-    def open(self, conn: C, client_id: str, *, now: float, heartbeat: float) -> None:
-        """A transport accepted ``conn``; the client must now say hello."""
-        self._sessions[conn] = Session(client_id, now=now, heartbeat=heartbeat, limits=self.limits)
+    def open(
+        self,
+        conn: C,
+        client_id: str,
+        *,
+        now: float,
+        heartbeat: float,
+        info: ConnectInfo | None = None,
+    ) -> None:
+        """A transport accepted ``conn`` (its upgrade request: ``info``); the
+        client must now say hello."""
+        self._now = now
+        authenticating = self._authenticate is not None
+        self._sessions[conn] = Session(
+            client_id,
+            now=now,
+            heartbeat=heartbeat,
+            limits=self.limits,
+            authenticate=authenticating,
+        )
+        if authenticating:
+            self._infos[conn] = info or ConnectInfo()
 
     def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
         """One frame from ``conn``."""
         session = self._sessions.get(conn)
         if session is not None:
-            self._apply(conn, session, session.receive(frame, now), now)
+            self._now = now
+            self._apply(conn, session, session.receive(frame, now))
         return self._take()
 
     def tick(self, conn: C, now: float) -> list[HubAction[C]]:
         """``conn``'s deadline (:meth:`next_deadline`) has come."""
         session = self._sessions.get(conn)
         if session is not None:
-            self._expire_calls(conn, session, now)
-            self._apply(conn, session, session.tick(now), now)
+            self._now = now
+            self._expire_calls(conn, session)
+            self._apply(conn, session, session.tick(now))
         return self._take()
 
     def next_deadline(self, conn: C) -> float | None:
@@ -218,9 +285,11 @@ class HubCore(Generic[C]):
             return self._take()
         for call_id in self._running.pop(conn, {}):
             self._out.append(Cancel(conn, call_id))
+        self._infos.pop(conn, None)
         client_id = session.client_id
-        for store in session.closed():
+        for store in session.closed():  # "unsubscribe" listeners still see the ctx
             self._drop_subscriber(conn, client_id, store)
+        self._contexts.pop(conn, None)
         if self._clients.get(client_id) == conn:
             del self._clients[client_id]
             self._events.fire("disconnect", client_id)
@@ -235,24 +304,65 @@ class HubCore(Generic[C]):
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
         except TypeError as exc:
-            problem = f"function '{call.name}' returned a value that is not JSON-like: {exc}"
-            log.error("%s", problem)
-            self._events.fire("error", TypeError(problem), client_id)
-            self._answer(conn, Result(call.id, error=problem))
+            problem = TypeError(
+                f"function '{call.name}' returned a value that is not JSON-like: {exc}"
+            )
+            message = self._failure(problem, str(problem), client_id)
+            self._answer(conn, Result(call.id, error=message))
         else:
             self._flush()  # the changes this call caused go first
             self._send(conn, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
-        """An :class:`Invoke` raised: the caller gets the message."""
+        """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
         if not self._settle(invoked):
             return self._take()
-        log.warning("function %r raised: %r", call.name, exc, exc_info=exc)
-        self._events.fire("error", exc, invoked.context.client_id)
-        self._answer(invoked.conn, Result(call.id, error=str(exc) or type(exc).__name__))
+        what = f"function {call.name!r} raised"
+        message = self._failure(exc, what, invoked.context.client_id)
+        self._answer(invoked.conn, Result(call.id, error=message))
         return self._take()
+
+    def accepted(self, conn: C, user: Any, now: float) -> list[HubAction[C]]:
+        """``authenticate`` returned ``user`` for ``conn``: it is in (``None``
+        refuses it, as ``Unauthorized`` would). Late verdicts are ignored."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            self._now = now
+            if user is None:
+                log.info("authenticate refused %s (it returned None)", session.client_id)
+                self._apply(conn, session, session.refuse("unauthorized"))
+            else:
+                self._apply(conn, session, session.accept(user, now))
+        return self._take()
+
+    def refused(self, conn: C, exc: Exception) -> list[HubAction[C]]:
+        """``authenticate`` raised ``exc`` for ``conn``. ``Unauthorized``: the
+        client gets its message and close 4401. Anything else is the server's
+        failure, not the client's: logged with a ref, close 1011 (the client
+        may try again later)."""
+        session = self._sessions.get(conn)
+        if session is not None:
+            if isinstance(exc, Unauthorized):
+                reason = str(exc) or "unauthorized"
+                log.info("authenticate refused %s: %s", session.client_id, reason)
+                actions = session.refuse(reason)
+            else:
+                message = self._failure(exc, "authenticate raised", None)
+                actions = session.close(CLOSE_INTERNAL, message)
+            self._apply(conn, session, actions)
+        return self._take()
+
+    def disconnect(self, client_id: str, reason: str) -> None:
+        """Close ``client_id``'s connection with 4000 and ``reason``
+        (``server.disconnect``); run from the registry's queue, like :meth:`emit`."""
+        conn = self._clients.get(client_id)
+        session = None if conn is None else self._sessions.get(conn)
+        if conn is None or session is None:
+            log.debug("disconnect of unknown client %r ignored", client_id)
+            return
+        self._apply(conn, session, session.close(CLOSE_DISCONNECTED, reason))
 
     def emit(self, frame: bytes, client_id: str | None) -> None:
         """Queue an encoded event for every client, or for ``client_id``; run from
@@ -280,8 +390,13 @@ class HubCore(Generic[C]):
         return list(self._sessions)
 
     def connection(self, client_id: str) -> C | None:
-        """The connection of a client that said hello, or None."""
+        """The connection of a client that was accepted, or None."""
         return self._clients.get(client_id)
+
+    def context(self, client_id: str) -> CallContext | None:
+        """The ``ctx`` of an accepted client, or None."""
+        conn = self._clients.get(client_id)
+        return None if conn is None else self._contexts.get(conn)
 
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
@@ -289,15 +404,15 @@ class HubCore(Generic[C]):
 
     # -- the session's actions ------------------------------------------------------
 
-    def _apply(self, conn: C, session: Session, actions: list[SessionAction], now: float) -> None:
+    def _apply(self, conn: C, session: Session, actions: list[SessionAction]) -> None:
         for action in actions:
             try:
-                self._act(conn, session, action, now)
+                self._act(conn, session, action)
             except Exception as exc:  # a bug must not take the hub or other clients down
                 log.exception("internal error handling %r", action)
                 self._events.fire("error", exc, session.client_id)
 
-    def _act(self, conn: C, session: Session, action: SessionAction, now: float) -> None:
+    def _act(self, conn: C, session: Session, action: SessionAction) -> None:
         match action:
             case Reply(message):
                 self._send(conn, encode(message))
@@ -306,13 +421,17 @@ class HubCore(Generic[C]):
                 self._out.append(Disconnect(conn, code, reason))
             case Opened(client_id):
                 self._clients[client_id] = conn
+                self._contexts[conn] = CallContext(client_id, self._owner, session.user)
                 self._events.fire("connection", client_id)
+            case AuthenticateRequested(token) if self._authenticate is not None:
+                info = replace(self._infos.pop(conn, ConnectInfo()), token=token)
+                self._out.append(Authenticate(conn, info, self._authenticate))
             case SubscribeRequested(store):
                 self._subscribe(conn, session, store)
             case UnsubscribeRequested(store):
                 self._drop_subscriber(conn, session.client_id, store)
             case CallRequested(call):
-                self._call(conn, session, call, now)
+                self._call(conn, session, call)
             case Throttle(seconds):
                 self._out.append(ThrottleReads(conn, seconds))
             case Misbehaved(error):
@@ -338,7 +457,7 @@ class HubCore(Generic[C]):
         client_id = session.client_id
         resync = store in session.subscriptions
         if not resync:
-            refused = self._refuse_subscription(session, definition, key)
+            refused = self._refuse_subscription(conn, session, store, definition, key)
             if refused is not None:
                 self._answer(conn, ErrorMessage(*refused, store))
                 return
@@ -354,9 +473,8 @@ class HubCore(Generic[C]):
                     current = (inst.state, inst.version)
                 frame = self._snapshot_frame(store, *current)
             except Exception as exc:
-                log.exception("cannot serve %r to %s", store, client_id)
-                self._events.fire("error", exc, client_id)
-                message = ErrorMessage("subscribe", f"cannot serve '{store}': {exc}", store)
+                why = self._failure(exc, f"cannot serve {store!r} to {client_id}", client_id)
+                message = ErrorMessage("subscribe", f"cannot serve '{store}': {why}", store)
                 self._send(conn, encode(message))
                 return
             session.subscribed(store, current[1])
@@ -366,15 +484,21 @@ class HubCore(Generic[C]):
             self._events.fire("subscribe", store, client_id)
 
     def _refuse_subscription(
-        self, session: Session, definition: Definition, key: str | None
+        self, conn: C, session: Session, store: str, definition: Definition, key: str | None
     ) -> tuple[str, str] | None:
-        """``(code, message)`` of the error refusing a new subscription, or None:
-        an invalid key, one subscription too many, one instance too many."""
+        """``(code, message)`` of the error refusing a new subscription, or None.
+        In order, cheap first and before anything is created: an invalid key,
+        the store's ``access`` rule, one subscription or one instance too many."""
         limits = self.limits
         if key is not None:
             problem = check_instance_key(key)
             if problem is not None:
                 return "subscribe", f"invalid store name: {problem}"
+        rule = self._access.store(definition.name)
+        if rule is not None and not self._permits(
+            rule, f"store {store!r}", self._contexts[conn], key
+        ):
+            return "subscribe", FORBIDDEN
         if len(session.subscriptions) >= limits.max_subscriptions:
             return "limit", f"too many subscriptions (at most {limits.max_subscriptions})"
         registry = self._registry
@@ -444,17 +568,22 @@ class HubCore(Generic[C]):
 
     # -- calls --------------------------------------------------------------------
 
-    def _call(self, conn: C, session: Session, raw: RawCall, now: float) -> None:
+    def _call(self, conn: C, session: Session, raw: RawCall) -> None:
         """The cheap checks in order (a running id, the function, the pending
         cap), then the arguments are decoded, then the call runs."""
         running = self._running.get(conn)
         if running is not None and raw.id in running:
             why = f"call id {raw.id} is already running (ids must be unique among pending calls)"
-            self._apply(conn, session, session.reject(why, now), now)
+            self._apply(conn, session, session.reject(why, self._now))
             return
         function = self._functions.get(raw.name)
         if function is None:
             self._answer(conn, Result(raw.id, error=f"unknown function '{clip(raw.name, 100)}'"))
+            return
+        context = self._contexts[conn]
+        rule = self._access.function(raw.name)
+        if rule is not None and not self._permits(rule, f"function {raw.name!r}", context):
+            self._answer(conn, Result(raw.id, error=FORBIDDEN))
             return
         limits = self.limits
         if running is not None and len(running) >= limits.max_pending_calls:
@@ -463,11 +592,11 @@ class HubCore(Generic[C]):
         try:
             call = raw.decode()
         except ProtocolError as exc:
-            self._apply(conn, session, session.reject(str(exc), now), now)
+            self._apply(conn, session, session.reject(str(exc), self._now))
             return
-        invoked = Invoke(conn, call, function, CallContext(session.client_id, self._owner))
+        invoked = Invoke(conn, call, function, context)
         timeout = limits.call_timeout
-        deadline = now + timeout if timeout is not None else float("inf")
+        deadline = self._now + timeout if timeout is not None else float("inf")
         if running is None:
             running = self._running[conn] = {}
         running[call.id] = (invoked, deadline)
@@ -482,12 +611,12 @@ class HubCore(Generic[C]):
         del running[invoked.call.id]
         return True
 
-    def _expire_calls(self, conn: C, session: Session, now: float) -> None:
+    def _expire_calls(self, conn: C, session: Session) -> None:
         """Answer and cancel the calls of ``conn`` whose deadline has come."""
         running = self._running.get(conn)
         while running:
             call_id, (invoked, deadline) = next(iter(running.items()))
-            if deadline > now:
+            if deadline > self._now:
                 return
             del running[call_id]
             log.warning(
@@ -498,6 +627,43 @@ class HubCore(Generic[C]):
             )
             self._out.append(Cancel(conn, call_id))
             self._answer(conn, Result(call_id, error=CALL_TIMEOUT))
+
+    # -- access and failures ----------------------------------------------------------
+
+    def _permits(
+        self, rule: Callable[..., object], what: str, ctx: CallContext, *args: Any
+    ) -> bool:
+        """The verdict of an ``access`` rule; one that raises (or is not a plain
+        function after all) refuses, and the server hears of it."""
+        try:
+            verdict = rule(ctx, *args)
+        except Exception as exc:
+            log.exception("the access rule of %s raised: refused %s", what, ctx.client_id)
+            self._events.fire("error", exc, ctx.client_id)
+            return False
+        if inspect.isawaitable(verdict):
+            if inspect.iscoroutine(verdict):
+                verdict.close()
+            error = TypeError(f"the access rule of {what} returned an awaitable; rules are sync")
+            log.error("%s: refused %s", error, ctx.client_id)
+            self._events.fire("error", error, ctx.client_id)
+            return False
+        return bool(verdict)
+
+    def _failure(self, exc: Exception, what: str, client_id: str | None) -> str:
+        """Log a failure made on a client's behalf and return what that client
+        may read of it (:func:`~.access.client_failure`). An ``RpcError`` is an
+        answer, logged without a traceback; anything else is logged once, with
+        its traceback and the ref the client sees."""
+        message, ref = client_failure(exc, expose=self._expose_errors)
+        if isinstance(exc, RpcError):
+            log.info("%s: %s", what, exc)
+        elif ref is None:
+            log.error("%s", what, exc_info=exc)
+        else:
+            log.error("%s (ref %s)", what, ref, exc_info=exc)
+        self._events.fire("error", exc, client_id)
+        return message
 
     # -- output -------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from ..channels import LIFECYCLE_CHANNELS, is_reserved
 from ..frozen import JSON, freeze
 from ..protocol import EventMessage
+from .access import AccessRules, CallContext, ConnectInfo, FunctionRule, OriginPolicy, StoreRule
 from .driver import LoopDriver, PeerLink
 from .functions import FunctionTable
 from .handle import StoreHandle
@@ -70,6 +71,19 @@ class Server:
       deflate on the standalone server. Off by default: one encoded frame is
       shared by all subscribers, while deflate compresses per connection, and
       small MessagePack patches gain little from it.
+
+    Security (README "Security"):
+
+    - ``authenticate``: ``fn(info: ConnectInfo) -> user`` (plain or async),
+      asked once per connection before anything is served to it; returning
+      None or raising ``Unauthorized`` refuses it (``err`` ``unauthorized``,
+      close 4401). What it returns is ``ctx.user``. Without it every client
+      that reaches the port is in, with ``ctx.user`` None.
+    - ``allowed_origins``: browser origins allowed besides same-origin pages
+      (``None``: none; ``["*"]``: all); others get HTTP 403 before the upgrade.
+    - ``expose_errors``: send every exception's message to the caller
+      (development only); by default only ``RpcError`` messages are sent, and
+      anything else reads ``"internal error (ref …)"``.
     """
 
     def __init__(
@@ -85,9 +99,16 @@ class Server:
         max_name_length: int = DEFAULT_LIMITS.max_name_length,
         rate_limit: RateLimit | tuple[float, int] | None = DEFAULT_LIMITS.rate_limit,
         compression: str | None = None,
+        authenticate: Callable[[ConnectInfo], Any] | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        expose_errors: bool = False,
     ) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
+        if authenticate is not None and not callable(authenticate):
+            raise TypeError(f"authenticate must be callable (info) -> user, got {authenticate!r}")
+        if not isinstance(expose_errors, bool):
+            raise TypeError(f"expose_errors must be a bool, got {expose_errors!r}")
         if isinstance(rate_limit, tuple):
             rate_limit = RateLimit(*rate_limit)
         self._limits = Limits(
@@ -101,6 +122,8 @@ class Server:
             max_name_length=max_name_length,
             rate_limit=rate_limit,
         )
+        self._origins = OriginPolicy(allowed_origins)
+        self._access = AccessRules()
         self._compression = compression
         self._functions = FunctionTable()
         self._events = LifecycleEvents()
@@ -115,6 +138,9 @@ class Server:
             self._events,
             owner=self,
             limits=self._limits,
+            authenticate=authenticate,
+            access=self._access,
+            expose_errors=expose_errors,
         )
         self._driver = LoopDriver(self._hub, self._registry)
         self._listener: WebSocketServer | None = None
@@ -124,12 +150,20 @@ class Server:
 
     # -- stores ----------------------------------------------------------------
 
-    def create_store(self, name: str, data: Any) -> StoreHandle:
+    def create_store(self, name: str, data: Any, *, access: StoreRule | None = None) -> StoreHandle:
         """Register ``"Name"`` (static) or ``"Prefix:*"`` (dynamic) with default ``data``.
 
+        ``access(ctx, key) -> bool`` decides each client subscription (``key``
+        is None for a static store); it runs before the instance is used, so a
+        refused subscription creates nothing. Refused: ``err`` ``subscribe``
+        ``"forbidden"``. Without it every accepted client may subscribe.
+
         Raises ValueError for a duplicate or malformed name, TypeError (naming
-        the path) for data that is not JSON-like."""
+        the path) for data that is not JSON-like or an ``access`` that is not
+        a synchronous ``(ctx, key)`` function."""
+        rule = AccessRules.check_store_rule(access)
         handle = StoreHandle(self._registry, self._registry.define(name, data))
+        self._access.set_store(name, rule)
         self._handles[name] = handle
         return handle
 
@@ -164,23 +198,29 @@ class Server:
     # -- functions -------------------------------------------------------------
 
     @overload
-    def handle(self, name: str) -> Callable[[F], F]: ...
+    def handle(self, name: str, *, access: FunctionRule | None = None) -> Callable[[F], F]: ...
     @overload
-    def handle(self, name: str, fn: F) -> F: ...
+    def handle(self, name: str, fn: F, *, access: FunctionRule | None = None) -> F: ...
 
-    def handle(self, name: str, fn: F | None = None) -> F | Callable[[F], F]:
+    def handle(
+        self, name: str, fn: F | None = None, *, access: FunctionRule | None = None
+    ) -> F | Callable[[F], F]:
         """Register ``fn(args)`` or ``fn(args, ctx)`` (plain or async) under ``name``;
         without ``fn``, a decorator. Sync functions run on the loop: offload
-        blocking work (``asyncio.to_thread``) in an async function."""
-        if fn is not None:
-            self._functions.register(name, fn)
-            return fn
+        blocking work (``asyncio.to_thread``) in an async function.
 
-        def decorator(f: F) -> F:
+        ``access(ctx) -> bool`` decides each call before the handler runs;
+        refused, the caller gets ``RpcError("forbidden")``. Raise ``RpcError``
+        in ``fn`` for failures the caller should read (bad arguments): any
+        other exception reaches it as ``"internal error (ref …)"``."""
+        rule = AccessRules.check_function_rule(access)
+
+        def register(f: F) -> F:
             self._functions.register(name, f)
+            self._access.set_function(name, rule)
             return f
 
-        return decorator
+        return register if fn is None else register(fn)
 
     # -- events ----------------------------------------------------------------
 
@@ -208,6 +248,25 @@ class Server:
         frame = encode_value(EventMessage(channel, freeze(data)), f"event {channel!r}")
         self._registry.schedule(self._hub.emit, frame, client_id)
 
+    # -- clients ---------------------------------------------------------------
+
+    def disconnect(self, client_id: str, reason: str = "") -> None:
+        """Close the connection of ``client_id`` (close code 4000 with ``reason``).
+
+        The client reconnects as usual and goes through ``authenticate`` again:
+        refuse it there to keep it out. Safe from any thread; an unknown
+        ``client_id`` is ignored."""
+        if not isinstance(client_id, str) or not client_id:
+            raise TypeError(f"client_id must be a non-empty str, got {client_id!r}")
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, got {reason!r}")
+        self._registry.schedule(self._hub.disconnect, client_id, reason)
+
+    def context(self, client_id: str) -> CallContext | None:
+        """The ``ctx`` of a connected client (its ``user``, for a lifecycle
+        listener that gets only the id), or None."""
+        return self._hub.context(client_id)
+
     # -- serving ---------------------------------------------------------------
 
     async def listen(
@@ -234,6 +293,7 @@ class Server:
             heartbeat=heartbeat,
             limits=self._limits,
             compression=self._compression,
+            origins=self._origins,
         )
         self.port = next(iter(self._listener.sockets)).getsockname()[1]
         log.info("listening on ws://%s:%s%s", host, self.port, path or "/")
@@ -280,6 +340,7 @@ class Server:
             self._driver,
             heartbeat=heartbeat,
             limits=self._limits,
+            origins=self._origins,
             on_shutdown=self.close,
         )
 

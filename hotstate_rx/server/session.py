@@ -9,7 +9,16 @@ treat bad input. It never touches a socket, a loop or a store: the hub
 States::
 
     HANDSHAKE --hello (same version)--> OPEN --close action / closed()--> CLOSED
-        \\--anything else / other version--> CLOSED (err protocol, close 1002)
+        |  \\--anything else / other version--> CLOSED (err protocol, close 1002)
+        \\--hello, with authenticate--> AUTHENTICATING --accept(user)--> OPEN
+                                            \\--refuse(reason)--> CLOSED (err unauthorized, 4401)
+
+With ``authenticate`` nothing of the connection is served before the verdict:
+the server's ``hello`` (which tells the client it is in) waits for
+:meth:`Session.accept`, and frames the client pipelines after its own hello are
+held, within :data:`MAX_HELD_FRAMES` and ``max_message_size`` bytes, then
+handled in order once it is accepted. The handshake timeout covers the
+verdict too: a client is in, or out, within ``handshake_timeout`` seconds.
 
 Bad frames while OPEN are answered with ``err bad_message`` and the
 connection stays up; a connection that sends ``max_bad_frames`` of them (one
@@ -24,8 +33,8 @@ to stop reading once the budget is spent (see
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from ..errors import ProtocolError
 from ..protocol import (
@@ -45,14 +54,19 @@ from ..protocol import (
 from .limits import Limits, TokenBucket
 
 __all__ = [
+    "CLOSE_DISCONNECTED",
     "CLOSE_GOING_AWAY",
     "CLOSE_HEARTBEAT",
+    "CLOSE_INTERNAL",
     "CLOSE_POLICY",
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
+    "CLOSE_UNAUTHORIZED",
     "DEFAULT_LIMITS",
+    "MAX_HELD_FRAMES",
     "Action",
+    "AuthenticateRequested",
     "CallRequested",
     "Close",
     "Misbehaved",
@@ -63,9 +77,14 @@ __all__ = [
     "SubscribeRequested",
     "Throttle",
     "UnsubscribeRequested",
+    "close_reason",
 ]
 
 DEFAULT_LIMITS: Final = Limits()
+
+MAX_HELD_FRAMES: Final = 1024
+"""Frames a client may pipeline after its hello while it is being
+authenticated (a reconnecting client re-sends every subscription at once)."""
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL: Final = 1002
@@ -73,12 +92,20 @@ CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_HEARTBEAT: Final = 1011
 CLOSE_TRY_AGAIN: Final = 1013
+CLOSE_INTERNAL: Final = 1011
+"""The server failed (``authenticate`` raised something else than
+``Unauthorized``): the client may try again later."""
+CLOSE_DISCONNECTED: Final = 4000
+"""``server.disconnect(client_id, reason)``: the server ended this connection."""
+CLOSE_UNAUTHORIZED: Final = 4401
+"""``authenticate`` refused the connection (after ``err`` ``unauthorized``)."""
 
 
 class State(enum.Enum):
     """Where a connection is (see the module docstring)."""
 
     HANDSHAKE = "handshake"
+    AUTHENTICATING = "authenticating"
     OPEN = "open"
     CLOSED = "closed"
 
@@ -103,6 +130,14 @@ class Opened:
     """The handshake succeeded (the hub fires its ``connection`` event)."""
 
     client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateRequested:
+    """The client said hello with ``token``: the hub asks ``authenticate``, then
+    calls :meth:`Session.accept` or :meth:`Session.refuse`."""
+
+    token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +182,7 @@ Action = (
     Reply
     | Close
     | Opened
+    | AuthenticateRequested
     | SubscribeRequested
     | UnsubscribeRequested
     | CallRequested
@@ -160,8 +196,9 @@ class Session:
 
     ``heartbeat`` is in seconds (0 disables it); a client that has not said
     ``hello`` within ``limits.handshake_timeout`` seconds is closed whatever
-    the heartbeat, so a silent socket cannot hold a slot forever. ``now``
-    values come from one monotonic clock chosen by the caller."""
+    the heartbeat, so a silent socket cannot hold a slot forever. With
+    ``authenticate=True`` a hello leads to ``AUTHENTICATING`` instead of
+    ``OPEN``. ``now`` values come from one monotonic clock chosen by the caller."""
 
     def __init__(
         self,
@@ -170,13 +207,19 @@ class Session:
         now: float,
         heartbeat: float = 30.0,
         limits: Limits = DEFAULT_LIMITS,
+        authenticate: bool = False,
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
         self.client_id: Final = client_id
         self.heartbeat: Final = float(heartbeat)
         self.limits: Final = limits
+        self.authenticate: Final = authenticate
         self.state = State.HANDSHAKE
+        self.user: Any = None
+        """What ``authenticate`` returned for this connection (None without it)."""
+        self._held: list[bytes | str] = []
+        self._held_bytes = 0
         self.subscriptions: dict[str, int] = {}
         """Subscribed instance name -> version the client holds."""
         self._bad_frames = 0
@@ -207,6 +250,8 @@ class Session:
         if len(frame) > limit:
             why = f"frame larger than {limit} bytes"
             return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_TOO_BIG, why)]
+        if self.state is State.AUTHENTICATING:
+            return self._hold(frame)
         try:
             msg = decode_client_envelope(frame)
         except ProtocolError as exc:
@@ -237,9 +282,60 @@ class Session:
                 f"protocol version mismatch: server speaks {PROTOCOL_VERSION}, "
                 f"client speaks {msg.version}"
             )
+        if self.authenticate:
+            self.state = State.AUTHENTICATING
+            return [AuthenticateRequested(msg.token)]
+        return self._open()
+
+    def _open(self) -> list[Action]:
         self.state = State.OPEN
         hello = ServerHello(self.client_id, self.heartbeat)
         return [Reply(hello), Opened(self.client_id)]
+
+    # -- authentication (driven by the hub) -----------------------------------
+
+    def _hold(self, frame: bytes | str) -> list[Action]:
+        """Keep a frame that came before the verdict, within bounds: a client
+        cannot make the server buffer without limit while it waits."""
+        self._held.append(frame)
+        self._held_bytes += len(frame)
+        budget = self.limits.max_message_size
+        if len(self._held) > MAX_HELD_FRAMES or self._held_bytes > budget:
+            self._held, self._held_bytes = [], 0
+            why = "too much sent before the connection was accepted"
+            return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_POLICY, why)]
+        return []
+
+    def accept(self, user: Any, now: float) -> list[Action]:
+        """``authenticate`` accepted the client as ``user``: say hello, then
+        handle what it sent meanwhile, in order. Ignored unless authenticating."""
+        if self.state is not State.AUTHENTICATING:
+            return []
+        self.user = user
+        actions = self._open()
+        held, self._held, self._held_bytes = self._held, [], 0
+        for frame in held:  # their rate was charged when they came
+            actions += self._receive(frame, now)
+        return actions
+
+    def refuse(self, reason: str) -> list[Action]:
+        """``authenticate`` refused the client: ``err`` ``unauthorized`` with
+        ``reason``, close 4401. Ignored unless authenticating."""
+        if self.state is not State.AUTHENTICATING:
+            return []
+        self._held, self._held_bytes = [], 0
+        return [
+            Reply(ErrorMessage("unauthorized", reason)),
+            *self._close(CLOSE_UNAUTHORIZED, "unauthorized"),
+        ]
+
+    def close(self, code: int, reason: str) -> list[Action]:
+        """The server ends the connection (``server.disconnect``, a failed
+        ``authenticate``); nothing more is handled from it."""
+        if self.state is State.CLOSED:
+            return []
+        self._held, self._held_bytes = [], 0
+        return self._close(code, reason)
 
     def reject(self, why: str, now: float) -> list[Action]:
         """A bad frame (found here, or by the hub once it looked inside): ``err
@@ -271,12 +367,12 @@ class Session:
         return [
             Misbehaved(ProtocolError(why)),
             Reply(ErrorMessage("protocol", why)),
-            *self._close(CLOSE_PROTOCOL, why[:120]),
+            *self._close(CLOSE_PROTOCOL, why),
         ]
 
     def _close(self, code: int, reason: str) -> list[Action]:
         self.state = State.CLOSED
-        return [Close(code, reason)]
+        return [Close(code, close_reason(reason))]
 
     # -- subscriptions (driven by the hub) -----------------------------------
 
@@ -303,7 +399,7 @@ class Session:
         """When :meth:`tick` must run next (None: nothing to wait for)."""
         if self.state is State.CLOSED:
             return None
-        deadlines = [self._hello_by] if self.state is State.HANDSHAKE else []
+        deadlines = [] if self.state is State.OPEN else [self._hello_by]
         if self.heartbeat:
             deadlines += [self._next_ping, self._last_seen + 2 * self.heartbeat]
         return min(deadlines, default=None)
@@ -315,6 +411,9 @@ class Session:
             return []
         if self.state is State.HANDSHAKE and now >= self._hello_by:
             return self._close(CLOSE_HEARTBEAT, "no hello in time")
+        if self.state is State.AUTHENTICATING and now >= self._hello_by:
+            self._held, self._held_bytes = [], 0
+            return self._close(CLOSE_HEARTBEAT, "no verdict from authenticate in time")
         if not self.heartbeat:
             return []
         if now - self._last_seen >= 2 * self.heartbeat:
@@ -328,6 +427,15 @@ class Session:
     def closed(self) -> list[str]:
         """The transport closed: return the stores the client was subscribed to."""
         self.state = State.CLOSED
+        self._held, self._held_bytes = [], 0
         stores = list(self.subscriptions)
         self.subscriptions.clear()
         return stores
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit a close frame (123 bytes of UTF-8, RFC 6455 §5.5)."""
+    encoded = text.encode()
+    if len(encoded) <= 120:
+        return text
+    return encoded[:120].decode(errors="ignore")

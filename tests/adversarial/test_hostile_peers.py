@@ -122,7 +122,7 @@ async def test_a_handler_past_call_timeout_is_cancelled_and_its_caller_gets_time
         with pytest.raises(RpcError, match=r"^timeout$"):
             await client.call("stuck")
         assert await asyncio.wait_for(cancelled, TIMEOUT)
-        assert not server._driver._tasks
+        assert not server._driver._calls
 
 
 async def test_what_the_client_sees_at_each_cap(serve_limited: Serve) -> None:

@@ -23,12 +23,13 @@ async def stats_server() -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[Callable[[str], Awaitable[Client]]]:
-    """``await clients(url)``: a connected client, closed at teardown."""
+async def clients() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    """``await clients(url, name="tester")``: a connected client signed in as
+    ``name`` (the todo server's token; other servers ignore it), closed at teardown."""
     made: list[Client] = []
 
-    async def connect(url: str) -> Client:
-        client = Client(reconnect=False)
+    async def connect(url: str, name: str = "tester") -> Client:
+        client = Client(reconnect=False, token=name)
         made.append(client)
         client.connect(url)
         await asyncio.wait_for(client.ready(), TIMEOUT)

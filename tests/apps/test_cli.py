@@ -74,7 +74,7 @@ async def test_demo_serves_page_and_socket_on_one_port_and_stops_on_ctrl_c() -> 
         async with httpx.AsyncClient() as http:
             page = await http.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT)
         assert page.status_code == 200
-        async with Client(f"ws://127.0.0.1:{port}/ws", reconnect=False) as client:
+        async with Client(f"ws://127.0.0.1:{port}/ws", reconnect=False, token="cli") as client:
             await asyncio.wait_for(client.ready(), TIMEOUT)
             assert await client.call("todos.add", {"text": "via the demo"}) == {"id": 1}
 

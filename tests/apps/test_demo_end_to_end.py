@@ -128,14 +128,16 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
 
     text = f"Water the plants {uuid.uuid4().hex[:6]}"
     async with demo() as running:
-        tui = TodoApp(running.ws_url)
+        tui = TodoApp(running.ws_url, name="Terminal")
         async with tui.run_test(size=(110, 30)) as pilot:
             context = await chromium.new_context(viewport={"width": 1000, "height": 600})
             try:
                 page_a = await context.new_page()
                 page_b = await context.new_page()
-                for page in (page_a, page_b):
+                for page, name in ((page_a, "Ana"), (page_b, "Bob")):
                     await page.goto(running.http_url)
+                    await page.get_by_placeholder("Your name").fill(name)
+                    await page.get_by_placeholder("Your name").press("Enter")
                 for page in (page_a, page_b):
                     await expect(page.get_by_text("● connected")).to_be_visible(timeout=WAIT_MS)
                     await expect(page.get_by_text("Nothing to do.")).to_be_visible()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.todo import model
+from hotstate_rx import RpcError, Unauthorized
 
 
 @pytest.mark.parametrize(
@@ -57,11 +58,16 @@ def test_theme_arg() -> None:
         model.theme_arg({"theme": "blue"}, "config.set_theme")
 
 
-def test_optional_name() -> None:
-    assert model.optional_name({}, "room.send") is None
-    assert model.optional_name({"name": " ada "}, "room.send") == "ada"
-    with pytest.raises(ValueError, match="'name' must be a string"):
-        model.optional_name({"name": 1}, "room.send")
+def test_user_names() -> None:
+    assert model.user_name(" ada ") == "ada"
+    for bad in (None, "", "  ", "x" * 25, "a\nb"):
+        with pytest.raises(Unauthorized, match="a name of 1-24 printable characters"):
+            model.user_name(bad)
+
+
+def test_bad_input_is_an_rpc_error_the_caller_reads() -> None:
+    with pytest.raises(RpcError, match="'text' is required"):
+        model.text_arg({}, "todos.add")
 
 
 def test_todo_recipes() -> None:

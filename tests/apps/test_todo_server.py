@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from app_helpers import Events, serve, until
+from app_helpers import TIMEOUT, Events, serve, until
 
 from apps.todo.server import build_server
-from hotstate_rx import RpcError, Server
+from hotstate_rx import AuthError, RpcError, Server
 from hotstate_rx.client import Client
 
-Clients = Callable[[str], Awaitable[Client]]
+Clients = Callable[..., Awaitable[Client]]
 NOW = 1_700_000_000.0
 
 
@@ -84,27 +85,27 @@ async def test_notifications_announce_new_and_finished_todos(url: str, clients: 
 
 
 async def test_chat_room_lifecycle(server: Server, url: str, clients: Clients) -> None:
-    alice, bob = await clients(url), await clients(url)
+    alice, bob = await clients(url, "alice"), await clients(url, "bob")
     joins = Events(alice, "user.joined")
     leaves = Events(alice, "user.left")
     alice_room = alice.subscribe("Room:general")
     await until(alice_room, lambda s: s["users"] == [alice.client_id])
-    assert await joins.next() == {"id": alice.client_id, "room": "general"}
+    assert await joins.next() == {"id": alice.client_id, "name": "alice", "room": "general"}
     bob_room = bob.subscribe("Room:general")
-    assert await joins.next() == {"id": bob.client_id, "room": "general"}
+    assert await joins.next() == {"id": bob.client_id, "name": "bob", "room": "general"}
 
-    assert await alice.call("room.send", {"room": "general", "text": "Hello!", "name": "ada"}) == {
-        "ts": NOW
-    }
+    # The name comes from the sign-in, whatever the arguments say.
+    sent = await alice.call("room.send", {"room": "general", "text": "Hello!", "name": "bob"})
+    assert sent == {"ts": NOW}
     state = await until(bob_room, lambda s: len(s["messages"]) == 1)
     assert state["name"] == "general"
     assert state["users"] == [alice.client_id, bob.client_id]
     assert state["messages"] == [
-        {"from": alice.client_id, "name": "ada", "text": "Hello!", "ts": NOW}
+        {"from": alice.client_id, "name": "alice", "text": "Hello!", "ts": NOW}
     ]
 
     bob_room.release()
-    assert await leaves.next() == {"id": bob.client_id, "room": "general"}
+    assert await leaves.next() == {"id": bob.client_id, "name": "bob", "room": "general"}
     await until(alice_room, lambda s: s["users"] == [alice.client_id])
 
     # The last one out: on_idle resets the room, so its chat is forgotten.
@@ -137,3 +138,13 @@ async def test_new_rooms_are_listed(url: str, clients: Clients) -> None:
     weird = client.subscribe("Room:Weird Name")
     await until(weird, lambda s: s["name"] == "Weird Name")
     assert rooms.get_state()["names"] == ["design", "general"]
+
+
+@pytest.mark.parametrize("token", [None, "   ", "x" * 25, "tab\there"])
+async def test_joining_needs_a_name(url: str, token: str | None) -> None:
+    client = Client(url, reconnect=False, token=token)
+    try:
+        with pytest.raises(AuthError, match="a name of 1-24 printable characters"):
+            await asyncio.wait_for(client.ready(), TIMEOUT)
+    finally:
+        await client.close()

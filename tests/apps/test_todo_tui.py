@@ -52,11 +52,12 @@ async def test_tui_adds_toggles_and_removes_todos(server: Server) -> None:
 async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
     url = await serve(server)
     rooms = server.stores["Room:*"]
-    app = TodoApp(url)
+    app = TodoApp(url, name="Ada")
     async with app.run_test(size=(110, 30)) as pilot:
         await settle(pilot, lambda: rooms.subscriber_count("general") == 1)
         await pilot.press("ctrl+s", "h", "i", "enter")
         await settle(pilot, lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["hi"])
+        assert rooms.get("general")["messages"][0]["name"] == "Ada"
         log = app.query_one("#messages", RichLog)
         await settle(pilot, lambda: any("hi" in line.text for line in log.lines))
         raw = {"from": "x", "name": "[i]eve", "text": "[/oops] not markup", "ts": 0.0}

@@ -15,7 +15,7 @@ from apps.todo.web import register
 from hotstate_rx import Server
 from hotstate_rx.client import Client
 
-Clients = Callable[[str], Awaitable[Client]]
+Clients = Callable[..., Awaitable[Client]]
 RETRIES = 50  # should_see polls every 0.1 s: up to 5 s for pushed updates
 
 
@@ -24,6 +24,13 @@ async def todo_server() -> AsyncIterator[Server]:
     server = build_server(clock=lambda: 0.0)
     yield server
     await server.close()
+
+
+async def join(user: User, name: str = "Ana") -> None:
+    """Open the page and sign in with ``name`` through its dialog."""
+    await user.open("/")
+    await user.should_see("Who are you?", retries=RETRIES)
+    user.find(marker="name").type(name).trigger("keydown.enter")
 
 
 async def settle(condition: Callable[[], bool]) -> None:
@@ -42,7 +49,7 @@ async def test_page_adds_toggles_removes_and_stays_in_sync(
     url = await serve(todo_server)
     register(url)
     todos = todo_server.stores["Todos"]
-    await user.open("/")
+    await join(user)
     await user.should_see("● connected", retries=RETRIES)
     await user.should_see("Nothing to do.", retries=RETRIES)
 
@@ -66,11 +73,12 @@ async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: Us
     url = await serve(todo_server)
     register(url)
     rooms = todo_server.stores["Room:*"]
-    await user.open("/")
+    await join(user, "Grace")
     await settle(lambda: rooms.subscriber_count("general") == 1)
 
     user.find(marker="message").type("Hello!").trigger("keydown.enter")
     await settle(lambda: [m["text"] for m in rooms.get("general")["messages"]] == ["Hello!"])
+    assert rooms.get("general")["messages"][0]["name"] == "Grace"
     await user.should_see(kind=ui.chat_message, retries=RETRIES)
 
     with user:
@@ -90,7 +98,25 @@ async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: Us
 async def test_page_shows_errors_from_the_server(todo_server: Server, user: User) -> None:
     url = await serve(todo_server)
     register(url)
-    await user.open("/")
+    await join(user)
     await user.should_see("● connected", retries=RETRIES)
     user.find(marker="message").type("x" * 300).trigger("keydown.enter")
     await user.should_see("room.send: 'text' is too long (300 > 280 characters)", retries=RETRIES)
+
+
+async def test_page_asks_a_name_before_connecting(todo_server: Server, user: User) -> None:
+    url = await serve(todo_server)
+    register(url)
+    connected: list[str] = []
+    todo_server.on("connection", connected.append)
+    await user.open("/")
+    await user.should_see("Who are you?", retries=RETRIES)
+    user.find(marker="name").type("   ").trigger("keydown.enter")
+    await user.should_see("a name of 1-24 printable characters is needed", retries=RETRIES)
+    assert connected == []  # no name, no connection
+    user.find(marker="name").clear().type("Linus")
+    user.find(marker="join").click()
+    await user.should_see("● connected", retries=RETRIES)
+    [client_id] = connected
+    ctx = todo_server.context(client_id)
+    assert ctx is not None and ctx.user == {"name": "Linus"}

@@ -1,7 +1,8 @@
 """Server process for the benchmarks whose load is the client in the parent.
 
     python -m tests.benchmarks._serve hotstate-echo   # hotstate_rx, handler "echo"
-                                                      # (the rate limit raised out of reach:
+    python -m tests.benchmarks._serve hotstate-echo-secure  # the same behind authenticate + access
+                                                      # (both with the rate limit out of reach:
                                                       # its arithmetic runs, never a pause)
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
@@ -86,9 +87,14 @@ def _bare_patches(count: int) -> Any:
 
 async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitable[None]]]:
     """The URL to connect to, and how to close the server."""
-    if kind == "hotstate-echo":
-        hub = Hotstate(rate_limit=RateLimit(rate=1e9, burst=10**9))
-        hub.handle("echo", lambda args: args)
+    if kind in {"hotstate-echo", "hotstate-echo-secure"}:
+        unthrottled = RateLimit(rate=1e9, burst=10**9)
+        if kind == "hotstate-echo":
+            hub = Hotstate(rate_limit=unthrottled)
+            hub.handle("echo", lambda args: args)
+        else:  # what a secured server adds to every call: its ctx and one access rule
+            hub = Hotstate(authenticate=lambda info: {"name": info.token}, rate_limit=unthrottled)
+            hub.handle("echo", lambda args: args, access=lambda ctx: ctx.user["name"] == "bench")
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
     handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
@@ -103,7 +109,7 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
 
 async def main(argv: list[str]) -> None:
     kind, *args = argv
-    if kind not in {"hotstate-echo", "bare-echo", "bare-patches"}:
+    if kind not in {"hotstate-echo", "hotstate-echo-secure", "bare-echo", "bare-patches"}:
         raise SystemExit(__doc__)
     parent = await Parent.connect()
     url, close = await _start(kind, args)

@@ -8,6 +8,10 @@ response of the same shape, driven by the least a hand-written client needs
 (``send`` then ``recv``; or, pipelined, a reader task resolving futures
 by id). Each rate is the median of :data:`REPEATS` runs, bare and hotstate
 interleaved.
+
+Security's cost, in the same run: the same calls to a server with
+``authenticate`` and an ``access`` rule on the function, against the plain
+hotstate server (target: at most 5% fewer round trips).
 """
 
 from __future__ import annotations
@@ -87,22 +91,34 @@ async def _bare_round_trip(ws: ClientConnection) -> Any:
 async def measure() -> dict[str, list[float]]:
     """Every rate REPEATS times, bare and hotstate interleaved (load on the
     machine drifts; interleaving spreads it over both sides)."""
-    names = ("bare seq", "hot seq", "bare pipe", "hot pipe")
+    names = ("bare seq", "hot seq", "bare pipe", "hot pipe", "secure seq", "secure pipe")
     rates: dict[str, list[float]] = {name: [] for name in names}
-    async with spawn("_serve", "bare-echo") as bare, spawn("_serve", "hotstate-echo") as hot:
+    async with (
+        spawn("_serve", "bare-echo") as bare,
+        spawn("_serve", "hotstate-echo") as hot,
+        spawn("_serve", "hotstate-echo-secure") as secure,
+    ):
         bare_url = (await bare.recv())["url"]
         ws = await connect(bare_url, compression=None)
         caller = BareCaller(await connect(bare_url, compression=None))
         client = Client()
         client.connect((await hot.recv())["url"])
+        signed = Client(token="bench")
+        signed.connect((await secure.recv())["url"])
         try:
             await asyncio.wait_for(client.ready(), 30)
+            await asyncio.wait_for(signed.ready(), 30)
             for _ in range(REPEATS):
                 rates["bare seq"].append(await rate(lambda: _bare_round_trip(ws), 1))
                 rates["hot seq"].append(await rate(lambda: client.call("echo", ARGS), 1))
+                rates["secure seq"].append(await rate(lambda: signed.call("echo", ARGS), 1))
                 rates["bare pipe"].append(await rate(caller.call, IN_FLIGHT))
                 rates["hot pipe"].append(await rate(lambda: client.call("echo", ARGS), IN_FLIGHT))
+                rates["secure pipe"].append(
+                    await rate(lambda: signed.call("echo", ARGS), IN_FLIGHT)
+                )
         finally:
+            await signed.close()
             await client.close()
             await caller.close()
             await ws.close()
@@ -111,21 +127,19 @@ async def measure() -> dict[str, list[float]]:
 
 async def main() -> None:
     rates = {k: statistics.median(v) for k, v in (await measure()).items()}
-    bare_seq, hot_seq, bare_pipe, hot_pipe = rates.values()
+    bare_seq, hot_seq, bare_pipe, hot_pipe, secure_seq, secure_pipe = rates.values()
+    secured = "authenticate + access (baseline: hotstate_rx without)"
+    pipelined = f"pipelined ({IN_FLIGHT} in flight)"
     emit(
         [
             Row("calls", "sequential", "round trips", hot_seq, "/s", bare_seq, "ratio >= 0.7"),
-            Row(
-                "calls",
-                f"pipelined ({IN_FLIGHT} in flight)",
-                "round trips",
-                hot_pipe,
-                "/s",
-                bare_pipe,
-                "ratio >= 0.6",
-            ),
+            Row("calls", pipelined, "round trips", hot_pipe, "/s", bare_pipe, "ratio >= 0.6"),
+            Row("calls", f"sequential, {secured}", "round trips", secure_seq, "/s", hot_seq,
+                "ratio >= 0.95"),
+            Row("calls", f"{pipelined}, {secured}", "round trips", secure_pipe, "/s", hot_pipe,
+                "ratio >= 0.95"),
         ]
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

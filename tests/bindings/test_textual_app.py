@@ -158,7 +158,7 @@ async def test_optimistic_call_shows_at_once_then_the_server_result(
 
 async def test_a_failed_call_rolls_back_and_notifies(client: Any, todo_server: Any) -> None:
     def refuse(args: Any) -> None:
-        raise ValueError("no more todos")
+        raise RpcError("no more todos")
 
     todo_server.server.handle("todos.refuse", refuse)
     app = TodoApp(client)

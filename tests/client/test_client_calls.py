@@ -39,7 +39,7 @@ class Functions:
     async def fail(self, args: Any) -> None:
         self.entered.set()
         await self.gate.wait()
-        raise ValueError("no such todo")
+        raise RpcError("no such todo")
 
     async def hang(self, args: Any) -> None:
         self.entered.set()
@@ -93,7 +93,7 @@ async def test_results_and_server_errors(calling: Calling) -> None:
         await client.call("missing")
 
 
-async def test_handler_exception_message_reaches_the_caller(calling: Calling) -> None:
+async def test_a_handler_rpc_error_message_reaches_the_caller(calling: Calling) -> None:
     functions, client = calling
     functions.gate.set()
     with pytest.raises(RpcError, match="no such todo"):

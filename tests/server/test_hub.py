@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hub_rig import Rig, sent
 
+from hotstate_rx import RpcError
 from hotstate_rx.protocol import (
     Call,
     Deleted,
@@ -139,14 +142,41 @@ def test_a_call_becomes_an_invoke_and_its_changes_precede_its_result(rig: Rig) -
     assert sent(rig.hub.returned(invoke, value)) == [(("a",), patch), (("a",), Result(7, None))]
 
 
-def test_a_failed_call_answers_with_its_message(rig: Rig) -> None:
+def test_a_call_refused_with_rpc_error_answers_with_its_message(rig: Rig) -> None:
     rig.functions.register("boom", lambda args: None)
     rig.connect("a")
     [invoke] = rig.send("a", Call(1, "boom"))
     assert isinstance(invoke, Invoke)
-    error = RuntimeError("nope")
-    assert sent(rig.hub.raised(invoke, error)) == [(("a",), Result(1, error="nope"))]
+    error = RpcError("no such todo")
+    assert sent(rig.hub.raised(invoke, error)) == [(("a",), Result(1, error="no such todo"))]
     assert rig.fired[-1] == ("error", error, "id-a")
+
+
+def test_an_unexpected_exception_answers_internal_error_with_the_logged_ref(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.functions.register("boom", lambda args: None)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "boom"))
+    assert isinstance(invoke, Invoke)
+    error = RuntimeError("db error: postgres://admin:hunter2@10.0.0.5/prod")
+    [(_, reply)] = sent(rig.hub.raised(invoke, error))
+    assert isinstance(reply, Result) and reply.error is not None
+    match = re.fullmatch(r"internal error \(ref ([0-9a-f]{8})\)", reply.error)
+    assert match is not None, reply.error
+    [record] = [r for r in caplog.records if r.name == "hotstate_rx.server.hub"]
+    assert match[1] in record.getMessage() and record.exc_info is not None
+    assert rig.fired[-1] == ("error", error, "id-a")  # the server's own listeners see it all
+
+
+def test_expose_errors_sends_every_message() -> None:
+    rig = Rig(expose_errors=True)
+    rig.functions.register("boom", lambda args: None)
+    rig.connect("a")
+    [invoke] = rig.send("a", Call(1, "boom"))
+    assert isinstance(invoke, Invoke)
+    reply = sent(rig.hub.raised(invoke, RuntimeError("nope")))
+    assert reply == [(("a",), Result(1, error="nope"))]
 
 
 def test_a_result_that_is_not_json_is_an_error_for_the_caller(rig: Rig) -> None:
@@ -155,7 +185,8 @@ def test_a_result_that_is_not_json_is_an_error_for_the_caller(rig: Rig) -> None:
     [invoke] = rig.send("a", Call(1, "bad"))
     assert isinstance(invoke, Invoke)
     [(_, reply)] = sent(rig.hub.returned(invoke, {1, 2}))
-    assert isinstance(reply, Result) and "not JSON-like" in (reply.error or "")
+    assert isinstance(reply, Result) and (reply.error or "").startswith("internal error (ref ")
+    assert isinstance(rig.fired[-1][1], TypeError) and "not JSON-like" in str(rig.fired[-1][1])
 
 
 def test_unknown_function_is_answered_at_once(rig: Rig) -> None:

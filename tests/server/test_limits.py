@@ -342,10 +342,10 @@ def test_args_are_decoded_only_for_a_call_that_will_run() -> None:
     rig.connect("a")
     garbage = RawCall(1, "nope", encoded_args=b"\xc1")  # would not even decode
     session = rig.hub._sessions["a"]
-    rig.hub._call("a", session, garbage, 1.0)
+    rig.hub._call("a", session, garbage)
     assert sent(rig.hub._take()) == [(("a",), Result(1, error="unknown function 'nope'"))]
     rig.functions.register("f", lambda args: args)
-    rig.hub._call("a", session, RawCall(2, "f", encoded_args=b"\xc1"), 1.0)
+    rig.hub._call("a", session, RawCall(2, "f", encoded_args=b"\xc1"))
     [(_, reply)] = sent(rig.hub._take())
     assert isinstance(reply, ErrorMessage) and reply.code == "bad_message"
 

@@ -1,16 +1,15 @@
 """The ASGI transport under a real uvicorn on a loopback port: ``attach`` on a
-Starlette app sharing its port with an HTTP route, and ``server.asgi``."""
+Starlette app sharing its port with an HTTP route, and ``server.asgi``
+(``serve_app`` is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -24,39 +23,6 @@ if TYPE_CHECKING:
 
 
 TIMEOUT = 5.0
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn.Server that reports, through an event, when it accepts connections."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
-@pytest.fixture
-async def serve_app() -> AsyncIterator[Callable[[Any], Awaitable[int]]]:
-    """``port = await serve_app(app)``: run ``app`` with uvicorn; stopped at teardown."""
-    running: list[tuple[_Uvicorn, asyncio.Task[None]]] = []
-
-    async def start(app: Any) -> int:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
-        server = _Uvicorn(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        running.append((server, task))
-        await asyncio.wait_for(server.ready.wait(), TIMEOUT)
-        return sock.getsockname()[1]
-
-    yield start
-    for server, task in running:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
 
 
 async def exercise(server: Server, url: str, raw_connect: Connect) -> None:

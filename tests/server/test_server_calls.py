@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hotstate_rx import CallContext, Server
+from hotstate_rx import CallContext, RpcError, Server
 from hotstate_rx.protocol import Call, EventMessage, PatchMessage, Result, Snapshot, Subscribe
 
 if TYPE_CHECKING:
@@ -51,10 +51,10 @@ async def test_a_raising_function_is_an_error_result_and_an_error_event(
 
     @server.handle("fail")
     async def fail(args: Any) -> None:
-        raise ValueError("no such todo")
+        raise RpcError("no such todo")
 
     assert await call(client, "fail") == Result(1, error="no such todo")
-    assert errors == [("ValueError('no such todo')", client.client_id)]
+    assert errors == [("RpcError('no such todo')", client.client_id)]
 
 
 async def test_a_non_json_result_is_an_error_result(
@@ -64,8 +64,8 @@ async def test_a_non_json_result_is_an_error_result(
     server.handle("huge", lambda args: 2**80)
     for name in ("bad", "huge"):
         reply = await call(client, name)
-        assert reply.error is not None and f"function '{name}' returned" in reply.error
-    assert "not JSON-like" in caplog.text
+        assert reply.error is not None and reply.error.startswith("internal error (ref ")
+        assert f"function '{name}' returned a value that is not JSON-like" in caplog.text
 
 
 async def test_registration_errors(server: Server) -> None:
@@ -195,7 +195,7 @@ async def test_plain_functions_take_ctx_and_raise_like_async_ones(
     server: Server, client: RawClient
 ) -> None:
     def fail(args: Any) -> None:
-        raise ValueError("the todo does not exist")  # raised at the call, not in a task
+        raise RpcError("the todo does not exist")  # raised at the call, not in a task
 
     async def double(args: Any) -> Any:
         return args * 2

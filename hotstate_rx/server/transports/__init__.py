@@ -1,9 +1,14 @@
 """Thin adapters between a network server and the hub.
 
-A transport accepts a WebSocket, wraps it in a :class:`Peer`, asks the acceptor for
-a :class:`Link` with ``acceptor.open(peer, heartbeat)``, feeds it every frame
-(waiting before the next read as long as ``receive`` says) and calls
-``lost()`` when the socket is gone. All protocol rules live in
+A transport refuses, before the WebSocket handshake is accepted, an upgrade
+whose ``Origin`` the server's :class:`~hotstate_rx.server.access.OriginPolicy`
+does not allow (HTTP 403: a page on another site must not even get a socket).
+Otherwise it accepts the WebSocket, wraps it in a :class:`Peer`, asks the
+acceptor for a :class:`Link` with ``acceptor.open(peer, heartbeat, info)``
+(``info``: the upgrade request as a
+:class:`~hotstate_rx.server.access.ConnectInfo`, for ``authenticate``), feeds
+it every frame (waiting before the next read as long as ``receive`` says) and
+calls ``lost()`` when the socket is gone. All protocol rules live in
 :mod:`hotstate_rx.server.hub`; the loop in :mod:`hotstate_rx.server.driver`.
 The I/O bounds of :class:`~hotstate_rx.server.limits.Limits` are the
 transports' own: ``max_send_buffer`` and ``close_timeout``; so is flow
@@ -19,7 +24,10 @@ requests cannot pile up output, or monopolise the loop making it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol, Self
+from typing import TYPE_CHECKING, Final, Protocol, Self
+
+if TYPE_CHECKING:
+    from ..access import ConnectInfo
 
 __all__ = ["FLOW_LIMIT", "Acceptor", "Link", "Peer"]
 
@@ -68,4 +76,4 @@ class Acceptor(Protocol):
     """What a transport needs of the server: a :class:`Link` for each accepted peer
     (the server's :class:`~hotstate_rx.server.driver.LoopDriver`)."""
 
-    def open(self, peer: Peer, heartbeat: float) -> Link: ...
+    def open(self, peer: Peer, heartbeat: float, info: ConnectInfo | None = None) -> Link: ...

@@ -14,7 +14,9 @@ the socket. Frame size is enforced by the session (1009), since the ASGI
 server's own limit is not ours; the rate limit by waiting before the next
 ``receive()`` (ASGI servers stop reading a socket whose messages the app
 does not take). What a client sent before it vanished is dropped once a send
-to it failed (the ASGI server reports the disconnect only after them).
+to it failed (the ASGI server reports the disconnect only after them). A
+refused ``Origin`` is answered by closing before ``websocket.accept``, which
+ASGI servers turn into HTTP 403.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from ..access import ConnectInfo, OriginPolicy
 from ..limits import Limits
-from ..session import CLOSE_TRY_AGAIN
+from ..session import CLOSE_POLICY, CLOSE_TRY_AGAIN
 from . import FLOW_LIMIT, Acceptor, Link
 
 __all__ = ["AsgiEndpoint", "AsgiPeer", "attach"]
@@ -144,17 +147,19 @@ class AsgiEndpoint:
         *,
         heartbeat: float,
         limits: Limits,
+        origins: OriginPolicy,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._acceptor = acceptor
         self._heartbeat = heartbeat
         self._limits = limits
+        self._origins = origins
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            await self._websocket(receive, send)
+            await self._websocket(scope, receive, send)
         elif kind == "http":
             body = b"WebSocket endpoint\n"
             headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
@@ -174,12 +179,22 @@ class AsgiEndpoint:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _websocket(self, receive: AsgiReceive, send: AsgiSend) -> None:
+    async def _websocket(self, scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) -> None:
         if (await receive())["type"] != "websocket.connect":
+            return
+        info = ConnectInfo.from_upgrade(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())],
+            path=scope.get("path", "/"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            remote_address=scope.get("client"),
+        )
+        if not self._origins.allows(info.origin, info.headers.get("host")):
+            log.info("refused a connection from origin %r", info.origin)
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
             return
         await send({"type": "websocket.accept"})
         peer = AsgiPeer(send, self._limits)
-        link = self._acceptor.open(peer, self._heartbeat)
+        link = self._acceptor.open(peer, self._heartbeat, info)
         reader = asyncio.get_running_loop().create_task(_read(receive, link, peer))
         try:
             await asyncio.wait([reader, peer.released], return_when=asyncio.FIRST_COMPLETED)

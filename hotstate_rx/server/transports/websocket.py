@@ -11,7 +11,8 @@ buffer: :attr:`~hotstate_rx.net.batching.Outbox.queued`) and closes itself
 (1013) above ``max_send_buffer``. A close that cannot finish within
 ``close_timeout`` (the peer does not read, so even the close frame waits)
 aborts the TCP connection. Heartbeats are the protocol's own ``ping``/``pong``,
-so the websockets keepalive is off.
+so the websockets keepalive is off. Origins are checked in
+``process_request``, before the handshake's response.
 
 Reading: ``max_queue`` frames at most wait in websockets' own queue before it
 stops reading the socket, so a connection that the rate limit pauses holds
@@ -37,6 +38,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED
 
 from ...net.batching import Batcher, Outbox, binary_frame
+from ..access import ConnectInfo, OriginPolicy
 from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
 from . import FLOW_LIMIT, Acceptor
@@ -108,6 +110,7 @@ async def listen(
     heartbeat: float,
     limits: Limits,
     compression: str | None,
+    origins: OriginPolicy,
 ) -> Server:
     """Start accepting connections for ``acceptor``; returns the running websockets server."""
 
@@ -115,7 +118,7 @@ async def listen(
 
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, limits, batcher)
-        link = acceptor.open(peer, heartbeat)
+        link = acceptor.open(peer, heartbeat, _connect_info(ws.request, ws.remote_address))
         outbox = peer.outbox
         try:
             async for frame in ws:
@@ -132,19 +135,35 @@ async def listen(
             link.lost()
             await peer.wait_closed()
 
-    def check_path(connection: ServerConnection, request: Request) -> Response | None:
+    def check_request(connection: ServerConnection, request: Request) -> Response | None:
         if path is not None and urlsplit(request.path).path != path:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        info = _connect_info(request, connection.remote_address)
+        if not origins.allows(info.origin, info.headers.get("host")):
+            log.info("refused a connection from origin %r", info.origin)
+            return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden origin\n")
         return None
 
     return await serve(
         handler,
         host,
         port,
-        process_request=check_path,
+        process_request=check_request,
         max_size=limits.max_message_size,
         max_queue=MAX_QUEUE,
         close_timeout=limits.close_timeout,
         compression=compression,
         ping_interval=None,
+    )
+
+
+def _connect_info(request: Request | None, remote_address: object) -> ConnectInfo:
+    if request is None:  # never for a connection handed to a handler; typed as optional
+        return ConnectInfo()
+    target = urlsplit(request.path)
+    return ConnectInfo.from_upgrade(
+        request.headers.raw_items(),
+        path=target.path,
+        query=target.query,
+        remote_address=remote_address,
     )

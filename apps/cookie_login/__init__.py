@@ -1,0 +1,1 @@
+"""A FastAPI app whose own session cookie signs people in to its hotstate server."""
