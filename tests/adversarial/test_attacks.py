@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import msgpack
 import pytest
@@ -32,6 +33,16 @@ TRANSPORTS = pytest.mark.parametrize("transport", ["websockets", "asgi"])
 
 def options(transport: str, *more: str) -> list[str]:
     return [f"--close_timeout={CLOSE_TIMEOUT}", *(["--asgi"] if transport == "asgi" else []), *more]
+
+
+async def leave(
+    healthy: Healthy, peers: list[RawPeer], settled: Callable[[dict[str, int]], bool]
+) -> dict[str, int]:
+    """The attackers drop their connections; the server's stats once ``settled``."""
+    for peer in peers:
+        peer.abort()
+    await healthy.until(settled, 5)
+    return await healthy.stats()
 
 
 def check_latency(healthy: Healthy, attack: str, **figures: object) -> None:
@@ -137,9 +148,7 @@ async def test_a_flood_of_calls_that_never_return_is_capped_and_cancelled_on_lea
         calls = frames(*[Call(i, "never") for i in range(1, 20_001)])
         sent = await peer.flood(calls, WINDOW)
         during = await healthy.stats()
-        peer.abort()
-        await healthy.until(lambda s: s["connections"] == base["connections"], 5)
-        after = await healthy.stats()
+        after = await leave(healthy, [peer], lambda s: s["connections"] == base["connections"])
         check_latency(
             healthy,
             "calls that never return",
@@ -170,10 +179,7 @@ async def test_a_flood_of_new_instances_is_capped_and_released_on_leaving() -> N
         subs = [frames(*[Subscribe(f"Room:{uuid.uuid4()}") for _ in range(5_000)]) for _ in peers]
         await asyncio.gather(*(p.flood(s, WINDOW) for p, s in zip(peers, subs, strict=True)))
         during = await healthy.stats()
-        for peer in peers:
-            peer.abort()
-        await healthy.until(lambda s: s["instances"] == base["instances"], 5)
-        after = await healthy.stats()
+        after = await leave(healthy, peers, lambda s: s["instances"] == base["instances"])
         check_latency(
             healthy,
             "new instances",

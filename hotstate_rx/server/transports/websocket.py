@@ -68,6 +68,7 @@ class WebSocketPeer:
     @classmethod
     def send_many(cls, peers: Sequence[WebSocketPeer], frame: bytes) -> None:
         wire: bytes | None = None  # the WebSocket frame, built for the first plain peer
+        limit = peers[0]._limits.max_send_buffer if peers else 0  # one hub's: one Limits
         for peer in peers:
             if peer._closing is not None:
                 continue
@@ -78,7 +79,7 @@ class WebSocketPeer:
                 outbox.write(wire)
             else:
                 outbox.send(frame)
-            if outbox.queued > peer._limits.max_send_buffer:
+            if outbox.queued > limit:
                 log.warning("closing %s: send buffer over the limit", peer.ws.id)
                 peer.close(CLOSE_TRY_AGAIN, "client too slow")
 
