@@ -7,16 +7,22 @@ Commands
     dashboard-tui   Textual client of a running dashboard server
 
 Servers bind to 127.0.0.1 unless ``--host`` says otherwise; Ctrl-C stops them cleanly.
+The todo server keeps its stores in ``todo.sqlite3`` under a data directory:
+``--data DIR``, else ``$HOTSTATE_DATA``, else ``.hotstate-data/`` in the checkout.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 TODO_PORT = 8080
 DASHBOARD_PORT = 8081
+DATA_DIR = Path(__file__).resolve().parents[1] / ".hotstate-data"
+"""Where the todo demo keeps its SQLite file unless told otherwise (git-ignored)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
         web = commands.add_parser(name, help=f"{what}: server + web page on one port")
         web.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
         web.add_argument("--port", type=int, default=port, help=f"HTTP port (default: {port})")
+        if name == "todo":
+            web.add_argument(
+                "--data",
+                type=Path,
+                default=Path(os.environ.get("HOTSTATE_DATA") or DATA_DIR),
+                help="directory of todo.sqlite3, created if missing "
+                "(default: $HOTSTATE_DATA, else .hotstate-data/ in the checkout)",
+            )
         tui = commands.add_parser(f"{name}-tui", help=f"{what}: terminal client")
         tui.add_argument(
             "--url",
@@ -45,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "todo":
         from .todo.web import serve
 
-        serve(host=args.host, port=args.port)
+        serve(host=args.host, port=args.port, data=args.data)
     elif args.command == "dashboard":
         from .dashboard.web import serve
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
         RpcTimeout as RpcTimeout,
     )
     from .errors import (
+        StorageError as StorageError,
+    )
+    from .errors import (
         SubscriptionError as SubscriptionError,
     )
     from .errors import (
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from .server.limits import RateLimit as RateLimit
     from .server.server import Hotstate as Hotstate
     from .server.server import Server as Server
+    from .server.storage.base import Storage as Storage
     from .server.store import ALL as ALL
     from .server.store import Change as Change
     from .server.store import Removed as Removed
@@ -73,6 +77,8 @@ _EXPORTS = {
     "Server": ".server.server",
     "InstanceHandle": ".server.handle",
     "StoreHandle": ".server.handle",
+    "Storage": ".server.storage.base",
+    "StorageError": ".errors",
     "SubscriptionError": ".errors",
     "Unauthorized": ".errors",
 }

@@ -10,7 +10,8 @@
     ├── Disconnected              the connection dropped before the answer ("Disconnected")
     ├── SubscriptionError         the server cannot serve a subscription
     ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
-    └── AuthError                 what a client reports when the server refused its credentials
+    ├── AuthError                 what a client reports when the server refused its credentials
+    └── StorageError              storage cannot be opened, read or written (names the file)
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
@@ -70,6 +71,11 @@ class AuthError(HotstateError):
     """The server refused this client's credentials; ``str(err)`` is its reason."""
 
 
+class StorageError(HotstateError):
+    """The server's storage cannot be opened, read or written; the message names
+    the storage (its file, for SQLite) and what is wrong with it."""
+
+
 __all__ = [
     "AuthError",
     "Disconnected",
@@ -78,6 +84,7 @@ __all__ = [
     "ProtocolError",
     "RpcError",
     "RpcTimeout",
+    "StorageError",
     "SubscriptionError",
     "Unauthorized",
 ]

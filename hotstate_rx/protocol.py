@@ -44,20 +44,26 @@ class ClientHello:
     server that authenticates, its credential (``token``, a string the server's
     ``authenticate`` interprets). The token travels in the protocol rather
     than in the URL or a header so that it works the same on every transport
-    and stays out of access logs. The repr hides it."""
+    and stays out of access logs. The repr hides it. A client that reconnects
+    presents the ``resume`` token of its last session and the number of the
+    last event it received (``last_event``), so the server can resume that
+    session (same client id, missed events, cached results)."""
 
     version: int = PROTOCOL_VERSION
     token: str | None = field(default=None, repr=False)
+    resume: str | None = field(default=None, repr=False)
+    last_event: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Subscribe to a store instance. ``version`` is the last version the
-    client holds (reserved for resume-by-version; servers may ignore it and
-    always answer with a snapshot)."""
+    """Subscribe to a store instance. ``version`` and ``epoch`` name the copy
+    the client holds, if any: the server answers with the patches it missed
+    when its history still has them, else with a snapshot."""
 
     store: str
     version: int | None = None
+    epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +75,15 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A function call; ``id`` is chosen by the client and echoed in the result."""
+    """A function call; ``id`` is chosen by the client and echoed in the result.
+    ``resent`` marks a call sent again on a resumed session because its answer
+    may have been lost: the server answers it from its cache and never runs a
+    handler twice for it."""
 
     id: int
     name: str
     args: JSON = None
+    resent: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +101,7 @@ class RawCall:
     name: str
     args: Any = None
     encoded_args: bytes | None = None
+    resent: bool = False
 
     def decode(self) -> Call:
         """The call with its arguments validated as JSON and frozen;
@@ -102,7 +113,7 @@ class RawCall:
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 raise ProtocolError(f"'rpc' message: args is not JSON: {exc}") from None
         try:
-            return Call(self.id, self.name, freeze(args))
+            return Call(self.id, self.name, freeze(args), self.resent)
         except TypeError as exc:
             raise ProtocolError(f"'rpc' message: args is not JSON: {clip(str(exc))}") from None
 
@@ -115,29 +126,47 @@ class RawCall:
 @dataclass(frozen=True, slots=True)
 class ServerHello:
     """First message of the server: its version, the client's id and the
-    heartbeat interval in seconds (0 when disabled)."""
+    heartbeat interval in seconds (0 when disabled). ``resume`` is the token
+    that resumes this session after a drop (None: the server does not resume),
+    ``recovered`` whether this connection resumed the session the client
+    asked for, and ``tag`` the opaque name under which this session's calls
+    appear as the ``cause`` of the changes they make."""
 
     client_id: str
     heartbeat: float
     version: int = PROTOCOL_VERSION
+    resume: str | None = field(default=None, repr=False)
+    recovered: bool = False
+    tag: str | None = None
+
+
+Cause: TypeAlias = tuple[str, int]
+"""``(session tag, call id)``: the call whose handler made a change."""
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The whole state of a store instance at ``version``."""
+    """The whole state of a store instance at ``version``. ``epoch`` names the
+    instance's history: versions compare only within one epoch (a deleted and
+    re-created instance, or a server restarted without storage, starts a new
+    one). ``cause`` names the call that made this change, if one did."""
 
     store: str
     version: int
     data: JSON
+    epoch: str | None = None
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PatchMessage:
-    """RFC 6902 operations that turn version ``version - 1`` into ``version``."""
+    """RFC 6902 operations that turn version ``version - 1`` into ``version``;
+    ``cause`` names the call that made this change, if one did."""
 
     store: str
     version: int
     ops: list[PatchOp]
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +187,13 @@ class Deleted:
 
 @dataclass(frozen=True, slots=True)
 class EventMessage:
-    """An event pushed on ``channel`` (fire and forget)."""
+    """An event pushed on ``channel`` (fire and forget). ``seq`` grows with every
+    event the server sends (server-wide), so a resuming client can say which
+    it got last."""
 
     channel: str
     data: JSON = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +207,13 @@ class ErrorMessage:
 
 
 ERROR_CODES = frozenset({"protocol", "subscribe", "bad_message", "limit", "unauthorized"})
+
+RESUMABLE_CLOSES = frozenset({None, 1005, 1006, 1011, 1012, 1014})
+"""How a connection may end and its session still be resumed: no close frame
+(the network failed: None, 1005, 1006), a heartbeat timeout (1011), a server
+restart or overload (1012, 1014). A peer that closes with 1000 or 1001 means
+it, and a connection closed for misbehaving (1002, 1008, 1009, 1013, ...) is
+not given a second chance."""
 
 
 # ---------------------------------------------------------------------------
@@ -214,22 +253,21 @@ Message: TypeAlias = ClientMessage | ServerMessage
 def to_wire(msg: Message) -> dict[str, Any]:
     """The map that goes on the wire for ``msg`` (before MessagePack)."""
     match msg:
-        case PatchMessage(store, version, ops):
-            return {"t": "patch", "s": store, "v": version, "p": ops}
-        case Snapshot(store, version, data):
-            return {"t": "snap", "s": store, "v": version, "d": data}
-        case EventMessage(channel, data):
-            return {"t": "evt", "c": channel, "d": data}
+        case PatchMessage(store, version, ops, cause):
+            return _with({"t": "patch", "s": store, "v": version, "p": ops}, "c", cause)
+        case Snapshot(store, version, data, epoch, cause):
+            wire = _with({"t": "snap", "s": store, "v": version, "d": data}, "e", epoch)
+            return _with(wire, "c", cause)
+        case EventMessage(channel, data, seq):
+            return _with({"t": "evt", "c": channel, "d": data}, "q", seq)
         case Result(id_, value, None):
             return {"t": "res", "i": id_, "r": value}
         case Result(id_, _, error):
             return {"t": "res", "i": id_, "e": error}
-        case Call(id_, name, args):
-            return {"t": "rpc", "i": id_, "n": name, "a": args}
-        case Subscribe(store, None):
-            return {"t": "sub", "s": store}
-        case Subscribe(store, version):
-            return {"t": "sub", "s": store, "v": version}
+        case Call(id_, name, args, resent):
+            return _with({"t": "rpc", "i": id_, "n": name, "a": args}, "rs", resent or None)
+        case Subscribe(store, version, epoch):
+            return _with(_with({"t": "sub", "s": store}, "v", version), "e", epoch)
         case Unsubscribe(store):
             return {"t": "unsub", "s": store}
         case Deleted(store):
@@ -238,12 +276,13 @@ def to_wire(msg: Message) -> dict[str, Any]:
             return {"t": "err", "k": code, "m": message}
         case ErrorMessage(code, message, store):
             return {"t": "err", "k": code, "m": message, "s": store}
-        case ServerHello(client_id, heartbeat, version):
-            return {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
-        case ClientHello(version, None):
-            return {"t": "hello", "pv": version}
-        case ClientHello(version, token):
-            return {"t": "hello", "pv": version, "tk": token}
+        case ServerHello(client_id, heartbeat, version, resume, recovered, tag):
+            wire = {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
+            wire = _with(_with(wire, "r", resume), "g", tag)
+            return _with(wire, "rc", True if recovered else None)
+        case ClientHello(version, token, resume, last_event):
+            wire = _with({"t": "hello", "pv": version}, "tk", token)
+            return _with(_with(wire, "r", resume), "q", last_event)
         case Ping():
             return {"t": "ping"}
         case Pong():
@@ -251,10 +290,37 @@ def to_wire(msg: Message) -> dict[str, Any]:
     raise TypeError(f"not a hotstate message: {msg!r}")
 
 
+def _with(wire: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """``wire`` plus ``key`` when ``value`` is set: optional keys stay off the wire."""
+    if value is not None:
+        wire[key] = value
+    return wire
+
+
 def encode(msg: Message) -> bytes:
     """One binary frame for ``msg``. Raises ``TypeError`` for values MessagePack
     cannot carry (callers validate JSON-ness earlier, where the path is known)."""
     return msgpack.packb(to_wire(msg), use_bin_type=True)
+
+
+def pack_value(value: JSON) -> bytes:
+    """``value`` alone in MessagePack, to be framed later by :func:`encode_event`."""
+    return msgpack.packb(value, use_bin_type=True)
+
+
+_EVT = msgpack.packb("t") + msgpack.packb("evt") + msgpack.packb("c")
+
+
+def encode_event(channel: str, packed: bytes, seq: int | None = None) -> bytes:
+    """The frame of ``EventMessage(channel, data, seq)`` from ``packed =
+    pack_value(data)``, byte for byte what :func:`encode` makes: the data of an
+    event is validated and packed once, where it is emitted, and numbered
+    where it is sent."""
+    frame = (b"\x84" if seq is not None else b"\x83") + _EVT + msgpack.packb(channel)
+    frame += b"\xa1d" + packed
+    if seq is not None:
+        frame += b"\xa1q" + msgpack.packb(seq)
+    return frame
 
 
 # ---------------------------------------------------------------------------
@@ -374,17 +440,43 @@ def _version(m: Mapping[str, Any]) -> int:
     return _field(m, "pv", int, "the protocol version")
 
 
+def _optional(m: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
+    return _field(m, key, kind, what) if key in m else None
+
+
+def _cause(m: Mapping[str, Any]) -> Cause | None:
+    if "c" not in m:
+        return None
+    cause = m["c"]
+    if (
+        not isinstance(cause, list | tuple)
+        or len(cause) != 2
+        or not isinstance(cause[0], str)
+        or not isinstance(cause[1], int)
+        or isinstance(cause[1], bool)
+    ):
+        raise ProtocolError(f"{_tag(m)} message has a malformed cause (key 'c')")
+    return (cause[0], cause[1])
+
+
 _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
     "hello": lambda m: ClientHello(
-        _version(m), _field(m, "tk", str, "token") if "tk" in m else None
+        _version(m),
+        _optional(m, "tk", str, "token"),
+        _optional(m, "r", str, "resume token"),
+        _optional(m, "q", int, "last event number"),
     ),
     "sub": lambda m: Subscribe(
         _name(m, "s", "store name"),
-        _field(m, "v", int, "store version") if "v" in m else None,
+        _optional(m, "v", int, "store version"),
+        _optional(m, "e", str, "store epoch"),
     ),
     "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
     "rpc": lambda m: RawCall(
-        _field(m, "i", int, "call id"), _name(m, "n", "function name"), m.get("a")
+        _field(m, "i", int, "call id"),
+        _name(m, "n", "function name"),
+        m.get("a"),
+        resent=bool(_optional(m, "rs", bool, "resent flag")),
     ),
     "ping": lambda m: Ping(),
     "pong": lambda m: Pong(),
@@ -395,14 +487,22 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "c", str, "client id"),
         float(_field(m, "hb", (int, float), "heartbeat")),
         _version(m),
+        _optional(m, "r", str, "resume token"),
+        bool(_optional(m, "rc", bool, "recovered flag")),
+        _optional(m, "g", str, "call tag"),
     ),
     "snap": lambda m: Snapshot(
-        _name(m, "s", "store name"), _field(m, "v", int, "store version"), m.get("d")
+        _name(m, "s", "store name"),
+        _field(m, "v", int, "store version"),
+        m.get("d"),
+        _optional(m, "e", str, "store epoch"),
+        _cause(m),
     ),
     "patch": lambda m: PatchMessage(
         _name(m, "s", "store name"),
         _field(m, "v", int, "store version"),
         _field(m, "p", list, "operations"),
+        _cause(m),
     ),
     "res": lambda m: Result(
         _field(m, "i", int, "call id"),
@@ -410,7 +510,9 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "e", str, "error message") if "e" in m else None,
     ),
     "del": lambda m: Deleted(_name(m, "s", "store name")),
-    "evt": lambda m: EventMessage(_name(m, "c", "channel"), m.get("d")),
+    "evt": lambda m: EventMessage(
+        _name(m, "c", "channel"), m.get("d"), _optional(m, "q", int, "event number")
+    ),
     "err": lambda m: ErrorMessage(
         _field(m, "k", str, "error code"),
         _field(m, "m", str, "error message"),
@@ -445,7 +547,7 @@ def decode_client_envelope(
     fields, args = _envelope(frame)
     msg = _decode(fields, _CLIENT)
     if args is not None and isinstance(msg, RawCall):
-        return RawCall(msg.id, msg.name, encoded_args=args)
+        return RawCall(msg.id, msg.name, encoded_args=args, resent=msg.resent)
     return msg
 
 
@@ -467,8 +569,10 @@ def decode_server_message(frame: bytes | bytearray | memoryview | str) -> Server
 __all__ = [
     "ERROR_CODES",
     "PROTOCOL_VERSION",
+    "RESUMABLE_CLOSES",
     "SMALL_FRAME",
     "Call",
+    "Cause",
     "ClientHello",
     "ClientMessage",
     "Deleted",
@@ -490,5 +594,7 @@ __all__ = [
     "decode_client_message",
     "decode_server_message",
     "encode",
+    "encode_event",
+    "pack_value",
     "to_wire",
 ]

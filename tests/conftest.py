@@ -136,9 +136,11 @@ Connect = Callable[..., Awaitable[RawClient]]
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    """A fresh server, closed at teardown."""
-    srv = Hotstate()
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+    """A fresh server, closed at teardown; ``@pytest.mark.server_options(...)``
+    passes options to it."""
+    marker = request.node.get_closest_marker("server_options")
+    srv = Hotstate(**(marker.kwargs if marker else {}))
     yield srv
     await srv.close()
 

@@ -5,6 +5,7 @@ root ``conftest.py``, because that directory is on ``sys.path`` for every test."
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hotstate_rx.protocol import ClientHello, ServerMessage, decode_server_message, encode
@@ -18,20 +19,25 @@ from hotstate_rx.server.store import StoreRegistry
 
 class Rig:
     """A hub with its registry, functions and a log of lifecycle events;
-    ``options`` go to the hub (``authenticate``, ``expose_errors``, ...)."""
+    ``limits`` and ``options`` go to the hub (``authenticate``,
+    ``expose_errors``, ...); session ids are ``t1``, ``t2``, ..."""
 
-    def __init__(self, limits: Limits | None = None, **options: Any) -> None:
-        self.registry = StoreRegistry()
+    def __init__(
+        self, registry: StoreRegistry | None = None, *, limits: Limits | None = None, **options: Any
+    ) -> None:
+        self.registry = registry or StoreRegistry()
         self.functions = FunctionTable()
         self.events = LifecycleEvents()
         self.fired: list[tuple[Any, ...]] = []
         for name in sorted(LIFECYCLE_EVENTS):
             self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
+        ids = itertools.count(1)
         self.hub: HubCore[str] = HubCore(
             self.registry,
             self.functions,
             self.events,
             owner="the server",
+            new_id=lambda: f"t{next(ids)}",
             limits=limits or Limits(),
             **options,
         )

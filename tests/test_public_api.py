@@ -34,6 +34,8 @@ PUBLIC = {
     "RpcError",
     "RpcTimeout",
     "Server",
+    "Storage",
+    "StorageError",
     "StoreHandle",
     "SubscriptionError",
     "Unauthorized",
@@ -59,6 +61,9 @@ PURE = [
     "server.functions",
     "server.limits",
     "server.access",
+    "server.storage.base",
+    "server.storage.journal",
+    "server.storage.memory",
     # the client's rules
     "client.core",
     "client.status",
@@ -85,7 +90,7 @@ def test_errors_hierarchy() -> None:
     assert issubclass(hotstate_rx.RpcTimeout, hotstate_rx.RpcError)
     assert issubclass(hotstate_rx.RpcTimeout, TimeoutError)  # `except TimeoutError` catches it
     assert str(hotstate_rx.RpcTimeout()) == "RPC timeout"
-    for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError"):
+    for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError", "StorageError"):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 
 

@@ -264,3 +264,20 @@ async def test_security_example(servers: Any, mains: Any, printed: Printed) -> N
         "intruder: bad token",
     ]
     assert ns["server"].list_stores() == ["Config", "Room:general"]  # bob created nothing
+
+
+async def test_storage_example_finds_its_todos_after_a_restart(
+    servers: Any, printed: Printed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the example's "sqlite:todos.db" is relative
+    code = section("## Storage: stores that survive a restart")[0]
+    first = await servers(code, printed)
+    async with Client(first["url"]) as client:
+        assert await client.call("todos.add", {"text": "Buy milk"}) == {"count": 1}
+        assert await client.call("todos.add", {"text": "Ship it"}) == {"count": 2}
+    await first["server"].close()
+    await servers(code, printed)
+    assert printed.lines == [
+        "version 0 {'items': []}",
+        "version 3 {'items': ['Buy milk', 'Ship it']}",
+    ]

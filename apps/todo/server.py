@@ -17,6 +17,9 @@ Events
 Who
     Every client signs in with a name as its token (``authenticate``; no
     password: it is a demo): ``ctx.user`` is ``{"name": ...}``.
+Storage
+    ``build_server(storage=...)`` keeps every store across restarts (the demo uses
+    an SQLite file: see ``apps/__main__.py``); todo ids go on from the highest saved.
 """
 
 from __future__ import annotations
@@ -26,19 +29,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotstate_rx import CallContext, ConnectInfo, Hotstate, Server
+from hotstate_rx import CallContext, ConnectInfo, Hotstate, Server, Storage
 
 from . import model
 
 ROOM_PREFIX = "Room:"
 
 
-def build_server(*, clock: Callable[[], float] = time.time) -> Server:
+def build_server(
+    *, clock: Callable[[], float] = time.time, storage: str | Storage | None = None
+) -> Server:
     """A ready-to-serve todo server (not listening yet: ``listen``, ``run`` or ``attach`` it).
 
-    ``clock`` stamps chat messages (seconds); tests pass a fixed one.
+    ``clock`` stamps chat messages (seconds); tests pass a fixed one. ``storage``
+    is ``Hotstate``'s: ``None`` keeps everything in memory.
     """
-    server = Hotstate(authenticate=authenticate)
+    server = Hotstate(authenticate=authenticate, storage=storage)
     todos = server.create_store("Todos", {"items": []})
     config = server.create_store("Config", {"theme": "dark"})
     known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
@@ -50,8 +56,13 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         return {"name": key}
 
     rooms.on_create(on_room_create).on_idle(rooms.reset)
+    # Rooms saved with people in them (the server was killed): those people are
+    # gone, and a room that its last subscriber left is reset (on_idle).
+    for key in filter(None, map(_room_key, server.list_stores())):
+        if (rooms.get(key) or {}).get("users"):
+            rooms.reset(key)
 
-    ids = itertools.count(1)
+    ids = itertools.count(1 + max((t["id"] for t in todos.get()["items"]), default=0))
 
     @server.handle("todos.add")
     def add(args: object) -> dict[str, int]:
@@ -114,13 +125,8 @@ def build_server(*, clock: Callable[[], float] = time.time) -> Server:
         ctx = server.context(client_id)
         return "?" if ctx is None else str(ctx.user["name"])
 
-    def disconnected(client_id: str) -> None:
-        for name in server.list_stores():
-            left(name, client_id)
-
     server.on("subscribe", joined)
-    server.on("unsubscribe", left)
-    server.on("disconnect", disconnected)
+    server.on("unsubscribe", left)  # also for each room of a client that disconnects
     return server
 
 

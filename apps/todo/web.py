@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hotstate_nicegui import HotstateState, bind_client
@@ -21,6 +22,7 @@ from nicegui import ui
 from hotstate_rx import HotstateError
 from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
+from hotstate_rx.server.storage import SQLiteStorage
 
 from .._web import connect_when_shown, follow, run
 from . import model
@@ -38,9 +40,17 @@ def register(ws_url: str) -> None:
         await connect_when_shown(page.page, page.client, ws_url)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C."""
-    run(build_server(), register, host=host, port=port, title=TITLE, tui="todo-tui")
+def serve(*, host: str = "127.0.0.1", port: int = 8080, data: Path | None = None) -> None:
+    """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C.
+
+    With ``data``, the stores live in ``data/todo.sqlite3`` (the directory is
+    created) and a restart finds them as they were; without, in memory."""
+    storage = None
+    if data is not None:
+        data.mkdir(parents=True, exist_ok=True)
+        storage = SQLiteStorage(data / "todo.sqlite3")
+    server = build_server(storage=storage)
+    run(server, register, host=host, port=port, title=TITLE, tui="todo-tui")
 
 
 class TodoPage:

@@ -29,11 +29,13 @@ if TYPE_CHECKING:
     from .client import Hotstate as Hotstate
     from .handle import SubscriptionHandle as SubscriptionHandle
     from .options import ClientOptions as ClientOptions
+    from .status import Connected as Connected
     from .status import ConnectionStatus as ConnectionStatus
 
 _EXPORTS = {
     "Client": ".client",
     "ClientOptions": ".options",
+    "Connected": ".status",
     "ConnectionStatus": ".status",
     "Hotstate": ".client",
     "SubscriptionHandle": ".handle",

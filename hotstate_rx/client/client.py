@@ -131,6 +131,12 @@ class Client:
         """The id the server gave this client in its last hello."""
         return self._core.client_id
 
+    @property
+    def recovered(self) -> bool | None:
+        """Whether the last connection resumed the session after a drop (same
+        client id, nothing missed, calls run once); None before the first."""
+        return self._core.recovered
+
     def connect(self, url: str) -> None:
         """Start connecting to ``url`` (``ws://`` or ``wss://``) and return at
         once; needs a running event loop. Subscriptions made before are sent
@@ -328,7 +334,8 @@ class Client:
         the payload.
 
         ``channel`` is a lifecycle channel, which the client fires itself:
-        ``"connected"`` (client id), ``"disconnected"`` (None),
+        ``"connected"`` (a :class:`~hotstate_rx.client.Connected`: ``client_id``
+        and ``recovered``), ``"disconnected"`` (None),
         ``"reconnecting"`` ({"attempt", "delay"}), ``"error"`` (the exception),
         ``"store_deleted"`` (full store name); or any other name, a channel the
         server emits on. A lifecycle name spelt another way (``"storeDeleted"``,

@@ -56,6 +56,8 @@ class ClientDriver:
         self._outbox: Outbox | None = None
         self._closing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._close_code: int | None = None
+        """The code of the server's close frame on the last socket (None: none came)."""
 
     def start(self) -> None:
         """Start the supervisor task on the running loop."""
@@ -89,13 +91,14 @@ class ClientDriver:
 
     async def _run(self) -> None:
         while True:
+            self._close_code = None
             try:
                 await self._attempt()
             except (OSError, TimeoutError, WebSocketException) as exc:
                 log.info("connection to %s failed: %s", self._url, exc)
             except Exception:  # a bug must not end the client silently
                 log.exception("connection to %s crashed", self._url)
-            self._dispatch(self._core.connection_lost(self._jitter()))
+            self._dispatch(self._core.connection_lost(self._jitter(), self._close_code))
             delay = self._core.retry_delay
             if self._core.status is not ConnectionStatus.RECONNECTING or delay is None:
                 return
@@ -186,7 +189,11 @@ class ClientDriver:
                 while True:
                     try:
                         frame = await ws.recv()
-                    except ConnectionClosed:
+                    except ConnectionClosed as closed:
+                        if (
+                            closed.rcvd is not None and closed.rcvd_then_sent
+                        ):  # the server's goodbye
+                            self._close_code = closed.rcvd.code
                         return
                     heard = loop.time()
                     status = self._core.status

@@ -54,7 +54,9 @@ from ..frozen import FrozenDict, freeze, thaw
 from ..patch import apply_patches
 from ..protocol import (
     PROTOCOL_VERSION,
+    RESUMABLE_CLOSES,
     Call,
+    Cause,
     ClientHello,
     Deleted,
     ErrorMessage,
@@ -80,7 +82,7 @@ from .actions import (
     StoresChanged,
     Transmit,
 )
-from .status import ConnectionStatus, backoff_delay, check_transition
+from .status import Connected, ConnectionStatus, backoff_delay, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class _Store:
     state: Any = None
     view: Any = None
     version: int | None = None
+    epoch: str | None = None
     has_data: bool = False
 
 
@@ -110,6 +113,9 @@ class _Call:
     store: str | None = None
     optimistic: Optimistic | None = None
     sent: bool = False
+    in_doubt: bool = False
+    """Sent on a connection that dropped before the answer: it may have run.
+    Sent again, marked ``resent``, only on a resumed session."""
 
     @property
     def overlaid(self) -> str | None:
@@ -148,6 +154,14 @@ class ClientCore:
         """Seconds to wait before the next attempt, set when the status turns
         ``reconnecting``."""
         self.destroyed = False
+        self.resume_token: str | None = None
+        """The server's token for this client's session, to resume it after a drop."""
+        self.recovered: bool | None = None
+        """Whether the last connection resumed the session (None before the first)."""
+        self.tag: str | None = None
+        """How the server names this session's calls in the changes they cause."""
+        self.last_event = 0
+        """The number of the last server event received (0: none yet)."""
         self._attempt = 0
         self._open = False
         self._token: str | None = None
@@ -224,23 +238,31 @@ class ClientCore:
         return [Emit("error", error)]
 
     def opened(self, token: str | None = None) -> list[Action]:
-        """The socket is open: say hello (with ``token``) and (pipelined) re-send
-        every subscription."""
+        """The socket is open: say hello (with ``token``, and asking to resume the
+        session, if there is one) and, pipelined, re-send every subscription
+        with the version it holds, so the server can send just the changes
+        missed."""
         self._open = True
         self._token = token
-        actions: list[Action] = [Transmit(ClientHello(token=token))]
+        hello = ClientHello(
+            token=token, resume=self.resume_token, last_event=self.last_event or None
+        )
+        actions: list[Action] = [Transmit(hello)]
         for name, store in self._stores.items():
-            store.version = None
-            actions.append(Transmit(Subscribe(name)))
+            actions.append(Transmit(Subscribe(name, store.version, store.epoch)))
         return actions
 
-    def connection_lost(self, jitter: float) -> list[Action]:
+    def connection_lost(self, jitter: float, code: int | None = None) -> list[Action]:
         """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
-        retry delay. Calls sent on it fail with ``Disconnected``; unsent ones
-        wait for the next connection when there is one."""
+        retry delay; ``code`` is the close code the server sent (None: no close
+        frame). Unsent calls wait for the next connection when there is one.
+        Calls sent on a connection that dropped by accident (see
+        :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait too, when the
+        session can be resumed: they are asked again on it, never run twice,
+        and fail with ``Disconnected`` only if it is not resumed; otherwise
+        they fail now."""
         self._open = False
-        for store in self._stores.values():
-            store.version = None
+        was_connected = self.status is ConnectionStatus.CONNECTED
         retry = self.reconnect and self.status is not ConnectionStatus.DISCONNECTED
         actions: list[Action] = []
         if retry:
@@ -254,7 +276,14 @@ class ClientCore:
             self.retry_delay = None
             if self.status is not ConnectionStatus.DISCONNECTED:
                 actions += self._go(ConnectionStatus.DISCONNECTED)
-        actions += self._fail_calls(only_sent=retry)
+        resumable = retry and self.resume_token is not None and code in RESUMABLE_CLOSES
+        if resumable and was_connected:
+            for call in self._calls.values():  # the resumed session may hold their answers
+                call.in_doubt = call.in_doubt or call.sent
+                call.sent = False
+        elif not resumable:
+            actions += self._fail_in_doubt()
+            actions += self._fail_calls(only_sent=retry)
         if retry:
             actions.append(
                 Emit("reconnecting", {"attempt": self._attempt, "delay": self.retry_delay})
@@ -373,7 +402,9 @@ class ClientCore:
                 return self._on_snapshot(msg)
             case Result():
                 return self._on_result(msg)
-            case EventMessage(channel, data):
+            case EventMessage(channel, data, seq):
+                if seq is not None:
+                    self.last_event = max(self.last_event, seq)
                 if is_reserved(channel):  # the client's own channels: see .channels
                     error = HotstateError(
                         f"the server sent an event on {channel!r}, a name reserved for the "
@@ -408,7 +439,7 @@ class ClientCore:
         if old is ConnectionStatus.CONNECTED:
             actions.append(Emit("disconnected"))
         if new is ConnectionStatus.CONNECTED:
-            actions.append(Emit("connected", self.client_id))
+            actions.append(Emit("connected", Connected(self.client_id or "", bool(self.recovered))))
         return actions
 
     def _give_up(self, error: HotstateError, close: CloseSocket) -> list[Action]:
@@ -453,12 +484,30 @@ class ClientCore:
         self.heartbeat = max(0.0, msg.heartbeat)
         self._attempt = 0
         self._refused_token, self._refusal = _NO_TOKEN, None
-        actions = self._go(ConnectionStatus.CONNECTED)
+        asked = self.resume_token is not None
+        self.recovered = asked and msg.recovered
+        self.resume_token, self.tag = msg.resume, msg.tag
+        actions: list[Action] = []
+        if not self.recovered:
+            self.last_event = 0
+            actions += self._fail_in_doubt()
+        actions += self._go(ConnectionStatus.CONNECTED)
         for call_id, call in self._calls.items():
             if not call.sent:
                 call.sent = True
-                actions.append(Transmit(Call(call_id, call.name, call.args)))
+                resent, call.in_doubt = call.in_doubt, False
+                actions.append(Transmit(Call(call_id, call.name, call.args, resent)))
         return actions
+
+    def _fail_in_doubt(self) -> list[Action]:
+        """The session was not resumed: calls that may have run cannot be asked
+        again (they could run twice), so they fail with ``Disconnected``."""
+        failed = [cid for cid, call in self._calls.items() if call.in_doubt]
+        stores = {store for cid in failed if (store := self._calls.pop(cid).overlaid)}
+        actions: list[Action] = []
+        for name in stores:
+            actions += self._refresh(name)
+        return actions + [Settle(cid, error=Disconnected()) for cid in failed]
 
     def _on_snapshot(self, msg: Snapshot) -> list[Action]:
         store = self._stores.get(msg.store)
@@ -470,6 +519,8 @@ class ClientCore:
             return [Emit("error", ProtocolError(f"snapshot of {msg.store!r} is not JSON: {exc}"))]
         first = not store.has_data  # even a null state is news the first time
         store.state, store.version, store.has_data = data, msg.version, True
+        store.epoch = msg.epoch
+        self._settled(msg.store, msg.cause)
         return self._refresh(msg.store, force=first)
 
     def _on_patch(self, msg: PatchMessage) -> list[Action]:
@@ -487,10 +538,20 @@ class ClientCore:
             error = ProtocolError(f"patch v{msg.version} of {msg.store!r} does not apply: {exc}")
             return [*self._resync(msg.store, store), Emit("error", error)]
         store.state, store.version = state, msg.version
+        self._settled(msg.store, msg.cause)
         return self._refresh(msg.store)
 
+    def _settled(self, name: str, cause: Cause | None) -> None:
+        """A change made by one of our calls arrived: its optimistic overlay goes
+        in the same emission, so no state shows both the change and the guess."""
+        if cause is None or cause[0] != self.tag:
+            return
+        call = self._calls.get(cause[1])
+        if call is not None and call.store == name:
+            call.optimistic = None
+
     def _resync(self, name: str, store: _Store) -> list[Action]:
-        store.version = None
+        store.version = store.epoch = None
         return [Transmit(Subscribe(name))]
 
     def _on_result(self, msg: Result) -> list[Action]:

@@ -14,6 +14,7 @@ Every other move is a bug in the caller and raises ``RuntimeError``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -24,6 +25,20 @@ class ConnectionStatus(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The payload of the ``"connected"`` lifecycle event.
+
+    ``recovered`` tells whether this connection resumed the client's session
+    after a drop: the same ``client_id``, the events sent meanwhile delivered,
+    calls in flight answered (each run once). When it is False the session is
+    new: calls that were in flight failed with ``Disconnected``, and events
+    sent while the client was away are lost."""
+
+    client_id: str
+    recovered: bool = False
 
 
 _ALLOWED: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {

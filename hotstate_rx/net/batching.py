@@ -74,6 +74,7 @@ connection leaves ``OPEN`` drops them, as ``broadcast`` would have.
 from __future__ import annotations
 
 import asyncio
+import struct
 
 from websockets.asyncio.connection import Connection, broadcast
 from websockets.frames import Frame, Opcode
@@ -86,8 +87,24 @@ def binary_frame(message: bytes, *, mask: bool = False) -> bytes:
     """``message`` as one serialized binary WebSocket frame, without extensions.
 
     Servers send unmasked frames (``mask=False``, the same bytes for every
-    connection); clients mask theirs with a fresh random key per frame."""
-    return Frame(Opcode.BINARY, message).serialize(mask=mask)
+    connection); clients mask theirs with a fresh random key per frame. An
+    unmasked frame is only a header (RFC 6455 §5.2: FIN + opcode 2, then the
+    length in 7, 16 or 64 bits) before the payload, written here directly:
+    websockets' general serializer costs several times more, and every patch,
+    result and event of a server goes through this (tests/net check that the
+    bytes are websockets' own)."""
+    if mask:
+        return Frame(Opcode.BINARY, message).serialize(mask=True)
+    size = len(message)
+    if size < 126:
+        return bytes((0x82, size)) + message
+    if size < 65536:
+        return _HEAD16.pack(0x82, 126, size) + message
+    return _HEAD64.pack(0x82, 127, size) + message
+
+
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
 
 
 class Batcher:

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .lifecycle import ServerError as ServerError
     from .lifecycle import StoreCreated as StoreCreated
     from .lifecycle import StoreDeleted as StoreDeleted
+    from .lifecycle import StoreHibernated as StoreHibernated
     from .lifecycle import lifecycle_events as lifecycle_events
     from .operators import select as select
 
@@ -78,6 +79,7 @@ _EXPORTS = {
     "ServerError": ".lifecycle",
     "StoreCreated": ".lifecycle",
     "StoreDeleted": ".lifecycle",
+    "StoreHibernated": ".lifecycle",
     "changes": ".changes",
     "derived_store": ".feeds",
     "feed_events": ".feeds",

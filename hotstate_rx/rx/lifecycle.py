@@ -24,6 +24,7 @@ __all__ = [
     "ServerError",
     "StoreCreated",
     "StoreDeleted",
+    "StoreHibernated",
     "lifecycle_events",
 ]
 
@@ -74,6 +75,13 @@ class StoreDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreHibernated:
+    """``"store_hibernated"``: the idle instance ``store`` left memory (it is in storage)."""
+
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServerError:
     """``"error"``: something failed; ``client_id`` is None when no client caused it."""
 
@@ -88,6 +96,7 @@ LifecycleEvent: TypeAlias = (
     | ClientUnsubscribed
     | StoreCreated
     | StoreDeleted
+    | StoreHibernated
     | ServerError
 )
 
@@ -98,6 +107,7 @@ LIFECYCLE_EVENT_TYPES: Final[dict[str, type[LifecycleEvent]]] = {
     "unsubscribe": ClientUnsubscribed,
     "store_created": StoreCreated,
     "store_deleted": StoreDeleted,
+    "store_hibernated": StoreHibernated,
     "error": ServerError,
 }
 """Server event name -> the value :func:`lifecycle_events` emits for it (fields in

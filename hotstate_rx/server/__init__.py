@@ -12,6 +12,9 @@ Rooms, pure first:
   lifecycle-event listener table (pure).
 - :mod:`.access` — who may connect, read and call: ``ConnectInfo``, ``ctx``,
   access rules, the origin policy, what clients read of failures (pure).
+- :mod:`.storage` — the :class:`Storage` interface (pure), its backends
+  (memory, SQLite), the journal of changes on their way (pure) and the
+  writer thread.
 - :mod:`.limits` — what one client may cost: the options of the bounds the
   hub, the sessions and the transports enforce (pure).
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from .limits import RateLimit as RateLimit
     from .server import Hotstate as Hotstate
     from .server import Server as Server
+    from .storage.base import Storage as Storage
     from .store import ALL as ALL
     from .store import Change as Change
     from .store import Removed as Removed
@@ -52,6 +56,7 @@ _EXPORTS = {
     "Removed": ".store",
     "Server": ".server",
     "InstanceHandle": ".handle",
+    "Storage": ".storage.base",
     "StoreHandle": ".handle",
 }
 __all__ = sorted(_EXPORTS)

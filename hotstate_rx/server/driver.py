@@ -20,6 +20,7 @@ thread (there is no connection to send them to yet).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -40,12 +41,17 @@ from .hub import (
     Transmit,
 )
 from .session import CLOSE_GOING_AWAY
-from .store import StoreRegistry
+from .store import CAUSE, StoreRegistry
 from .transports import Peer
 
-__all__ = ["LoopDriver", "PeerLink"]
+__all__ = ["LoopDriver", "PeerLink", "new_id"]
 
 log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    """A fresh, unguessable id (client ids, session tokens and tags)."""
+    return secrets.token_urlsafe(12)
 
 
 class PeerLink:
@@ -65,8 +71,8 @@ class PeerLink:
     def receive(self, frame: bytes | str) -> float:
         return self.driver.received(self, frame)
 
-    def lost(self) -> None:
-        self.driver.lost(self)
+    def lost(self, code: int | None = None) -> None:
+        self.driver.lost(self, code)
 
 
 class LoopDriver:
@@ -81,6 +87,8 @@ class LoopDriver:
         """The running ``authenticate`` calls."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._hibernation: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     # -- the loop --------------------------------------------------------------
 
@@ -90,6 +98,9 @@ class LoopDriver:
         if self._loop is not loop:
             self._loop, self._loop_thread = loop, threading.get_ident()
             self._registry.set_deliver(self._deliver)
+            self._registry.set_on_durable(self._durable)
+            self._registry.on_idle_start = self._idle_start
+            self._arm_hibernation()
         return loop
 
     def _deliver(self, flush: Callable[[], None]) -> None:
@@ -107,6 +118,36 @@ class LoopDriver:
     def _flush(self) -> None:
         self._perform(self._hub.flush())
 
+    # -- storage -------------------------------------------------------------------
+
+    def _durable(self) -> None:
+        """The writer thread committed: release the results that waited, on the loop."""
+        self._soon(self._committed)
+
+    def _committed(self) -> None:
+        self._perform(self._hub.committed())
+
+    def _idle_start(self) -> None:
+        """An instance became idle while none was (any thread): arm the timer."""
+        self._soon(self._arm_hibernation)
+
+    def _arm_hibernation(self) -> None:
+        delay = self._registry.hibernation_delay()
+        if self._hibernation is None and delay is not None and self._loop is not None:
+            self._hibernation = self._loop.call_later(delay, self._hibernate)
+
+    def _hibernate(self) -> None:
+        self._hibernation = None
+        self._registry.hibernate()
+        self._arm_hibernation()
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is left to tell
+            loop.call_soon_threadsafe(fn)
+
     # -- connections (the Acceptor protocol of the transports) -----------------
 
     def open(self, peer: Peer, heartbeat: float, info: ConnectInfo | None = None) -> PeerLink:
@@ -114,8 +155,7 @@ class LoopDriver:
         link it reports frames to."""
         loop = self.bind_loop()
         link = PeerLink(self, peer)
-        client_id = secrets.token_urlsafe(8)
-        self._hub.open(link, client_id, now=loop.time(), heartbeat=heartbeat, info=info)
+        self._hub.open(link, new_id(), now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
 
@@ -123,15 +163,33 @@ class LoopDriver:
         """A frame from ``link``; the seconds its transport must wait before reading on."""
         link.pause = 0.0
         self._perform(self._hub.receive(link, frame, self._now()))
+        if link.timer is None:  # no heartbeat: a resumed session's calls may need one
+            self._rearm(link)
         return link.pause
 
-    def lost(self, link: PeerLink) -> None:
+    def lost(self, link: PeerLink, code: int | None = None) -> None:
         if link.timer is not None:
             link.timer.cancel()
             link.timer = None
         if link.authenticating is not None:
             link.authenticating.cancel()
-        self._perform(self._hub.lost(link))
+        self._perform(self._hub.lost(link, self._now(), code))
+        self._arm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """One timer for the hub's parked sessions, at the earliest expiry."""
+        when = self._hub.next_expiry()
+        timer = self._expiry
+        if timer is not None and (when is None or timer.when() != when):
+            timer.cancel()
+            self._expiry = timer = None
+        if when is not None and timer is None and self._loop is not None:
+            self._expiry = self._loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        self._perform(self._hub.expire(self._now()))
+        self._arm_expiry()
 
     def _arm(self, link: PeerLink) -> None:
         deadline = self._hub.next_deadline(link)
@@ -168,8 +226,16 @@ class LoopDriver:
     def unbind(self) -> None:
         """Send what is still queued and let the loop go: until the next
         ``bind_loop``, notifications run in the mutating thread."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self._perform(self._hub.flush())
         self._registry.set_deliver(None)
+        self._registry.set_on_durable(None)
+        self._registry.on_idle_start = None
+        if self._hibernation is not None:
+            self._hibernation.cancel()
+            self._hibernation = None
         self._loop = self._loop_thread = None
 
     # -- actions ----------------------------------------------------------------
@@ -193,19 +259,25 @@ class LoopDriver:
                     self._authenticate(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
+        error: Exception | None = None
+        cause = CAUSE.set(invoked.cause)  # the changes it makes name the call
         try:
             value = invoked.function(invoked.call.args, invoked.context)
+            if inspect.isawaitable(value):
+                task = asyncio.ensure_future(value)  # the task inherits the cause
+                link = invoked.conn
+                self._calls[link, invoked.call.id] = task
+                task.add_done_callback(partial(self._finished, invoked))
+                self._rearm(link)  # its deadline may be the connection's next one
+                return
         except Exception as exc:
-            self._perform(self._hub.raised(invoked, exc))
-            return
-        if not inspect.isawaitable(value):
+            error = exc
+        finally:
+            CAUSE.reset(cause)
+        if error is None:
             self._perform(self._hub.returned(invoked, value))
-            return
-        task = asyncio.ensure_future(value)
-        link = invoked.conn
-        self._calls[link, invoked.call.id] = task
-        task.add_done_callback(partial(self._finished, invoked))
-        self._rearm(link)  # its deadline may be the connection's next one
+        else:
+            self._perform(self._hub.raised(invoked, error))
 
     def _finished(self, invoked: Invoke[PeerLink], task: asyncio.Future[Any]) -> None:
         key = (invoked.conn, invoked.call.id)

@@ -1,19 +1,19 @@
-"""The hub's rules, sans I/O: connections, subscriptions, fan-out, calls.
+"""The hub's rules, sans I/O: connections, sessions, subscriptions, fan-out, calls.
 
 :class:`HubCore` is to the server what :mod:`.session` is to one connection
 and :class:`~hotstate_rx.client.core.ClientCore` to the client. Its driver
 (:mod:`.driver`) tells it what happened: a connection opened, a frame
 arrived, a connection's timer fired, a connection was lost, a function
-returned or raised, store changes are waiting. It answers with the I/O to
-perform, in order: :class:`Transmit` bytes, :class:`Disconnect` a
-connection, :class:`Invoke` a function, :class:`Authenticate` a client,
-:class:`Cancel` a running call, :class:`ThrottleReads` a connection. It
-decides:
+returned or raised, store changes are waiting, parked sessions may expire.
+It answers with the I/O to perform, in order: :class:`Transmit` bytes,
+:class:`Disconnect` a connection, :class:`Invoke` a function,
+:class:`Authenticate` a client, :class:`Cancel` a running call,
+:class:`ThrottleReads` a connection. It decides:
 
 - who is in: with ``authenticate``, a client that said hello is served
   nothing (no hello back, no snapshot, no call, no event, broadcasts
   included) until the driver reports the verdict with :meth:`HubCore.accepted`
-  or :meth:`HubCore.refused`; then each connection has one
+  or :meth:`HubCore.refused`; then each session has one
   :class:`~.access.CallContext` (``ctx``, with ``ctx.user``);
 - what it may do: a store's ``access`` rule decides each subscription before
   the instance is used (a refused one creates nothing and runs no hook), a
@@ -23,19 +23,31 @@ decides:
 - who is subscribed to which instance, and counts the uses of each instance
   so that ``on_idle`` runs when the last subscriber leaves;
 - what a subscriber receives: one snapshot (encoded once per version and
-  cached for every other subscriber), then each later change it does not
-  hold yet, then ``del`` when the instance is deleted;
+  cached for every other subscriber) or, for a client that names the version
+  it holds, just the changes it missed (:mod:`.history`); then each later
+  change it does not hold yet; then ``del`` when the instance is deleted;
 - order: a snapshot is taken only after every queued change has gone out,
   and the changes a function caused go out before its result;
-- which function a call runs, and what the caller gets back;
+- durability: with storage, a function's result is held until every change
+  made before it returned is committed (the registry's commit token); the
+  driver reports commits with :meth:`HubCore.committed`;
+- which function a call runs, what the caller gets back, and that one call
+  id runs once per session;
 - what one client may cost (its :class:`~.limits.Limits`): subscriptions
-  and pending calls per connection, call deadlines, instances per dynamic
+  and running calls per session, call deadlines, instances per dynamic
   store, instance names, and the release of the transient instances that
   only its subscriptions kept alive. Cheap checks come before expensive
-  work: a call's arguments are decoded only once it will run.
+  work: a call's arguments are decoded only once it will run. A session's
+  calls are cancelled when it ends (a parked one's run on, within their
+  deadline, for the client that may resume);
+- sessions (:mod:`.clients`): a connection that drops without saying goodbye
+  is *parked* for the resume window — its subscriptions held, events and
+  results kept — and a client that comes back with the session's token (as
+  the same user, with ``authenticate``) takes it over on its new connection.
 
 A connection is an opaque, hashable key chosen by the driver (``C``). The
-hub holds no socket, loop, task or clock: ``now`` is passed in. Store changes
+hub holds no socket, loop, task, clock or random source: ``now`` is passed
+in, and ids come from the ``new_id`` function it is given. Store changes
 reach the hub through the registry's ordered queue, which the driver drains
 with :meth:`HubCore.flush` on the hub's thread; every method returns the
 actions produced since the last one, including the fan-out of changes that a
@@ -44,33 +56,44 @@ lifecycle listener or a hook made on the way.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import logging
+import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, TypeVar
 
 from ..errors import ProtocolError, RpcError, Unauthorized
-from ..frozen import freeze
+from ..frozen import JSON, freeze
 from ..protocol import (
+    RESUMABLE_CLOSES,
     Call,
+    Cause,
     Deleted,
     ErrorMessage,
     PatchMessage,
     RawCall,
     Result,
+    ServerHello,
     ServerMessage,
     Snapshot,
     clip,
     encode,
+    encode_event,
+    pack_value,
 )
 from .access import AccessRules, CallContext, ConnectInfo, client_failure
+from .clients import ClientRecord, EventBuffer, ResultCache, Resume
 from .functions import Function, FunctionTable
+from .history import History, PatchLogs
 from .lifecycle import LifecycleEvents
 from .limits import Limits, check_instance_key
 from .session import (
     CLOSE_DISCONNECTED,
     CLOSE_INTERNAL,
+    CLOSE_NORMAL,
     DEFAULT_LIMITS,
     AuthenticateRequested,
     CallRequested,
@@ -109,6 +132,15 @@ FORBIDDEN = "forbidden"
 """The message of a subscription or a call that an ``access`` rule refused."""
 
 
+_NEVER = float("inf")
+"""The deadline of a call without one (no ``call_timeout``, or its handler is over)."""
+
+PAUSED = sys.maxsize
+"""The version a resumed subscription stands at until the client names its own."""
+
+_KEEP_NOTHING = Resume(window=0, events=0, event_bytes=0, results=0, result_bytes=0, ran=0)
+
+
 @dataclass(frozen=True, slots=True)
 class Transmit(Generic[C]):
     """Send the same encoded frame to each of ``targets``."""
@@ -128,13 +160,15 @@ class Disconnect(Generic[C]):
 
 @dataclass(frozen=True, slots=True)
 class Invoke(Generic[C]):
-    """Run ``function(call.args, context)`` for ``conn``, then report how it ended
-    with :meth:`HubCore.returned` or :meth:`HubCore.raised`."""
+    """Run ``function(call.args, context)`` for ``conn`` with ``cause`` as the
+    :data:`~hotstate_rx.server.store.CAUSE` of the changes it makes, then report
+    how it ended with :meth:`HubCore.returned` or :meth:`HubCore.raised`."""
 
     conn: C
     call: Call
     function: Function
     context: CallContext
+    cause: Cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +184,8 @@ class Authenticate(Generic[C]):
 
 @dataclass(frozen=True, slots=True)
 class Cancel(Generic[C]):
-    """Cancel the running call ``call_id`` of ``conn`` (its caller left, or its
-    deadline passed and the caller was answered); its outcome is not wanted."""
+    """Cancel the running call ``call_id`` that ``conn`` made (its session
+    ended, or its deadline passed and its caller was answered)."""
 
     conn: C
     call_id: int
@@ -179,9 +213,11 @@ class HubCore(Generic[C]):
 
     ``owner`` is what handlers see as ``ctx.server``; ``events`` receives the
     lifecycle events (``connection``, ``subscribe``, ``error``, ...), fired at
-    the moment the hub decides them. ``authenticate``, ``access`` and
-    ``expose_errors`` are the server's options of the same names; ``limits``
-    bounds what each client may cost."""
+    the moment the hub decides them; ``new_id`` makes the session tokens and
+    tags (random and unguessable in a server, predictable in a test).
+    ``authenticate``, ``access``, ``expose_errors``, ``history`` and
+    ``resume`` are the server's options of those names; ``limits`` bounds
+    what each client may cost."""
 
     def __init__(
         self,
@@ -190,7 +226,10 @@ class HubCore(Generic[C]):
         events: LifecycleEvents,
         *,
         owner: Any,
+        new_id: Callable[[], str],
         limits: Limits = DEFAULT_LIMITS,
+        history: History | None = None,
+        resume: Resume | None = None,
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         access: AccessRules | None = None,
         expose_errors: bool = False,
@@ -199,27 +238,36 @@ class HubCore(Generic[C]):
         self._functions = functions
         self._events = events
         self._owner = owner
+        self._new_id = new_id
         self.limits: Final = limits
         self._now = 0.0
         """The time of the latest event the driver reported (its clock)."""
-        self._running: dict[C, dict[int, tuple[Invoke[C], float]]] = {}
-        """Connection -> its running calls: id -> (the Invoke, its deadline), in
-        deadline order (one timeout for all, so the order they started)."""
+        self._resume = resume or Resume()
+        self._history = PatchLogs(history or History())
         self._sessions: dict[C, Session] = {}
-        self._clients: dict[str, C] = {}
-        """Connections that finished the handshake, by client id."""
+        """Every connection's rules, parked ones included (under their last connection)."""
+        self._live: dict[C, ClientRecord[C]] = {}
+        """Connections that finished the handshake -> their client's session."""
+        self._records: dict[str, ClientRecord[C]] = {}
+        """Client id -> session, live or parked."""
+        self._tokens: dict[str, ClientRecord[C]] = {}
+        self._parked: list[tuple[float, str]] = []
+        """A heap of (parked until, client id); entries of resumed sessions go stale."""
+        self._event_seq = 0
         self._subscribers: dict[str, dict[C, None]] = {}
         """Instance name -> its subscribed connections, in subscription order."""
         self._snapshots: dict[str, tuple[int, bytes]] = {}
-        """Instance name -> (version, encoded snapshot): one encode per version."""
+        """Instance name -> (version, encoded snapshot): one encode per version,
+        kept while the instance has subscribers."""
+        self._held: deque[tuple[int, ClientRecord[C], int, bytes]] = deque()
+        """Results waiting for storage: (commit token, session, call id, frame),
+        tokens in order."""
         self._out: list[HubAction[C]] = []
         self._authenticate = authenticate
         self._access = access or AccessRules()
         self._expose_errors = expose_errors
         self._infos: dict[C, ConnectInfo] = {}
         """Connections waiting for ``authenticate``: what their upgrade said."""
-        self._contexts: dict[C, CallContext] = {}
-        """Accepted connections: their ``ctx``."""
         registry.watch(self._fan_out)
 
     # -- what the driver reports ----------------------------------------------
@@ -250,7 +298,7 @@ class HubCore(Generic[C]):
     def receive(self, conn: C, frame: bytes | str, now: float) -> list[HubAction[C]]:
         """One frame from ``conn``."""
         session = self._sessions.get(conn)
-        if session is not None:
+        if session is not None and not session.parked:
             self._now = now
             self._apply(conn, session, session.receive(frame, now))
         return self._take()
@@ -258,48 +306,70 @@ class HubCore(Generic[C]):
     def tick(self, conn: C, now: float) -> list[HubAction[C]]:
         """``conn``'s deadline (:meth:`next_deadline`) has come."""
         session = self._sessions.get(conn)
-        if session is not None:
+        if session is not None and not session.parked:
             self._now = now
-            self._expire_calls(conn, session)
+            record = self._live.get(conn)
+            if record is not None:
+                self._expire_calls(record)
             self._apply(conn, session, session.tick(now))
         return self._take()
 
     def next_deadline(self, conn: C) -> float | None:
         """When :meth:`tick` must run next for ``conn`` (None: no timer needed)."""
         session = self._sessions.get(conn)
-        if session is None:
+        if session is None or session.parked:
             return None
         deadline = session.next_deadline()
-        running = self._running.get(conn)
-        if running and self.limits.call_timeout is not None:
-            _, first = next(iter(running.values()))
-            return first if deadline is None else min(first, deadline)
+        record = self._live.get(conn)
+        if record is not None and record.running:
+            first = min(due for _, due in record.running.values())
+            if first != _NEVER:
+                return first if deadline is None else min(first, deadline)
         return deadline
 
-    def lost(self, conn: C) -> list[HubAction[C]]:
-        """``conn`` is gone: cancel its running calls, end its subscriptions
-        (``on_idle`` where it was the last, then the release of transient
-        instances)."""
-        session = self._sessions.pop(conn, None)
-        if session is None:
+    def lost(self, conn: C, now: float, code: int | None = None) -> list[HubAction[C]]:
+        """``conn`` is gone (``code``: the close code, None if there was no close
+        frame). A client's session is parked for the resume window when the
+        loss looks accidental; otherwise its subscriptions end at once."""
+        session = self._sessions.get(conn)
+        if session is None or session.parked:
             return self._take()
-        for call_id in self._running.pop(conn, {}):
-            self._out.append(Cancel(conn, call_id))
+        self._now = now
         self._infos.pop(conn, None)
-        client_id = session.client_id
-        for store in session.closed():  # "unsubscribe" listeners still see the ctx
-            self._drop_subscriber(conn, client_id, store)
-        self._contexts.pop(conn, None)
-        if self._clients.get(client_id) == conn:
-            del self._clients[client_id]
-            self._events.fire("disconnect", client_id)
+        record = self._live.pop(conn, None)
+        if record is None:  # never said hello: nothing to keep
+            del self._sessions[conn]
+            session.closed()
+        elif self._resumable(session, code):
+            session.parked = True
+            record.parked_until = now + self._resume.window
+            heapq.heappush(self._parked, (record.parked_until, record.client_id))
+        else:
+            self._end(record)
+        return self._take()
+
+    def next_expiry(self) -> float | None:
+        """When :meth:`expire` must run next (None: no session is parked)."""
+        parked = self._parked
+        while parked and self._stale(parked[0]):
+            heapq.heappop(parked)
+        return parked[0][0] if parked else None
+
+    def expire(self, now: float) -> list[HubAction[C]]:
+        """End the parked sessions whose window has passed."""
+        self._now = now
+        parked = self._parked
+        while parked and parked[0][0] <= now:
+            entry = heapq.heappop(parked)
+            if not self._stale(entry):
+                self._end(self._records[entry[1]])
         return self._take()
 
     def returned(self, invoked: Invoke[C], value: Any) -> list[HubAction[C]]:
         """An :class:`Invoke` returned ``value``: the changes it caused, then its
-        result (nothing if the call was answered already: cancelled, timed out)."""
-        conn, call, client_id = invoked.conn, invoked.call, invoked.context.client_id
-        if not self._settle(invoked):
+        result (nothing if the call was answered already: timed out, cancelled)."""
+        call = invoked.call
+        if self._record_of(invoked) is None:
             return self._take()
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
@@ -307,28 +377,35 @@ class HubCore(Generic[C]):
             problem = TypeError(
                 f"function '{call.name}' returned a value that is not JSON-like: {exc}"
             )
-            message = self._failure(problem, str(problem), client_id)
-            self._answer(conn, Result(call.id, error=message))
-        else:
-            self._flush()  # the changes this call caused go first
-            self._send(conn, frame)
+            message = self._failure(problem, str(problem), invoked.context.client_id)
+            frame = encode(Result(call.id, error=message))
+        self._settle(invoked, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
         """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
-        if not self._settle(invoked):
+        if self._record_of(invoked) is None:
             return self._take()
-        what = f"function {call.name!r} raised"
-        message = self._failure(exc, what, invoked.context.client_id)
-        self._answer(invoked.conn, Result(call.id, error=message))
+        message = self._failure(exc, f"function {call.name!r} raised", invoked.context.client_id)
+        self._settle(invoked, encode(Result(call.id, error=message)))
+        return self._take()
+
+    def committed(self) -> list[HubAction[C]]:
+        """Storage committed a group of changes: the results waiting for it go out
+        (to their client's connection of the moment; kept for a resume)."""
+        held, registry = self._held, self._registry
+        while held and registry.is_durable(held[0][0]):
+            _, record, call_id, frame = held.popleft()
+            if self._records.get(record.client_id) is record:
+                self._deliver_result(record, call_id, frame)
         return self._take()
 
     def accepted(self, conn: C, user: Any, now: float) -> list[HubAction[C]]:
         """``authenticate`` returned ``user`` for ``conn``: it is in (``None``
         refuses it, as ``Unauthorized`` would). Late verdicts are ignored."""
         session = self._sessions.get(conn)
-        if session is not None:
+        if session is not None and not session.parked:
             self._now = now
             if user is None:
                 log.info("authenticate refused %s (it returned None)", session.client_id)
@@ -343,7 +420,7 @@ class HubCore(Generic[C]):
         failure, not the client's: logged with a ref, close 1011 (the client
         may try again later)."""
         session = self._sessions.get(conn)
-        if session is not None:
+        if session is not None and not session.parked:
             if isinstance(exc, Unauthorized):
                 reason = str(exc) or "unauthorized"
                 log.info("authenticate refused %s: %s", session.client_id, reason)
@@ -355,27 +432,41 @@ class HubCore(Generic[C]):
         return self._take()
 
     def disconnect(self, client_id: str, reason: str) -> None:
-        """Close ``client_id``'s connection with 4000 and ``reason``
-        (``server.disconnect``); run from the registry's queue, like :meth:`emit`."""
-        conn = self._clients.get(client_id)
-        session = None if conn is None else self._sessions.get(conn)
-        if conn is None or session is None:
+        """Close ``client_id``'s connection with 4000 and ``reason``, ending its
+        session (``server.disconnect``); run from the registry's queue, like
+        :meth:`emit`."""
+        record = self._records.get(client_id)
+        if record is None:
             log.debug("disconnect of unknown client %r ignored", client_id)
-            return
-        self._apply(conn, session, session.close(CLOSE_DISCONNECTED, reason))
-
-    def emit(self, frame: bytes, client_id: str | None) -> None:
-        """Queue an encoded event for every client, or for ``client_id``; run from
-        the registry's queue, so events keep their order with store changes."""
-        if client_id is None:
-            if self._clients:
-                self._out.append(Transmit(tuple(self._clients.values()), frame))
-            return
-        conn = self._clients.get(client_id)
-        if conn is None:
-            log.debug("emit to unknown client %r ignored", client_id)
+        elif record.parked_until is not None:
+            self._end(record)
         else:
-            self._send(conn, frame)
+            session = record.session
+            self._apply(record.conn, session, session.close(CLOSE_DISCONNECTED, reason))
+
+    def emit(self, channel: str, packed: bytes, client_id: str | None) -> None:
+        """Send an event (``packed``: its data, MessagePack-encoded) to every client,
+        or to ``client_id``; run from the registry's queue, so events keep their
+        order with store changes. Parked sessions keep it for their client."""
+        if client_id is None:
+            records = list(self._records.values())
+        else:
+            record = self._records.get(client_id)
+            if record is None:
+                log.debug("emit to unknown client %r ignored", client_id)
+                return
+            records = [record]
+        if not records:
+            return
+        self._event_seq += 1
+        frame = encode_event(channel, packed, self._event_seq)
+        live = []
+        for record in records:
+            record.events.add(self._event_seq, frame)
+            if record.parked_until is None:
+                live.append(record.conn)
+        if live:
+            self._out.append(Transmit(tuple(live), frame))
 
     def flush(self) -> list[HubAction[C]]:
         """Deliver the queued store changes and events now."""
@@ -386,21 +477,123 @@ class HubCore(Generic[C]):
 
     @property
     def connections(self) -> list[C]:
-        """Every open connection, said hello or not."""
-        return list(self._sessions)
+        """Every open connection, said hello or not (parked sessions excluded)."""
+        return [conn for conn, session in self._sessions.items() if not session.parked]
 
     def connection(self, client_id: str) -> C | None:
-        """The connection of a client that was accepted, or None."""
-        return self._clients.get(client_id)
+        """The live connection of a client, or None (unknown, or parked)."""
+        record = self._records.get(client_id)
+        return None if record is None or record.parked_until is not None else record.conn
 
     def context(self, client_id: str) -> CallContext | None:
-        """The ``ctx`` of an accepted client, or None."""
-        conn = self._clients.get(client_id)
-        return None if conn is None else self._contexts.get(conn)
+        """The ``ctx`` of a client's session (live or parked), or None."""
+        record = self._records.get(client_id)
+        return None if record is None else record.context
 
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
         return self._snapshots.get(store)
+
+    @property
+    def history(self) -> PatchLogs:
+        """The instances' recent changes (see :mod:`.history`)."""
+        return self._history
+
+    # -- sessions -----------------------------------------------------------------
+
+    def _resumable(self, session: Session, code: int | None) -> bool:
+        if not self._resume.window or session.close_code not in (None, *RESUMABLE_CLOSES):
+            return False
+        return code in RESUMABLE_CLOSES
+
+    def _stale(self, entry: tuple[float, str]) -> bool:
+        record = self._records.get(entry[1])
+        return record is None or record.parked_until != entry[0]
+
+    def _opened(self, conn: C, session: Session, opened: Opened) -> None:
+        resume = opened.resume
+        record = self._tokens.get(resume) if resume is not None else None
+        if record is not None and record.context.user != session.user:
+            log.info("%s cannot resume: another user presented its token", record.client_id)
+            record = None
+        if record is not None and not record.events.covers(opened.last_event or 0):
+            log.info("%s cannot resume: events it missed are no longer kept", record.client_id)
+            self._end(record)
+            record = None
+        if record is None:
+            self._start(conn, session)
+        else:
+            self._take_over(conn, session, record, opened.last_event or 0)
+
+    def _start(self, conn: C, session: Session) -> None:
+        limits = self._resume
+        keep = bool(limits.window)
+        record: ClientRecord[C] = ClientRecord(
+            client_id=session.client_id,
+            context=CallContext(session.client_id, self._owner, session.user),
+            token=self._new_id(),
+            tag=self._new_id(),
+            session=session,
+            conn=conn,
+            events=EventBuffer(limits.events if keep else 0, limits.event_bytes if keep else 0),
+            results=ResultCache(limits if keep else _KEEP_NOTHING),
+        )
+        self._records[record.client_id] = record
+        self._tokens[record.token] = record
+        self._live[conn] = record
+        hello = ServerHello(
+            record.client_id,
+            session.heartbeat,
+            resume=record.token if keep else None,
+            tag=record.tag,
+        )
+        self._send(conn, encode(hello))
+        self._events.fire("connection", record.client_id)
+
+    def _take_over(self, conn: C, session: Session, record: ClientRecord[C], last: int) -> None:
+        """``conn`` resumes ``record``: same client id, subscriptions, calls."""
+        old_conn, old = record.conn, record.session
+        if record.parked_until is None:  # the old connection has not noticed it died
+            self._live.pop(old_conn, None)
+            self._out.append(Disconnect(old_conn, CLOSE_NORMAL, "session resumed elsewhere"))
+        old.parked = False
+        self._sessions.pop(old_conn, None)
+        session.client_id = record.client_id
+        # What the client holds is what it names when it subscribes again
+        # (pipelined after its hello): until then nothing more is sent, or a
+        # change would land on a copy older than the server believes it is.
+        session.subscriptions = dict.fromkeys(old.subscriptions, PAUSED)
+        old.subscriptions = {}
+        old.closed()
+        for store in session.subscriptions:
+            subscribers = self._subscribers[store]
+            del subscribers[old_conn]
+            subscribers[conn] = None
+        record.session, record.conn, record.parked_until = session, conn, None
+        self._live[conn] = record
+        hello = ServerHello(
+            record.client_id, session.heartbeat, resume=record.token, recovered=True, tag=record.tag
+        )
+        self._send(conn, encode(hello))
+        for frame in record.events.after(last):
+            self._send(conn, frame)
+
+    def _end(self, record: ClientRecord[C]) -> None:
+        """The session is over: its subscriptions end ("unsubscribe" listeners
+        still see its ``ctx``), then its client is gone."""
+        conn = record.conn
+        session = self._sessions.pop(conn, None)
+        self._live.pop(conn, None)
+        record.parked_until = None
+        for call_id, (invoked, _) in record.running.items():
+            self._out.append(Cancel(invoked.conn, call_id))
+        record.running.clear()
+        if session is not None:
+            for store in session.closed():
+                self._drop_subscriber(conn, record.client_id, store)
+        del self._records[record.client_id]
+        self._tokens.pop(record.token, None)
+        self._events.fire("disconnect", record.client_id)
 
     # -- the session's actions ------------------------------------------------------
 
@@ -419,15 +612,13 @@ class HubCore(Generic[C]):
             case Close(code, reason):
                 log.info("closing %s: %s (%s)", session.client_id, reason, code)
                 self._out.append(Disconnect(conn, code, reason))
-            case Opened(client_id):
-                self._clients[client_id] = conn
-                self._contexts[conn] = CallContext(client_id, self._owner, session.user)
-                self._events.fire("connection", client_id)
+            case Opened():
+                self._opened(conn, session, action)
             case AuthenticateRequested(token) if self._authenticate is not None:
                 info = replace(self._infos.pop(conn, ConnectInfo()), token=token)
                 self._out.append(Authenticate(conn, info, self._authenticate))
-            case SubscribeRequested(store):
-                self._subscribe(conn, session, store)
+            case SubscribeRequested():
+                self._subscribe(conn, session, action)
             case UnsubscribeRequested(store):
                 self._drop_subscriber(conn, session.client_id, store)
             case CallRequested(call):
@@ -437,13 +628,14 @@ class HubCore(Generic[C]):
             case Misbehaved(error):
                 client_id = session.client_id
                 log.info("bad input from %s: %s", client_id, error)
-                known = client_id if client_id in self._clients else None
+                known = client_id if conn in self._live else None
                 self._events.fire("error", error, known)
 
     # -- subscriptions -----------------------------------------------------------
 
-    def _subscribe(self, conn: C, session: Session, store: str) -> None:
+    def _subscribe(self, conn: C, session: Session, request: SubscribeRequested) -> None:
         registry = self._registry
+        store = request.store
         limits = self.limits
         if len(store) > limits.max_name_length:
             why = f"invalid store name: longer than {limits.max_name_length} characters"
@@ -455,31 +647,33 @@ class HubCore(Generic[C]):
             return
         definition, key = resolved
         client_id = session.client_id
-        resync = store in session.subscriptions
-        if not resync:
+        if store not in session.subscriptions:  # a resync was allowed already
             refused = self._refuse_subscription(conn, session, store, definition, key)
             if refused is not None:
                 self._answer(conn, ErrorMessage(*refused, store))
                 return
         with registry.lock:
-            # Send what is queued first: then the snapshot below is exactly the
-            # state after every change the client will not get as a patch.
+            # Send what is queued first: then what the client gets below (a
+            # snapshot, or the history) ends exactly at the current version.
             self._flush()
+            resync = store in session.subscriptions
             try:
                 if resync:  # it exists: a deletion would have ended the subscription
-                    current = registry.snapshot(definition, key) or _vanished(store)
+                    inst = registry.find(definition, key) or _vanished(store)
                 else:
                     inst = registry.acquire(definition, key)
-                    current = (inst.state, inst.version)
-                frame = self._snapshot_frame(store, *current)
+                frames = self._catch_up(request, inst.epoch, inst.version)
+                if frames is None:
+                    frames = [self._snapshot_frame(store, inst.state, inst.version, inst.epoch)]
             except Exception as exc:
                 why = self._failure(exc, f"cannot serve {store!r} to {client_id}", client_id)
                 message = ErrorMessage("subscribe", f"cannot serve '{store}': {why}", store)
                 self._send(conn, encode(message))
                 return
-            session.subscribed(store, current[1])
+            session.subscribed(store, inst.version)
             self._subscribers.setdefault(store, {})[conn] = None
-            self._send(conn, frame)
+            for frame in frames:
+                self._send(conn, frame)
         if not resync:
             self._events.fire("subscribe", store, client_id)
 
@@ -496,7 +690,7 @@ class HubCore(Generic[C]):
                 return "subscribe", f"invalid store name: {problem}"
         rule = self._access.store(definition.name)
         if rule is not None and not self._permits(
-            rule, f"store {store!r}", self._contexts[conn], key
+            rule, f"store {store!r}", self._live[conn].context, key
         ):
             return "subscribe", FORBIDDEN
         if len(session.subscriptions) >= limits.max_subscriptions:
@@ -504,20 +698,26 @@ class HubCore(Generic[C]):
         registry = self._registry
         if (
             key is not None
-            and registry.find(definition, key) is None
+            and not registry.resident(definition, key)  # created or loaded: one more in memory
             and registry.instance_count(definition) >= limits.max_instances
         ):
-            return (
-                "limit",
-                f"too many instances of {definition.name!r} (at most {limits.max_instances})",
-            )
+            cap = limits.max_instances
+            return "limit", f"too many instances of {definition.name!r} (at most {cap})"
         return None
 
-    def _snapshot_frame(self, store: str, state: Any, version: int) -> bytes:
+    def _catch_up(
+        self, request: SubscribeRequested, epoch: str, current: int
+    ) -> list[bytes] | None:
+        """The frames from the copy the client holds to ``current``, or None."""
+        if request.version is None or request.epoch != epoch:
+            return None
+        return self._history.since(request.store, epoch, request.version, current)
+
+    def _snapshot_frame(self, store: str, state: Any, version: int, epoch: str) -> bytes:
         cached = self._snapshots.get(store)
         if cached is not None and cached[0] == version:
             return cached[1]
-        frame = encode_value(Snapshot(store, version, state), f"store {store!r}")
+        frame = encode_value(Snapshot(store, version, state, epoch), f"store {store!r}")
         self._snapshots[store] = (version, frame)
         return frame
 
@@ -528,6 +728,7 @@ class HubCore(Generic[C]):
         del subscribers[conn]
         if not subscribers:
             del self._subscribers[store]
+            self._snapshots.pop(store, None)  # an idle instance may leave memory
         self._events.fire("unsubscribe", store, client_id)
         registry = self._registry
         idle = registry.release(store)
@@ -544,49 +745,73 @@ class HubCore(Generic[C]):
             self._events.fire("error", exc, None)
 
     def _fan_out(self, event: Change | Removed) -> None:
-        """The hub's own watch on every store: changes to their subscribers."""
+        """The hub's own watch on every store: each change into the history and
+        to the subscribers that do not hold it yet, encoded once."""
         store = event.store
         if isinstance(event, Removed):
             self._snapshots.pop(store, None)
+            self._history.forget(store)
             subscribers = self._subscribers.pop(store, {})
             targets = tuple(c for c in subscribers if self._sessions[c].removed(store))
             if targets:
                 self._out.append(Transmit(targets, encode(Deleted(store))))
             return
         listening = self._subscribers.get(store)
+        keep = self._history.limits.patches > 0
+        if listening is None and not keep:
+            return
+        version = event.version
+        if event.patches is None:
+            message: ServerMessage = Snapshot(store, version, event.state, event.epoch, event.cause)
+            frame = encode_value(message, f"store {store!r}")
+            if listening is not None:  # cached while the instance has subscribers
+                self._snapshots[store] = (version, frame)
+        else:
+            message = PatchMessage(store, version, event.patches, event.cause)
+            frame = encode_value(message, f"store {store!r}")
+        if keep:
+            self._history.record(store, event.epoch, version, frame)
         if listening is None:
             return
-        targets = tuple(c for c in listening if self._sessions[c].advance(store, event.version))
-        if not targets:
-            return
-        if event.patches is None:
-            frame = self._snapshot_frame(store, event.state, event.version)
-        else:
-            message = PatchMessage(store, event.version, event.patches)
-            frame = encode_value(message, f"store {store!r}")
-        self._out.append(Transmit(targets, frame))
+        sessions = self._sessions
+        targets = tuple(c for c in listening if sessions[c].advance(store, version))
+        if targets:
+            self._out.append(Transmit(targets, frame))
 
     # -- calls --------------------------------------------------------------------
 
     def _call(self, conn: C, session: Session, raw: RawCall) -> None:
-        """The cheap checks in order (a running id, the function, the pending
-        cap), then the arguments are decoded, then the call runs."""
-        running = self._running.get(conn)
-        if running is not None and raw.id in running:
+        """The cheap checks in order (a running id, a resent call's cached
+        answer, the function, its access rule, the cap on running calls),
+        then the arguments are decoded, then the call runs."""
+        record = self._live[conn]
+        running = record.running
+        if raw.id in running:
+            if raw.resent:  # its answer will go to the client's connection of the moment
+                return
             why = f"call id {raw.id} is already running (ids must be unique among pending calls)"
             self._apply(conn, session, session.reject(why, self._now))
             return
+        if raw.resent:  # sent again after a drop: the same answer, never a second run
+            answered = record.results.get(raw.id)
+            if answered is not None:
+                self._send(conn, answered)
+                return
+            if record.results.ran(raw.id):
+                problem = f"call {raw.id} already ran; its result is no longer kept"
+                self._answer(conn, Result(raw.id, error=problem))
+                return
         function = self._functions.get(raw.name)
         if function is None:
             self._answer(conn, Result(raw.id, error=f"unknown function '{clip(raw.name, 100)}'"))
             return
-        context = self._contexts[conn]
+        context = record.context
         rule = self._access.function(raw.name)
         if rule is not None and not self._permits(rule, f"function {raw.name!r}", context):
             self._answer(conn, Result(raw.id, error=FORBIDDEN))
             return
         limits = self.limits
-        if running is not None and len(running) >= limits.max_pending_calls:
+        if len(running) >= limits.max_pending_calls:
             self._answer(conn, Result(raw.id, error=TOO_MANY_CALLS))
             return
         try:
@@ -594,39 +819,59 @@ class HubCore(Generic[C]):
         except ProtocolError as exc:
             self._apply(conn, session, session.reject(str(exc), self._now))
             return
-        invoked = Invoke(conn, call, function, context)
+        invoked = Invoke(conn, call, function, context, (record.tag, call.id))
         timeout = limits.call_timeout
-        deadline = self._now + timeout if timeout is not None else float("inf")
-        if running is None:
-            running = self._running[conn] = {}
-        running[call.id] = (invoked, deadline)
+        running[call.id] = (invoked, _NEVER if timeout is None else self._now + timeout)
         self._out.append(invoked)
 
-    def _settle(self, invoked: Invoke[C]) -> bool:
-        """``invoked`` is over: True if it was still running (its caller waits)."""
-        running = self._running.get(invoked.conn, {})
-        entry = running.get(invoked.call.id)
-        if entry is None or entry[0] is not invoked:
-            return False
-        del running[invoked.call.id]
-        return True
+    def _record_of(self, invoked: Invoke[C]) -> ClientRecord[C] | None:
+        """The session ``invoked`` still runs for (None: it was answered, timed
+        out or cancelled, or its session ended)."""
+        record = self._records.get(invoked.context.client_id)
+        entry = None if record is None else record.running.get(invoked.call.id)
+        return record if entry is not None and entry[0] is invoked else None
 
-    def _expire_calls(self, conn: C, session: Session) -> None:
-        """Answer and cancel the calls of ``conn`` whose deadline has come."""
-        running = self._running.get(conn)
-        while running:
-            call_id, (invoked, deadline) = next(iter(running.items()))
-            if deadline > self._now:
-                return
-            del running[call_id]
+    def _settle(self, invoked: Invoke[C], frame: bytes) -> None:
+        """The answer to a call, after the changes it caused: after those queued
+        (sent first) and, with storage, once they are committed (held till
+        then, the call still counted as running, so a resent call waits too,
+        but past its deadline now: its handler is over)."""
+        record = self._record_of(invoked)
+        if record is None:
+            return
+        record.running[invoked.call.id] = (invoked, _NEVER)
+        self._flush()
+        token = self._registry.commit_token()
+        if token is None:
+            self._deliver_result(record, invoked.call.id, frame)
+        else:
+            self._held.append((token, record, invoked.call.id, frame))
+
+    def _deliver_result(self, record: ClientRecord[C], call_id: int, frame: bytes) -> None:
+        """The answer is final: kept for a resume, sent to the client's
+        connection of the moment (if it has one)."""
+        record.running.pop(call_id, None)
+        record.results.add(call_id, frame)
+        if record.parked_until is None:
+            self._send(record.conn, frame)
+
+    def _expire_calls(self, record: ClientRecord[C]) -> None:
+        """Answer "timeout" to the calls of ``record`` whose deadline has come,
+        and cancel their handlers."""
+        now = self._now
+        due = [(i, inv) for i, (inv, deadline) in record.running.items() if deadline <= now]
+        if not due:
+            return
+        self._flush()  # the changes they made so far go first
+        for call_id, invoked in due:
             log.warning(
                 "function %r timed out after %s s for %s",
                 invoked.call.name,
                 self.limits.call_timeout,
-                session.client_id,
+                record.client_id,
             )
-            self._out.append(Cancel(conn, call_id))
-            self._answer(conn, Result(call_id, error=CALL_TIMEOUT))
+            self._out.append(Cancel(invoked.conn, call_id))
+            self._deliver_result(record, call_id, encode(Result(call_id, error=CALL_TIMEOUT)))
 
     # -- access and failures ----------------------------------------------------------
 
@@ -673,7 +918,8 @@ class HubCore(Generic[C]):
         self._send(conn, encode(message))
 
     def _send(self, conn: C, frame: bytes) -> None:
-        if conn in self._sessions:
+        session = self._sessions.get(conn)
+        if session is not None and not session.parked:
             self._out.append(Transmit((conn,), frame))
 
     def _flush(self) -> None:
@@ -691,6 +937,14 @@ def encode_value(message: ServerMessage, what: str) -> bytes:
         return encode(message)
     except (OverflowError, ValueError, TypeError) as exc:
         raise TypeError(f"{what} cannot be encoded: {exc}") from None
+
+
+def pack_event_data(data: JSON, channel: str) -> bytes:
+    """``data`` of an event, validated and encoded once (TypeError naming the problem)."""
+    try:
+        return pack_value(freeze(data))
+    except (OverflowError, ValueError) as exc:
+        raise TypeError(f"event {channel!r} cannot be encoded: {exc}") from None
 
 
 def _vanished(store: str) -> Any:

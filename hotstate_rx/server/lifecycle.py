@@ -18,6 +18,7 @@ LIFECYCLE_EVENTS: Final = frozenset(
         "unsubscribe",  # (name, client_id)
         "store_created",  # (name, key)
         "store_deleted",  # (name)
+        "store_hibernated",  # (name): saved, dropped from memory (storage only)
         "error",  # (error, client_id | None)
     }
 )

@@ -53,7 +53,7 @@ class Limits:
     - ``close_timeout``: seconds a close may take before the connection is
       dropped, so a peer that never reads is released anyway.
     - ``max_subscriptions``: store subscriptions per connection; above: ``err limit``.
-    - ``max_pending_calls``: calls running for one connection; above: the call
+    - ``max_pending_calls``: calls running for one session; above: the call
       is answered ``"limit: too many pending calls"``.
     - ``call_timeout``: seconds an async handler may run before it is
       cancelled and the caller gets ``"timeout"`` (None: no limit).

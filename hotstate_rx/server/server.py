@@ -8,28 +8,39 @@ checks the user's arguments.
 Fan-out: each change is encoded once and the same bytes go to every
 subscriber; the encoded snapshot of an instance is cached per version, so a
 thousand clients (re)subscribing cost one encode.
+
+Storage (:mod:`.storage`): the registry records every change in a journal,
+one writer thread commits it in groups, the hub holds each call's result
+until the changes before it are committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..channels import LIFECYCLE_CHANNELS, is_reserved
-from ..frozen import JSON, freeze
-from ..protocol import EventMessage
+from ..frozen import JSON
 from .access import AccessRules, CallContext, ConnectInfo, FunctionRule, OriginPolicy, StoreRule
-from .driver import LoopDriver, PeerLink
+from .clients import Resume
+from .driver import LoopDriver, PeerLink, new_id
 from .functions import FunctionTable
 from .handle import StoreHandle
-from .hub import HubCore, encode_value
+from .history import History
+from .hub import HubCore, pack_event_data
 from .lifecycle import LifecycleEvents
 from .limits import Limits, RateLimit
 from .session import DEFAULT_LIMITS
+from .storage.base import Storage, storage_from
+from .storage.journal import Journal
+from .storage.writer import GroupCommit
 from .store import Change, Removed, StoreRegistry
 from .transports.asgi import AsgiEndpoint
 
@@ -57,7 +68,7 @@ class Server:
     - ``close_timeout``: seconds a close may take (5); then the connection is
       dropped, so a client that never reads is released anyway.
     - ``max_subscriptions``: store subscriptions per connection (256).
-    - ``max_pending_calls``: calls running for one connection (64).
+    - ``max_pending_calls``: calls running for one session (64).
     - ``call_timeout``: seconds an async handler may run before it is
       cancelled and its caller gets ``RpcError("timeout")`` (30; None: no limit).
     - ``max_instances``: live instances per dynamic store that a subscription
@@ -71,6 +82,24 @@ class Server:
       deflate on the standalone server. Off by default: one encoded frame is
       shared by all subscribers, while deflate compresses per connection, and
       small MessagePack patches gain little from it.
+    - ``storage``: ``None`` (default: in memory only), ``"sqlite:///abs/path.db"``,
+      ``"sqlite:relative/path.db"`` or a :class:`~.storage.Storage`. Every
+      instance's state and version is saved; a function's result is sent once
+      the changes before it are committed, other changes are committed within
+      50 ms (:data:`~.storage.writer.COMMIT_BOUND`); a restart finds every
+      instance as it was, without ``on_create``. Opened here: a bad file raises
+      :class:`~hotstate_rx.StorageError` naming it.
+    - ``hibernate_after``: with storage, seconds after which a dynamic
+      instance without subscribers, unused, leaves memory (60); its next use
+      loads it back without ``on_create``. ``None``: never.
+    - ``history``: how much of each instance's recent history is kept, so a
+      client that re-subscribes gets the changes it missed instead of a
+      snapshot: a :class:`~hotstate_rx.server.history.History` (default: the
+      last 1,000 changes within 256 KiB per instance, 64 MiB in all), or an
+      int, the number of changes (0 keeps none).
+    - ``resume_window``: seconds a dropped client's session is kept for it to
+      resume (60): same client id, the events it missed, the answers to its
+      calls, each call run once. 0 turns resuming off.
 
     Security (README "Security"):
 
@@ -99,12 +128,20 @@ class Server:
         max_name_length: int = DEFAULT_LIMITS.max_name_length,
         rate_limit: RateLimit | tuple[float, int] | None = DEFAULT_LIMITS.rate_limit,
         compression: str | None = None,
+        storage: str | Storage | None = None,
+        hibernate_after: float | None = 60.0,
+        history: History | int = History(),  # noqa: B008 - frozen, shared safely
+        resume_window: float = 60.0,
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
     ) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
+        if hibernate_after is not None and not _positive_seconds(hibernate_after):
+            raise ValueError(
+                f"hibernate_after must be seconds > 0 or None, got {hibernate_after!r}"
+            )
         if authenticate is not None and not callable(authenticate):
             raise TypeError(f"authenticate must be callable (info) -> user, got {authenticate!r}")
         if not isinstance(expose_errors, bool):
@@ -127,17 +164,31 @@ class Server:
         self._compression = compression
         self._functions = FunctionTable()
         self._events = LifecycleEvents()
-        self._registry = StoreRegistry()
+        journal = None
+        if storage is not None:
+            backend = storage_from(storage)
+            journal = Journal(backend, backend.open())
+        self._epoch = secrets.token_hex(8) if journal is None else journal.epoch
+        self._registry = StoreRegistry(
+            journal,
+            hibernate_after=None if journal is None else hibernate_after,
+            clock=time.monotonic,
+        )
         self._registry.on_created = partial(self._events.fire, "store_created")
         self._registry.on_deleted = partial(self._events.fire, "store_deleted")
+        self._registry.on_hibernated = partial(self._events.fire, "store_hibernated")
         self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
+        self._writer = None if journal is None else GroupCommit(journal, self._registry.report)
         self._handles: dict[str, StoreHandle] = {}
         self._hub: HubCore[PeerLink] = HubCore(
             self._registry,
             self._functions,
             self._events,
             owner=self,
+            new_id=new_id,
             limits=self._limits,
+            history=_history(history),
+            resume=Resume(window=resume_window),
             authenticate=authenticate,
             access=self._access,
             expose_errors=expose_errors,
@@ -189,6 +240,13 @@ class Server:
         """Full names of the instances that exist now."""
         return self._registry.names()
 
+    @property
+    def epoch(self) -> str:
+        """The history this server's versions belong to: kept across a restart
+        with the same storage closed cleanly, new after a crash and at every
+        start without storage. Versions of two epochs must never be mixed."""
+        return self._epoch
+
     def watch_stores(self, listener: Callable[[Change | Removed], None]) -> Callable[[], None]:
         """Call ``listener`` with every later :class:`Change`/:class:`Removed` of every
         instance, in mutation order, on the server's loop (see
@@ -226,8 +284,9 @@ class Server:
 
     def on(self, event: str, listener: Callable[..., Any]) -> Callable[[], None]:
         """Listen to a server event (``connection``, ``disconnect``, ``subscribe``,
-        ``unsubscribe``, ``store_created``, ``store_deleted``, ``error``); returns
-        the function that removes the listener. Unknown names raise ValueError."""
+        ``unsubscribe``, ``store_created``, ``store_deleted``, ``store_hibernated``,
+        ``error``); returns the function that removes the listener. Unknown
+        names raise ValueError."""
         return self._events.on(event, listener)
 
     def emit(self, channel: str, data: JSON = None, *, client_id: str | None = None) -> None:
@@ -245,8 +304,8 @@ class Server:
             )
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
-        frame = encode_value(EventMessage(channel, freeze(data)), f"event {channel!r}")
-        self._registry.schedule(self._hub.emit, frame, client_id)
+        packed = pack_event_data(data, channel)
+        self._registry.schedule(self._hub.emit, channel, packed, client_id)
 
     # -- clients ---------------------------------------------------------------
 
@@ -345,8 +404,11 @@ class Server:
         )
 
     async def close(self) -> None:
-        """Stop listening, close every connection (1001), cancel running calls.
-        Idempotent; the stores keep their state."""
+        """Stop listening, close every connection (1001), cancel running calls,
+        then commit every change to storage and close it. Idempotent; the
+        stores keep their state, but with storage they cannot change any more
+        (``StorageError``). ``on_terminate`` does not run: the instances live on
+        in storage; it is for ``delete()`` and ``reset()``."""
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
@@ -355,10 +417,31 @@ class Server:
             await listener.wait_closed()
         self._registry.close()
         self._driver.unbind()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
 
 
 Hotstate = Server
 """The name of the server class in the original library's API."""
+
+
+def _positive_seconds(value: object) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _history(history: History | int) -> History:
+    """``history=N`` keeps N changes per instance (0: none), within the default byte bounds."""
+    if isinstance(history, History):
+        return history
+    if isinstance(history, bool) or not isinstance(history, int):
+        raise TypeError(f"history must be a History or an int, got {history!r}")
+    return History(patches=history)
 
 
 def _check_heartbeat(heartbeat: float) -> None:

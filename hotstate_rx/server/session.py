@@ -44,7 +44,6 @@ from ..protocol import (
     Ping,
     Pong,
     RawCall,
-    ServerHello,
     ServerMessage,
     Subscribe,
     Unsubscribe,
@@ -58,6 +57,7 @@ __all__ = [
     "CLOSE_GOING_AWAY",
     "CLOSE_HEARTBEAT",
     "CLOSE_INTERNAL",
+    "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
@@ -86,6 +86,7 @@ MAX_HELD_FRAMES: Final = 1024
 """Frames a client may pipeline after its hello while it is being
 authenticated (a reconnecting client re-sends every subscription at once)."""
 
+CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_PROTOCOL: Final = 1002
 CLOSE_POLICY: Final = 1008
@@ -127,9 +128,12 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """The handshake succeeded (the hub fires its ``connection`` event)."""
+    """The handshake succeeded: the hub answers with its ``hello`` (resuming
+    the session ``resume`` names when it can) and serves the connection."""
 
     client_id: str
+    resume: str | None = None
+    last_event: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +146,13 @@ class AuthenticateRequested:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeRequested:
-    """The client asked for ``store``; the hub answers with a snapshot or an error
+    """The client asked for ``store``; the hub answers with a snapshot, the
+    patches since the ``version`` of ``epoch`` the client holds, or an error
     (a second request for a subscribed store is a resync)."""
 
     store: str
+    version: int | None = None
+    epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,17 +218,23 @@ class Session:
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
-        self.client_id: Final = client_id
+        self.client_id = client_id
+        """The client's id; a resumed session's, once the hub resumed one."""
         self.heartbeat: Final = float(heartbeat)
         self.limits: Final = limits
         self.authenticate: Final = authenticate
         self.state = State.HANDSHAKE
         self.user: Any = None
         """What ``authenticate`` returned for this connection (None without it)."""
+        self._hello: ClientHello | None = None
         self._held: list[bytes | str] = []
         self._held_bytes = 0
         self.subscriptions: dict[str, int] = {}
         """Subscribed instance name -> version the client holds."""
+        self.close_code: int | None = None
+        """The code this session closed the connection with, if it did."""
+        self.parked = False
+        """The connection is gone but the session may be resumed: nothing is sent."""
         self._bad_frames = 0
         self._bad_since = now
         self._bucket = None if limits.rate_limit is None else TokenBucket(limits.rate_limit, now)
@@ -261,8 +274,8 @@ class Session:
         match msg:
             case RawCall():
                 return [CallRequested(msg)]
-            case Subscribe(store):
-                return [SubscribeRequested(store)]
+            case Subscribe(store, version, epoch):
+                return [SubscribeRequested(store, version, epoch)]
             case Unsubscribe(store):
                 if self.subscriptions.pop(store, None) is None:
                     return []
@@ -282,6 +295,7 @@ class Session:
                 f"protocol version mismatch: server speaks {PROTOCOL_VERSION}, "
                 f"client speaks {msg.version}"
             )
+        self._hello = msg
         if self.authenticate:
             self.state = State.AUTHENTICATING
             return [AuthenticateRequested(msg.token)]
@@ -289,8 +303,9 @@ class Session:
 
     def _open(self) -> list[Action]:
         self.state = State.OPEN
-        hello = ServerHello(self.client_id, self.heartbeat)
-        return [Reply(hello), Opened(self.client_id)]
+        hello = self._hello
+        resume, last = (None, None) if hello is None else (hello.resume, hello.last_event)
+        return [Opened(self.client_id, resume, last)]
 
     # -- authentication (driven by the hub) -----------------------------------
 
@@ -372,6 +387,7 @@ class Session:
 
     def _close(self, code: int, reason: str) -> list[Action]:
         self.state = State.CLOSED
+        self.close_code = code
         return [Close(code, close_reason(reason))]
 
     # -- subscriptions (driven by the hub) -----------------------------------
@@ -384,7 +400,7 @@ class Session:
         """A change of ``store`` at ``version`` is ready: True if the client needs it
         (subscribed and not already holding that version), recording it as sent."""
         held = self.subscriptions.get(store)
-        if held is None or version <= held:
+        if held is None or version <= held or self.parked:
             return False
         self.subscriptions[store] = version
         return True

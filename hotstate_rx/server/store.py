@@ -5,16 +5,36 @@ A :class:`StoreRegistry` owns every store of one server and the one
 Committed changes are announced as :class:`Change` / :class:`Removed` values
 through an ordered queue (:mod:`hotstate_rx.server.notify`): whoever consumes them
 (the server's fan-out, ``observe()``, the Rx layer) sees them in mutation
-order. Lifecycle of one instance (as in the original's diagram)::
+order. With storage, every commit is also recorded in a
+:class:`~hotstate_rx.server.storage.journal.Journal` under the same lock, so
+storage sees the same order. The lifecycle of one instance::
 
-    first use (subscribe, update/mutate/set, init) -> on_create -> initialized
-    reset()  -> on_terminate -> raw defaults, uninitialized -> next use: on_create again
-    delete() -> on_terminate -> gone (watchers get Removed) -> next use: created again
+    absent ──first use: on_create──────────────▶ resident ──delete(): on_terminate──▶ absent
+      │                                            │   ▲                           (Removed)
+      └──first use of a saved instance─────────────┤   │ next use: loaded,
+         (after a restart): loaded, no on_create   │   │ no on_create
+                                   no subscriber,  ▼   │
+                                   unused for      hibernated ──delete(): loaded,
+                                   hibernate_after (storage only)  on_terminate──▶ absent
+
+    reset() of a resident instance: on_terminate, raw defaults, uninitialised;
+    its next use runs on_create again.
+
+- *resident*: in memory. A static instance is resident from ``create_store``
+  (loaded if it was saved) until ``delete()``.
+- *hibernated* (storage only): a dynamic instance without subscribers and
+  unused for ``hibernate_after`` seconds leaves memory; its last state is in
+  the journal or in storage already, so nothing is written then. It still
+  exists (``has``, ``list_stores``), and any use (a subscription, a mutation,
+  ``get``) loads it back with its state and version.
+- A deleted instance is removed from storage too; its next use creates it
+  again, from version 1, with ``on_create``.
 
 A dynamic instance that a subscription created and that nothing but
 subscriptions used since is *transient*: when its last subscriber leaves,
-after ``on_idle``, :meth:`StoreRegistry.reclaim` deletes it, so what clients
-made the server allocate does not outlive their need for it.
+after ``on_idle``, :meth:`StoreRegistry.reclaim` deletes it (from storage
+too: it does not wait to hibernate), so what clients made the server allocate
+does not outlive their need for it.
 
 States are deep-frozen (:mod:`hotstate_rx.frozen`), so the defaults are shared
 by every instance without a copy and ``get()`` can be handed out safely.
@@ -22,18 +42,26 @@ by every instance without a copy and ``get()`` can be handed out safely.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from ..errors import StorageError
 from ..frozen import FrozenDict, freeze
 from ..patch import PatchOp
+from ..protocol import Cause
 from .notify import ALL, Notifier, Watch, WatchKey, guarded
+from .storage.base import Saved
+from .storage.journal import Journal
 
 __all__ = [
     "ALL",
+    "CAUSE",
     "Change",
     "Definition",
     "InstanceRecord",
@@ -44,6 +72,12 @@ __all__ = [
 ]
 
 Hook = Callable[[str | None], Any]
+
+CAUSE: ContextVar[Cause | None] = ContextVar("hotstate_rx_cause", default=None)
+"""The call whose handler is running here, as ``(session tag, call id)``: set
+by the server around each handler (tasks and ``asyncio.to_thread`` inherit
+it), read by :meth:`StoreRegistry.commit`, so a client can tell which change
+settles its optimistic update."""
 _T = TypeVar("_T")
 
 
@@ -59,6 +93,10 @@ class Change:
     version: int
     state: Any
     patches: list[PatchOp] | None
+    epoch: str = ""
+    """The instance's history: versions compare only within one epoch."""
+    cause: Cause | None = None
+    """The call whose handler made this change (see :data:`CAUSE`), if one did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,31 +152,59 @@ class InstanceRecord:
     key: str | None
     state: Any
     version: int = 0
+    epoch: str = ""
+    """``"<storage epoch>.<lifetime>"``: what a client's copy is compared by."""
     initialized: bool = False
     creating: bool = False
     subscribers: int = 0
     transient: bool = False
     """Created by a subscription, used by nothing else since (:meth:`StoreRegistry.reclaim`)."""
+    lifetime: str = ""
+    """Random per creation, saved with the instance: a deleted and re-created
+    instance starts a new history, a hibernated or restarted one goes on."""
 
 
 class StoreRegistry:
     """Every store of one server, their instances, and the change queue.
 
     :meth:`set_deliver` decides where queued notifications run: by default at
-    once in the mutating thread; a server marshals them onto its loop."""
+    once in the mutating thread; a server marshals them onto its loop.
 
-    def __init__(self) -> None:
+    With a ``journal``, instances are saved and loaded through it; with
+    ``hibernate_after`` too, idle dynamic instances leave memory once
+    :meth:`hibernate` finds them due (``clock`` gives the time, in seconds)."""
+
+    def __init__(
+        self,
+        journal: Journal | None = None,
+        *,
+        hibernate_after: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if hibernate_after is not None and (journal is None or clock is None):
+            raise ValueError("hibernation needs a journal (storage) and a clock")
         self.lock: Final = threading.RLock()
         self._notifier = Notifier(self.lock)
         self._static: dict[str, Definition] = {}
         self._dynamic: dict[str, Definition] = {}
         self._instances: dict[str, InstanceRecord] = {}
         self._counts: dict[str, int] = {}
-        """Definition name -> how many of its instances exist."""
+        """Definition name -> how many of its instances are in memory."""
         self._closers: list[Callable[[], None]] = []
+        self._journal = journal
+        self._hibernate_after = hibernate_after
+        self._clock = clock
+        self._idle: dict[str, float] = {}
+        """With hibernation: dynamic instances without subscribers -> when they were
+        last used; re-inserted on each use, so the oldest comes first."""
         self.on_created: Callable[[str, str | None], None] | None = None
         self.on_deleted: Callable[[str], None] | None = None
+        self.on_hibernated: Callable[[str], None] | None = None
         self.on_error: Callable[[Exception], None] | None = None
+        self.on_idle_start: Callable[[], None] | None = None
+        """Called (under the lock) when an instance becomes idle while none was:
+        time to arm the timer that calls :meth:`hibernate`."""
+        self._epoch = secrets.token_hex(8) if journal is None else journal.epoch
 
     # -- registration -----------------------------------------------------
 
@@ -157,8 +223,9 @@ class StoreRegistry:
                 raise ValueError(f"dynamic store {name!r} clashes with a static store")
             definition = Definition(name, prefix, defaults)
             if prefix is None:
+                inst = self._revive(definition, None) or self._create(definition, None)
                 self._static[name] = definition
-                self._announce(self._create(definition, None))
+                self._announce(inst)
             else:
                 self._dynamic[prefix] = definition
         return definition
@@ -175,16 +242,29 @@ class StoreRegistry:
         return definition, key
 
     def names(self) -> list[str]:
-        """Full names of the instances that exist now."""
+        """Full names of the instances that exist now, hibernated ones included."""
         with self.lock:
-            return list(self._instances)
+            names = list(self._instances)
+        if self._journal is not None:
+            resident = set(names)
+            saved = self._journal.names()
+            names += [n for n in saved if n not in resident and self.resolve(n) is not None]
+        return names
 
     def has(self, full_name: str) -> bool:
-        """The instance ``full_name`` exists now."""
-        return full_name in self._instances
+        """The instance ``full_name`` exists now (loading it if it hibernates)."""
+        if full_name in self._instances:
+            return True
+        resolved = self.resolve(full_name) if self._journal is not None else None
+        return resolved is not None and self.find(*resolved) is not None
+
+    def resident(self, definition: Definition, key: str | None) -> bool:
+        """The instance is in memory now (never loads it)."""
+        return self.full_name(definition, key) in self._instances
 
     def instance_count(self, definition: Definition) -> int:
-        """How many instances of ``definition`` exist now."""
+        """How many instances of ``definition`` are in memory now (hibernated
+        ones are not: they cost storage, not memory)."""
         return self._counts.get(definition.name, 0)
 
     # -- notifications ----------------------------------------------------
@@ -244,6 +324,7 @@ class StoreRegistry:
             fresh = key is not None and self.find(definition, key) is None
             inst = self._use(definition, key)
             inst.subscribers += 1
+            self._idle.pop(inst.name, None)
             if fresh:
                 inst.transient = True
         return inst
@@ -255,6 +336,7 @@ class StoreRegistry:
             if inst is None or inst.subscribers == 0:
                 return None
             inst.subscribers -= 1
+            self._touch(inst)
             hook = inst.definition.on_idle
             if inst.subscribers or hook is None:
                 return None
@@ -294,8 +376,55 @@ class StoreRegistry:
             yield inst
 
     def find(self, definition: Definition, key: str | None) -> InstanceRecord | None:
-        """The instance if it exists (never creates it)."""
-        return self._instances.get(self.full_name(definition, key))
+        """The instance if it exists (never creates it; loads it if it hibernates)."""
+        name = self.full_name(definition, key)
+        inst = self._instances.get(name)
+        if inst is None and self._journal is not None:
+            with self.lock:
+                inst = self._instances.get(name) or self._revive(definition, key)
+        return inst
+
+    # -- storage -----------------------------------------------------------------
+
+    def commit_token(self) -> int | None:
+        """What to wait for until every change made so far is durable (see
+        :meth:`Journal.token`); None without storage or when nothing waits."""
+        return None if self._journal is None else self._journal.token()
+
+    def is_durable(self, token: int) -> bool:
+        """Every change up to ``token`` is committed to storage."""
+        return self._journal is None or self._journal.is_durable(token)
+
+    def set_on_durable(self, fn: Callable[[], None] | None) -> None:
+        """Have the storage's writer thread call ``fn`` after each commit."""
+        if self._journal is not None:
+            self._journal.on_durable = fn
+
+    def hibernate(self) -> None:
+        """Drop from memory the dynamic instances that have had no subscriber and
+        no use for ``hibernate_after`` seconds (their last state is recorded)."""
+        after, clock = self._hibernate_after, self._clock
+        if after is None or clock is None:
+            return
+        with self.transaction():
+            cutoff = clock() - after
+            due = [n for n, t in itertools.takewhile(lambda i: i[1] <= cutoff, self._idle.items())]
+            for name in due:
+                del self._idle[name]
+                inst = self._instances.get(name)
+                if inst is not None:
+                    self._remove(inst)
+                    if self.on_hibernated is not None:
+                        self._notifier.enqueue_call(self.on_hibernated, name)
+
+    def hibernation_delay(self) -> float | None:
+        """Seconds until the next idle instance is due to hibernate; None when none is idle."""
+        after, clock = self._hibernate_after, self._clock
+        with self.lock:
+            oldest = next(iter(self._idle.values()), None)
+        if oldest is None or after is None or clock is None:
+            return None
+        return max(0.0, oldest + after - clock())
 
     def snapshot(self, definition: Definition, key: str | None) -> tuple[Any, int] | None:
         """``(state, version)`` of an instance read atomically, or None if it is absent."""
@@ -313,11 +442,19 @@ class StoreRegistry:
         """Add the instance with its raw defaults, uninitialised; the caller
         announces it (:meth:`_announce`) once it is there to stay."""
         name = self.full_name(definition, key)
-        inst = self._instances[name] = InstanceRecord(definition, name, key, definition.defaults)
-        self._counts[definition.name] = self._counts.get(definition.name, 0) + 1
+        lifetime = secrets.token_hex(4)  # each lifetime its own history (and epoch)
+        inst = InstanceRecord(definition, name, key, definition.defaults, lifetime=lifetime)
+        inst.epoch = f"{self._epoch}.{lifetime}"
+        self._put(inst)
         return inst
 
+    def _put(self, inst: InstanceRecord) -> None:
+        """``inst`` is in memory now (created or revived); counted per store."""
+        self._instances[inst.name] = inst
+        self._counts[inst.definition.name] = self._counts.get(inst.definition.name, 0) + 1
+
     def _remove(self, inst: InstanceRecord) -> None:
+        """``inst`` leaves memory (deleted, hibernated, or its creation failed)."""
         del self._instances[inst.name]
         self._counts[inst.definition.name] -= 1
 
@@ -325,10 +462,53 @@ class StoreRegistry:
         if self.on_created is not None:
             self._notifier.enqueue_call(self.on_created, inst.name, inst.key)
 
+    def _revive(self, definition: Definition, key: str | None) -> InstanceRecord | None:
+        """The instance as storage last saved it, back in memory without
+        ``on_create``; None when storage has no record of it."""
+        if self._journal is None:
+            return None
+        name = self.full_name(definition, key)
+        saved = self._journal.load(name)
+        if saved is None:
+            return None
+        try:
+            state = freeze(saved.state)
+        except TypeError as exc:
+            storage = self._journal.storage
+            raise StorageError(f"{storage!r}: the saved state of {name!r} is {exc}") from None
+        lifetime = saved.lifetime or secrets.token_hex(4)
+        inst = InstanceRecord(
+            definition,
+            name,
+            key,
+            state,
+            version=saved.version,
+            initialized=saved.initialized,
+            lifetime=lifetime,
+        )
+        # The storage's epoch changes after a crash: what a client holds of a
+        # history that may have lost its last changes must not pass for current.
+        inst.epoch = f"{self._epoch}.{lifetime}"
+        self._put(inst)
+        self._touch(inst)
+        return inst
+
+    def _touch(self, inst: InstanceRecord) -> None:
+        """A use of ``inst``: with hibernation, an idle dynamic instance's clock restarts."""
+        clock = self._clock
+        if self._hibernate_after is None or clock is None or inst.key is None or inst.subscribers:
+            return
+        idle = self._idle
+        first = not idle
+        idle.pop(inst.name, None)
+        idle[inst.name] = clock()
+        if first and self.on_idle_start is not None:
+            self.on_idle_start()
+
     def _use(self, definition: Definition, key: str | None) -> InstanceRecord:
         """The instance, created and initialised (``on_create``) if needed."""
         name = self.full_name(definition, key)
-        inst = self._instances.get(name)
+        inst = self._instances.get(name) or self._revive(definition, key)
         fresh = inst is None
         if inst is None:
             # Visible while on_create runs: get() gives the raw defaults there.
@@ -339,6 +519,7 @@ class StoreRegistry:
                 "return the initial data from on_create instead"
             )
         elif inst.initialized:
+            self._touch(inst)
             return inst
         inst.creating = True
         try:
@@ -365,9 +546,14 @@ class StoreRegistry:
                 "(a nested mutation of the same instance, or an await inside mutate()); "
                 "nothing was applied"
             )
+        version = inst.version + 1
+        if self._journal is not None:  # first: a closed storage refuses the change
+            self._journal.save(Saved(inst.name, version, state, inst.initialized, inst.lifetime))
         inst.state = state
-        inst.version += 1
-        event = Change(inst.name, inst.key, inst.version, state, patches)
+        inst.version = version
+        if self._hibernate_after is not None:
+            self._touch(inst)
+        event = Change(inst.name, inst.key, version, state, patches, inst.epoch, CAUSE.get())
         self._notifier.enqueue(event, inst.definition.name)
 
     def _terminate(self, inst: InstanceRecord) -> None:
@@ -387,7 +573,10 @@ class StoreRegistry:
         self._terminate(inst)
         if self._instances.get(inst.name) is not inst:
             return  # on_terminate deleted it already
+        if self._journal is not None:
+            self._journal.delete(inst.name)
         self._remove(inst)
+        self._idle.pop(inst.name, None)
         self._notifier.enqueue(Removed(inst.name, inst.key), inst.definition.name)
         if self.on_deleted is not None:
             self._notifier.enqueue_call(self.on_deleted, inst.name)
@@ -398,7 +587,7 @@ class StoreRegistry:
         if resolved is None:
             raise KeyError(f"no store serves {full_name!r}")
         with self.transaction():
-            inst = self._instances.get(full_name)
+            inst = self.find(*resolved)
             if inst is not None:
                 self._delete(inst)
 

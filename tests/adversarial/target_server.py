@@ -10,11 +10,13 @@ stdin closes. Its stores and functions are what the attacks need:
   subscriber that stops reading falls behind by 3 MB/s);
 - ``Room:*``: dynamic, with the README's ``on_idle`` → ``reset`` pattern;
 - ``echo`` (sync) for the healthy client, ``never`` (async, never returns);
-- ``stats``: what the tests assert on: connections, asyncio tasks, instances,
-  running calls, and the process's resident memory.
+- ``stats``: what the tests assert on: connections, sessions (parked ones
+  included), asyncio tasks, instances, running calls, and the process's
+  resident memory.
 
-Limit options are passed as ``--name=value`` (``--max_instances=1000``,
-``--close_timeout=1``, ``--rate_limit=none``); the rest keep their defaults.
+Server options are passed as ``--name=value`` (``--max_instances=1000``,
+``--close_timeout=1``, ``--rate_limit=none``, ``--resume_window=1``); the rest
+keep their defaults.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ def build(options: dict[str, Any]) -> Hotstate:
         hub = server._hub
         return {
             "connections": len(hub.connections),
+            "sessions": len(hub._records),
             "tasks": len(asyncio.all_tasks()),
             "instances": len(server.list_stores()),
-            "running_calls": sum(len(calls) for calls in hub._running.values()),
+            "running_calls": sum(len(record.running) for record in hub._records.values()),
             "rss": rss(),
         }
 

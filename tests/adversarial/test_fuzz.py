@@ -41,6 +41,8 @@ from hotstate_rx.server.session import Close, Misbehaved, Reply, Session, State
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+STEPS = ["frame", "frame", "frame", "tick", "lost", "open", "finish", "expire"]
+"""What may happen next to the hub (frames most often)."""
 TAGS = ["hello", "sub", "unsub", "rpc", "ping", "pong", "snap", "t", ""]
 KEYS = ["s", "v", "i", "n", "a", "pv", "x"]
 
@@ -163,15 +165,18 @@ def test_a_session_never_raises_and_answers_every_bad_frame(
     st.lists(
         st.tuples(
             st.sampled_from(["a", "b", "c"]),
-            st.sampled_from(["frame", "frame", "frame", "tick", "lost", "open", "finish"]),
+            st.sampled_from(
+                ["frame", "frame", "frame", "tick", "lost", "open", "finish", "expire"]
+            ),
             frames,
             st.floats(0, 3),
+            st.sampled_from([None, 1000, 1006, 1011]),  # how a connection is lost
         ),
         max_size=40,
     )
 )
 def test_the_hub_never_raises_and_keeps_its_books(
-    steps: list[tuple[str, str, bytes | str, float]],
+    steps: list[tuple[str, str, bytes | str, float, int | None]],
 ) -> None:
     limits = Limits(
         max_subscriptions=2,
@@ -180,30 +185,36 @@ def test_the_hub_never_raises_and_keeps_its_books(
         call_timeout=2.0,
         rate_limit=RateLimit(rate=10, burst=5),
     )
-    rig = Rig(limits)
+    rig = Rig(limits=limits)
     rig.store("Todos", {"n": 0})
     rig.store("Room:*", {"n": 0})
     rig.functions.register("echo", lambda args: args)
     rig.functions.register("slow", lambda args: None)  # "finish" steps report its end
     running: list[Invoke[str]] = []
+    current: dict[str, str] = {}  # a client's connection of the moment (a fresh one per open)
     now = 0.0
-    for conn, step, frame, later in steps:
+    for n, (name, step, frame, later, code) in enumerate(steps):
         now += later
-        open_ = conn in rig.hub._sessions
+        conn = current.get(name, name)
+        session = rig.hub._sessions.get(conn)
+        live = session is not None and not session.parked
         match step:
-            case "open" if not open_:
+            case "open" if not live:
+                conn = current[name] = f"{name}{n}"
                 rig.hub.open(conn, f"id-{conn}", now=now, heartbeat=1.0)
                 actions = rig.send(conn, ClientHello(), now)
-            case "frame" if open_:
-                was = rig.hub._sessions[conn].state
+            case "frame" if live and session is not None:
+                was = session.state
                 actions = rig.hub.receive(conn, frame, now)
                 if was is not State.CLOSED and bad(frame, ("echo", "slow")):
                     replies = [m for _, m in sent(actions)]  # err, or a call refused first
                     assert any(isinstance(m, ErrorMessage | Result) for m in replies), replies
-            case "tick" if open_:
+            case "tick" if live:
                 actions = rig.hub.tick(conn, now)
             case "lost":
-                actions = rig.hub.lost(conn)
+                actions = rig.hub.lost(conn, now, code)
+            case "expire":
+                actions = rig.hub.expire(now)
             case "finish" if running:
                 actions = rig.hub.returned(running.pop(0), "done")
             case _:
@@ -216,13 +227,14 @@ def check_books(rig: Rig, limits: Limits) -> None:
     """The hub's tables agree with each other and with the limits."""
     hub, registry = rig.hub, rig.registry
     counted: dict[str, int] = {}
-    for conn, session in hub._sessions.items():
+    for conn, session in hub._sessions.items():  # parked sessions too: they hold theirs
         assert len(session.subscriptions) <= limits.max_subscriptions
-        assert len(hub._running.get(conn, {})) <= limits.max_pending_calls
         for store in session.subscriptions:
             counted[store] = counted.get(store, 0) + 1
             assert conn in hub._subscribers[store]
-    assert set(hub._running) <= set(hub._sessions)
+    for record in hub._records.values():
+        assert len(record.running) <= limits.max_pending_calls
+        assert record.conn in hub._sessions
     for name in registry.names():
         inst = registry._instances[name]
         assert inst.subscribers == counted.get(name, 0), name

@@ -197,7 +197,7 @@ async def test_a_deep_result_from_a_hostile_server_fails_that_call_only() -> Non
 async def test_an_aborted_flood_is_not_served_after_its_sender_left(
     serve_limited: Serve, raw_connect: Connect
 ) -> None:
-    server, url = await serve_limited(rate_limit=RateLimit(rate=100, burst=1))
+    server, url = await serve_limited(rate_limit=RateLimit(rate=100, burst=1), resume_window=0)
     ran: list[int] = []
     server.handle("count", lambda args: ran.append(args))
     gone = asyncio.get_running_loop().create_future()

@@ -29,6 +29,14 @@ def test_defaults_bind_to_localhost() -> None:
     assert _parser().parse_args(["dashboard-tui"]).url == "ws://127.0.0.1:8081/ws"
 
 
+def test_the_todo_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HOTSTATE_DATA", raising=False)
+    assert _parser().parse_args(["todo"]).data == ROOT / ".hotstate-data"
+    monkeypatch.setenv("HOTSTATE_DATA", str(tmp_path))
+    assert _parser().parse_args(["todo"]).data == tmp_path
+    assert _parser().parse_args(["todo", "--data", "elsewhere"]).data == Path("elsewhere")
+
+
 def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         _parser().parse_args([])
@@ -48,10 +56,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_demo_serves_page_and_socket_on_one_port_and_stops_on_ctrl_c() -> None:
+async def test_demo_serves_page_and_socket_on_one_port_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     # NiceGUI reads PYTEST_CURRENT_TEST as "screen test" and would ignore the port.
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["HOTSTATE_DATA"] = str(tmp_path / "data")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "apps", "todo", "--port", str(port),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -1,11 +1,12 @@
 """Issue #6, "Done when", as one test: the README's demo, two browser pages and the TUI.
 
 The demo runs exactly as the README starts it (``<venv python> -m apps todo
---port N`` from the repository root) and the test uses the URLs its banner
-prints. A todo typed into one page of a headless Chromium must show on a second
-page without a reload, and in the Textual client (``TodoApp``) driven by
-``run_test()`` on the test's own loop. Screenshots of both pages go to
-``tests/artifacts/``.
+--port N`` from the repository root, its data directory a temporary one) and
+the test uses the URLs its banner prints. A todo typed into one page of a
+headless Chromium must show on a second page without a reload, and in the
+Textual client (``TodoApp``) driven by ``run_test()`` on the test's own loop.
+Screenshots of both pages go to ``tests/artifacts/``. Then the demo is stopped
+and started again (issue #14): the todo is still there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from apps.todo.tui import TodoApp, TodoTable
+from hotstate_rx.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 30.0  # the demo's banner (imports NiceGUI: a few seconds on 2 cores)
@@ -77,11 +79,13 @@ class Demo:
 
 
 @contextlib.asynccontextmanager
-async def demo() -> AsyncIterator[Demo]:
-    """``<venv python> -m apps todo --port N`` from the repo root, stopped with Ctrl-C."""
+async def demo(data: Path) -> AsyncIterator[Demo]:
+    """``<venv python> -m apps todo --port N`` from the repo root, stopped with Ctrl-C;
+    its data directory is ``data`` (``$HOTSTATE_DATA``)."""
     port = free_port()
     # NiceGUI reads PYTEST_CURRENT_TEST as "screen test" and would ignore the port.
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["HOTSTATE_DATA"] = str(data)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "apps", "todo", "--port", str(port),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -120,14 +124,14 @@ def task_texts(table: TodoTable) -> list[str]:
     return [str(table.get_row_at(row)[1]) for row in range(table.row_count)]
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
-    chromium: Any, artifacts: Path
+    chromium: Any, artifacts: Path, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
     text = f"Water the plants {uuid.uuid4().hex[:6]}"
-    async with demo() as running:
+    async with demo(tmp_path) as running:
         tui = TodoApp(running.ws_url, name="Terminal")
         async with tui.run_test(size=(110, 30)) as pilot:
             context = await chromium.new_context(viewport={"width": 1000, "height": 600})
@@ -165,3 +169,12 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
                 await page_b.screenshot(path=str(artifacts / "demo_page_b.png"))
             finally:
                 await context.close()
+
+    # The banner comes before the socket is bound: this client retries until it is.
+    async with (
+        demo(tmp_path) as running,
+        Client(running.ws_url, reconnect_delay=0.2, token="Checker") as client,
+    ):
+        todos = client.subscribe("Todos")
+        await asyncio.wait_for(todos.ready(), STARTUP)
+        assert [t["text"] for t in todos.get_state()["items"]] == [text], "lost at restart"

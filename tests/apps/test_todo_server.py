@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from app_helpers import TIMEOUT, Events, serve, until
@@ -11,6 +12,7 @@ from app_helpers import TIMEOUT, Events, serve, until
 from apps.todo.server import build_server
 from hotstate_rx import AuthError, RpcError, Server
 from hotstate_rx.client import Client
+from hotstate_rx.server.storage import MemoryStorage, Saved, SQLiteStorage
 
 Clients = Callable[..., Awaitable[Client]]
 NOW = 1_700_000_000.0
@@ -148,3 +150,54 @@ async def test_joining_needs_a_name(url: str, token: str | None) -> None:
             await asyncio.wait_for(client.ready(), TIMEOUT)
     finally:
         await client.close()
+
+
+async def test_a_restart_keeps_todos_and_rooms_and_ids_go_on(
+    tmp_path: Path, clients: Clients
+) -> None:
+    db = tmp_path / "todo.sqlite3"
+    first = build_server(clock=lambda: NOW, storage=SQLiteStorage(db))
+    try:
+        client = await clients(await serve(first))
+        assert await client.call("todos.add", {"text": "milk"}) == {"id": 1}
+        await client.call("room.send", {"room": "design", "text": "hi"})
+    finally:
+        await first.close()
+    second = build_server(clock=lambda: NOW, storage=SQLiteStorage(db))
+    try:
+        client = await clients(await serve(second))
+        todos = await until(client.subscribe("Todos"), lambda s: bool(s["items"]))
+        assert todos["items"] == [{"id": 1, "text": "milk", "done": False}]
+        assert await client.call("todos.add", {"text": "eggs"}) == {"id": 2}
+        assert "design" in (await until(client.subscribe("Rooms"), bool))["names"]
+    finally:
+        await second.close()
+
+
+async def test_rooms_saved_with_people_in_them_are_reset_at_start() -> None:
+    """What a killed server leaves: a room whose users are long gone."""
+    storage = MemoryStorage()
+    storage.open()
+    room = {"name": "design", "messages": [{"text": "hi"}], "users": ["ghost"]}
+    storage.write([Saved("Room:design", 5, room)], [])
+    storage.close()
+    server = build_server(storage=storage)
+    try:
+        rooms = server.stores["Room:*"]
+        assert not rooms.is_initialized("design")
+        assert rooms.get("design") == {"name": "", "messages": [], "users": []}
+    finally:
+        await server.close()
+
+
+async def test_rooms_saved_without_people_keep_their_chat() -> None:
+    storage = MemoryStorage()
+    storage.open()
+    room = {"name": "design", "messages": [{"text": "hi"}], "users": []}
+    storage.write([Saved("Room:design", 5, room)], [])
+    storage.close()
+    server = build_server(storage=storage)
+    try:
+        assert server.stores["Room:*"].get("design") == room
+    finally:
+        await server.close()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ._harness import ROOT, Row, format_value, machine, markdown_table, parse_rows
 
-ORDER = ("fanout", "calls", "updates", "memory", "client_apply", "draft")
+ORDER = ("fanout", "calls", "updates", "resume", "memory", "storage", "client_apply", "draft")
 TIME_LIMIT = 240.0
 """Seconds per benchmark module; the whole run stays within about five minutes."""
 

@@ -2,11 +2,12 @@
 
     python -m tests.benchmarks._serve hotstate-echo   # hotstate_rx, handler "echo"
     python -m tests.benchmarks._serve hotstate-echo-secure  # the same behind authenticate + access
-                                                      # (both with the rate limit out of reach:
-                                                      # its arithmetic runs, never a pause)
+    python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
 
+The hotstate servers keep the default limits but the rate limit, raised out
+of reach: its arithmetic runs on every frame, and never pauses the load.
 Reports ``{"url": ...}`` once it accepts connections and serves until its
 stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
 ``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
@@ -35,8 +36,11 @@ from hotstate_rx.protocol import (
     decode_client_message,
     encode,
 )
+from hotstate_rx.server.storage import SQLiteStorage
 
 from ._harness import Parent
+
+UNTHROTTLED = RateLimit(rate=1e9, burst=10**9)
 
 BIG_STORE = "Items"
 BIG_ITEMS = 100_000
@@ -88,13 +92,24 @@ def _bare_patches(count: int) -> Any:
 async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitable[None]]]:
     """The URL to connect to, and how to close the server."""
     if kind in {"hotstate-echo", "hotstate-echo-secure"}:
-        unthrottled = RateLimit(rate=1e9, burst=10**9)
         if kind == "hotstate-echo":
-            hub = Hotstate(rate_limit=unthrottled)
+            hub = Hotstate(rate_limit=UNTHROTTLED)
             hub.handle("echo", lambda args: args)
         else:  # what a secured server adds to every call: its ctx and one access rule
-            hub = Hotstate(authenticate=lambda info: {"name": info.token}, rate_limit=unthrottled)
+            hub = Hotstate(authenticate=lambda info: {"name": info.token}, rate_limit=UNTHROTTLED)
             hub.handle("echo", lambda args: args, access=lambda ctx: ctx.user["name"] == "bench")
+        await hub.listen(port=0, host="127.0.0.1")
+        return f"ws://127.0.0.1:{hub.port}", hub.close
+    if kind == "hotstate-count":  # an acknowledged change: with storage, a durable one
+        storage = SQLiteStorage(args[0], synchronous=args[1]) if args else None
+        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED)
+        counter = hub.create_store("Counter", {"n": 0, "by": ""})
+
+        def bump(args: Any) -> int:
+            counter.update(lambda d: d.update(n=d["n"] + 1, by=args["text"]))
+            return int(counter.get()["n"])
+
+        hub.handle("bump", bump)
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
     handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
@@ -109,7 +124,8 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
 
 async def main(argv: list[str]) -> None:
     kind, *args = argv
-    if kind not in {"hotstate-echo", "hotstate-echo-secure", "bare-echo", "bare-patches"}:
+    kinds = {"hotstate-echo", "hotstate-echo-secure", "hotstate-count", "bare-echo", "bare-patches"}
+    if kind not in kinds:
         raise SystemExit(__doc__)
     parent = await Parent.connect()
     url, close = await _start(kind, args)

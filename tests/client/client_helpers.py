@@ -31,7 +31,7 @@ TIMEOUT = 5.0
 MakeClient = Callable[..., Client]
 """``make_client(url=None, **options)``, the fixture of conftest.py."""
 StartServer = Callable[..., Awaitable[tuple[Server, str]]]
-"""``await start_server(setup=None, port=0, heartbeat=30.0)`` -> (server, url)."""
+"""``await start_server(setup=None, port=0, heartbeat=30.0, **options)`` -> (server, url)."""
 ServeClient = Callable[..., Awaitable[tuple[Server, Client]]]
 """``await serve_client(setup=None, **client_options)`` -> (server, client)."""
 
@@ -187,3 +187,75 @@ class FakeServer:
         async with asyncio.timeout(TIMEOUT):
             while (await self.received.get()) != message:
                 pass
+
+
+# ------------------------------------------------------ drops on loopback
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback whose connections a test can cut, as a network
+    would: :meth:`cut` aborts both sides of every pair (no close frame, no
+    FIN handshake); while :meth:`hold` is on, new connections are refused."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._holding = False
+        self._server: asyncio.Server | None = None
+        self.connections = 0
+        self.port = 0
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{self.port}"
+
+    def cut(self, *, hold: bool = False) -> int:
+        """Abort every open pair; with ``hold``, refuse new ones until :meth:`release`."""
+        self._holding = self._holding or hold
+        pairs, self._pairs = self._pairs, set()
+        for a, b in pairs:
+            a.transport.abort()
+            b.transport.abort()
+        return len(pairs)
+
+    def release(self) -> None:
+        self._holding = False
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._holding:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.get_running_loop().create_task(_pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        sink.transport.abort()

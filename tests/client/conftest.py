@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from client_helpers import FakeServer, MakeClient, ServeClient, StartServer
+from client_helpers import CuttingProxy, FakeServer, MakeClient, ServeClient, StartServer
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
@@ -36,15 +36,19 @@ async def make_client() -> AsyncIterator[MakeClient]:
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[StartServer]:
-    """``await start_server(setup, port=0)`` -> (server, url): a real server,
+    """``await start_server(setup, port=0, **server_options)`` -> (server, url): a real server,
     set up by ``setup(server)`` and listening on loopback; closed at teardown
     (closing twice is fine, for tests that stop it themselves)."""
     servers: list[Server] = []
 
     async def start(
-        setup: Callable[[Server], Any] | None = None, *, port: int = 0, heartbeat: float = 30.0
+        setup: Callable[[Server], Any] | None = None,
+        *,
+        port: int = 0,
+        heartbeat: float = 30.0,
+        **options: Any,
     ) -> tuple[Server, str]:
-        server = Server()
+        server = Server(**options)
         servers.append(server)
         if setup is not None:
             setup(server)
@@ -83,3 +87,19 @@ async def fake_server() -> AsyncIterator[Callable[..., Awaitable[FakeServer]]]:
     yield start
     for fake in fakes:
         await fake.stop()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[Callable[[int], Awaitable[tuple[CuttingProxy, str]]]]:
+    """``await proxy(port)`` -> (a :class:`CuttingProxy` to ``port``, its URL),
+    closed at teardown."""
+    proxies: list[CuttingProxy] = []
+
+    async def start(port: int) -> tuple[CuttingProxy, str]:
+        cutter = CuttingProxy(port)
+        proxies.append(cutter)
+        return cutter, await cutter.start()
+
+    yield start
+    for cutter in proxies:
+        await cutter.close()

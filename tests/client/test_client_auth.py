@@ -16,7 +16,7 @@ from client_helpers import TIMEOUT, MakeClient
 from hotstate_rx import AuthError, ConnectInfo, RpcError, Server, SubscriptionError, Unauthorized
 from hotstate_rx.client.actions import CloseSocket, Emit, EndStore, Settle, StatusChanged, Transmit
 from hotstate_rx.client.core import ClientCore
-from hotstate_rx.client.status import ConnectionStatus
+from hotstate_rx.client.status import Connected, ConnectionStatus
 from hotstate_rx.protocol import ClientHello, ErrorMessage, ServerHello, Subscribe
 
 if TYPE_CHECKING:
@@ -164,16 +164,16 @@ async def test_an_expiring_token_is_refreshed_across_a_reconnect(
         return token
 
     client = make_client(url, token=fresh_token)
-    connected: asyncio.Queue[str] = asyncio.Queue()
+    connected: asyncio.Queue[Connected] = asyncio.Queue()
     client.on("connected", connected.put_nowait)
-    first = await asyncio.wait_for(connected.get(), TIMEOUT)
+    first = (await asyncio.wait_for(connected.get(), TIMEOUT)).client_id
     assert await client.call("whoami") == "v1"
 
     valid.clear()  # v1 expires; v2 is what the token service now hands out
     valid.add("v2")
     server.disconnect(first, reason="token expired")
     second = await asyncio.wait_for(connected.get(), TIMEOUT)
-    assert second != first
+    assert second.client_id != first and not second.recovered  # kicked: a new session
     assert await client.call("whoami") == "v2"
     assert asked == ["v1", "v2"] and seen == ["v1", "v2"]
 

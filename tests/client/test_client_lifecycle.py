@@ -16,7 +16,7 @@ from client_helpers import (
 )
 
 from hotstate_rx import Disconnected, ProtocolError, Server
-from hotstate_rx.client import Client, ConnectionStatus
+from hotstate_rx.client import Client, Connected, ConnectionStatus
 from hotstate_rx.protocol import Ping, Pong, Subscribe
 
 
@@ -100,7 +100,7 @@ async def test_lifecycle_channels(serve_client: ServeClient) -> None:
     client.on("disconnected", lambda: disconnected())
     client.events("reconnecting").subscribe(reconnecting)
     await connected.until(lambda v: len(v) == 1)
-    assert connected.values == [client.client_id]
+    assert connected.values == [Connected(client.client_id or "", recovered=False)]
     await server.close()
     await reconnecting.until(lambda v: len(v) >= 1)
     assert disconnected.values == [None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from client_helpers import add_item, connected, with_store
 
@@ -15,7 +17,7 @@ from hotstate_rx.client.actions import (
     Transmit,
 )
 from hotstate_rx.client.core import ClientCore
-from hotstate_rx.client.status import ConnectionStatus, backoff_delay, check_transition
+from hotstate_rx.client.status import Connected, ConnectionStatus, backoff_delay, check_transition
 from hotstate_rx.errors import Disconnected, ProtocolError, RpcError, SubscriptionError
 from hotstate_rx.protocol import (
     Call,
@@ -96,7 +98,7 @@ def test_hello_connects_and_reports_the_client_id() -> None:
     assert core.opened() == [Transmit(ClientHello())]
     assert core.receive(ServerHello("c7", 2.0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", "c7"),
+        Emit("connected", Connected("c7")),
     ]
     assert core.client_id == "c7"
     assert core.silence_limit() == 5.0
@@ -241,7 +243,7 @@ def test_a_call_before_hello_waits_and_goes_out_with_it() -> None:
     core.opened()
     assert core.receive(ServerHello("c1", 0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", "c1"),
+        Emit("connected", Connected("c1")),
         Transmit(Call(call_id, "f", {"x": 1})),
     ]
 
@@ -378,8 +380,8 @@ def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> No
     assert core.connection_lost(jitter=0.5)[-1] == Emit(
         "reconnecting", {"attempt": 2, "delay": 1.0}
     )
-    assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos"))]
-    assert core.receive(PatchMessage("Todos", 2, [])) == []  # the old copy cannot be patched
+    # The copy is kept and its version named: the server sends what was missed.
+    assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos", 1))]
     assert core.receive(ServerHello("c2", 30.0))[-1] == Transmit(Call(unsent, "later", None))
     assert core.status is S.CONNECTED and core.client_id == "c2"
     core.connection_lost(jitter=0.5)
@@ -443,3 +445,92 @@ def test_a_protocol_error_stops_without_a_reconnect_loop(message: object) -> Non
     assert any(isinstance(a, Settle) and a.call_id == pending for a in actions)
     assert core.connection_lost(0.5) == []
     assert core.retry_delay is None and core.status is S.DISCONNECTED
+
+
+# ------------------------------------------------------------- resume after a drop
+
+
+def resumable(**options: Any) -> ClientCore:
+    """Connected to a server that resumes sessions, subscribed to ``Todos`` at v1."""
+    core = ClientCore(**options)
+    core.connect()
+    core.opened()
+    core.receive(ServerHello("c1", 30.0, resume="r1", tag="g1"))
+    core.subscribe("Todos")
+    core.receive(Snapshot("Todos", 1, {"items": []}, epoch="e1"))
+    return core
+
+
+def test_a_reconnect_asks_to_resume_and_names_the_copies_it_holds() -> None:
+    core = resumable()
+    core.receive(EventMessage("note", "hi", 41))
+    core.connection_lost(jitter=0.0)
+    assert core.opened() == [
+        Transmit(ClientHello(resume="r1", last_event=41)),
+        Transmit(Subscribe("Todos", 1, "e1")),
+    ]
+    core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert core.recovered is True and core.resume_token == "r2"
+    actions = core.receive(
+        PatchMessage("Todos", 2, [{"op": "add", "path": "/items/-", "value": 1}])
+    )
+    assert actions == [Deliver("Todos", {"items": [1]}, {"items": [1]})]  # the missed change
+
+
+def test_calls_in_flight_at_a_drop_are_asked_again_on_a_resumed_session() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    actions = core.connection_lost(jitter=0.0)
+    assert not [a for a in actions if isinstance(a, Settle)]  # no Disconnected: it may resume
+    core.opened()
+    actions = core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert Transmit(Call(call_id, "add", "x", resent=True)) in actions
+    assert core.receive(Result(call_id, 7)) == [Settle(call_id, value=7)]
+
+
+def test_calls_in_flight_fail_when_the_session_is_not_resumed() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", store="Todos", optimistic=add_item("x"))
+    core.connection_lost(jitter=0.0)
+    later, _ = core.call("later")  # made while away: it never left
+    core.opened()
+    actions = core.receive(ServerHello("c9", 30.0, resume="r9", tag="g9"))
+    assert core.recovered is False and core.client_id == "c9"
+    assert Deliver("Todos", {"items": []}, {"items": []}) in actions  # the overlay rolled back
+    [settled] = [a for a in actions if isinstance(a, Settle)]
+    assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
+    assert actions[-1] == Transmit(Call(later, "later", None))  # it may have run: never resent
+    assert Emit("connected", Connected("c9", recovered=False)) in actions
+
+
+def test_calls_in_flight_wait_through_failed_attempts_for_the_resume() -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    core.connection_lost(jitter=0.0)  # the drop: kept, the session may resume
+    assert not [a for a in core.connection_lost(jitter=0.0) if isinstance(a, Settle)]
+    core.opened()
+    actions = core.receive(ServerHello("c1", 30.0, resume="r2", recovered=True, tag="g1"))
+    assert Transmit(Call(call_id, "add", "x", resent=True)) in actions
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1008])
+def test_calls_in_flight_fail_when_the_server_said_goodbye(code: int) -> None:
+    core = resumable()
+    call_id, _ = core.call("add", "x")
+    actions = core.connection_lost(jitter=0.0, code=code)
+    [settled] = [a for a in actions if isinstance(a, Settle)]
+    assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
+
+
+def test_the_change_a_call_made_drops_its_overlay_in_the_same_emission() -> None:
+    """No emitted state holds both the confirmed item and the optimistic one."""
+    core = resumable()
+    call_id, actions = core.call("add", "x", store="Todos", optimistic=add_item("temp"))
+    assert actions[0] == Deliver("Todos", {"items": ["temp"]}, {"items": []})
+    ops = [{"op": "add", "path": "/items/-", "value": "x"}]
+    actions = core.receive(PatchMessage("Todos", 2, ops, cause=("g1", call_id)))
+    assert actions == [Deliver("Todos", {"items": ["x"]}, {"items": ["x"]})]
+    assert core.receive(Result(call_id, None)) == [Settle(call_id, value=None)]
+    other, _ = core.call("add", "y", store="Todos", optimistic=add_item("temp"))
+    actions = core.receive(PatchMessage("Todos", 3, ops, cause=("someone else", other)))
+    assert actions == [Deliver("Todos", {"items": ["x", "x", "temp"]}, {"items": ["x", "x"]})]

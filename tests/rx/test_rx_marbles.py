@@ -8,6 +8,7 @@ deterministically.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import reactivex
@@ -91,11 +92,12 @@ def test_changes_of_a_store(scheduler: TestScheduler, server: Server) -> None:
                 [
                     {"op": "add", "path": "/items/-", "value": "milk"},
                 ],
+                ANY,
             ),
         ),
-        on_next(220, Change("Todos", None, 3, {"items": []}, None)),
+        on_next(220, Change("Todos", None, 3, {"items": []}, None, ANY)),
         on_next(230, Removed("Todos", None)),
-        on_next(240, Change("Todos", None, 1, {"items": []}, None)),
+        on_next(240, Change("Todos", None, 1, {"items": []}, None, ANY)),
     ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from test_hub import Rig, sent
@@ -72,7 +73,10 @@ def test_nothing_is_served_before_acceptance() -> None:
 
     actions = rig.hub.accepted("a", {"name": "ana"}, 1.0)
     messages = [message for _, message in sent(actions)]
-    assert messages == [ServerHello("id-a", 30.0), Snapshot("Room:x", 1, {"n": 0})]
+    assert messages == [
+        ServerHello("id-a", 30.0, resume=ANY, tag=ANY),
+        Snapshot("Room:x", 1, {"n": 0}, ANY),
+    ]
     [invoke] = [a for a in actions if isinstance(a, Invoke)]
     assert invoke.context == CallContext("id-a", "the server", {"name": "ana"})  # type: ignore[arg-type]
     assert created == ["x"]
@@ -117,7 +121,7 @@ def test_authenticate_failing_closes_1011_with_a_ref_and_no_secret(
 def test_a_verdict_for_a_connection_that_left_is_ignored() -> None:
     rig = secure_rig()
     knock(rig, "a")
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, 1000)
     assert rig.hub.accepted("a", "ana", 1.0) == []
     assert rig.hub.refused("a", Unauthorized()) == []
 
@@ -158,7 +162,7 @@ def test_a_refused_dynamic_subscription_creates_nothing_and_runs_no_hook() -> No
     assert rig.registry.names() == [] and created == []
     assert not [e for e in rig.fired if e[0] in ("subscribe", "store_created")]
     assert sent(rig.send("a", Subscribe("Room:mine"))) == [
-        (("a",), Snapshot("Room:mine", 1, {"n": 0}))
+        (("a",), Snapshot("Room:mine", 1, {"n": 0}, ANY))
     ]
     assert created == ["mine"]
     rig.send("a", Subscribe("Room:mine"))  # a resync is not a new subscription
@@ -174,7 +178,7 @@ def test_a_static_store_rule_gets_key_none() -> None:
     [(_, refused)] = sent(rig.send("a", Subscribe("Secrets")))
     assert refused == ErrorMessage("subscribe", "forbidden", "Secrets")
     assert sent(rig.send("b", Subscribe("Secrets"))) == [
-        (("b",), Snapshot("Secrets", 1, {"api_key": "k"}))
+        (("b",), Snapshot("Secrets", 1, {"api_key": "k"}, ANY))
     ]
     assert keys == [None, None]
 
@@ -231,7 +235,9 @@ def test_disconnect_closes_that_connection_only() -> None:
     rig.registry.schedule(rig.hub.disconnect, "id-b", "banned")
     assert rig.hub.flush() == [Disconnect("b", 4000, "banned")]
     assert rig.send("b", Subscribe("Todos")) == []  # nothing more is handled from it
-    assert sent(rig.send("a", Subscribe("Todos"))) == [(("a",), Snapshot("Todos", 1, {"n": 0}))]
+    assert sent(rig.send("a", Subscribe("Todos"))) == [
+        (("a",), Snapshot("Todos", 1, {"n": 0}, ANY))
+    ]
     rig.hub.disconnect("nobody", "gone")  # unknown: ignored
     assert rig.hub.flush() == []
 
@@ -258,5 +264,24 @@ def test_unsubscribe_listeners_still_see_the_ctx_of_a_client_that_left() -> None
     rig.events.on("disconnect", lambda cid: seen.append(rig.hub.context(cid)))
     admit(rig, "a", "ana")
     rig.send("a", Subscribe("Todos"))
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, 1000)
     assert [ctx and ctx.user for ctx in seen] == ["ana", None]
+
+
+def test_a_session_resumes_only_for_the_user_it_was_made_for() -> None:
+    """``authenticate`` runs again on every connection; a resume token is no
+    credential: another user presenting it gets a session of their own."""
+    rig = secure_rig()
+    [(_, hello)] = sent(admit(rig, "a", "ana"))
+    assert isinstance(hello, ServerHello) and hello.resume is not None
+    rig.hub.lost("a", 2.0)  # a network failure: parked
+    rig.hub.open("b", "id-b", now=3.0, heartbeat=30.0)
+    rig.send("b", ClientHello(token="t", resume=hello.resume))
+    [(_, other)] = sent(rig.hub.accepted("b", "mallory", 3.0))
+    assert isinstance(other, ServerHello) and not other.recovered and other.client_id == "id-b"
+    rig.hub.open("c", "id-c", now=4.0, heartbeat=30.0)
+    rig.send("c", ClientHello(token="t", resume=hello.resume))
+    [(_, back)] = sent(rig.hub.accepted("c", "ana", 4.0))
+    assert isinstance(back, ServerHello) and back.recovered and back.client_id == "id-a"
+    context = rig.hub.context("id-a")
+    assert context is not None and context.user == "ana"

@@ -32,6 +32,9 @@ from hotstate_rx.server.hub import CALL_TIMEOUT, TOO_MANY_CALLS, Cancel, Invoke,
 from hotstate_rx.server.limits import FRAME_UNIT, TokenBucket, check_instance_key
 from hotstate_rx.server.session import Session, Throttle
 
+GOODBYE = 1000
+"""A normal close: the session ends at once (an accidental loss would park it)."""
+
 
 def deep_call(depth: int, name: str = "f") -> bytes:
     """An ``rpc`` frame whose args are ``depth`` nested arrays (built by hand:
@@ -110,7 +113,7 @@ def test_a_session_over_its_rate_says_how_long_to_stop_reading() -> None:
 
 
 def test_the_hub_passes_the_throttle_on_to_the_driver() -> None:
-    rig = Rig(Limits(rate_limit=RateLimit(rate=10, burst=1)))
+    rig = Rig(limits=Limits(rate_limit=RateLimit(rate=10, burst=1)))
     rig.connect("a", now=0.0)
     assert rig.send("a", Ping(), now=0.0)[-1] == ThrottleReads("a", pytest.approx(0.1))
 
@@ -140,7 +143,7 @@ def test_bad_frame_messages_are_clipped() -> None:
 
 
 def test_subscriptions_beyond_the_cap_get_err_limit_and_resyncs_do_not_count() -> None:
-    rig = Rig(Limits(max_subscriptions=2))
+    rig = Rig(limits=Limits(max_subscriptions=2))
     rig.store("Room:*", {})
     rig.connect("a")
     for key in ("x", "y"):
@@ -157,7 +160,7 @@ def test_subscriptions_beyond_the_cap_get_err_limit_and_resyncs_do_not_count() -
 
 
 def test_a_subscription_that_would_create_one_instance_too_many_gets_err_limit() -> None:
-    rig = Rig(Limits(max_instances=2))
+    rig = Rig(limits=Limits(max_instances=2))
     rooms = rig.store("Room:*", {})
     rooms.init("kept")  # server code may create instances; they count
     rig.connect("a")
@@ -210,7 +213,7 @@ def test_an_instance_only_subscriptions_used_is_released_after_its_last_subscrib
         rig.send(conn, Subscribe("Room:x"))
     rig.send("a", Unsubscribe("Room:x"))
     assert rooms.has("x") and hooks == []
-    rig.hub.lost("b")
+    rig.hub.lost("b", 2.0, GOODBYE)
     assert hooks == [("idle", "x"), ("terminate", "x")]
     definition, _ = rig.registry.resolve("Room:x") or pytest.fail("Room:* resolves")
     assert not rooms.has("x") and rig.registry.instance_count(definition) == 0
@@ -221,7 +224,7 @@ def test_an_instance_without_hooks_is_released_too() -> None:
     rooms = rig.store("Room:*", {"n": 0})
     rig.connect("a")
     rig.send("a", Subscribe("Room:x"))
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, GOODBYE)
     assert not rooms.has("x")
 
 
@@ -232,7 +235,7 @@ def test_the_readme_pattern_on_idle_reset_releases_it_too() -> None:
     rooms.on_idle(lambda key: rooms.reset(key)).on_terminate(terminated.append)
     rig.connect("a")
     rig.send("a", Subscribe("Room:x"))
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, GOODBYE)
     assert not rooms.has("x") and terminated == ["x"]  # on_terminate ran once
 
 
@@ -250,7 +253,7 @@ def test_an_instance_server_code_used_is_kept(use: Any) -> None:
     rig.connect("a")
     rig.send("a", Subscribe("Room:x"))
     use(rooms)
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, GOODBYE)
     assert rooms.has("x")
 
 
@@ -269,7 +272,7 @@ def test_static_stores_are_never_released() -> None:
     todos = rig.store("Todos", {})
     rig.connect("a")
     rig.send("a", Subscribe("Todos"))
-    rig.hub.lost("a")
+    rig.hub.lost("a", 2.0, GOODBYE)
     assert todos.has()
 
 
@@ -278,7 +281,7 @@ def test_static_stores_are_never_released() -> None:
 
 def pending_rig(**limits: Any) -> Rig:
     """A hub whose ``wait`` function never returns by itself (the test reports it)."""
-    rig = Rig(Limits(**limits))
+    rig = Rig(limits=Limits(**limits))
     rig.functions.register("wait", lambda args: None)
     rig.connect("a")
     return rig
@@ -324,7 +327,7 @@ def test_a_call_past_its_deadline_is_cancelled_and_answered_timeout() -> None:
 def test_a_connection_that_goes_away_has_its_calls_cancelled() -> None:
     rig = pending_rig()
     invoked = [invoke_of(rig.send("a", Call(i, "wait"))) for i in (1, 2)]
-    assert [a for a in rig.hub.lost("a") if isinstance(a, Cancel)] == [
+    assert [a for a in rig.hub.lost("a", 2.0, GOODBYE) if isinstance(a, Cancel)] == [
         Cancel("a", 1),
         Cancel("a", 2),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -32,13 +33,16 @@ async def exercise(server: Server, url: str, raw_connect: Connect) -> None:
     a, b = await raw_connect(url), await raw_connect(url)
     for c in (a, b):
         await c.send(Subscribe("Todos"))
-        assert await c.recv() == Snapshot("Todos", 1, {"items": []})
+        assert await c.recv() == Snapshot("Todos", 1, {"items": []}, ANY)
     await a.send(Call(1, "add", "milk"))
     assert isinstance(await a.recv(), PatchMessage)
     assert await a.recv() == Result(1, None)
-    assert await b.recv() == PatchMessage(
-        "Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}]
+    patch = await b.recv()
+    assert patch == PatchMessage(
+        "Todos", 2, [{"op": "add", "path": "/items/-", "value": "milk"}], cause=ANY
     )
+    assert isinstance(patch, PatchMessage) and patch.cause is not None
+    assert patch.cause[1] == 1  # the call that made it (for the caller's optimistic view)
     assert a.frames[-2] == b.frames[-1]
     await b.send_raw(b"\xc1")
     reply = await b.recv()

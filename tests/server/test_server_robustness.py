@@ -127,6 +127,7 @@ async def hb_url(server: Server) -> str:
     return f"ws://127.0.0.1:{server.port}"
 
 
+@pytest.mark.server_options(resume_window=0.2)
 async def test_heartbeat_drops_a_silent_client_and_keeps_an_answering_one(
     server: Server, hb_url: str, raw_connect: Connect
 ) -> None:

@@ -11,7 +11,6 @@ from hotstate_rx.protocol import (
     ErrorMessage,
     Ping,
     Pong,
-    ServerHello,
     Subscribe,
     Unsubscribe,
     encode,
@@ -39,10 +38,10 @@ def open_session(heartbeat: float = 10.0, **limits: object) -> Session:
 
 def test_handshake() -> None:
     session = Session("c1", now=0.0, heartbeat=2.5)
-    assert session.receive(encode(ClientHello()), 0.0) == [
-        Reply(ServerHello("c1", 2.5)),
-        Opened("c1"),
-    ]
+    assert session.receive(encode(ClientHello()), 0.0) == [Opened("c1")]
+    hello = ClientHello(resume="token", last_event=7)
+    again = Session("c2", now=0.0)
+    assert again.receive(encode(hello), 0.0) == [Opened("c2", "token", 7)]
     assert session.state is State.OPEN
 
 

@@ -16,7 +16,6 @@ from hotstate_rx.protocol import (
     Ping,
     Pong,
     RawCall,
-    ServerHello,
     Subscribe,
     encode,
 )
@@ -62,7 +61,6 @@ def test_frames_before_the_verdict_are_held_then_handled_in_order() -> None:
     for message in (Subscribe("Todos"), Call(1, "add", {"text": "x"}), Ping()):
         assert session.receive(encode(message), 1.0) == []
     assert session.accept({"name": "ana"}, 2.0) == [
-        Reply(ServerHello("c1", 10.0)),
         Opened("c1"),
         SubscribeRequested("Todos"),
         CallRequested(RawCall(1, "add", {"text": "x"})),
@@ -75,7 +73,7 @@ def test_frames_before_the_verdict_are_held_then_handled_in_order() -> None:
 def test_bad_frames_held_count_once_accepted() -> None:
     session = authenticating()
     session.receive(b"\xc1", 1.0)
-    _, _, misbehaved, reply = session.accept("ana", 2.0)
+    _, misbehaved, reply = session.accept("ana", 2.0)
     assert isinstance(misbehaved, Misbehaved)
     assert isinstance(reply, Reply) and reply.message.code == "bad_message"
 

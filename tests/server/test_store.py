@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -233,10 +234,10 @@ def test_watch_reports_changes_and_removal_in_order(reg: StoreRegistry) -> None:
     rooms.set("b", {"n": 9})
     rooms.delete("a")
     assert events == [
-        Change("Room:a", "a", 1, {"n": 0}, None),
-        Change("Room:a", "a", 2, {"n": 1}, [{"op": "replace", "path": "/n", "value": 1}]),
-        Change("Room:b", "b", 1, {"n": 0}, None),
-        Change("Room:b", "b", 2, {"n": 9}, None),
+        Change("Room:a", "a", 1, {"n": 0}, None, ANY),
+        Change("Room:a", "a", 2, {"n": 1}, [{"op": "replace", "path": "/n", "value": 1}], ANY),
+        Change("Room:b", "b", 1, {"n": 0}, None, ANY),
+        Change("Room:b", "b", 2, {"n": 9}, None, ANY),
         Removed("Room:a", "a"),
     ]
     stop()

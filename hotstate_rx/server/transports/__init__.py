@@ -69,7 +69,9 @@ class Link(Protocol):
         next one (0.0: at once). Waiting is how a rate limit is enforced: the
         peer's frames pile up in its own socket buffers, and TCP slows it down."""
 
-    def lost(self) -> None: ...
+    def lost(self, code: int | None = None) -> None:
+        """The socket is gone; ``code`` is the close code the peer sent (None:
+        no close frame), so the hub can tell a goodbye from a network failure."""
 
 
 class Acceptor(Protocol):

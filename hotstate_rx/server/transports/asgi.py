@@ -196,18 +196,21 @@ class AsgiEndpoint:
         peer = AsgiPeer(send, self._limits)
         link = self._acceptor.open(peer, self._heartbeat, info)
         reader = asyncio.get_running_loop().create_task(_read(receive, link, peer))
+        either: list[asyncio.Future[Any]] = [reader, peer.released]
         try:
-            await asyncio.wait([reader, peer.released], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             reader.cancel()
-            link.lost()
+            gone = reader.done() and not reader.cancelled() and reader.exception() is None
+            link.lost(reader.result() if gone else None)
             await peer.aclose()
             await asyncio.gather(reader, return_exceptions=True)
 
 
-async def _read(receive: AsgiReceive, link: Link, peer: AsgiPeer) -> None:
+async def _read(receive: AsgiReceive, link: Link, peer: AsgiPeer) -> int | None:
     """Feed ``link`` until the client disconnects, waiting as long as it says,
-    and while more than ``FLOW_LIMIT`` bytes wait for the client."""
+    and while more than ``FLOW_LIMIT`` bytes wait for the client; the close
+    code of the disconnect (None: none, or it was cut short)."""
     while True:
         message = await receive()
         if message["type"] == "websocket.receive":
@@ -216,11 +219,12 @@ async def _read(receive: AsgiReceive, link: Link, peer: AsgiPeer) -> None:
             if pause:
                 await asyncio.sleep(pause)
                 if peer.failed:  # gone while we waited: drop what it had sent
-                    return
+                    return None
             if peer.queued > FLOW_LIMIT:
                 await peer.drained()
         elif message["type"] == "websocket.disconnect":
-            return
+            code: int | None = message.get("code")
+            return code
 
 
 def attach(app: Any, endpoint: AsgiEndpoint, path: str) -> None:

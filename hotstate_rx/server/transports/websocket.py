@@ -133,7 +133,7 @@ async def listen(
         except (ConnectionClosed, OSError):
             pass  # abnormal closes (1006, 1009, resets) end the connection like normal ones
         finally:
-            link.lost()
+            link.lost(ws.close_code)
             await peer.wait_closed()
 
     def check_request(connection: ServerConnection, request: Request) -> Response | None:
