@@ -18,11 +18,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 TODO_PORT = 8080
 DASHBOARD_PORT = 8081
 DATA_DIR = Path(__file__).resolve().parents[1] / ".hotstate-data"
 """Where the todo demo keeps its SQLite file unless told otherwise (git-ignored)."""
+
+
+def default_data() -> Path:
+    """The todo demo's data directory: ``$HOTSTATE_DATA``, else :data:`DATA_DIR`."""
+    return Path(os.environ.get("HOTSTATE_DATA") or DATA_DIR)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
             web.add_argument(
                 "--data",
                 type=Path,
-                default=Path(os.environ.get("HOTSTATE_DATA") or DATA_DIR),
+                default=default_data(),
                 help="directory of todo.sqlite3, created if missing "
                 "(default: $HOTSTATE_DATA, else .hotstate-data/ in the checkout)",
             )
@@ -67,12 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "todo-tui":
         from .todo.tui import TodoApp
 
-        TodoApp(args.url, name=args.name).run()
+        return _run(TodoApp(args.url, name=args.name))
     else:
         from .dashboard.tui import DashboardApp
 
-        DashboardApp(args.url).run()
+        return _run(DashboardApp(args.url))
     return 0
+
+
+def _run(app: App[None]) -> int:
+    """Run a terminal client; its return code (non-zero when it ended on an error)."""
+    app.run()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
 
+__version__ = "0.1.0"
+"""The version of this package (also ``hotstate --version``; pyproject.toml reads it here)."""
+
 if TYPE_CHECKING:
     from .errors import (
         AuthError as AuthError,

@@ -6,8 +6,8 @@
     ├── PatchError(ValueError)    a JSON Patch that does not apply (RFC 6902 §5)
     ├── ProtocolError             a peer broke the wire protocol (bad frame, version mismatch)
     ├── RpcError                  the server's function raised; carries its message
-    │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout")
-    ├── Disconnected              the connection dropped before the answer ("Disconnected")
+    │   └── RpcTimeout(TimeoutError)  no answer within the timeout ("RPC timeout: ...")
+    ├── Disconnected              the connection dropped before the answer ("Disconnected: ...")
     ├── SubscriptionError         the server cannot serve a subscription
     ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
     ├── AuthError                 what a client reports when the server refused its credentials
@@ -16,6 +16,12 @@
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
 the call, as Python users expect.
+
+The client's ``RpcTimeout`` and ``Disconnected`` keep the original library's
+messages as their first words and go on to say what a person needs to act:
+the function, the URL, and why the connection is not there ("Disconnected:
+could not connect to ws://127.0.0.1:4400: connection refused (is the server
+running?)").
 """
 
 from __future__ import annotations
@@ -34,14 +40,20 @@ class ProtocolError(HotstateError):
 
 
 class RpcError(HotstateError):
-    """A server function raised; ``str(err)`` is the server's message."""
+    """A server function raised; ``str(err)`` is the server's message and
+    ``err.function`` the name of the function that was called (the message
+    alone rarely says which of several concurrent calls failed)."""
+
+    def __init__(self, message: str, *, function: str | None = None) -> None:
+        super().__init__(message)
+        self.function = function
 
 
 class RpcTimeout(RpcError, TimeoutError):
     """A function call got no answer in time (also a built-in ``TimeoutError``)."""
 
-    def __init__(self, message: str = "RPC timeout") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "RPC timeout", *, function: str | None = None) -> None:
+        super().__init__(message, function=function)
 
 
 class Disconnected(HotstateError):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reactivex import operators as ops
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
@@ -281,3 +282,23 @@ async def test_storage_example_finds_its_todos_after_a_restart(
         "version 0 {'items': []}",
         "version 3 {'items': ['Buy milk', 'Ship it']}",
     ]
+
+
+async def test_fastapi_example(serve_app: Any) -> None:
+    """The FastAPI block under a real uvicorn: a POST reaches a subscribed client."""
+    import httpx
+
+    namespace: dict[str, Any] = {"__name__": "readme_fastapi"}
+    run(section("### On FastAPI (or any Starlette app): `attach`")[0], namespace, "fastapi")
+    port = await serve_app(namespace["app"])
+    async with Client(f"ws://127.0.0.1:{port}/ws", reconnect=False) as client:
+        todos = client.subscribe("Todos")
+        await todos.ready()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            response = await http.post("/todos", params={"text": "Buy milk"})
+        assert response.json() == {"count": 1}
+        item = {"text": "Buy milk", "done": False}
+        seen = await asyncio.wait_for(
+            todos.pipe(ops.filter(lambda s: bool(s["items"])), ops.first()), 5
+        )
+        assert seen == {"items": [item]}

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Spark
 
 from hotstate_rx.client import Client
 
+from .._tui import report_connection
 from .derive import LABELS, METRICS
 from .view import GAUGES, alert_line, fmt, table_rows
 
@@ -66,6 +67,9 @@ class DashboardApp(HotstateReactive, App[None]):
 
     def on_mount(self) -> None:
         self.client.connect(self.url)
+        report_connection(
+            self, self.client, what="the dashboard", start="python3 tasks.py dashboard"
+        )
         self.hotstate = bind_client(self, self.client)
         for metric in METRICS:
             self._bind_metric(metric)

@@ -15,7 +15,7 @@ from nicegui import ui
 from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
 
-from .._web import connect_when_shown, follow, run
+from .._web import connect_when_shown, follow, python_command, run, status_label
 from .derive import LABELS
 from .server import build_server
 from .view import GAUGES, alert_line, fmt, table_rows
@@ -48,9 +48,14 @@ def register(ws_url: str) -> None:
         await connect_when_shown(page, client, ws_url)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8081) -> None:
-    """``python -m apps dashboard``: the sampling server and this page on one port."""
-    run(build_server(), register, host=host, port=port, title=TITLE, tui="dashboard-tui")
+def serve(*, host: str = "127.0.0.1", port: int = 8081, tui: str | None = None) -> None:
+    """``python -m apps dashboard``: the sampling server and this page on one port.
+
+    ``tui`` is the command the banner gives for the terminal client (default:
+    ``python -m apps dashboard-tui``, which needs the checkout as working directory).
+    """
+    tui = tui or f"{python_command()} -m apps dashboard-tui"
+    run(build_server(), register, host=host, port=port, title=TITLE, tui=tui)
 
 
 class DashboardPage:
@@ -61,7 +66,7 @@ class DashboardPage:
         stats = state.subscribe("Stats")
         with ui.header().classes("items-center justify-between"):
             ui.label(TITLE).classes("text-h6")
-            ui.label().bind_text_from(state, "status", lambda s: f"● {s}").mark("status")
+            status_label(state)
         self.alerts = ui.label().classes("text-subtitle1").mark("alerts")
         with ui.row().classes("w-full items-stretch"):
             for metric in GAUGES:

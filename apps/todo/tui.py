@@ -27,8 +27,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog
 from textual.worker import Worker
 
+from hotstate_rx import HotstateError
 from hotstate_rx.client import Client
 
+from .._tui import report_connection
 from . import model
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
@@ -125,6 +127,9 @@ class TodoApp(HotstateReactive, App[None]):
                 "notification", lambda data: self.notify(str(data["text"]), markup=False)
             ),
             self.client.on("user.joined", self._joined),
+            *report_connection(
+                self, self.client, what="the todo demo", start="python3 tasks.py demo"
+            ),
         ]
         self._join(self.room)
         self.query_one("#new-todo", Input).focus()
@@ -180,12 +185,7 @@ class TodoApp(HotstateReactive, App[None]):
         if not value:
             return
         if event.input.id == "new-todo":
-            self.hotstate.call(
-                "todos.add",
-                {"text": value},
-                store="Todos",
-                optimistic=lambda state: model.with_todo(state, value),
-            )
+            self.run_worker(self._add(value), name="todos.add", exit_on_error=False)
         elif event.input.id == "room":
             try:
                 self._join(model.room_name(value, "room"))
@@ -195,6 +195,22 @@ class TodoApp(HotstateReactive, App[None]):
         elif event.input.id == "message":
             self.hotstate.call("room.send", {"room": self.room, "text": value})
         event.input.clear()
+
+    async def _add(self, text: str) -> None:
+        """Add ``text`` (shown at once); if the server refuses or cannot be
+        reached, the text goes back into the empty input: nothing typed is lost."""
+        try:
+            await self.client.call(
+                "todos.add",
+                {"text": text},
+                store="Todos",
+                optimistic=lambda state: model.with_todo(state, text),
+            )
+        except HotstateError as error:
+            self.notify(f"todos.add failed: {error}", severity="error", markup=False)
+            entry = self.query_one("#new-todo", Input)
+            if not entry.value:
+                entry.value = text
 
     def _highlighted(self) -> int | None:
         table = self.query_one(TodoTable)

@@ -3,7 +3,9 @@
 Each tab is its own client (so two tabs are two people in the chat), bound
 with :func:`hotstate_nicegui.bind_client`; lists are redrawn from the stores
 through Rx subscriptions that end with the tab. Calls are optimistic: a new,
-toggled or removed todo shows at once and rolls back if the server refuses.
+toggled or removed todo shows at once and rolls back if the server refuses
+(a refused new todo goes back into the input). The server announces changes
+to every tab; the tab that made one shows it already and skips the toast.
 The tab asks for a name first: it is the client's token, which the server's
 ``authenticate`` turns into ``ctx.user`` (the client waits for it to connect).
 """
@@ -24,7 +26,7 @@ from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
 from hotstate_rx.server.storage import SQLiteStorage
 
-from .._web import connect_when_shown, follow, run
+from .._web import connect_when_shown, follow, python_command, run, status_label
 from . import model
 from .server import build_server
 
@@ -40,17 +42,27 @@ def register(ws_url: str) -> None:
         await connect_when_shown(page.page, page.client, ws_url)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080, data: Path | None = None) -> None:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    data: Path | None = None,
+    tui: str | None = None,
+) -> None:
     """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C.
 
     With ``data``, the stores live in ``data/todo.sqlite3`` (the directory is
-    created) and a restart finds them as they were; without, in memory."""
+    created) and a restart finds them as they were; without, in memory.
+    ``tui`` is the command the banner gives for the terminal client (default:
+    ``python -m apps todo-tui``, which needs the checkout as working directory).
+    """
     storage = None
     if data is not None:
         data.mkdir(parents=True, exist_ok=True)
         storage = SQLiteStorage(data / "todo.sqlite3")
     server = build_server(storage=storage)
-    run(server, register, host=host, port=port, title=TITLE, tui="todo-tui")
+    tui = tui or f"{python_command()} -m apps todo-tui"
+    run(server, register, host=host, port=port, title=TITLE, tui=tui)
 
 
 class TodoPage:
@@ -64,6 +76,7 @@ class TodoPage:
         self.room = model.DEFAULT_ROOM
         self.room_handle: Any = None
         self.room_follow: Callable[[], None] | None = None
+        self._own_notices: list[str] = []  # announcements of this tab's calls in flight
         self._build()
         for channel, show in (("notification", self._notified), ("user.joined", self._joined)):
             self.page.on_delete(self.client.on(channel, show))
@@ -108,12 +121,18 @@ class TodoPage:
         with ui.header().classes("items-center justify-between"):
             ui.label(TITLE).classes("text-h6")
             with ui.row().classes("items-center"):
-                ui.label().bind_text_from(self.state, "status", lambda s: f"● {s}").mark("status")
+                status_label(self.state)
                 ui.button(icon="contrast", on_click=self._toggle_theme).props(
                     "flat round color=white"
                 ).mark("theme").tooltip("Switch the theme for everyone")
-        with ui.row().classes("w-full no-wrap items-start gap-6"):
-            with ui.card().classes("w-1/2"):
+        # Side by side on a wide screen, stacked on a phone (no sideways scrolling).
+        with ui.element("div").classes("w-full grid grid-cols-1 md:grid-cols-2 gap-6 items-start"):
+            with (
+                ui.card()
+                .classes("w-full min-w-0")
+                .props("data-testid=todos-card")
+                .mark("todos-card")
+            ):
                 ui.label("Todos").classes("text-h6")
                 with ui.row().classes("w-full no-wrap"):
                     self.new_todo = (
@@ -124,12 +143,15 @@ class TodoPage:
                     )
                     ui.button("Add", on_click=self._add).mark("add")
                 self.todo_list()
-            with ui.card().classes("w-1/2"):
+            with (
+                ui.card().classes("w-full min-w-0").props("data-testid=room-card").mark("room-card")
+            ):
                 with ui.row().classes("w-full items-center no-wrap"):
                     ui.label("Room").classes("text-h6")
                     self.room_select = (
                         ui.select(
                             [model.DEFAULT_ROOM],
+                            label="pick one, or type a new name + Enter",
                             value=model.DEFAULT_ROOM,
                             with_input=True,
                             new_value_mode="add-unique",
@@ -194,7 +216,11 @@ class TodoPage:
         self.room_follow = follow(self.page, self.room_handle, self._room_changed)
 
     def _notified(self, data: Any) -> None:
-        self._notify(str(data["text"]))
+        text = str(data["text"])
+        if text in self._own_notices:  # this tab's own change: it shows already
+            self._own_notices.remove(text)
+            return
+        self._notify(text)
 
     def _joined(self, data: Any) -> None:
         if data["id"] != self.client.client_id:
@@ -207,28 +233,47 @@ class TodoPage:
 
     # -- user actions ------------------------------------------------------------
 
-    async def _call(self, name: str, args: Any, **kwargs: Any) -> None:
+    async def _call(
+        self, name: str, args: Any, *, announced: str | None = None, **kwargs: Any
+    ) -> bool:
+        """Call ``name``; show a failure. ``announced`` is the notification the
+        server sends everyone for it, which this tab skips: it arrives before
+        the call's result (events and changes keep their order)."""
+        if announced is not None:
+            self._own_notices.append(announced)
         try:
             await self.client.call(name, args, **kwargs)
         except HotstateError as error:
             self._notify(str(error), type="negative")
+            return False
+        finally:
+            if announced in self._own_notices:  # it never came: refused, or lost
+                self._own_notices.remove(announced)
+        return True
 
     async def _add(self) -> None:
         text = (self.new_todo.value or "").strip()
         if not text:
             return
         self.new_todo.value = ""
-        await self._call(
+        added = await self._call(
             "todos.add",
             {"text": text},
+            announced=f"New todo: {text}",  # the server's words (server.py)
             store="Todos",
             optimistic=lambda state: model.with_todo(state, text),
         )
+        if not added and not self.new_todo.value:
+            self.new_todo.value = text  # nothing typed is lost
 
     async def _toggle(self, todo_id: int) -> None:
+        todos = self.state.stores.get("Todos") or {"items": []}
+        item = next((t for t in todos["items"] if t["id"] == todo_id), None)
+        finishing = item is not None and not item["done"]
         await self._call(
             "todos.toggle",
             {"id": todo_id},
+            announced=f"Done: {item['text']}" if finishing else None,
             store="Todos",
             optimistic=lambda state: model.with_toggled(state, todo_id),
         )

@@ -15,6 +15,17 @@ Serve the hotstate server on NiceGUI's own port with ``server.attach(app, path="
 
 from __future__ import annotations
 
+try:
+    import nicegui  # noqa: F401 - first, so that its absence is named with the fix
+except ModuleNotFoundError as missing:
+    if missing.name != "nicegui":
+        raise
+    raise ModuleNotFoundError(
+        "hotstate_nicegui needs NiceGUI, which is not installed: "
+        "pip install 'hotstate-rx[nicegui]'",
+        name="nicegui",
+    ) from missing
+
 from .state import HotstateState as HotstateState
 from .state import Selection as Selection
 from .state import bind_client as bind_client

@@ -17,6 +17,17 @@
 
 from __future__ import annotations
 
+try:
+    import textual  # noqa: F401 - first, so that its absence is named with the fix
+except ModuleNotFoundError as missing:
+    if missing.name != "textual":
+        raise
+    raise ModuleNotFoundError(
+        "hotstate_textual needs Textual, which is not installed: "
+        "pip install 'hotstate-rx[textual]'",
+        name="textual",
+    ) from missing
+
 from .binding import ClientBinding as ClientBinding
 from .binding import HotstateReactive as HotstateReactive
 from .binding import TableSync as TableSync

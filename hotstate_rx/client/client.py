@@ -26,7 +26,7 @@ from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
 from ..channels import check_channel
-from ..errors import Disconnected, RpcTimeout
+from ..errors import Disconnected, HotstateError, RpcTimeout
 from ..rx import operators
 from .actions import (
     Action,
@@ -107,6 +107,7 @@ class Client:
         self._url: str | None = None
         self._pending: deque[_Step] = deque()
         self._dispatching = False
+        self._reported: HotstateError | None = None  # told to a ready(): not logged again
         if url is not None:
             self.connect(url)
 
@@ -170,9 +171,9 @@ class Client:
         if status is ConnectionStatus.CONNECTED:
             return
         if self._core.destroyed:
-            raise Disconnected()
+            raise self._disconnected()
         if status is ConnectionStatus.DISCONNECTED and self._driver is not None:
-            raise self._core.failure or Disconnected()
+            raise self._core.failure or self._disconnected()
         waiter = asyncio.get_running_loop().create_future()
         self._ready_waiters.append(waiter)
         try:
@@ -196,8 +197,9 @@ class Client:
     def _end_streams(self) -> None:
         handles = [h for hs in self._handles.values() for h in hs]
         self._handles.clear()
+        closed = self._disconnected()
         for handle in handles:
-            handle._end(Disconnected())
+            handle._end(closed)
         self._status.on_completed()
         if self._stores is not None:
             self._stores.on_completed()
@@ -311,13 +313,16 @@ class Client:
         rolled back on failure and replaced by the server's state on success.
         """
         limit = self._options.rpc_timeout if timeout is None else check_seconds(timeout, "timeout")
-        call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
+        try:
+            call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
+        except Disconnected:
+            raise self._disconnected() from None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._calls[call_id] = future
         # A plain timer rather than asyncio.timeout(): a fifth of a call's
         # cost on the client went into that context manager.
-        expiry = loop.call_later(limit, _expire, future)
+        expiry = loop.call_later(limit, self._expire, future, name, limit)
         try:
             self._dispatch(actions)
             return await future
@@ -336,7 +341,9 @@ class Client:
         ``channel`` is a lifecycle channel, which the client fires itself:
         ``"connected"`` (a :class:`~hotstate_rx.client.Connected`: ``client_id``
         and ``recovered``), ``"disconnected"`` (None),
-        ``"reconnecting"`` ({"attempt", "delay"}), ``"error"`` (the exception),
+        ``"reconnecting"`` ({"attempt", "delay", "reason"}: the retry's number, the
+        seconds until it, and why the last attempt failed, in words),
+        ``"error"`` (the exception),
         ``"store_deleted"`` (full store name); or any other name, a channel the
         server emits on. A lifecycle name spelt another way (``"storeDeleted"``,
         ``"Connected"``, ``"store-deleted"``) raises ``ValueError`` listing the
@@ -376,15 +383,21 @@ class Client:
             case Settle(call_id, value, error):
                 future = self._calls.get(call_id)
                 if future is not None and not future.done():
-                    if error is not None:
+                    if isinstance(error, Disconnected):
+                        future.set_exception(self._disconnected())
+                    elif error is not None:
                         future.set_exception(error)
                     else:
                         future.set_result(value)
             case Emit(channel, payload):
-                self._events.emit(channel, payload)
+                reported, self._reported = payload is self._reported, None
+                self._events.emit(channel, payload, reported=reported)
             case EndStore(name, error):
+                told = False
                 for handle in self._handles.pop(name, []):
-                    handle._end(error, fail_stream=error is not None)
+                    told = handle._end(error, fail_stream=error is not None) or told
+                if told:
+                    self._reported = error
             case StoresChanged(stores):
                 if self._stores is not None:
                     self._stores.on_next(stores)
@@ -393,25 +406,53 @@ class Client:
                 if status is ConnectionStatus.CONNECTED:
                     self._wake_waiters(None)
                 elif status is ConnectionStatus.DISCONNECTED:
-                    self._wake_waiters(self._core.failure or Disconnected())
+                    failure = self._core.failure
+                    if self._wake_waiters(failure or self._disconnected()) and failure:
+                        self._reported = failure
             case CloseSocket(code, reason):
                 if self._driver is not None:
                     self._driver.close_socket(code, reason)
             case _:  # a step of the client's own, queued behind actions
                 action()
 
-    def _wake_waiters(self, error: Exception | None) -> None:
+    def _wake_waiters(self, error: Exception | None) -> bool:
+        """Settle every waiting ``ready()``; whether there was one."""
+        woken = False
         for waiter in self._ready_waiters:
             if not waiter.done():
+                woken = True
                 if error is None:
                     waiter.set_result(None)
                 else:
                     waiter.set_exception(error)
+        return woken
 
+    # ------------------------------------------------------------------ messages
 
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(RpcTimeout())
+    def _disconnected(self) -> Disconnected:
+        """``Disconnected``, saying from what and why (the original's message first)."""
+        return Disconnected(f"Disconnected: {self._connection_problem()}")
+
+    def _connection_problem(self) -> str:
+        if self._core.destroyed:
+            return f"the client was closed ({self._url or 'never connected'})"
+        if self._core.failure is not None:
+            return f"gave up on {self._url}: {self._core.failure}"
+        if self._driver is None:
+            return "connect() was never called"
+        if self._driver.failure is not None:
+            return self._driver.failure
+        return f"still connecting to {self._url}"
+
+    def _expire(self, future: asyncio.Future[Any], name: str, limit: float) -> None:
+        if future.done():
+            return
+        message = f"RPC timeout: no answer to {name!r} within {limit:g} s"
+        if self._core.status is ConnectionStatus.CONNECTED:
+            message += f" from {self._url}"
+        else:
+            message += f"; {self._connection_problem()}"
+        future.set_exception(RpcTimeout(message, function=name))
 
 
 Hotstate = Client

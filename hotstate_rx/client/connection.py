@@ -10,6 +10,12 @@ so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
+
+Why a socket failed or ended is put in words here (:attr:`ClientDriver.failure`),
+where the websockets exceptions are known: the client's ``Disconnected`` and
+``RpcTimeout`` messages and the ``"reconnecting"`` event carry it, and the
+first failure of an outage is logged as a warning (later attempts at info
+level), so a client with no server says so once instead of hanging silently.
 Credentials too: before each attempt a token callable is asked for a fresh
 token, which the core puts in the ``hello``; headers go on the upgrade.
 """
@@ -17,13 +23,20 @@ token, which the core puts in the ``hello``; headers go on the upgrade.
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import logging
 import random
+import socket
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    WebSocketException,
+)
 
 from ..errors import ProtocolError
 from ..net.batching import Batcher, Outbox
@@ -58,6 +71,10 @@ class ClientDriver:
         self._task: asyncio.Task[None] | None = None
         self._close_code: int | None = None
         """The code of the server's close frame on the last socket (None: none came)."""
+        self.failure: str | None = None
+        """Why the last socket failed to open or ended, in words ("could not
+        connect to ws://...: connection refused (is the server running?)");
+        None until one did."""
 
     def start(self) -> None:
         """Start the supervisor task on the running loop."""
@@ -90,31 +107,50 @@ class ClientDriver:
             await asyncio.wait([self._task])
 
     async def _run(self) -> None:
+        warned = False  # once per outage: the first failure is a warning, retries are info
         while True:
             self._close_code = None
+            told = False  # the reason was reported where it arose
             try:
-                await self._attempt()
+                ended = await self._attempt()
             except (OSError, TimeoutError, WebSocketException) as exc:
-                log.info("connection to %s failed: %s", self._url, exc)
+                cause = describe_failure(exc, self._options.open_timeout)
+                self.failure = f"could not connect to {self._url}: {cause}"
             except Exception:  # a bug must not end the client silently
                 log.exception("connection to %s crashed", self._url)
-            self._dispatch(self._core.connection_lost(self._jitter(), self._close_code))
+                self.failure = f"the connection to {self._url} crashed (see the log)"
+            else:
+                told = ended is None
+                if ended is not None:
+                    self.failure = f"the connection to {self._url} was lost: {ended}"
+                    warned = False  # it was open: this is a new outage
+            lost = self._core.connection_lost(self._jitter(), self._close_code, self.failure)
+            self._dispatch(lost)
             delay = self._core.retry_delay
-            if self._core.status is not ConnectionStatus.RECONNECTING or delay is None:
+            retrying = self._core.status is ConnectionStatus.RECONNECTING and delay is not None
+            if self._core.failure is None and not told:  # else reported already
+                then = f"; retrying in {delay:.1f} s" if retrying else ""
+                log.log(logging.INFO if warned else logging.WARNING, "%s%s", self.failure, then)
+                warned = True
+            if not retrying or delay is None:
                 return
             await asyncio.sleep(delay)
 
-    async def _attempt(self) -> None:
-        """Credentials, then one socket (unless the core gives up on them)."""
+    async def _attempt(self) -> str | None:
+        """Credentials, then one socket (unless the core gives up on them): why
+        the socket ended once open, or None when none was opened (the reason is
+        told already). Raises when the socket could not open."""
         try:
             token = await self._token()
         except Exception as exc:  # user code: report it, count a failed attempt
             log.warning("the token function failed: %r", exc)
+            self.failure = f"could not connect to {self._url}: the token function failed: {exc!r}"
             self._dispatch(self._core.token_failed(exc))
-            return
+            return None
         self._dispatch(self._core.credentials(token))
-        if self._core.status is not ConnectionStatus.DISCONNECTED:
-            await self._connect_once(token)
+        if self._core.status is ConnectionStatus.DISCONNECTED:
+            return None
+        return await self._connect_once(token)
 
     async def _token(self) -> str | None:
         token = self._options.token
@@ -127,8 +163,9 @@ class ClientDriver:
             raise TypeError(f"the token function returned a {type(value).__name__}, not a str")
         return value
 
-    async def _connect_once(self, token: str | None) -> None:
-        """One socket, from opening to closing."""
+    async def _connect_once(self, token: str | None) -> str:
+        """One socket, from opening to closing; why it ended. Raises when it
+        could not open."""
         options = self._options
         async with connect(
             self._url,
@@ -142,7 +179,7 @@ class ClientDriver:
             self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:
                 self._dispatch(self._core.opened(token))
-                await self._read(ws)
+                return await self._read(ws)
             except asyncio.CancelledError:
                 # stop(): say goodbye with 1000; leaving the ``async with`` on an
                 # exception would close with 1011 (internal error).
@@ -154,11 +191,12 @@ class ClientDriver:
                 if closing is not None:
                     await asyncio.wait([closing])
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection) -> str:
         """Feed every frame to the core until the socket closes or the server
         stays silent too long (the open timeout until its hello, then 2.5
-        heartbeats). A frame only records when it came; one timer checks the
-        silence and re-arms itself, instead of a timeout around each receive."""
+        heartbeats); say which. A frame only records when it came; one timer
+        checks the silence and re-arms itself, instead of a timeout around
+        each receive."""
         loop = asyncio.get_running_loop()
         heard = loop.time()
         timer: asyncio.TimerHandle | None = None
@@ -178,7 +216,6 @@ class ClientDriver:
         def check() -> None:
             allowed = limit()
             if allowed is not None and loop.time() - heard >= allowed:
-                log.warning("%s sent nothing for %.1f s; reconnecting", self._url, allowed)
                 deadline.reschedule(loop.time())  # ends the pending receive
             else:
                 arm()
@@ -194,7 +231,7 @@ class ClientDriver:
                             closed.rcvd is not None and closed.rcvd_then_sent
                         ):  # the server's goodbye
                             self._close_code = closed.rcvd.code
-                        return
+                        return describe_close(closed)
                     heard = loop.time()
                     status = self._core.status
                     try:
@@ -209,9 +246,42 @@ class ClientDriver:
         except TimeoutError:
             if not deadline.expired():  # not the watchdog's: someone else's bug
                 raise
+            return f"the server sent nothing for {limit() or 0:.1f} s"
         finally:
             if timer is not None:
                 timer.cancel()
 
 
-__all__ = ["ClientDriver"]
+_STATUS_HINTS = {
+    403: " (an Origin it does not allow?)",
+    404: " (is the URL's path right?)",
+}
+
+
+def describe_failure(exc: BaseException, open_timeout: float) -> str:
+    """Why a socket did not open, as a person can act on it."""
+    if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
+        return "connection refused (is the server running?)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, TimeoutError):
+        return f"no WebSocket handshake within {open_timeout:g} s"
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        hint = _STATUS_HINTS.get(status, "")
+        return f"the server answered HTTP {status} instead of a WebSocket upgrade{hint}"
+    if isinstance(exc, InvalidHandshake):
+        return f"not a WebSocket server ({exc})"
+    return str(exc) or type(exc).__name__
+
+
+def describe_close(closed: ConnectionClosed) -> str:
+    """Who closed an open socket, with which code."""
+    if closed.rcvd is not None:
+        return f"closed by the server with {closed.rcvd}"
+    if closed.sent is not None:
+        return f"closed by this client with {closed.sent}"
+    return "the connection dropped (no close frame)"
+
+
+__all__ = ["ClientDriver", "describe_close", "describe_failure"]

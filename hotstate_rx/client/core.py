@@ -252,15 +252,18 @@ class ClientCore:
             actions.append(Transmit(Subscribe(name, store.version, store.epoch)))
         return actions
 
-    def connection_lost(self, jitter: float, code: int | None = None) -> list[Action]:
+    def connection_lost(
+        self, jitter: float, code: int | None = None, reason: str | None = None
+    ) -> list[Action]:
         """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
         retry delay; ``code`` is the close code the server sent (None: no close
-        frame). Unsent calls wait for the next connection when there is one.
-        Calls sent on a connection that dropped by accident (see
-        :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait too, when the
-        session can be resumed: they are asked again on it, never run twice,
-        and fail with ``Disconnected`` only if it is not resumed; otherwise
-        they fail now."""
+        frame); ``reason`` says why in words (from the driver; the
+        ``"reconnecting"`` event carries it). Unsent calls wait for the next
+        connection when there is one. Calls sent on a connection that dropped
+        by accident (see :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait
+        too, when the session can be resumed: they are asked again on it,
+        never run twice, and fail with ``Disconnected`` only if it is not
+        resumed; otherwise they fail now."""
         self._open = False
         was_connected = self.status is ConnectionStatus.CONNECTED
         retry = self.reconnect and self.status is not ConnectionStatus.DISCONNECTED
@@ -285,9 +288,8 @@ class ClientCore:
             actions += self._fail_in_doubt()
             actions += self._fail_calls(only_sent=retry)
         if retry:
-            actions.append(
-                Emit("reconnecting", {"attempt": self._attempt, "delay": self.retry_delay})
-            )
+            payload = {"attempt": self._attempt, "delay": self.retry_delay, "reason": reason}
+            actions.append(Emit("reconnecting", payload))
         return actions
 
     def shutdown(self) -> list[Action]:
@@ -561,7 +563,7 @@ class ClientCore:
         store = call.overlaid
         actions = [] if store is None else self._refresh(store)
         if msg.error is not None:
-            actions.append(Settle(msg.id, error=RpcError(msg.error)))
+            actions.append(Settle(msg.id, error=RpcError(msg.error, function=call.name)))
             return actions
         try:
             value = thaw(msg.value)

@@ -120,22 +120,26 @@ class SubscriptionHandle(Observable[Any]):
         self._wake()
         self._states.on_next(state)
 
-    def _end(self, error: HotstateError | None, *, fail_stream: bool = False) -> None:
+    def _end(self, error: HotstateError | None, *, fail_stream: bool = False) -> bool:
         """Stop receiving. A pending ``ready()`` raises ``error`` (or a
         ``SubscriptionError``); the stream errors when ``fail_stream``, else
-        completes."""
+        completes. Returns whether ``error`` reached someone: a waiting
+        ``ready()`` or an observer's ``on_error``."""
         if not self._active:
-            return
+            return False
         self._active = False
+        told = False
         if not self._has_data:
+            told = self._ready is not None and not self._ready.done()
             self._failure = error or SubscriptionError(
                 f"the subscription to {self.name!r} ended before its first snapshot", self.name
             )
             self._wake()
         if fail_stream and error is not None:
-            self._states.on_error(error)
+            told = self._states.fail(error) or told
         else:
             self._states.on_completed()
+        return told
 
     def _wake(self) -> None:
         if self._ready is not None and not self._ready.done():

@@ -53,7 +53,7 @@ class HotStream(Observable[_T], Generic[_T]):
             if self._replay and self._latest is not _NOTHING:
                 self._guard(observer.on_next, self._latest)
             if self._error is not None:
-                self._guard(observer.on_error, self._error)
+                self._tell(observer, self._error)
             else:
                 self._guard(observer.on_completed)
             return Disposable()
@@ -80,18 +80,37 @@ class HotStream(Observable[_T], Generic[_T]):
         self._end(None)
 
     def on_error(self, error: Exception) -> None:
-        self._end(error)
+        self.fail(error)
 
-    def _end(self, error: Exception | None) -> None:
+    def fail(self, error: Exception) -> bool:
+        """End with ``error``; whether an observer handled it (one that
+        subscribed without ``on_error`` did not), so the caller knows if it
+        still has to report it."""
+        return self._end(error)
+
+    def _end(self, error: Exception | None) -> bool:
         if self._ended:
-            return
+            return False
         self._ended, self._error = True, error
         observers, self._observers = self._observers, []
+        handled = False
         for observer in observers:
             if error is None:
                 self._guard(observer.on_completed)
             else:
-                self._guard(observer.on_error, error)
+                handled = self._tell(observer, error) or handled
+        return handled
+
+    def _tell(self, observer: abc.ObserverBase[_T], error: Exception) -> bool:
+        try:
+            observer.on_error(error)
+        except Exception as raised:
+            # reactivex's default on_error raises the error itself: that
+            # observer has no handler, which is not a bug to log.
+            if raised is not error:
+                log.exception("an observer of %s raised", self._label)
+            return False
+        return True
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -149,11 +168,14 @@ class EventChannels:
         call = (lambda _payload: handler()) if _takes_no_argument(handler) else handler
         return self.stream(channel).subscribe(on_next=call).dispose
 
-    def emit(self, channel: str, payload: Any) -> None:
+    def emit(self, channel: str, payload: Any, *, reported: bool = False) -> None:
+        """Deliver ``payload`` on ``channel``. An ``"error"`` nobody listens to
+        is logged, unless it was ``reported`` already (a ``ready()`` raised it):
+        one report per error, never none."""
         stream = self._channels.get(channel)
         if stream is not None and stream.observed:
             stream.on_next(payload)
-        elif channel == "error":  # never let an error pass silently
+        elif channel == "error" and not reported:
             log.warning("client error with no 'error' listener: %s", payload)
 
     def complete(self) -> None:

@@ -17,9 +17,12 @@ until the changes before it are committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import math
 import secrets
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -364,19 +367,37 @@ class Server:
         path: str | None = None,
         heartbeat: float = 30.0,
     ) -> None:
-        """Listen until interrupted (Ctrl-C), then close cleanly. Blocks."""
+        """Listen until interrupted (Ctrl-C, or SIGTERM from a process manager),
+        then close cleanly: every client gets 1001 and reconnects at once. Blocks.
+
+        Meant for a program's main: it prints where it listens and when it
+        stopped, and a port already in use ends the program with a message
+        (``SystemExit``) instead of a traceback."""
 
         async def serve() -> None:
+            terminated = asyncio.Event()
+            # No signal handlers on Windows, nor outside the main thread: Ctrl-C only.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
             await self.listen(port=port, host=host, path=path, heartbeat=heartbeat)
+            print(f"listening on ws://{host}:{self.port}{path or '/'} (Ctrl-C stops)", flush=True)
             try:
-                await asyncio.Event().wait()
+                await terminated.wait()
             finally:
                 await self.close()
 
         try:
             asyncio.run(serve())
         except KeyboardInterrupt:
-            log.info("interrupted, server closed")
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise SystemExit(
+                f"cannot listen on {host}:{port}: the port is already in use "
+                "(is another server running?); stop it or choose another port"
+            ) from None
+        print("stopped", flush=True)
 
     def attach(self, app: Any, path: str = "/ws", heartbeat: float = 30.0) -> None:
         """Serve on WebSocket route ``path`` of a Starlette-family ASGI app

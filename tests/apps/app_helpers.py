@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import reactivex
@@ -13,6 +16,26 @@ from hotstate_rx import Server
 from hotstate_rx.client import Client
 
 TIMEOUT = 5.0
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_apps(*args: str, timeout: float = 60.0, **env_vars: str) -> tuple[int, str, str]:
+    """``python -m apps ARGS`` from the checkout, as a person runs it, to its end:
+    (exit status, stdout, stderr). Killed if it outlives ``timeout``."""
+    # NiceGUI reads PYTEST_CURRENT_TEST as "screen test" and would ignore the port.
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"} | env_vars
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "apps", *args,
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 async def serve(server: Server) -> str:

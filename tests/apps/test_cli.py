@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_helpers import TIMEOUT
+from app_helpers import TIMEOUT, run_apps
 
 from apps.__main__ import _parser
 from apps._web import client_host
@@ -99,3 +99,16 @@ async def test_demo_serves_page_and_socket_on_one_port_and_stops_on_ctrl_c(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_second_demo_on_a_busy_port_says_so_before_any_banner() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = await run_apps("todo", "--port", str(port))
+    assert (status, out) == (1, "")
+    assert err == (
+        f"port {port} on 127.0.0.1 is already in use (is the demo running already?): "
+        f"start this one on another port, e.g. --port {port + 10}\n"
+    )

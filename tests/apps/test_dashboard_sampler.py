@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 from apps.dashboard.derive import METRICS
-from apps.dashboard.sampler import PsutilSampler
+from apps.dashboard.sampler import PsutilSampler, external_bytes, loopback_interfaces
 
 
 def test_samples_carry_every_metric_as_a_number() -> None:
@@ -19,3 +20,18 @@ def test_samples_carry_every_metric_as_a_number() -> None:
     assert 0.0 <= second["cpu"] <= 100.0
     assert 0.0 < second["memory"] <= 100.0
     assert second["processes"] > 0
+
+
+class Counters(NamedTuple):
+    bytes_sent: int
+    bytes_recv: int
+
+
+def test_network_rates_leave_out_loopback_traffic() -> None:
+    counters = {"lo": Counters(9_000, 9_000), "eth0": Counters(300, 5_000), "wlan0": Counters(1, 2)}
+    assert external_bytes(counters, {"lo"}) == (5_002, 301)
+    assert external_bytes(counters, ()) == (14_002, 9_301)
+
+
+def test_every_machine_has_a_loopback_interface() -> None:
+    assert loopback_interfaces()

@@ -178,3 +178,55 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
         todos = client.subscribe("Todos")
         await asyncio.wait_for(todos.ready(), STARTUP)
         assert [t["text"] for t in todos.get_state()["items"]] == [text], "lost at restart"
+
+
+@pytest.mark.timeout(90)
+async def test_demo_page_fits_a_phone_skips_its_own_toasts_and_says_when_it_is_cut_off(
+    chromium: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    text = f"Call the plumber {uuid.uuid4().hex[:6]}"
+    context = await chromium.new_context(viewport={"width": 420, "height": 800})
+    try:
+        async with demo(tmp_path) as running:
+            phone, other = await context.new_page(), await context.new_page()
+            for page, name in ((phone, "Phone"), (other, "Other")):
+                await page.goto(running.http_url)
+                await page.get_by_placeholder("Your name").fill(name)
+                await page.get_by_placeholder("Your name").press("Enter")
+                await expect(page.get_by_test_id("status")).to_have_text(
+                    "● connected", timeout=WAIT_MS
+                )
+            await expect(phone.get_by_test_id("lost")).to_be_hidden()
+            await expect(phone.get_by_label("pick one, or type a new name + Enter")).to_be_visible()
+
+            scroll, width = await phone.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert scroll <= width == 420, "the page scrolls sideways on a 420 px screen"
+            todos = await phone.get_by_test_id("todos-card").bounding_box()
+            room = await phone.get_by_test_id("room-card").bounding_box()
+            assert todos is not None and room is not None
+            assert room["y"] >= todos["y"] + todos["height"], "the cards do not stack"
+            assert todos["x"] >= 0 and todos["x"] + todos["width"] <= 420
+
+            new_todo = phone.get_by_placeholder("What needs doing?")
+            await new_todo.fill(text)
+            await new_todo.press("Enter")
+            await expect(other.get_by_text(f"New todo: {text}")).to_be_visible(timeout=WAIT_MS)
+            # A later change from the other tab reaches the phone as a toast; the
+            # phone's own, announced before it, must not have shown.
+            elsewhere = other.get_by_placeholder("What needs doing?")
+            await elsewhere.fill("from the other tab")
+            await elsewhere.press("Enter")
+            await expect(phone.get_by_text("New todo: from the other tab")).to_be_visible(
+                timeout=WAIT_MS
+            )
+            await expect(phone.get_by_text(f"New todo: {text}")).to_have_count(0)
+            await phone.screenshot(path=str(artifacts / "demo_phone.png"))
+        # The demo stopped: the browser lost NiceGUI's socket, and the header says so.
+        await expect(phone.get_by_test_id("lost")).to_be_visible(timeout=WAIT_MS)
+        await expect(phone.get_by_test_id("status")).to_be_hidden()
+    finally:
+        await context.close()

@@ -1,16 +1,23 @@
-"""The Textual todo client driven by Pilot against a real todo server."""
+"""The Textual todo client driven by Pilot against a real todo server; both
+terminal clients against the wrong server, as a person would run them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from app_helpers import serve, settle
-from textual.widgets import RichLog
+from app_helpers import run_apps, serve, settle
+from textual.message import Message
+from textual.notifications import Notify
+from textual.widgets import Input, RichLog
 
 from apps.todo.server import build_server
 from apps.todo.tui import TodoApp, TodoTable
 from hotstate_rx import Server
+from hotstate_rx.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -73,3 +80,84 @@ async def test_tui_chats_in_rooms_and_follows_the_theme(server: Server) -> None:
         await pilot.press("ctrl+t")
         await settle(pilot, lambda: server.stores["Config"].get()["theme"] == "light")
         await settle(pilot, lambda: app.theme == "textual-light")
+
+
+class Toasts:
+    """A Pilot message hook that keeps the text of every ``notify``."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.texts.append(message.notification.message)
+
+
+async def test_a_refused_todo_goes_back_into_the_input(server: Server) -> None:
+    url = await serve(server)
+    app, toasts = TodoApp(url), Toasts()
+    async with app.run_test(size=(110, 30), message_hook=toasts) as pilot:
+        await settle(pilot, lambda: app.status == "connected")
+        entry = app.query_one("#new-todo", Input)
+        entry.value = "x" * 300  # more than the server accepts
+        await pilot.press("enter")
+        await settle(pilot, lambda: entry.value == "x" * 300)
+        assert server.stores["Todos"].get()["items"] == []
+        assert toasts.texts == [
+            "todos.add failed: todos.add: 'text' is too long (300 > 280 characters)"
+        ]
+
+
+async def test_offline_the_tui_names_the_problem_and_keeps_what_was_typed(
+    server: Server,
+) -> None:
+    url = await serve(server)
+    app, toasts = TodoApp(url), Toasts()
+    app.client = Client(token="Ana", rpc_timeout=0.5, reconnect_delay=5.0)  # a short wait
+    async with app.run_test(size=(110, 30), message_hook=toasts) as pilot:
+        await settle(pilot, lambda: app.status == "connected")
+        await server.close()
+        await settle(pilot, lambda: app.status == "reconnecting")
+        lost = f"the connection to {url} was lost: closed by the server with 1001"
+        await settle(pilot, lambda: any(t.startswith(lost) for t in toasts.texts))
+        assert next(t for t in toasts.texts if t.startswith(lost)).endswith("; retrying")
+        await pilot.press(*"offline", "enter")
+        entry = app.query_one("#new-todo", Input)
+        await settle(pilot, lambda: entry.value == "offline")
+        # ...; the connection to URL was lost: ..., or, once a retry failed too,
+        # ...; could not connect to URL: connection refused (is the server running?)
+        timeout = "todos.add failed: RPC timeout: no answer to 'todos.add' within 0.5 s; "
+        assert any(t.startswith(timeout) and url in t for t in toasts.texts), toasts.texts
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"), [("todo-tui", "the todo demo"), ("dashboard-tui", "the dashboard")]
+)
+async def test_a_terminal_client_on_another_server_says_so_and_fails(
+    command: str, needs: str
+) -> None:
+    """``python -m apps todo-tui`` against the NiceGUI example's server (Todos only),
+    headless in a subprocess: a message, return code 1, no traceback."""
+    other = Server()
+    other.create_store("Todos", {"items": []})
+    await other.listen(port=0, host="127.0.0.1")
+    url = f"ws://127.0.0.1:{other.port}"
+    try:
+        status, out, err = await run_apps(
+            command, "--url", url, TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver"
+        )
+    finally:
+        await other.close()
+    message = " ".join(err.split())  # the terminal wraps it
+    assert status == 1, message
+    assert message.startswith(f"{url} is a hotstate server, but not {needs}: unknown store")
+    assert "Traceback" not in message and out == ""
+
+
+async def test_a_refused_name_ends_the_tui_with_a_message(server: Server) -> None:
+    """The server's ``authenticate`` refuses the name: one message, return code 1."""
+    url = await serve(server)
+    app = TodoApp(url, name="\x00")  # not a printable name
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 1

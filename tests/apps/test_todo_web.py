@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from app_helpers import TIMEOUT, serve
+from nicegui import Client as Page
 from nicegui import ui
 from nicegui.testing import User
 
@@ -67,6 +69,8 @@ async def test_page_adds_toggles_removes_and_stays_in_sync(
     await settle(lambda: len(todos.get()["items"]) == 1)
     await user.should_not_see(marker="todo-2", retries=RETRIES)
     await user.should_see("New todo: Ship it")  # the server's notification event
+    # Events keep their order: a toast for this tab's own todo would have come first.
+    await user.should_not_see("New todo: Buy milk")
 
 
 async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: User) -> None:
@@ -95,13 +99,47 @@ async def test_page_chats_switches_rooms_and_theme(todo_server: Server, user: Us
     await settle(lambda: dark.value is False)
 
 
-async def test_page_shows_errors_from_the_server(todo_server: Server, user: User) -> None:
+async def test_page_shows_errors_from_the_server_and_keeps_a_refused_todo(
+    todo_server: Server, user: User
+) -> None:
     url = await serve(todo_server)
     register(url)
     await join(user)
     await user.should_see("● connected", retries=RETRIES)
     user.find(marker="message").type("x" * 300).trigger("keydown.enter")
     await user.should_see("room.send: 'text' is too long (300 > 280 characters)", retries=RETRIES)
+    user.find(marker="new-todo").type("x" * 300).trigger("keydown.enter")
+    await user.should_see("todos.add: 'text' is too long (300 > 280 characters)", retries=RETRIES)
+    entry = next(iter(user.find(marker="new-todo").elements))
+    assert isinstance(entry, ui.input)
+    assert entry.value == "x" * 300
+
+
+async def test_the_room_picker_says_a_new_room_can_be_typed(
+    todo_server: Server, user: User
+) -> None:
+    register(await serve(todo_server))
+    await join(user)
+    await user.should_see("pick one, or type a new name + Enter")
+
+
+async def test_a_plain_get_of_the_page_never_dials_and_ends_quietly(
+    todo_server: Server, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A curl, a health check or a link preview: NiceGUI builds the page, no
+    browser ever connects, and NiceGUI discards the page later (after 60 s;
+    here at once). NiceGUI then ends the page's wait for a connection as if it
+    had come: the page must not dial the hotstate server then."""
+    register(await serve(todo_server))
+    dialled: list[str] = []
+    todo_server.on("connection", dialled.append)
+    assert (await user.http_client.get("/")).status_code == 200
+    building = [t for t in asyncio.all_tasks() if t.get_name() == 'wait for result of page "/"']
+    assert len(building) == 1  # the page's coroutine, waiting for a browser
+    Page.prune_instances(client_age_threshold=0)
+    await asyncio.wait_for(asyncio.gather(*building), TIMEOUT)
+    assert dialled == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_page_asks_a_name_before_connecting(todo_server: Server, user: User) -> None:

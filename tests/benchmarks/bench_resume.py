@@ -60,8 +60,12 @@ async def serve() -> None:
     parent.send({"url": f"ws://127.0.0.1:{server.port}"})
     while (command := await parent.recv()) is not None:
         if "change" in command:
-            for k in range(command["change"]):
-                items.update(lambda d, k=k: d["items"][k * 97 % ITEMS].update(done=True))
+            for k in range(command["change"]):  # each a real change: done flips
+                items.update(
+                    lambda d, k=k: d["items"][k * 97 % ITEMS].update(
+                        done=not d["items"][k * 97 % ITEMS]["done"]
+                    )
+                )
         parent.send({"cpu": time.process_time()})
     await server.close()
 

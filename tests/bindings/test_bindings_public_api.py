@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -49,3 +51,23 @@ def test_nothing_public_is_left_out_of_all(package: str) -> None:
         and name != "annotations"  # from __future__ import annotations
     }
     assert public == set(module.__all__)
+
+
+@pytest.mark.parametrize(
+    ("package", "needs", "extra"),
+    [("hotstate_textual", "textual", "textual"), ("hotstate_nicegui", "nicegui", "nicegui")],
+)
+def test_a_missing_ui_library_is_named_with_the_extra_to_install(
+    package: str, needs: str, extra: str
+) -> None:
+    """In a fresh interpreter where ``needs`` cannot be imported (None in sys.modules)."""
+    code = (
+        f"import sys; sys.modules[{needs!r}] = None\n"
+        f"try:\n    import {package}\n"
+        "except ModuleNotFoundError as exc:\n    print(exc.name, '|', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.startswith(f"{needs} | {package} needs ")
+    assert out.rstrip().endswith(f"not installed: pip install 'hotstate-rx[{extra}]'")

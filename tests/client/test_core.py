@@ -369,16 +369,18 @@ def test_releasing_the_last_handle_drops_the_overlays_of_that_store() -> None:
 def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> None:
     core = with_store()
     core.call("add", store="Todos", optimistic=add_item("a"))
-    actions = core.connection_lost(jitter=0.5)
+    actions = core.connection_lost(jitter=0.5, reason="closed by the server with 1001")
     assert actions[:2] == [StatusChanged(S.RECONNECTING), Emit("disconnected")]
     assert actions[2] == Deliver("Todos", {"items": []}, {"items": []})  # stale overlay dropped
     assert isinstance(actions[3], Settle) and isinstance(actions[3].error, Disconnected)
-    assert actions[4] == Emit("reconnecting", {"attempt": 1, "delay": 0.5})
+    assert actions[4] == Emit(
+        "reconnecting", {"attempt": 1, "delay": 0.5, "reason": "closed by the server with 1001"}
+    )
     assert core.retry_delay == 0.5
     unsent, actions = core.call("later")
     assert actions == []
     assert core.connection_lost(jitter=0.5)[-1] == Emit(
-        "reconnecting", {"attempt": 2, "delay": 1.0}
+        "reconnecting", {"attempt": 2, "delay": 1.0, "reason": None}
     )
     # The copy is kept and its version named: the server sends what was missed.
     assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos", 1))]
@@ -393,7 +395,7 @@ def test_a_failed_first_attempt_goes_straight_to_reconnecting() -> None:
     core.connect()
     assert core.connection_lost(jitter=0.0) == [
         StatusChanged(S.RECONNECTING),
-        Emit("reconnecting", {"attempt": 1, "delay": 0.0}),
+        Emit("reconnecting", {"attempt": 1, "delay": 0.0, "reason": None}),
     ]
 
 

@@ -28,7 +28,7 @@ from hotstate_rx.protocol import (
 )
 from hotstate_rx.server.clients import Resume
 from hotstate_rx.server.history import History
-from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
+from hotstate_rx.server.hub import Disconnect, HubAction, Invoke, Transmit
 from hotstate_rx.server.session import CLOSE_POLICY, DEFAULT_LIMITS
 from hotstate_rx.server.storage import MemoryStorage, Saved
 from hotstate_rx.server.storage.journal import Journal
@@ -365,16 +365,7 @@ def test_another_epoch_or_an_uncovered_gap_gets_a_snapshot(rig: Rig) -> None:
     [(_, again)] = sent(rig.send("a", Subscribe("Todos", first.version, first.epoch)))
     assert isinstance(again, Snapshot) and again.data == {"n": 7}
     assert again.epoch != first.epoch
-    small = Rig.__new__(Rig)
-    Rig.__init__(small)
-    small.hub = HubCore(
-        small.registry,
-        small.functions,
-        small.events,
-        owner=None,
-        new_id=lambda: "t",
-        history=History(patches=2),
-    )
+    small = Rig(history=History(patches=2))
     counter = small.store("Counter", {"n": 0})
     start = subscribed(small, "a", "Counter")
     for n in range(5):
@@ -486,16 +477,7 @@ def test_resuming_a_session_still_open_takes_it_over(rig: Rig) -> None:
 
 
 def test_a_resume_that_missed_dropped_events_starts_a_new_session(rig: Rig) -> None:
-    small = Rig.__new__(Rig)
-    Rig.__init__(small)
-    small.hub = HubCore(
-        small.registry,
-        small.functions,
-        small.events,
-        owner=None,
-        new_id=iter(f"t{n}" for n in range(100)).__next__,
-        resume=Resume(events=2),
-    )
+    small = Rig(resume=Resume(events=2))
     [(_, hello)] = sent(small.connect("a"))
     assert isinstance(hello, ServerHello)
     small.hub.lost("a", 1.0)
@@ -550,16 +532,7 @@ def test_a_duplicate_id_while_running_is_refused(rig: Rig) -> None:
 
 
 def test_a_resent_call_whose_answer_was_dropped_is_not_run_again(rig: Rig) -> None:
-    small = Rig.__new__(Rig)
-    Rig.__init__(small)
-    small.hub = HubCore(
-        small.registry,
-        small.functions,
-        small.events,
-        owner=None,
-        new_id=iter(f"t{n}" for n in range(100)).__next__,
-        resume=Resume(results=1),
-    )
+    small = Rig(resume=Resume(results=1))
     small.functions.register("f", lambda args: args)
     [(_, hello)] = sent(small.connect("a"))
     assert isinstance(hello, ServerHello)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -194,25 +197,47 @@ async def test_close_is_idempotent_and_closes_connections(
         await raw_connect(url)
 
 
-def test_run_blocks_until_interrupted_then_closes_cleanly() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_run_blocks_until_interrupted_then_closes_cleanly(stop: signal.Signals) -> None:
+    """Ctrl-C, or SIGTERM as a process manager stops a service."""
     code = (
-        "import logging, sys\n"
-        "logging.basicConfig(level=logging.INFO, stream=sys.stdout,"
-        " format='%(name)s: %(message)s')\n"
         "from hotstate_rx import Hotstate\n"
         "Hotstate().run(port=0, host='127.0.0.1')\n"
         "print('closed', flush=True)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            if "hotstate_rx.server.server: listening on ws://127.0.0.1:" in line:
-                break
-        proc.send_signal(signal.SIGINT)
+        readable, _, _ = select.select([proc.stdout], [], [], 30)
+        assert readable, "run() printed nothing within 30 s"
+        first = proc.stdout.readline()
+        assert re.fullmatch(r"listening on ws://127\.0\.0\.1:\d+/ \(Ctrl-C stops\)\n", first), first
+        proc.send_signal(stop)
         out, _ = proc.communicate(timeout=10)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == 0
-    assert "closed" in out
+    assert out == "stopped\nclosed\n"
+
+
+def test_run_on_a_busy_port_says_so_without_a_traceback() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = f"from hotstate_rx import Hotstate\nHotstate().run(port={port}, host='127.0.0.1')\n"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"cannot listen on 127.0.0.1:{port}: the port is already in use "
+        "(is another server running?); stop it or choose another port\n"
+    )
