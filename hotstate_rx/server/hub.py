@@ -369,7 +369,8 @@ class HubCore(Generic[C]):
         """An :class:`Invoke` returned ``value``: the changes it caused, then its
         result (nothing if the call was answered already: timed out, cancelled)."""
         call = invoked.call
-        if self._record_of(invoked) is None:
+        record = self._record_of(invoked)
+        if record is None:
             return self._take()
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
@@ -379,16 +380,17 @@ class HubCore(Generic[C]):
             )
             message = self._failure(problem, str(problem), invoked.context.client_id)
             frame = encode(Result(call.id, error=message))
-        self._settle(invoked, frame)
+        self._settle(record, invoked, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
         """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
-        if self._record_of(invoked) is None:
+        record = self._record_of(invoked)
+        if record is None:
             return self._take()
         message = self._failure(exc, f"function {call.name!r} raised", invoked.context.client_id)
-        self._settle(invoked, encode(Result(call.id, error=message)))
+        self._settle(record, invoked, encode(Result(call.id, error=message)))
         return self._take()
 
     def committed(self) -> list[HubAction[C]]:
@@ -831,20 +833,17 @@ class HubCore(Generic[C]):
         entry = None if record is None else record.running.get(invoked.call.id)
         return record if entry is not None and entry[0] is invoked else None
 
-    def _settle(self, invoked: Invoke[C], frame: bytes) -> None:
-        """The answer to a call, after the changes it caused: after those queued
-        (sent first) and, with storage, once they are committed (held till
-        then, the call still counted as running, so a resent call waits too,
-        but past its deadline now: its handler is over)."""
-        record = self._record_of(invoked)
-        if record is None:
-            return
-        record.running[invoked.call.id] = (invoked, _NEVER)
+    def _settle(self, record: ClientRecord[C], invoked: Invoke[C], frame: bytes) -> None:
+        """The answer to ``record``'s call, after the changes it caused: after
+        those queued (sent first) and, with storage, once they are committed
+        (held till then, the call still counted as running, so a resent call
+        waits too, but past its deadline now: its handler is over)."""
         self._flush()
         token = self._registry.commit_token()
         if token is None:
             self._deliver_result(record, invoked.call.id, frame)
         else:
+            record.running[invoked.call.id] = (invoked, _NEVER)
             self._held.append((token, record, invoked.call.id, frame))
 
     def _deliver_result(self, record: ClientRecord[C], call_id: int, frame: bytes) -> None:

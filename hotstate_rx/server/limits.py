@@ -114,26 +114,28 @@ class TokenBucket:
     """The arithmetic of a :class:`RateLimit`, fed a clock by its session.
 
     :meth:`spend` charges a frame and answers how many seconds must pass
-    before the next one may be read (0.0: read on). The budget may go below
-    zero: frames a transport had already read still count, and the pause
-    grows with them."""
+    before the next one may be read (0.0: read on). Kept as one timestamp,
+    the time at which the bucket would be full again (the "virtual
+    scheduling" form of a token bucket, GCRA): one read and one write per
+    frame. It may run past the burst: frames a transport had already read
+    still count, and the pause grows with them."""
 
-    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+    __slots__ = ("_full_at", "_interval", "_tolerance")
 
     def __init__(self, limit: RateLimit, now: float) -> None:
-        self._rate = float(limit.rate)
-        self._burst = float(limit.burst)
-        self._tokens = self._burst
-        self._stamp = now
+        self._interval = 1.0 / limit.rate
+        self._tolerance = limit.burst * self._interval
+        self._full_at = now
 
     def spend(self, size: int, now: float) -> float:
         """A frame of ``size`` bytes arrived at ``now``; the seconds to wait."""
-        tokens = self._tokens + (now - self._stamp) * self._rate
-        if tokens > self._burst:
-            tokens = self._burst
-        tokens -= 1 + size // FRAME_UNIT
-        self._tokens, self._stamp = tokens, now
-        return 0.0 if tokens >= 0 else -tokens / self._rate
+        full_at = self._full_at
+        if full_at < now:
+            full_at = now
+        full_at += (1 + size // FRAME_UNIT) * self._interval
+        self._full_at = full_at
+        wait = full_at - now - self._tolerance
+        return wait if wait > 0.0 else 0.0
 
 
 def check_instance_key(key: str, max_length: int | None = None) -> str | None:

@@ -30,6 +30,9 @@ RESUME_WINDOW = 1.0
 HEARTBEAT = 1.0
 WINDOW = 2.0
 """Seconds a flood lasts."""
+SLACK = 4.0
+"""Headroom on every time bound, for a loaded machine (the measured times are
+reported; they are well inside)."""
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["websockets", "asgi"])
 
@@ -46,7 +49,7 @@ async def leave(
     end with the resume window); the server's stats once ``settled``."""
     for peer in peers:
         peer.abort()
-    await healthy.until(settled, RESUME_WINDOW + 5)
+    await healthy.until(settled, RESUME_WINDOW + SLACK)
     return await healthy.stats()
 
 
@@ -67,7 +70,7 @@ async def test_pipelined_subscriptions_from_a_client_that_never_reads(transport:
         peer = await RawPeer.open(server.url, read=False)
         await peer.write(frames(ClientHello(), *[Subscribe("Big")] * 400))
         gone = await healthy.until(
-            lambda s: s["connections"] == base["connections"], 2 * HEARTBEAT + CLOSE_TIMEOUT + 2
+            lambda s: s["connections"] == base["connections"], 2 * HEARTBEAT + CLOSE_TIMEOUT + SLACK
         )
         growth = (healthy.peak_rss - base["rss"]) / MiB
         check_latency(
@@ -94,7 +97,7 @@ async def test_sixty_clients_that_stop_reading_are_gone_after_heartbeat_and_clos
         for peer in peers:
             await peer.write(frames(ClientHello(), *[Subscribe("Big")] * 6))
         gone = await healthy.until(
-            lambda s: s["connections"] == base["connections"], 2 * HEARTBEAT + CLOSE_TIMEOUT + 2
+            lambda s: s["connections"] == base["connections"], 2 * HEARTBEAT + CLOSE_TIMEOUT + SLACK
         )
         after = await healthy.stats()
         growth = (healthy.peak_rss - base["rss"]) / MiB
@@ -128,7 +131,7 @@ async def test_subscribers_that_stop_reading_are_cut_at_the_send_buffer_without_
             await peer.write(frames(ClientHello(), Subscribe("Ticker")))
         await healthy.until(lambda s: s["connections"] == base["connections"] + 20, 5)
         gone = await healthy.until(
-            lambda s: s["connections"] == base["connections"], CLOSE_TIMEOUT + 5
+            lambda s: s["connections"] == base["connections"], CLOSE_TIMEOUT + 2 * SLACK
         )
         growth = (healthy.peak_rss - base["rss"]) / MiB
         check_latency(
