@@ -20,6 +20,9 @@ if TYPE_CHECKING:
         AuthError as AuthError,
     )
     from .errors import (
+        CertificateError as CertificateError,
+    )
+    from .errors import (
         Disconnected as Disconnected,
     )
     from .errors import (
@@ -67,6 +70,7 @@ _EXPORTS = {
     "ConnectInfo": ".server.access",
     "Change": ".server.store",
     "AuthError": ".errors",
+    "CertificateError": ".errors",
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",

@@ -11,6 +11,7 @@
     ├── SubscriptionError         the server cannot serve a subscription
     ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
     ├── AuthError                 what a client reports when the server refused its credentials
+    ├── CertificateError          what a client reports when it refused the server's certificate
     └── StorageError              storage cannot be opened, read or written (names the file)
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
@@ -83,6 +84,14 @@ class AuthError(HotstateError):
     """The server refused this client's credentials; ``str(err)`` is its reason."""
 
 
+class CertificateError(HotstateError):
+    """The client refused the TLS certificate of the server it dialled; the
+    message names the host and why (an unknown CA, a name the certificate
+    does not cover, an expired one). A certificate does not fix itself, so the
+    client stops instead of retrying; the ``ssl.SSLCertVerificationError``
+    is the ``__cause__``."""
+
+
 class StorageError(HotstateError):
     """The server's storage cannot be opened, read or written; the message names
     the storage (its file, for SQLite) and what is wrong with it."""
@@ -90,6 +99,7 @@ class StorageError(HotstateError):
 
 __all__ = [
     "AuthError",
+    "CertificateError",
     "Disconnected",
     "HotstateError",
     "PatchError",

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -80,6 +83,39 @@ def artifacts() -> Path:
     """Where browser tests leave their screenshots (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throwaway CA and a server certificate it signed for 127.0.0.1 and
+    localhost, made at test time (trustme) and written as PEM files."""
+
+    ca: trustme.CA
+    certfile: Path
+    """The server's certificate and chain."""
+    keyfile: Path
+    cafile: Path
+    """The CA's certificate: what a client trusts."""
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts this CA (and nothing else)."""
+        return ssl.create_default_context(cafile=self.cafile)
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    paths = Certificates(ca, tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem")
+    paths.certfile.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(paths.keyfile)
+    ca.cert_pem.write_to_path(paths.cafile)
+    return paths
 
 
 class RawClient:
@@ -188,18 +224,19 @@ class _Uvicorn(uvicorn.Server):
         self.ready.set()
 
 
-ServeApp = Callable[[Any], Awaitable[int]]
+ServeApp = Callable[..., Awaitable[int]]
 
 
 @pytest.fixture
 async def serve_app() -> AsyncIterator[ServeApp]:
-    """``port = await serve_app(app)``: run ``app`` with uvicorn; stopped at teardown."""
+    """``port = await serve_app(app, **config)``: run ``app`` with uvicorn (``config``:
+    more ``uvicorn.Config`` options, TLS files say); stopped at teardown."""
     running: list[tuple[_Uvicorn, asyncio.Task[None]]] = []
 
-    async def start(app: Any) -> int:
+    async def start(app: Any, **options: Any) -> int:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning")
+        config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning", **options)
         server = _Uvicorn(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         running.append((server, task))

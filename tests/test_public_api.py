@@ -20,6 +20,7 @@ PUBLIC = {
     "PROTOCOL_VERSION",
     "AuthError",
     "CallContext",
+    "CertificateError",
     "Change",
     "ConnectInfo",
     "Disconnected",
@@ -90,7 +91,14 @@ def test_errors_hierarchy() -> None:
     assert issubclass(hotstate_rx.RpcTimeout, hotstate_rx.RpcError)
     assert issubclass(hotstate_rx.RpcTimeout, TimeoutError)  # `except TimeoutError` catches it
     assert str(hotstate_rx.RpcTimeout()) == "RPC timeout"
-    for name in ("PatchError", "RpcError", "Disconnected", "SubscriptionError", "StorageError"):
+    for name in (
+        "PatchError",
+        "RpcError",
+        "Disconnected",
+        "SubscriptionError",
+        "StorageError",
+        "CertificateError",
+    ):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 
 
@@ -109,7 +117,13 @@ def test_documented_signatures_and_defaults() -> None:
             "host": "localhost",
             "path": None,
             "heartbeat": 30.0,
+            "ssl": None,
+            "certfile": None,
+            "keyfile": None,
+            **({"loop": "auto"} if method is server.run else {}),
         }
+        for name in ("ssl", "certfile", "keyfile"):  # additions of wave 2, keyword-only
+            assert inspect.signature(method).parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
     assert _defaults(server.attach) == {"path": "/ws", "heartbeat": 30.0}
     emit = inspect.signature(server.emit).parameters["client_id"]
     assert emit.kind is emit.KEYWORD_ONLY and emit.default is None

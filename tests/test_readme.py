@@ -17,13 +17,16 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from reactivex import operators as ops
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
+
+if TYPE_CHECKING:
+    from conftest import Certificates
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -282,6 +285,30 @@ async def test_storage_example_finds_its_todos_after_a_restart(
         "version 0 {'items': []}",
         "version 3 {'items': ['Buy milk', 'Ship it']}",
     ]
+
+
+async def test_tls_examples(certificates: Certificates, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's block serves wss:// from cert.pem and key.pem, and the
+    client's, trusting ca.pem, calls it (the files of the README, in a
+    directory of their own)."""
+    server_code, client_code = section("### TLS: `wss://`")
+    monkeypatch.chdir(certificates.cafile.parent)
+    assert {p.name for p in certificates.cafile.parent.iterdir()} >= {"cert.pem", "key.pem"}
+    server = Server()
+    server.handle("echo", lambda args: args)
+    try:
+        listen = "await server.listen(port=0, host='127.0.0.1', "
+        await run(server_code.replace("server.run(port=4400, ", listen), {"server": server}, "tls")
+        url = f"wss://127.0.0.1:{server.port}"
+        namespace: dict[str, Any] = {}
+        run(client_code.replace("wss://localhost:4400", url), namespace, "tls client")
+        client: Client = namespace["client"]
+        try:
+            assert await asyncio.wait_for(client.call("echo", "over TLS"), 10) == "over TLS"
+        finally:
+            await client.close()
+    finally:
+        await server.close()
 
 
 async def test_fastapi_example(serve_app: Any) -> None:

@@ -175,3 +175,8 @@ def next_theme(config: Mapping[str, Any] | None) -> str:
     """The theme the switch turns ``Config`` to: ``"light"`` from dark, and
     while there is no ``Config`` state yet (its default is dark); else dark."""
     return "light" if config is None or config["theme"] == "dark" else "dark"
+
+
+def present_names(present: Any) -> list[str]:
+    """The sorted names of a room's presence (``{client_id: {"name"}}``)."""
+    return sorted(str(entry.get("name", "?")) for entry in (present or {}).values())

@@ -4,6 +4,7 @@ Stores
     ``Todos``   ``{"items": [{"id", "text", "done"}]}``
     ``Config``  ``{"theme": "dark" | "light"}``
     ``Rooms``   ``{"names": [...]}`` — the known rooms, for the room picker
+    ``Room@presence:*``  ``{client_id: {"name"}}`` — who is in each room (presence)
     ``Room:*``  ``{"name", "messages": [{"from", "name", "text", "ts"}], "users": [...]}``;
                 on_create names the room, on_idle resets it (an empty room forgets its chat)
 Functions
@@ -48,7 +49,7 @@ def build_server(
     todos = server.create_store("Todos", {"items": []})
     config = server.create_store("Config", {"theme": "dark"})
     known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
-    rooms = server.create_store("Room:*", {"name": "", "messages": [], "users": []})
+    rooms = server.create_store("Room:*", {"name": "", "messages": [], "users": []}, presence=True)
 
     def on_room_create(key: str | None) -> dict[str, Any]:
         if key is not None and _listable(key):

@@ -91,6 +91,8 @@ class TodoApp(HotstateReactive, App[None]):
         self.room = room
         self._room_handle: Any = None
         self._room_worker: Worker[None] | None = None
+        self._presence_handle: Any = None
+        self._presence_worker: Worker[None] | None = None
         self._shown: Sequence[Any] = ()
         self._listeners: list[Callable[[], None]] = []
 
@@ -98,6 +100,7 @@ class TodoApp(HotstateReactive, App[None]):
         yield Header()
         with Horizontal(id="bar"):
             yield Label("", id="room-title")
+            yield Label("", id="presence")
             yield StatusIndicator(id="status").data_bind(TodoApp.status)
         with Horizontal(id="panes"):
             with Vertical(id="todo-pane"):
@@ -161,6 +164,14 @@ class TodoApp(HotstateReactive, App[None]):
         log.clear()
         self._room_handle = self.client.subscribe(f"Room:{room}")
         self._room_worker = bind_observable(log, self._room_handle, self._show_room)
+        if self._presence_worker is not None:
+            self._presence_worker.cancel()
+            self._presence_handle.release()
+        self._presence_handle = self.client.subscribe(f"Room@presence:{room}")
+        presence = self.query_one("#presence", Label)
+        self._presence_worker = bind_observable(
+            presence, self._presence_handle, self._show_presence
+        )
         self.query_one("#room-title", Label).update(f"#{room}")
 
     def _show_room(self, state: Any) -> None:
@@ -177,6 +188,11 @@ class TodoApp(HotstateReactive, App[None]):
         self._shown = messages
         users = len(state["users"])
         self.query_one("#room-title", Label).update(f"#{self.room} · {users} here")
+
+    def _show_presence(self, present: Any) -> None:
+        self.query_one("#presence", Label).update(
+            "here: " + ", ".join(model.present_names(present))
+        )
 
     # -- input -------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ class TodoPage:
         self.room = model.DEFAULT_ROOM
         self.room_handle: Any = None
         self.room_follow: Callable[[], None] | None = None
+        self.presence_handle: Any = None
+        self.presence_follow: Callable[[], None] | None = None
         self._own_notices: list[str] = []  # announcements of this tab's calls in flight
         self._build()
         for channel, show in (("notification", self._notified), ("user.joined", self._joined)):
@@ -161,6 +163,12 @@ class TodoPage:
                         .mark("room")
                     )
                 self.room_info = ui.label().classes("text-caption")
+                self.presence = (
+                    ui.label()
+                    .classes("text-caption")
+                    .props("data-testid=presence")
+                    .mark("presence")
+                )
                 self.chat()
                 with ui.row().classes("w-full no-wrap"):
                     self.message = (
@@ -214,6 +222,14 @@ class TodoPage:
         self.room = room
         self.room_handle = self.client.subscribe(f"Room:{room}")
         self.room_follow = follow(self.page, self.room_handle, self._room_changed)
+        if self.presence_follow is not None:
+            self.presence_follow()
+            self.presence_handle.release()
+        self.presence_handle = self.client.subscribe(f"Room@presence:{room}")
+        self.presence_follow = follow(self.page, self.presence_handle, self._presence_changed)
+
+    def _presence_changed(self, present: Any) -> None:
+        self.presence.text = "here: " + ", ".join(model.present_names(present))
 
     def _notified(self, data: Any) -> None:
         text = str(data["text"])

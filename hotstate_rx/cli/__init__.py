@@ -4,6 +4,7 @@ A thin argparse layer over small functions, so that every path a person can
 take is tested through :func:`main`::
 
     hotstate serve myapp:server [--host H] [--port P] [--path /ws] [--heartbeat S]
+                                [--certfile C --keyfile K] [--loop auto|uvloop|asyncio]
     hotstate inspect ws://host:port [--token T]
     hotstate demo [--host H] [--port P]        # the collaborative todo demo
     hotstate demo --tui [--url ws://...] [--name N]   # its terminal client
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import __version__
+from ..server.loops import LOOPS
 from .errors import CommandError
 
 __all__ = ["CommandError", "main"]
@@ -67,12 +69,29 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
     serve.add_argument(
         "--heartbeat", type=float, default=30.0, help="seconds between pings, 0 = off (default: 30)"
     )
+    serve.add_argument(
+        "--certfile", default=None, help="serve wss://: the certificate and its chain (PEM)"
+    )
+    serve.add_argument(
+        "--keyfile", default=None, help="its private key (PEM; default: in the certfile)"
+    )
+    serve.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: auto = uvloop when installed (pip install 'hotstate-rx[speed]')",
+    )
     serve.set_defaults(run=_serve)
 
     inspect = commands.add_parser(
         "inspect",
-        help="open the live inspector on a server (not available yet)",
-        description="Open a Textual inspector on the server at URL (not available yet).",
+        help="open the live inspector on a server",
+        description=(
+            "Open a Textual inspector on the server at URL: clients, instances, the live "
+            "state and patch log of an instance, function rates, latencies and errors. "
+            "The server must allow the connection: Server(inspect=True) in development, "
+            "or inspect=lambda ctx: ... (with authenticate and --token)."
+        ),
     )
     inspect.add_argument("url", metavar="URL", help="the server's WebSocket URL")
     inspect.add_argument("--token", default=None, help="a token the server's authenticate accepts")
@@ -108,20 +127,33 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serve import load_server
+    from .serve import check_serving, load_server
 
+    check_serving(args.certfile, args.keyfile, args.loop)
     server = load_server(args.target)
-    server.run(port=args.port, host=args.host, path=args.path, heartbeat=args.heartbeat)
+    server.run(
+        port=args.port,
+        host=args.host,
+        path=args.path,
+        heartbeat=args.heartbeat,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        loop=args.loop,
+    )
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    raise CommandError(
-        "the inspector is not available yet: it reads a read-only channel that a server "
-        "opens only to connections it allows (Hotstate(inspect=...)), which comes with "
-        "authentication in a later release",
-        status=1,
-    )
+    if not args.url.startswith(("ws://", "wss://")):
+        raise CommandError(f"not a WebSocket URL: {args.url!r} (e.g. ws://localhost:4400)")
+    try:
+        from .inspector import InspectorApp
+    except ImportError as exc:
+        raise CommandError(
+            f"the inspector needs Textual ({exc}): pip install 'hotstate-rx[textual]'", status=1
+        ) from None
+    InspectorApp(args.url, token=args.token).run()
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -6,10 +6,22 @@ import importlib
 import os
 import sys
 
+from ..server.loops import LoopChoice, loop_factory
 from ..server.server import Server
+from ..server.tls import server_context
 from .errors import CommandError
 
-__all__ = ["load_server"]
+__all__ = ["check_serving", "load_server"]
+
+
+def check_serving(certfile: str | None, keyfile: str | None, loop: LoopChoice) -> None:
+    """The TLS files load and the event loop is there, or a ``CommandError``
+    saying which (before the module is imported: its mistakes come second)."""
+    try:
+        server_context(None, certfile, keyfile)
+        loop_factory(loop)
+    except (ValueError, ImportError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def load_server(target: str) -> Server:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
@@ -45,6 +46,7 @@ from .handle import SubscriptionHandle
 from .options import ClientOptions, Token, check_seconds
 from .status import ConnectionStatus
 from .streams import EventChannels, StatusStream, StoresStream
+from .tls import check_url
 
 _Step = Action | Callable[[], None]
 """What the dispatch queue holds: the core's actions, and the client's own
@@ -61,7 +63,12 @@ class Client:
     expiring tokens), and/or ``headers={...}`` on the upgrade request. A
     refusal raises ``AuthError`` from ``ready()``, pending calls and
     subscriptions' ``ready()``, and is reported on ``"error"``; the client
-    does not retry credentials the server refused."""
+    does not retry credentials the server refused.
+
+    ``wss://`` URLs verify the server's certificate; ``ssl=`` an
+    ``ssl.SSLContext`` for a private CA or a client certificate. A refused
+    certificate is a ``CertificateError`` naming the host, raised and reported
+    like a refusal: the client stops until ``connect()`` is called again."""
 
     def __init__(
         self,
@@ -77,6 +84,7 @@ class Client:
         compression: str | None = None,
         token: Token | None = None,
         headers: Mapping[str, str] | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self._options = ClientOptions(
             reconnect=reconnect,
@@ -89,6 +97,7 @@ class Client:
             compression=compression,
             token=token,
             headers=headers,
+            ssl=ssl,
         )
         self._core = ClientCore(
             reconnect=reconnect,
@@ -148,6 +157,7 @@ class Client:
             parse_uri(url)
         except InvalidURI as exc:
             raise ValueError(f"not a WebSocket URL: {exc}") from None
+        check_url(url, self._options.ssl)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -165,7 +175,8 @@ class Client:
     async def ready(self) -> None:
         """Return once the socket is open and the server said hello (no store
         data implied). Raises ``AuthError`` when the server refused the
-        credentials, ``ProtocolError`` when it is incompatible and
+        credentials, ``CertificateError`` when the client refused the server's
+        TLS certificate, ``ProtocolError`` when it is incompatible and
         ``Disconnected`` when the client stopped trying."""
         status = self._core.status
         if status is ConnectionStatus.CONNECTED:

@@ -17,7 +17,8 @@ where the websockets exceptions are known: the client's ``Disconnected`` and
 first failure of an outage is logged as a warning (later attempts at info
 level), so a client with no server says so once instead of hanging silently.
 Credentials too: before each attempt a token callable is asked for a fresh
-token, which the core puts in the ``hello``; headers go on the upgrade.
+token, which the core puts in the ``hello``; headers go on the upgrade. A
+server certificate the client refuses is told to the core, which stops.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import random
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -45,6 +47,7 @@ from .actions import Action
 from .core import ClientCore
 from .options import ClientOptions
 from .status import ConnectionStatus
+from .tls import certificate_error
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,10 @@ class ClientDriver:
             except (OSError, TimeoutError, WebSocketException) as exc:
                 cause = describe_failure(exc, self._options.open_timeout)
                 self.failure = f"could not connect to {self._url}: {cause}"
+                refused = certificate_error(exc, self._url)
+                if refused is not None:  # the core stops: told once, here and on "error"
+                    log.warning("%s", refused)
+                    self._dispatch(self._core.certificate_failed(refused))
             except Exception:  # a bug must not end the client silently
                 log.exception("connection to %s crashed", self._url)
                 self.failure = f"the connection to {self._url} crashed (see the log)"
@@ -167,6 +174,7 @@ class ClientDriver:
         """One socket, from opening to closing; why it ended. Raises when it
         could not open."""
         options = self._options
+        tls: dict[str, Any] = {} if options.ssl is None else {"ssl": options.ssl}
         async with connect(
             self._url,
             additional_headers=options.headers,
@@ -175,6 +183,7 @@ class ClientDriver:
             open_timeout=options.open_timeout,
             close_timeout=options.close_timeout,
             ping_interval=None,  # the protocol has its own heartbeat, on every transport
+            **tls,  # wss:// without ssl=: websockets verifies against the system's CAs
         ) as ws:
             self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
             try:

@@ -26,6 +26,10 @@ Invariants worth knowing:
   callable) reconnects as usual and the driver asks for a fresh token first
   (:meth:`ClientCore.credentials`); if it is the very token just refused, it
   stops the same way. So no client loops on credentials the server refused.
+* A server certificate the client refused (:meth:`ClientCore.certificate_failed`)
+  stops it the same way, with ``CertificateError``: the server would present
+  the same certificate to every retry, and a retry loop would only hide the
+  problem behind "reconnecting". ``connect()`` starts afresh.
 * Once :meth:`ClientCore.follow_stores` was called, ``_visible`` is the
   ``FrozenDict`` of every subscribed store with data to its visible state. It
   is replaced, never mutated, whenever a view changes or a store leaves (one
@@ -44,6 +48,7 @@ from typing import Any
 from ..channels import is_reserved
 from ..errors import (
     AuthError,
+    CertificateError,
     Disconnected,
     HotstateError,
     ProtocolError,
@@ -94,6 +99,10 @@ SILENCE_FACTOR = 2.5
 
 _NO_TOKEN = object()
 """``_refused_token`` when no token was refused since the last acceptance."""
+
+_FINAL = (AuthError, CertificateError)
+"""Failures after which nothing is served until ``connect()``: calls and
+subscriptions end with them, and new ones fail at once."""
 
 
 @dataclass(slots=True)
@@ -233,6 +242,14 @@ class ClientCore:
             return self._give_up(self._refusal, CloseSocket(1000, "unauthorized"))
         return []
 
+    def certificate_failed(self, error: CertificateError) -> list[Action]:
+        """The TLS handshake failed on the server's certificate (no socket
+        opened): stop, failing calls, ``ready()`` and subscriptions with
+        ``error``, as for refused credentials."""
+        if self.status is ConnectionStatus.DISCONNECTED:
+            return []
+        return self._give_up(error, None)
+
     def token_failed(self, error: Exception) -> list[Action]:
         """The token callable raised: report it; the attempt counts as failed."""
         return [Emit("error", error)]
@@ -314,7 +331,7 @@ class ClientCore:
         _check_name(name, "store name")
         if self.destroyed:
             raise RuntimeError("this client was destroyed; create a new one")
-        if isinstance(self.failure, AuthError) and self.status is ConnectionStatus.DISCONNECTED:
+        if isinstance(self.failure, _FINAL) and self.status is ConnectionStatus.DISCONNECTED:
             return [EndStore(name, self.failure)]  # refused: nothing will be served
         store = self._stores.get(name)
         if store is not None:
@@ -359,7 +376,7 @@ class ClientCore:
             raise TypeError(f"args of {name!r} must be JSON-like: {exc}") from None
         if self.destroyed:
             raise Disconnected()
-        if isinstance(self.failure, AuthError) and self.status is ConnectionStatus.DISCONNECTED:
+        if isinstance(self.failure, _FINAL) and self.status is ConnectionStatus.DISCONNECTED:
             raise self.failure
         if optimistic is not None and not callable(optimistic):
             raise TypeError(f"optimistic must be a function state -> state, got {optimistic!r}")
@@ -444,12 +461,13 @@ class ClientCore:
             actions.append(Emit("connected", Connected(self.client_id or "", bool(self.recovered))))
         return actions
 
-    def _give_up(self, error: HotstateError, close: CloseSocket) -> list[Action]:
+    def _give_up(self, error: HotstateError, close: CloseSocket | None) -> list[Action]:
         """Stop without a reconnect loop: the server is incompatible
-        (``ProtocolError``) or refused our credentials (``AuthError``: calls
-        and subscriptions end with it, since nothing will be served)."""
+        (``ProtocolError``), refused our credentials (``AuthError``) or we
+        refused its certificate (``CertificateError``); for the last two calls
+        and subscriptions end with the error, since nothing will be served."""
         self.failure = error
-        refused = isinstance(error, AuthError)
+        refused = isinstance(error, _FINAL)
         actions: list[Action] = []
         if self.status is not ConnectionStatus.DISCONNECTED:
             actions += self._go(ConnectionStatus.DISCONNECTED)
@@ -458,7 +476,8 @@ class ClientCore:
             for name in list(self._stores):
                 actions += [EndStore(name, error), *self._forget_store(name)]
         actions.append(Emit("error", error))
-        actions.append(close)
+        if close is not None:
+            actions.append(close)
         return actions
 
     def _refused(self, reason: str) -> list[Action]:

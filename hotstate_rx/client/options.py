@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import ssl as _ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+from .tls import check_context
 
 Token = str | Callable[[], str | Awaitable[str | None] | None]
 """A credential for the server's ``authenticate``: a string, or a function
@@ -20,7 +23,8 @@ class ClientOptions:
     The server's heartbeat interval comes from its hello; the client treats a
     server silent for 2.5 intervals as gone. ``token`` goes in the ``hello``
     (hidden from the repr); ``headers`` are added to the WebSocket upgrade
-    request (a cookie, an ``Authorization``).
+    request (a cookie, an ``Authorization``). ``ssl`` is the context for
+    ``wss://`` URLs (None: verify against the system's CAs).
     """
 
     reconnect: bool = True
@@ -33,6 +37,7 @@ class ClientOptions:
     compression: str | None = None
     token: Token | None = field(default=None, repr=False)
     headers: Mapping[str, str] | None = field(default=None, repr=False)
+    ssl: _ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.reconnect, bool):
@@ -59,6 +64,7 @@ class ClientOptions:
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items())
         ):
             raise TypeError(f"headers must be a mapping of str to str, got {self.headers!r}")
+        check_context(self.ssl)
 
 
 def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:

@@ -10,11 +10,6 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ..diff import diff
-from ..draft import ListDraft, current
-from ..frozen import freeze
-from ..patch import PatchOp
-from ..pointer import parse_pointer
 from ..server import Server
 from ..server.handle import InstanceHandle, StoreHandle
 from ..server.store import Change, Removed, StoreRegistry, parse_store_name
@@ -216,7 +211,7 @@ def _drive(feed: _Feed, instance: InstanceHandle, recipe: ItemRecipe | None) -> 
         if not instance.has():  # deleted, and the Removed notice is still on its way
             feed.dispose()
         elif recipe is None:
-            _assign(instance, item)
+            instance.assign(item)
         else:
             instance.update(lambda draft: recipe(draft, item))
 
@@ -233,43 +228,3 @@ def _check_source(source: object, recipe: object) -> None:
         raise TypeError(f"source must be a reactivex Observable, not {type(source).__name__}")
     if recipe is not None and not callable(recipe):
         raise TypeError(f"recipe must be callable, not {type(recipe).__name__}")
-
-
-def _assign(instance: InstanceHandle, item: Any) -> None:
-    """Make the instance equal to ``item`` with the smallest patch (a snapshot
-    when the root changes kind: a draft cannot replace its own root)."""
-    value = freeze(item)
-    root_changed = False
-
-    def recipe(draft: Any) -> None:
-        nonlocal root_changed
-        _, patches = diff(current(draft), value)
-        if patches and patches[0]["path"] == "":
-            root_changed = True
-        else:
-            _apply_to_draft(draft, patches)
-
-    instance.update(recipe)
-    if root_changed:
-        instance.set(value)
-
-
-def _apply_to_draft(draft: Any, patches: list[PatchOp]) -> None:
-    """Replay ``add``/``remove``/``replace`` operations on a draft, so that the
-    store's own draft machinery records them and shares what they leave alone."""
-    for op in patches:
-        *parents, last = parse_pointer(op["path"])
-        target = draft
-        for token in parents:
-            target = target[_slot(target, token)]
-        slot = _slot(target, last)
-        if op["op"] == "remove":
-            del target[slot]
-        elif op["op"] == "add" and isinstance(target, ListDraft):
-            target.insert(slot, op["value"])
-        else:
-            target[slot] = op["value"]
-
-
-def _slot(container: Any, token: str) -> Any:
-    return int(token) if isinstance(container, ListDraft) else token

@@ -25,6 +25,7 @@ import inspect
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -58,11 +59,13 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("authenticating", "driver", "pause", "peer", "timer")
+    __slots__ = ("authenticating", "driver", "info", "pause", "peer", "timer")
 
-    def __init__(self, driver: LoopDriver, peer: Peer) -> None:
+    def __init__(self, driver: LoopDriver, peer: Peer, info: ConnectInfo | None = None) -> None:
         self.driver = driver
         self.peer = peer
+        self.info = info
+        """The upgrade request (the inspector shows its address)."""
         self.timer: asyncio.TimerHandle | None = None
         self.authenticating: asyncio.Future[Any] | None = None
         self.pause = 0.0
@@ -89,6 +92,8 @@ class LoopDriver:
         self._loop_thread: int | None = None
         self._hibernation: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self.on_call: Callable[[str, float, bool], None] | None = None
+        """Told each function's name, run time (s) and failure (the inspector)."""
 
     # -- the loop --------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class LoopDriver:
         """A transport accepted ``peer`` (upgrade request: ``info``); return the
         link it reports frames to."""
         loop = self.bind_loop()
-        link = PeerLink(self, peer)
+        link = PeerLink(self, peer, info)
         self._hub.open(link, new_id(), now=loop.time(), heartbeat=heartbeat, info=info)
         self._arm(link)
         return link
@@ -261,25 +266,29 @@ class LoopDriver:
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         error: Exception | None = None
         cause = CAUSE.set(invoked.cause)  # the changes it makes name the call
+        started = time.perf_counter()
         try:
             value = invoked.function(invoked.call.args, invoked.context)
             if inspect.isawaitable(value):
                 task = asyncio.ensure_future(value)  # the task inherits the cause
                 link = invoked.conn
                 self._calls[link, invoked.call.id] = task
-                task.add_done_callback(partial(self._finished, invoked))
+                task.add_done_callback(partial(self._finished, invoked, started))
                 self._rearm(link)  # its deadline may be the connection's next one
                 return
         except Exception as exc:
             error = exc
         finally:
             CAUSE.reset(cause)
+        self._timed(invoked, started, error)
         if error is None:
             self._perform(self._hub.returned(invoked, value))
         else:
             self._perform(self._hub.raised(invoked, error))
 
-    def _finished(self, invoked: Invoke[PeerLink], task: asyncio.Future[Any]) -> None:
+    def _finished(
+        self, invoked: Invoke[PeerLink], started: float, task: asyncio.Future[Any]
+    ) -> None:
         key = (invoked.conn, invoked.call.id)
         if self._calls.get(key) is task:
             del self._calls[key]
@@ -287,10 +296,16 @@ class LoopDriver:
             return  # the hub cancelled it, and answered the caller if one waits
         exc = task.exception()
         if exc is None:
+            self._timed(invoked, started, None)
             self._perform(self._hub.returned(invoked, task.result()))
         else:  # a BaseException (SystemExit...) also stops the loop: still answer the caller
             error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+            self._timed(invoked, started, error)
             self._perform(self._hub.raised(invoked, error))
+
+    def _timed(self, invoked: Invoke[PeerLink], started: float, error: Exception | None) -> None:
+        if self.on_call is not None:
+            self.on_call(invoked.call.name, time.perf_counter() - started, error is not None)
 
     def _authenticate(self, action: Authenticate[PeerLink]) -> None:
         link = action.conn

@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..draft import DraftSession, produce
+from ..diff import diff
+from ..draft import DraftSession, ListDraft, current, produce
 from ..frozen import JSON, freeze
+from ..patch import PatchOp
+from ..pointer import parse_pointer
 from .notify import ALL, WatchKey
 from .store import Definition, InstanceRecord, Listener, StoreRegistry, checked_callable
 
@@ -86,6 +89,25 @@ class InstanceHandle:
         reg = self._registry
         with reg.using(self._definition, self.key) as inst:
             reg.commit(inst, inst.version, state, None)
+
+    def assign(self, data: JSON) -> None:
+        """Make the state equal to ``data`` with the smallest patch (a snapshot
+        when the root changes kind: a draft cannot replace its own root); for
+        stores fed whole values."""
+        value = freeze(data)
+        root_changed = False
+
+        def recipe(draft: Any) -> None:
+            nonlocal root_changed
+            _, patches = diff(current(draft), value)
+            if patches and patches[0]["path"] == "":
+                root_changed = True
+            else:
+                _apply_to_draft(draft, patches)
+
+        self.update(recipe)
+        if root_changed:
+            self.set(value)
 
     def init(self) -> None:
         """Create eagerly, running ``on_create`` if not done yet."""
@@ -311,3 +333,24 @@ class StoreHandle:
         raise TypeError(
             f"{self.name!r} is a {kind} store: call {method}({shape}), got {len(args)} argument(s)"
         )
+
+
+def _apply_to_draft(draft: Any, patches: list[PatchOp]) -> None:
+    """Replay ``add``/``remove``/``replace`` operations on a draft, so that the
+    store's own draft machinery records them and shares what they leave alone."""
+    for op in patches:
+        *parents, last = parse_pointer(op["path"])
+        target = draft
+        for token in parents:
+            target = target[_slot(target, token)]
+        slot = _slot(target, last)
+        if op["op"] == "remove":
+            del target[slot]
+        elif op["op"] == "add" and isinstance(target, ListDraft):
+            target.insert(slot, op["value"])
+        else:
+            target[slot] = op["value"]
+
+
+def _slot(container: Any, token: str) -> Any:
+    return int(token) if isinstance(container, ListDraft) else token

@@ -492,6 +492,10 @@ class HubCore(Generic[C]):
         record = self._records.get(client_id)
         return None if record is None else record.context
 
+    def clients(self) -> list[ClientRecord[C]]:
+        """Every client's session, live or parked (for the inspector: read only)."""
+        return list(self._records.values())
+
     def cached_snapshot(self, store: str) -> tuple[int, bytes] | None:
         """``(version, frame)`` of the snapshot cached for ``store``, if any."""
         return self._snapshots.get(store)
@@ -700,7 +704,7 @@ class HubCore(Generic[C]):
         registry = self._registry
         if (
             key is not None
-            and not registry.resident(definition, key)  # created or loaded: one more in memory
+            and not registry.in_memory(definition, key)  # created or loaded: one more in memory
             and registry.instance_count(definition) >= limits.max_instances
         ):
             cap = limits.max_instances

@@ -38,16 +38,22 @@ from .functions import FunctionTable
 from .handle import StoreHandle
 from .history import History
 from .hub import HubCore, pack_event_data
+from .inspection import INSPECT_PREFIX, Inspection, InspectRule, check_inspect
 from .lifecycle import LifecycleEvents
 from .limits import Limits, RateLimit
+from .loops import LoopChoice, loop_factory
+from .presence import Presence, board_name, check_presence
 from .session import DEFAULT_LIMITS
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
 from .store import Change, Removed, StoreRegistry
+from .tls import StrPath, server_context
 from .transports.asgi import AsgiEndpoint
 
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
     from websockets.asyncio.server import Server as WebSocketServer
 
 __all__ = ["Hotstate", "Server"]
@@ -116,6 +122,10 @@ class Server:
     - ``expose_errors``: send every exception's message to the caller
       (development only); by default only ``RpcError`` messages are sent, and
       anything else reads ``"internal error (ref …)"``.
+    - ``inspect``: who may read the inspector's built-in ``"$inspect:…"``
+      stores (:mod:`.inspection`, ``hotstate inspect``): ``None`` (default)
+      nobody, ``True`` everyone (development), ``fn(ctx) -> bool`` per
+      connection; refused: ``err`` ``subscribe`` ``"forbidden"``.
     """
 
     def __init__(
@@ -138,6 +148,7 @@ class Server:
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
+        inspect: bool | InspectRule | None = None,
     ) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
@@ -183,6 +194,11 @@ class Server:
         self._registry.on_error = lambda exc: self._events.fire("error", exc, None)
         self._writer = None if journal is None else GroupCommit(journal, self._registry.report)
         self._handles: dict[str, StoreHandle] = {}
+        self._presence = Presence(
+            self._registry, self.context, lambda exc, cid: self._events.fire("error", exc, cid)
+        )
+        self._events.on("subscribe", self._presence.joined)
+        self._events.on("unsubscribe", self._presence.left)
         self._hub: HubCore[PeerLink] = HubCore(
             self._registry,
             self._functions,
@@ -197,6 +213,11 @@ class Server:
             expose_errors=expose_errors,
         )
         self._driver = LoopDriver(self._hub, self._registry)
+        rule = check_inspect(inspect)
+        self._inspection = Inspection(self._registry, self._hub, self._access, rule)
+        if inspect:  # timings and errors are kept only where someone may read them
+            self._driver.on_call = self._inspection.called
+            self._events.on("error", self._inspection.error)
         self._listener: WebSocketServer | None = None
         self._asgi: AsgiEndpoint | None = None
         self.port: int | None = None
@@ -204,7 +225,14 @@ class Server:
 
     # -- stores ----------------------------------------------------------------
 
-    def create_store(self, name: str, data: Any, *, access: StoreRule | None = None) -> StoreHandle:
+    def create_store(
+        self,
+        name: str,
+        data: Any,
+        *,
+        access: StoreRule | None = None,
+        presence: bool | Callable[[CallContext], JSON] = False,
+    ) -> StoreHandle:
         """Register ``"Name"`` (static) or ``"Prefix:*"`` (dynamic) with default ``data``.
 
         ``access(ctx, key) -> bool`` decides each client subscription (``key``
@@ -212,13 +240,26 @@ class Server:
         refused subscription creates nothing. Refused: ``err`` ``subscribe``
         ``"forbidden"``. Without it every accepted client may subscribe.
 
+        ``presence=True`` (or ``fn(ctx) -> metadata``) also keeps who is
+        subscribed to each instance in the store ``"Prefix@presence:key"``
+        (``"Name@presence"`` for a static store), as ``{client_id: metadata}``,
+        readable under the same ``access`` rule (:mod:`.presence`).
+
         Raises ValueError for a duplicate or malformed name, TypeError (naming
         the path) for data that is not JSON-like or an ``access`` that is not
         a synchronous ``(ctx, key)`` function."""
         rule = AccessRules.check_store_rule(access)
+        metadata = check_presence(presence)
+        if isinstance(name, str) and name.startswith(INSPECT_PREFIX):
+            raise ValueError(f"store {name!r}: names starting with {INSPECT_PREFIX!r} are built in")
+        board = None if metadata is None else board_name(name)
+        if board is not None and (board in self._handles or self._registry.resolve(board)):
+            raise ValueError(f"store {board!r} (the presence of {name!r}) is already registered")
         handle = StoreHandle(self._registry, self._registry.define(name, data))
         self._access.set_store(name, rule)
         self._handles[name] = handle
+        if board is not None and metadata is not None:
+            self._presence.track(name, self.create_store(board, {}, access=access), metadata)
         return handle
 
     @property
@@ -240,8 +281,8 @@ class Server:
         self._registry.delete(full_name)
 
     def list_stores(self) -> list[str]:
-        """Full names of the instances that exist now."""
-        return self._registry.names()
+        """Full names of the instances that exist now (built-in ones aside)."""
+        return [n for n in self._registry.names() if not n.startswith(INSPECT_PREFIX + ":")]
 
     @property
     def epoch(self) -> str:
@@ -337,15 +378,24 @@ class Server:
         host: str = "localhost",
         path: str | None = None,
         heartbeat: float = 30.0,
+        *,
+        ssl: SSLContext | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
     ) -> None:
         """Accept WebSocket connections; returns once listening (``self.port`` is set).
 
-        ``path=None`` accepts every path; ``heartbeat=0`` disables keepalive."""
+        ``path=None`` accepts every path; ``heartbeat=0`` disables keepalive.
+        TLS (``wss://``): ``certfile`` (PEM, the certificate and its chain) and
+        ``keyfile``, or ``ssl``, a server ``SSLContext`` of your own (client
+        certificates, say); a file that does not load raises ``ValueError``
+        naming it, here. Serves on the running loop (see :mod:`.loops`)."""
         from .transports import websocket
 
         if self._listener is not None:
             raise RuntimeError("this server is already listening; close() it first")
         _check_heartbeat(heartbeat)
+        context = server_context(ssl, certfile, keyfile)
         self._driver.bind_loop()
         self._listener = await websocket.listen(
             self._driver,
@@ -356,9 +406,11 @@ class Server:
             limits=self._limits,
             compression=self._compression,
             origins=self._origins,
+            ssl=context,
         )
         self.port = next(iter(self._listener.sockets)).getsockname()[1]
-        log.info("listening on ws://%s:%s%s", host, self.port, path or "/")
+        scheme = "ws" if context is None else "wss"
+        log.info("listening on %s://%s:%s%s", scheme, host, self.port, path or "/")
 
     def run(
         self,
@@ -366,28 +418,44 @@ class Server:
         host: str = "localhost",
         path: str | None = None,
         heartbeat: float = 30.0,
+        *,
+        ssl: SSLContext | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
+        loop: LoopChoice = "auto",
     ) -> None:
         """Listen until interrupted (Ctrl-C, or SIGTERM from a process manager),
-        then close cleanly: every client gets 1001 and reconnects at once. Blocks.
+        then close cleanly: every client gets 1001 and reconnects at once, and
+        storage is committed. Blocks.
 
         Meant for a program's main: it prints where it listens and when it
         stopped, and a port already in use ends the program with a message
-        (``SystemExit``) instead of a traceback."""
+        (``SystemExit``) instead of a traceback. The TLS options are
+        :meth:`listen`'s. ``loop``: ``"auto"`` runs on uvloop when it is
+        installed (``pip install hotstate-rx[speed]``), ``"asyncio"`` on the
+        standard loop, ``"uvloop"`` insists."""
+        factory = loop_factory(loop)
+        scheme = "ws" if ssl is None and certfile is None else "wss"
 
         async def serve() -> None:
             terminated = asyncio.Event()
-            # No signal handlers on Windows, nor outside the main thread: Ctrl-C only.
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            # No signal handlers on Windows, nor outside the main thread: Ctrl-C
+            # only (asyncio says so with RuntimeError, uvloop with ValueError).
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
-            await self.listen(port=port, host=host, path=path, heartbeat=heartbeat)
-            print(f"listening on ws://{host}:{self.port}{path or '/'} (Ctrl-C stops)", flush=True)
+            await self.listen(
+                port, host, path, heartbeat, ssl=ssl, certfile=certfile, keyfile=keyfile
+            )
+            where = f"{scheme}://{host}:{self.port}{path or '/'}"
+            print(f"listening on {where} (Ctrl-C stops)", flush=True)
             try:
                 await terminated.wait()
             finally:
                 await self.close()
 
         try:
-            asyncio.run(serve())
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(serve())
         except KeyboardInterrupt:
             pass
         except OSError as exc:

@@ -251,6 +251,11 @@ class StoreRegistry:
             names += [n for n in saved if n not in resident and self.resolve(n) is not None]
         return names
 
+    def resident(self) -> list[InstanceRecord]:
+        """The instances in memory now (for the inspector: read only)."""
+        with self.lock:
+            return list(self._instances.values())
+
     def has(self, full_name: str) -> bool:
         """The instance ``full_name`` exists now (loading it if it hibernates)."""
         if full_name in self._instances:
@@ -258,7 +263,7 @@ class StoreRegistry:
         resolved = self.resolve(full_name) if self._journal is not None else None
         return resolved is not None and self.find(*resolved) is not None
 
-    def resident(self, definition: Definition, key: str | None) -> bool:
+    def in_memory(self, definition: Definition, key: str | None) -> bool:
         """The instance is in memory now (never loads it)."""
         return self.full_name(definition, key) in self._instances
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Label
 
 from apps.todo.tui import TodoApp, TodoTable
 from hotstate_rx.client import Client
@@ -145,6 +146,10 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
                 for page in (page_a, page_b):
                     await expect(page.get_by_text("● connected")).to_be_visible(timeout=WAIT_MS)
                     await expect(page.get_by_text("Nothing to do.")).to_be_visible()
+                for page in (page_a, page_b):  # presence: each sees both names in the room
+                    presence = page.get_by_test_id("presence")
+                    for name in ("Ana", "Bob"):
+                        await expect(presence).to_contain_text(name, timeout=WAIT_MS)
                 await page_b.evaluate("window.demoMarker = 'same document'")
 
                 new_todo = page_a.get_by_placeholder("What needs doing?")
@@ -163,6 +168,8 @@ async def test_readme_demo_syncs_two_browser_pages_and_the_textual_client(
                         break
                     await pilot.pause(0.05)
                 assert task_texts(table) == [text], "the Textual client did not show the todo"
+                here = str(tui.query_one("#presence", Label).render())
+                assert all(name in here for name in ("Ana", "Bob", "Terminal")), here
                 assert tui.status == "connected"
 
                 await page_a.screenshot(path=str(artifacts / "demo_page_a.png"))

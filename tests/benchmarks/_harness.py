@@ -132,6 +132,13 @@ def raise_fd_limit(wanted: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used, from /proc (Linux;
+    10 ms resolution, so measure windows of a second or so)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes() -> int:
     """Resident set size of this process, from /proc (Linux)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -150,6 +157,7 @@ class Child:
         if proc.stdin is None or proc.stdout is None:
             raise ValueError("a helper process needs pipes on stdin and stdout")
         self.name = name
+        self.pid = proc.pid
         self._proc = proc
         self._stdin = proc.stdin
         self._stdout = proc.stdout

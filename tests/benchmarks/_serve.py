@@ -5,6 +5,7 @@
     python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
+    python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
 The hotstate servers keep the default limits but the rate limit, raised out
 of reach: its arithmetic runs on every frame, and never pauses the load.
@@ -36,6 +37,7 @@ from hotstate_rx.protocol import (
     decode_client_message,
     encode,
 )
+from hotstate_rx.server.loops import loop_factory
 from hotstate_rx.server.storage import SQLiteStorage
 
 from ._harness import Parent
@@ -136,4 +138,9 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    argv = sys.argv[1:]
+    loop = "asyncio"
+    if argv[:1] == ["--loop"]:
+        loop, argv = argv[1], argv[2:]
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(main(argv))

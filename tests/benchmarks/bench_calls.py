@@ -12,6 +12,11 @@ interleaved.
 Security's cost, in the same run: the same calls to a server with
 ``authenticate`` and an ``access`` rule on the function, against the plain
 hotstate server (target: at most 5% fewer round trips).
+
+uvloop's gain, in the same run (``pip install hotstate-rx[speed]``): the
+same calls with the server and the client on uvloop, against both on asyncio,
+each measured from a fresh server process and loop, the two loops
+alternating :data:`REPEATS` times.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 
 from hotstate_rx.client import Client
+from hotstate_rx.server.loops import loop_factory
 
-from ._harness import Row, emit, spawn
+from ._harness import Row, cpu_seconds, emit, spawn
 
 ARGS = {"text": "hello", "n": 42}
 IN_FLIGHT = 100
@@ -40,6 +49,14 @@ Call = Callable[[], Awaitable[Any]]
 
 async def rate(call: Call, callers: int) -> float:
     """Completed calls per second with ``callers`` concurrent callers."""
+    return (await timed(call, callers))[0]
+
+
+async def timed(
+    call: Call, callers: int, clocks: Sequence[Callable[[], float]] = ()
+) -> tuple[float, list[float]]:
+    """Completed calls per second with ``callers`` concurrent callers, and how
+    far each of ``clocks`` (CPU seconds, say) advanced per call meanwhile."""
     loop = asyncio.get_running_loop()
     done = 0
     end = 0.0
@@ -53,9 +70,11 @@ async def rate(call: Call, callers: int) -> float:
     end = loop.time() + WARMUP
     await asyncio.gather(*(caller() for _ in range(callers)))
     done, start = 0, loop.time()
+    before = [clock() for clock in clocks]
     end = start + DURATION
     await asyncio.gather(*(caller() for _ in range(callers)))
-    return done / (loop.time() - start)
+    spent = [(clock() - then) / max(done, 1) for clock, then in zip(clocks, before, strict=True)]
+    return done / (loop.time() - start), spent
 
 
 class BareCaller:
@@ -125,8 +144,55 @@ async def measure() -> dict[str, list[float]]:
     return rates
 
 
-async def main() -> None:
-    rates = {k: statistics.median(v) for k, v in (await measure()).items()}
+@dataclass(frozen=True, slots=True)
+class OnLoop:
+    """Calls with both ends on one kind of loop: rate, then CPU µs per call."""
+
+    rate: float
+    server_us: float
+    client_us: float
+
+
+async def on_loop(loop: str) -> tuple[OnLoop, OnLoop]:
+    """Sequential and pipelined calls, the server in a process on ``loop`` and
+    the client on the running loop (the caller makes it the same kind)."""
+    async with spawn("_serve", "--loop", loop, "hotstate-echo") as hot:
+        client = Client()
+        client.connect((await hot.recv())["url"])
+        clocks = (partial(cpu_seconds, hot.pid), time.process_time)
+        try:
+            await asyncio.wait_for(client.ready(), 30)
+            got = []
+            for callers in (1, IN_FLIGHT):
+                per_second, (server, mine) = await timed(
+                    lambda: client.call("echo", ARGS), callers, clocks
+                )
+                got.append(OnLoop(per_second, server * 1e6, mine * 1e6))
+            return got[0], got[1]
+        finally:
+            await client.close()
+
+
+def measure_loops() -> dict[str, tuple[OnLoop, OnLoop]]:
+    """Median figures, sequential and pipelined, on asyncio and on uvloop,
+    the two alternating :data:`REPEATS` times."""
+    runs: dict[str, list[tuple[OnLoop, OnLoop]]] = {"asyncio": [], "uvloop": []}
+    for _ in range(REPEATS):
+        for loop, into in runs.items():
+            with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+                into.append(runner.run(on_loop(loop)))
+    return {
+        loop: (_median(r[0] for r in got), _median(r[1] for r in got)) for loop, got in runs.items()
+    }
+
+
+def _median(runs: Iterable[OnLoop]) -> OnLoop:
+    every = list(runs)
+    return OnLoop(*(statistics.median(getattr(r, f) for r in every) for f in OnLoop.__slots__))
+
+
+def main() -> None:
+    rates = {k: statistics.median(v) for k, v in asyncio.run(measure()).items()}
     bare_seq, hot_seq, bare_pipe, hot_pipe, secure_seq, secure_pipe = rates.values()
     secured = "authenticate + access (baseline: hotstate_rx without)"
     pipelined = f"pipelined ({IN_FLIGHT} in flight)"
@@ -140,7 +206,24 @@ async def main() -> None:
                 "ratio >= 0.95"),
         ]
     )  # fmt: skip
+    try:
+        loops = measure_loops()
+    except ImportError as exc:  # uvloop is an extra
+        print(f"uvloop rows skipped: {exc}")
+        return
+    uvloop = "uvloop at both ends (baseline: hotstate_rx on asyncio)"
+    for index, case in enumerate(("sequential", pipelined)):
+        uv, base = loops["uvloop"][index], loops["asyncio"][index]
+        emit(
+            [
+                Row("calls", f"{case}, {uvloop}", "round trips", uv.rate, "/s", base.rate),
+                Row("calls", f"{case}, {uvloop}", "server CPU per call", uv.server_us, "µs",
+                    base.server_us),
+                Row("calls", f"{case}, {uvloop}", "client CPU per call", uv.client_us, "µs",
+                    base.client_us),
+            ]
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

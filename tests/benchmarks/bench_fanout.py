@@ -23,6 +23,10 @@ Security's cost, in the same run: hotstate_rx with ``authenticate`` and an
 ``access`` rule on the store, against hotstate_rx without (target: at most 5%
 fewer deliveries and at most 5% more server CPU per delivery). Both are asked
 once per connection and subscription, never per patch.
+
+uvloop's gain, in the same run (``pip install hotstate-rx[speed]``): the
+hotstate_rx server on uvloop against the same server on asyncio (the
+receivers stay on asyncio). Every run has a fresh loop of its kind.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from hotstate_rx import Hotstate
 from hotstate_rx.protocol import PatchMessage, ServerHello, Snapshot, encode
+from hotstate_rx.server.loops import LoopChoice, loop_factory
 
 from ._fleet import Fleet
 from ._harness import Row, emit, percentile, raise_fd_limit
@@ -197,24 +202,49 @@ def secure_rows(clients: int, secure: Outcome, hot: Outcome) -> list[Row]:
     ]  # fmt: skip
 
 
+def uvloop_rows(clients: int, uv: Outcome, hot: Outcome) -> list[Row]:
+    case = f"C={clients:,}, server on uvloop (baseline: hotstate_rx on asyncio)"
+    return [
+        Row("fan-out", case, "patches delivered", uv.rate, "/s", hot.rate),
+        Row("fan-out", case, "latency p99", uv.p99_ms, "ms", hot.p99_ms),
+        Row("fan-out", case, "server CPU per delivery", uv.cpu_us, "µs", hot.cpu_us),
+    ]
+
+
 def _accepted(outcome: Outcome) -> str:
     return "yes" if any("deflate" in e for e in outcome.extensions) else "no"
 
 
-async def main() -> None:
+def run_on(loop: LoopChoice, server: Server, clients: int) -> Outcome:
+    """One measurement on a fresh event loop of kind ``loop``."""
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        return runner.run(measure(server, clients))
+
+
+def main() -> None:
     raise_fd_limit()
+    try:
+        loop_factory("uvloop")
+        with_uvloop = True
+    except ImportError as exc:  # uvloop is an extra
+        print(f"uvloop rows skipped: {exc}")
+        with_uvloop = False
     for clients in CLIENT_COUNTS:
-        bare_runs, hot_runs, secure_runs = [], [], []
+        bare_runs, hot_runs, secure_runs, uv_runs = [], [], [], []
         for _ in range(REPEATS):
-            bare_runs.append(await measure(BareServer(), clients))
-            hot_runs.append(await measure(HotstateServer(), clients))
-            secure_runs.append(await measure(HotstateServer(secure=True), clients))
+            bare_runs.append(run_on("asyncio", BareServer(), clients))
+            hot_runs.append(run_on("asyncio", HotstateServer(), clients))
+            secure_runs.append(run_on("asyncio", HotstateServer(secure=True), clients))
+            if with_uvloop:
+                uv_runs.append(run_on("uvloop", HotstateServer(), clients))
         bare, hot = Outcome.median(bare_runs), Outcome.median(hot_runs)
         secure = Outcome.median(secure_runs)
         offered = "permessage-deflate offered by every subscriber; accepted by"
         print(f"C={clients:,}: {offered} hotstate_rx: {_accepted(hot)}, bare: {_accepted(bare)}")
         emit(rows(clients, hot, bare) + secure_rows(clients, secure, hot))
+        if uv_runs:
+            emit(uvloop_rows(clients, Outcome.median(uv_runs), hot))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,9 @@ from hotstate_rx.cli import main
 from hotstate_rx.cli.demo import CHECKOUT, run_demo
 from hotstate_rx.cli.serve import load_server
 from hotstate_rx.client import Client
+
+if TYPE_CHECKING:
+    from conftest import Certificates
 
 SCRIPT = Path(sys.executable).with_name("hotstate")
 STARTUP = 30.0  # a subprocess up and listening (the demo imports NiceGUI)
@@ -148,13 +152,33 @@ def test_serve_a_module_without_a_server_or_whose_import_fails(
     )
 
 
+def test_serve_names_bad_tls_files_and_a_missing_loop_in_one_line(
+    app_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = write_module(app_dir, "chat_tls")
+    status, out, err = run(["serve", f"{name}:server", "--certfile", "missing.pem"], capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith("hotstate serve: cannot load certificate 'missing.pem': No such file")
+    assert err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    status, out, err = run(["serve", f"{name}:server", "--loop", "uvloop"], capsys)
+    assert (status, out) == (2, "")
+    assert (
+        err == "hotstate serve: loop='uvloop' needs uvloop: pip install 'hotstate-rx[speed]'"
+        " (not on Windows)\n"
+    )
+
+
 # --------------------------------------------------------------- inspect, demo
 
 
-def test_inspect_says_it_is_not_there_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(["inspect", "ws://127.0.0.1:4400"], capsys)
-    assert (status, out) == (1, "")
-    assert err.startswith("hotstate inspect: the inspector is not available yet: ")
+def test_inspect_refuses_what_is_not_a_websocket_url(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["inspect", "http://127.0.0.1:4400"], capsys)
+    assert (status, out) == (2, "")
+    assert (
+        err
+        == "hotstate inspect: not a WebSocket URL: 'http://127.0.0.1:4400' (e.g. ws://localhost:4400)\n"
+    )
 
 
 def test_demo_outside_a_checkout_says_what_it_needs(tmp_path: Path) -> None:
@@ -234,6 +258,23 @@ async def test_the_installed_script_serves_a_module_until_ctrl_c(
     seen: list[str] = []
     listening = await lines_until(proc.stdout, r"listening on (ws://127\.0\.0\.1:\d+)/ ", seen)
     async with Client(listening.group(1), reconnect=False) as client:
+        assert await client.call("say", {"text": "hello"}) == 1
+    output = await stop(proc, seen)
+    assert output.endswith("stopped\n") and "Traceback" not in output, output
+
+
+async def test_the_installed_script_serves_wss(
+    script: list[asyncio.subprocess.Process], tmp_path: Path, certificates: Certificates
+) -> None:
+    write_module(tmp_path, "chat")
+    tls = ["--certfile", str(certificates.certfile), "--keyfile", str(certificates.keyfile)]
+    proc = await start(script, "serve", "chat:server", "--host", "127.0.0.1", "--port", "0",
+                       *tls, "--loop", "asyncio", cwd=tmp_path)  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    listening = await lines_until(proc.stdout, r"listening on (wss://127\.0\.0\.1:\d+)/ ", seen)
+    url = listening.group(1)
+    async with Client(url, reconnect=False, ssl=certificates.client_context()) as client:
         assert await client.call("say", {"text": "hello"}) == 1
     output = await stop(proc, seen)
     assert output.endswith("stopped\n") and "Traceback" not in output, output

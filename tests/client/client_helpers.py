@@ -195,7 +195,9 @@ class FakeServer:
 class CuttingProxy:
     """A TCP proxy on loopback whose connections a test can cut, as a network
     would: :meth:`cut` aborts both sides of every pair (no close frame, no
-    FIN handshake); while :meth:`hold` is on, new connections are refused."""
+    FIN handshake); while :meth:`hold` is on, new connections are refused.
+    What it forwards is kept, as an eavesdropper on the path would see it:
+    :attr:`upstream` (client to server) and :attr:`downstream`."""
 
     def __init__(self, target_port: int) -> None:
         self._target = target_port
@@ -205,6 +207,8 @@ class CuttingProxy:
         self._server: asyncio.Server | None = None
         self.connections = 0
         self.port = 0
+        self.upstream = bytearray()
+        self.downstream = bytearray()
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -244,15 +248,19 @@ class CuttingProxy:
         self.connections += 1
         pair = (writer, up_writer)
         self._pairs.add(pair)
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.get_running_loop().create_task(_pipe(source, sink))
+        for source, sink, tap in (
+            (reader, up_writer, self.upstream),
+            (up_reader, writer, self.downstream),
+        ):
+            task = asyncio.get_running_loop().create_task(_pipe(source, sink, tap))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, tap: bytearray) -> None:
     try:
         while data := await source.read(65536):
+            tap += data
             sink.write(data)
             await sink.drain()
     except (ConnectionError, OSError):

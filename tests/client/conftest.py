@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from client_helpers import CuttingProxy, FakeServer, MakeClient, ServeClient, StartServer
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
+
+if TYPE_CHECKING:
+    from conftest import Certificates  # fixture types only: several conftest modules exist
 
 
 @pytest.fixture
@@ -38,7 +41,8 @@ async def make_client() -> AsyncIterator[MakeClient]:
 async def start_server() -> AsyncIterator[StartServer]:
     """``await start_server(setup, port=0, **server_options)`` -> (server, url): a real server,
     set up by ``setup(server)`` and listening on loopback; closed at teardown
-    (closing twice is fine, for tests that stop it themselves)."""
+    (closing twice is fine, for tests that stop it themselves). ``tls``:
+    :class:`~conftest.Certificates` to serve ``wss://`` with."""
     servers: list[Server] = []
 
     async def start(
@@ -46,14 +50,16 @@ async def start_server() -> AsyncIterator[StartServer]:
         *,
         port: int = 0,
         heartbeat: float = 30.0,
+        tls: Certificates | None = None,
         **options: Any,
     ) -> tuple[Server, str]:
         server = Server(**options)
         servers.append(server)
         if setup is not None:
             setup(server)
-        await server.listen(port=port, host="127.0.0.1", heartbeat=heartbeat)
-        return server, f"ws://127.0.0.1:{server.port}"
+        files = {} if tls is None else {"certfile": tls.certfile, "keyfile": tls.keyfile}
+        await server.listen(port=port, host="127.0.0.1", heartbeat=heartbeat, **files)
+        return server, f"{'ws' if tls is None else 'wss'}://127.0.0.1:{server.port}"
 
     yield start
     for server in servers:

@@ -47,6 +47,10 @@ class Peer(Protocol):
 
     def send(self, frame: bytes) -> None: ...
 
+    @property
+    def queued(self) -> int:
+        """Bytes queued for this connection and not yet gone, everything counted."""
+
     def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close with ``code``. If that is not over
         within ``close_timeout`` (a peer that stopped reading), drop the

@@ -30,6 +30,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
+from ssl import SSLContext
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -41,6 +43,7 @@ from ...net.batching import Batcher, Outbox, binary_frame
 from ..access import ConnectInfo, OriginPolicy
 from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
+from ..tls import HANDSHAKE_TIMEOUT
 from . import FLOW_LIMIT, Acceptor
 
 __all__ = ["MAX_QUEUE", "WebSocketPeer", "listen"]
@@ -64,6 +67,10 @@ class WebSocketPeer:
 
     def send(self, frame: bytes) -> None:
         self.send_many((self,), frame)
+
+    @property
+    def queued(self) -> int:
+        return self.outbox.queued
 
     @classmethod
     def send_many(cls, peers: Sequence[WebSocketPeer], frame: bytes) -> None:
@@ -112,10 +119,17 @@ async def listen(
     limits: Limits,
     compression: str | None,
     origins: OriginPolicy,
+    ssl: SSLContext | None = None,
 ) -> Server:
-    """Start accepting connections for ``acceptor``; returns the running websockets server."""
+    """Start accepting connections for ``acceptor``; returns the running websockets server.
+
+    With ``ssl``, ``wss://``: frames are still written to ``ws.transport``,
+    which is then asyncio's TLS transport, encrypting what it is given."""
 
     batcher = Batcher(asyncio.get_running_loop())
+    tls: dict[str, Any] = {}
+    if ssl is not None:
+        tls = {"ssl": ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
 
     async def handler(ws: ServerConnection) -> None:
         peer = WebSocketPeer(ws, limits, batcher)
@@ -155,6 +169,7 @@ async def listen(
         close_timeout=limits.close_timeout,
         compression=compression,
         ping_interval=None,
+        **tls,
     )
 
 
