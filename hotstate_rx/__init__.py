@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from .server.access import ConnectInfo as ConnectInfo
     from .server.handle import InstanceHandle as InstanceHandle
     from .server.handle import StoreHandle as StoreHandle
+    from .server.limits import Limits as Limits
+    from .server.limits import RateLimit as RateLimit
     from .server.server import Hotstate as Hotstate
     from .server.server import Server as Server
     from .server.storage.base import Storage as Storage
@@ -72,8 +74,10 @@ _EXPORTS = {
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",
+    "Limits": ".server.limits",
     "PatchError": ".errors",
     "ProtocolError": ".errors",
+    "RateLimit": ".server.limits",
     "Removed": ".server.store",
     "RpcError": ".errors",
     "RpcTimeout": ".errors",

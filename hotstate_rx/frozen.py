@@ -18,6 +18,8 @@ subclasses), and values whose type is exactly ``str``, ``int``, ``float``
 (finite) or ``bool``, or ``None``. Subclasses of ``str``/``int``/``float``
 (enums, numpy scalars) are refused: they would not come back as themselves
 from the wire, so the server's and the clients' states would differ in type.
+Containers nest at most :data:`MAX_DEPTH` levels: both walks here recurse, and
+a value from the network must get a clear error, never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ JSON: TypeAlias = Any
 """A JSON-like value: dict with str keys, list, str, int, float, bool, None
 (frozen, once it is part of a state). An alias for readers: Python's type
 system cannot express the recursion without making every caller cast."""
+
+MAX_DEPTH = 256
+"""How deeply containers may nest in a value :func:`freeze` accepts and
+:func:`thaw` copies (a scalar or ``[]`` is depth 0, ``[[]]`` depth 1). Far
+beyond real states, and far below Python's recursion limit (one frame per
+level), so that a hostile frame of nested arrays is refused, not a crash."""
 
 _HINT = "change it with store.update(...) / store.mutate() or produce(state, recipe)"
 
@@ -87,7 +95,7 @@ class _NotJSON(Exception):
         self.tokens: list[str] = []
 
 
-def _freeze(value: Any) -> Any:
+def _freeze(value: Any, depth: int) -> Any:
     t = type(value)
     if t in _SCALARS or t is FrozenDict or t is FrozenList:
         return value
@@ -95,6 +103,8 @@ def _freeze(value: Any) -> Any:
         if math.isfinite(value):
             return value
         raise _NotJSON(f"float {value!r}")
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise _NotJSON(f"containers nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         out = FrozenDict()
         setitem = dict.__setitem__
@@ -103,7 +113,7 @@ def _freeze(value: Any) -> Any:
                 err = _NotJSON(f"object key must be str, not {type(k).__name__} {k!r}")
                 raise err
             try:
-                setitem(out, k, _freeze(v))
+                setitem(out, k, _freeze(v, depth + 1))
             except _NotJSON as err:
                 err.tokens.append(k)
                 raise
@@ -113,7 +123,7 @@ def _freeze(value: Any) -> Any:
         append = list.append
         for i, v in enumerate(value):
             try:
-                append(out_list, _freeze(v))
+                append(out_list, _freeze(v, depth + 1))
             except _NotJSON as err:
                 err.tokens.append(str(i))
                 raise
@@ -131,21 +141,40 @@ def freeze(value: Any, path: str = "") -> Any:
     contents were checked when they were made, and this is what keeps storing
     an unchanged subtree O(1). ``path`` is the JSON Pointer where the value is
     going, used in the error message. Raises ``TypeError`` naming the pointer
-    of the first offending value, e.g. ``not a JSON value at /items/0/tags: set``.
+    of the first offending value, e.g. ``not a JSON value at /items/0/tags: set``,
+    and refuses containers nested deeper than :data:`MAX_DEPTH` the same way.
     """
     try:
-        return _freeze(value)
+        return _freeze(value, 0)
     except _NotJSON as err:
         where = path + "".join("/" + escape_token(t) for t in reversed(err.tokens))
         raise TypeError(f"not a JSON value at {where or 'the root'}: {err.what}") from None
 
 
 def thaw(value: Any) -> Any:
-    """Return a plain, mutable deep copy (``dict``/``list``) of a JSON value."""
+    """Return a plain, mutable deep copy (``dict``/``list``) of a JSON value.
+
+    Raises ``ValueError`` for containers nested deeper than :data:`MAX_DEPTH`
+    (only a value that never went through :func:`freeze` can be, such as one
+    decoded from a hostile peer)."""
+    return _thaw(value, 0)
+
+
+def _thaw(value: Any, depth: int) -> Any:
     if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels")
+        out = {}
+        for k, v in value.items():
+            out[k] = _thaw(v, depth + 1)
+        return out
     if isinstance(value, list):
-        return [thaw(v) for v in value]
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels")
+        out_list = []
+        for v in value:  # a loop, not a comprehension: one frame per level on 3.11
+            out_list.append(_thaw(v, depth + 1))
+        return out_list
     return value
 
 
@@ -155,4 +184,4 @@ def is_frozen(value: Any) -> bool:
     return t is FrozenDict or t is FrozenList or t in _SCALARS or t is float
 
 
-__all__ = ["FrozenDict", "FrozenList", "freeze", "is_frozen", "thaw"]
+__all__ = ["MAX_DEPTH", "FrozenDict", "FrozenList", "freeze", "is_frozen", "thaw"]

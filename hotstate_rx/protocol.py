@@ -9,7 +9,12 @@ compare whole messages and lists of messages.
 Decoding never trusts the peer: a frame that is not a map, has an unknown
 ``"t"``, lacks a key or has a key of the wrong type raises
 :class:`~hotstate_rx.errors.ProtocolError` naming the problem, and the caller
-decides what happens to the connection.
+decides what happens to the connection. A server reads a client's frame in
+two steps (:func:`decode_client_envelope`): everything but a call's arguments
+first, for the price of a scan of the bytes, so that it can refuse a call
+(an unknown function, a limit) before it pays for decoding and validating
+the arguments (:meth:`RawCall.decode`), which costs up to about a
+microsecond per byte of nested containers.
 """
 
 from __future__ import annotations
@@ -79,6 +84,38 @@ class Call:
     name: str
     args: JSON = None
     resent: bool = False
+
+
+@dataclass(slots=True)
+class RawCall:
+    """A :class:`Call` as a server first reads it, its arguments not yet
+    validated: decoded (``args``) when the frame was small, still the
+    MessagePack bytes the client sent (``encoded_args``) when it was large.
+
+    Cheap to make whatever the arguments hold; :meth:`decode` does the
+    expensive part, once the server knows it will run the call. Read-only by
+    convention, not frozen: one is made per call frame, and a frozen
+    dataclass costs three times as much to build."""
+
+    id: int
+    name: str
+    args: Any = None
+    encoded_args: bytes | None = None
+    resent: bool = False
+
+    def decode(self) -> Call:
+        """The call with its arguments validated as JSON and frozen;
+        ``ProtocolError`` when they are not JSON."""
+        args = self.args
+        if self.encoded_args is not None:
+            try:
+                args = msgpack.unpackb(self.encoded_args, raw=False, strict_map_key=True)
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                raise ProtocolError(f"'rpc' message: args is not JSON: {exc}") from None
+        try:
+            return Call(self.id, self.name, freeze(args), self.resent)
+        except TypeError as exc:
+            raise ProtocolError(f"'rpc' message: args is not JSON: {clip(str(exc))}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -291,9 +328,16 @@ def encode_event(channel: str, packed: bytes, seq: int | None = None) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-def _unpack(frame: bytes | bytearray | memoryview | str, *, frozen: bool) -> Mapping[str, Any]:
-    if isinstance(frame, str):
-        raise ProtocolError("expected a binary frame, got a text frame")
+SMALL_FRAME = 16 << 10
+"""Client frames up to this size are decoded whole at once (under a
+millisecond whatever they hold); larger ones are scanned first
+(:func:`decode_client_envelope`)."""
+
+
+def _unpack(frame: bytes | bytearray | memoryview, *, frozen: bool) -> Mapping[str, Any]:
+    """The map a frame holds; with ``frozen``, containers are frozen as they are
+    built. MessagePack's C decoder nests at most 1024 levels: deeper raises,
+    it never recurses in Python."""
     try:
         if frozen:
             obj = msgpack.unpackb(
@@ -308,30 +352,88 @@ def _unpack(frame: bytes | bytearray | memoryview | str, *, frozen: bool) -> Map
     return obj
 
 
+_MAPS = frozenset({*range(0x80, 0x90), 0xDE, 0xDF})
+_ARRAYS = frozenset({*range(0x90, 0xA0), 0xDC, 0xDD})
+
+
+def _envelope(frame: bytes | bytearray | memoryview) -> tuple[dict[str, Any], bytes | None]:
+    """The top-level map of a client frame with every container value left
+    undecoded (an empty ``{}``/``[]`` stands for it: its type is all a field
+    check needs), and apart, the raw bytes under ``"a"`` (a call's arguments).
+    One pass of MessagePack's C scanner whatever the frame holds, so a frame
+    costs little until its arguments are decoded."""
+    size = len(frame)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(size, 1))
+    unpacker.feed(frame)
+    try:
+        if size and frame[0] not in _MAPS:
+            unpacker.skip()  # well-formed, but not a map?
+            raise ProtocolError(f"a frame must hold a map, got {_kind(frame[0])}")
+        fields: dict[str, Any] = {}
+        args: bytes | None = None
+        for _ in range(unpacker.read_map_header()):
+            start = unpacker.tell()
+            if frame[start] in _MAPS or frame[start] in _ARRAYS:
+                raise ProtocolError("malformed MessagePack frame: map keys must be strings")
+            key = unpacker.unpack()
+            if type(key) is not str:
+                raise ProtocolError("malformed MessagePack frame: map keys must be strings")
+            start = unpacker.tell()
+            first = frame[start]
+            if key == "a":
+                unpacker.skip()
+                args = bytes(frame[start : unpacker.tell()])
+            elif first in _MAPS or first in _ARRAYS:
+                unpacker.skip()
+                fields[key] = {} if first in _MAPS else []
+            else:
+                fields[key] = unpacker.unpack()
+    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+        raise ProtocolError(f"malformed MessagePack frame: {exc or type(exc).__name__}") from None
+    if unpacker.tell() != size:
+        raise ProtocolError("malformed MessagePack frame: extra data after the map")
+    return fields, args
+
+
+def _kind(first: int) -> str:
+    """The Python type a MessagePack value decodes to, from its first byte."""
+    if first in _ARRAYS:
+        return "list"
+    if first <= 0x7F or first >= 0xE0 or 0xCC <= first <= 0xD3:
+        return "int"
+    if 0xA0 <= first <= 0xBF or 0xD9 <= first <= 0xDB:
+        return "str"
+    kinds = {0xC0: "NoneType", 0xC2: "bool", 0xC3: "bool", 0xCA: "float", 0xCB: "float"}
+    return kinds.get(first, "bytes" if 0xC4 <= first <= 0xC6 else "ExtType")
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters: peer-chosen strings (names, paths)
+    go into error messages and logs, never at their full, unbounded length."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _field(m: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
     try:
         value = m[key]
     except KeyError:
-        raise ProtocolError(f"{m.get('t')!r} message lacks {what} (key {key!r})") from None
+        raise ProtocolError(f"{_tag(m)} message lacks {what} (key {key!r})") from None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ProtocolError(
-            f"{m.get('t')!r} message has a {type(value).__name__} for {what} (key {key!r})"
+            f"{_tag(m)} message has a {type(value).__name__} for {what} (key {key!r})"
         )
     return value
+
+
+def _tag(m: Mapping[str, Any]) -> str:
+    return clip(repr(m.get("t")), 40)
 
 
 def _name(m: Mapping[str, Any], key: str, what: str) -> str:
     value = _field(m, key, str, what)
     if not value:
-        raise ProtocolError(f"{m.get('t')!r} message has an empty {what}")
+        raise ProtocolError(f"{_tag(m)} message has an empty {what}")
     return value
-
-
-def _json(m: Mapping[str, Any], key: str, what: str) -> JSON:
-    try:
-        return freeze(m.get(key))
-    except TypeError as exc:
-        raise ProtocolError(f"{m.get('t')!r} message: {what} is not JSON: {exc}") from None
 
 
 def _version(m: Mapping[str, Any]) -> int:
@@ -353,11 +455,11 @@ def _cause(m: Mapping[str, Any]) -> Cause | None:
         or not isinstance(cause[1], int)
         or isinstance(cause[1], bool)
     ):
-        raise ProtocolError(f"{m.get('t')!r} message has a malformed cause (key 'c')")
+        raise ProtocolError(f"{_tag(m)} message has a malformed cause (key 'c')")
     return (cause[0], cause[1])
 
 
-_CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
+_CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
     "hello": lambda m: ClientHello(
         _version(m),
         _optional(m, "tk", str, "token"),
@@ -370,11 +472,11 @@ _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
         _optional(m, "e", str, "store epoch"),
     ),
     "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
-    "rpc": lambda m: Call(
+    "rpc": lambda m: RawCall(
         _field(m, "i", int, "call id"),
         _name(m, "n", "function name"),
-        _json(m, "a", "args"),
-        bool(_optional(m, "rs", bool, "resent flag")),
+        m.get("a"),
+        resent=bool(_optional(m, "rs", bool, "resent flag")),
     ),
     "ping": lambda m: Ping(),
     "pong": lambda m: Pong(),
@@ -424,35 +526,51 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
 _M = TypeVar("_M")
 
 
-def _decode(
-    frame: bytes | bytearray | memoryview | str,
-    table: Mapping[str, Callable[[Mapping[str, Any]], _M]],
-    frozen: bool,
-) -> _M:
-    m = _unpack(frame, frozen=frozen)
+def _decode(m: Mapping[str, Any], table: Mapping[str, Callable[[Mapping[str, Any]], _M]]) -> _M:
     tag = m.get("t")
     decoder = table.get(tag) if isinstance(tag, str) else None
     if decoder is None:
-        raise ProtocolError(f"unknown message type {tag!r}")
+        raise ProtocolError(f"unknown message type {_tag(m)}")
     return decoder(m)
+
+
+def decode_client_envelope(
+    frame: bytes | bytearray | memoryview | str,
+) -> ClientMessage | RawCall:
+    """Decode and validate a frame a client sent, except a call's arguments:
+    an ``rpc`` frame gives an :class:`RawCall`. Its cost does not depend
+    on what the arguments hold. Anything malformed raises ``ProtocolError``."""
+    if isinstance(frame, str):
+        raise ProtocolError("expected a binary frame, got a text frame")
+    if len(frame) <= SMALL_FRAME:
+        return _decode(_unpack(frame, frozen=False), _CLIENT)
+    fields, args = _envelope(frame)
+    msg = _decode(fields, _CLIENT)
+    if args is not None and isinstance(msg, RawCall):
+        return RawCall(msg.id, msg.name, encoded_args=args, resent=msg.resent)
+    return msg
 
 
 def decode_client_message(frame: bytes | bytearray | memoryview | str) -> ClientMessage:
     """Decode and validate a frame a client sent. Arguments of calls are
     validated as JSON and frozen; anything else raises ProtocolError."""
-    return _decode(frame, _CLIENT, frozen=False)
+    msg = decode_client_envelope(frame)
+    return msg.decode() if isinstance(msg, RawCall) else msg
 
 
 def decode_server_message(frame: bytes | bytearray | memoryview | str) -> ServerMessage:
     """Decode a frame the server sent. Containers come back frozen
     (FrozenDict/FrozenList), so snapshots are immutable without a second walk."""
-    return _decode(frame, _SERVER, frozen=True)
+    if isinstance(frame, str):
+        raise ProtocolError("expected a binary frame, got a text frame")
+    return _decode(_unpack(frame, frozen=True), _SERVER)
 
 
 __all__ = [
     "ERROR_CODES",
     "PROTOCOL_VERSION",
     "RESUMABLE_CLOSES",
+    "SMALL_FRAME",
     "Call",
     "Cause",
     "ClientHello",
@@ -464,12 +582,15 @@ __all__ = [
     "PatchMessage",
     "Ping",
     "Pong",
+    "RawCall",
     "Result",
     "ServerHello",
     "ServerMessage",
     "Snapshot",
     "Subscribe",
     "Unsubscribe",
+    "clip",
+    "decode_client_envelope",
     "decode_client_message",
     "decode_server_message",
     "encode",

@@ -583,8 +583,14 @@ class ClientCore:
         actions = [] if store is None else self._refresh(store)
         if msg.error is not None:
             actions.append(Settle(msg.id, error=RpcError(msg.error, function=call.name)))
+            return actions
+        try:
+            value = thaw(msg.value)
+        except ValueError as exc:  # nested deeper than MAX_DEPTH: a hostile or broken server
+            error = ProtocolError(f"the result of {call.name!r} cannot be used: {exc}")
+            actions += [Settle(msg.id, error=error), Emit("error", error)]
         else:
-            actions.append(Settle(msg.id, value=thaw(msg.value)))
+            actions.append(Settle(msg.id, value=value))
         return actions
 
     def _on_error(self, msg: ErrorMessage) -> list[Action]:
@@ -594,7 +600,7 @@ class ClientCore:
             if self.status is ConnectionStatus.DISCONNECTED:  # gave up while the socket closes
                 return []
             return self._refused(msg.message)
-        if msg.code == "subscribe":
+        if msg.code == "subscribe" or (msg.code == "limit" and msg.store is not None):
             error = SubscriptionError(msg.message, msg.store)
             if msg.store is None or msg.store not in self._stores:
                 return [Emit("error", error)]

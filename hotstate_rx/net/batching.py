@@ -46,7 +46,12 @@ Undocumented attributes of ``websockets.asyncio.connection.Connection``:
   it ``OPEN``? the very test ``broadcast`` makes), ``.side`` (clients mask,
   RFC 6455 §5.3) and ``.extensions`` (negotiated during the handshake and
   fixed afterwards, so read once per outbox).
-- ``.transport``, the asyncio transport, which we write to.
+- ``.transport``, the asyncio transport, which we write to (and whose
+  ``get_write_buffer_size()`` counts what waits for the peer).
+- ``.drain()``, the coroutine its own sends use for flow control: it returns
+  at once unless the transport paused writing (its buffer passed the
+  high-water mark, our writes included), then once it resumed or the
+  connection was lost.
 
 One behaviour, which is what makes writing behind websockets' back safe:
 
@@ -135,16 +140,32 @@ class Outbox:
     then.
     """
 
-    __slots__ = ("_bare", "_batcher", "_epoch", "_held", "_mask", "_protocol", "ws")
+    __slots__ = ("_bare", "_batcher", "_epoch", "_held", "_held_bytes", "_mask", "_protocol", "ws")
 
     def __init__(self, ws: Connection, batcher: Batcher) -> None:
         self.ws = ws
         self._batcher = batcher
         self._epoch = -1
         self._held: list[bytes] = []
+        self._held_bytes = 0
         protocol = self._protocol = ws.protocol
         self._mask = protocol.side is CLIENT  # RFC 6455 §5.3: clients mask, servers don't
         self._bare = not protocol.extensions  # fixed once the handshake is over
+
+    @property
+    def queued(self) -> int:
+        """Bytes written to this connection that have not left the process yet:
+        the frames held for the next iteration and the transport's write buffer
+        (websockets' own writes, pongs and the close frame, included)."""
+        return self._held_bytes + self.ws.transport.get_write_buffer_size()
+
+    async def drained(self) -> None:
+        """Write what is held, then return once the transport is below its
+        high-water mark (at once if it is), or the connection is lost; raises
+        what ended the connection, if anything did. For flow control: read no
+        more requests from a peer that does not read its answers."""
+        self.flush()
+        await self.ws.drain()
 
     @property
     def plain(self) -> bool:
@@ -170,9 +191,11 @@ class Outbox:
             if not self._held:
                 batcher._pending.append(self)
             self._held.append(frame)
+            self._held_bytes += len(frame)
 
     def flush(self) -> None:
         """Write what is held now (before closing, say); dropped if no longer open."""
         held, self._held = self._held, []
+        self._held_bytes = 0
         if held and self._protocol.state is OPEN:
             self.ws.transport.write(b"".join(held))

@@ -15,6 +15,8 @@ Rooms, pure first:
 - :mod:`.storage` — the :class:`Storage` interface (pure), its backends
   (memory, SQLite), the journal of changes on their way (pure) and the
   writer thread.
+- :mod:`.limits` — what one client may cost: the options of the bounds the
+  hub, the sessions and the transports enforce (pure).
 
 Then the I/O, thin:
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from .access import ConnectInfo as ConnectInfo
     from .handle import InstanceHandle as InstanceHandle
     from .handle import StoreHandle as StoreHandle
+    from .limits import Limits as Limits
+    from .limits import RateLimit as RateLimit
     from .server import Hotstate as Hotstate
     from .server import Server as Server
     from .storage.base import Storage as Storage
@@ -47,6 +51,8 @@ _EXPORTS = {
     "ConnectInfo": ".access",
     "Change": ".store",
     "Hotstate": ".server",
+    "Limits": ".limits",
+    "RateLimit": ".limits",
     "Removed": ".store",
     "Server": ".server",
     "InstanceHandle": ".handle",

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .access import CallContext
 from .session import Session
+
+if TYPE_CHECKING:
+    from .hub import Invoke
 
 __all__ = ["ClientRecord", "EventBuffer", "ResultCache", "Resume"]
 
@@ -131,5 +134,6 @@ class ClientRecord(Generic[C]):
     results: ResultCache
     parked_until: float | None = None
     """Set while the connection is gone: the session ends at that time."""
-    running: set[int] = field(default_factory=set)
-    """The ids of the calls whose handlers run now."""
+    running: dict[int, tuple[Invoke[C], float]] = field(default_factory=dict)
+    """The calls that run now (or whose answer waits for storage): id -> (the
+    :class:`~.hub.Invoke`, its deadline; infinite once its handler is over)."""

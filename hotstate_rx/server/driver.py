@@ -3,9 +3,10 @@
 It binds the event loop, accepts peers from the transports (it is their
 :class:`~hotstate_rx.server.transports.Acceptor`), arms one timer per
 connection at the hub's deadline, runs functions and ``authenticate``
-(awaiting async ones in tasks it owns; a connection's pending
-``authenticate`` is cancelled when it goes), and performs the hub's actions.
-Every rule is in the hub.
+(async ones in tasks it owns: one per running call, cancelled when the hub
+says so; a connection's pending ``authenticate`` is cancelled when it goes),
+tells each transport how long to stop reading (the hub's rate limit), and
+performs the hub's actions. Every rule is in the hub.
 
 Threads: store mutations may come from any thread. Their notifications go
 through the registry's one ordered queue, which the driver drains on its
@@ -26,10 +27,20 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from .access import ConnectInfo
-from .hub import Authenticate, Disconnect, HubAction, HubCore, Invoke, Transmit
+from .hub import (
+    Authenticate,
+    Cancel,
+    Disconnect,
+    HubAction,
+    HubCore,
+    Invoke,
+    ThrottleReads,
+    Transmit,
+)
 from .session import CLOSE_GOING_AWAY
 from .store import CAUSE, StoreRegistry
 from .transports import Peer
@@ -48,7 +59,7 @@ class PeerLink:
     """One connection: the key the hub knows it by, and the
     :class:`~hotstate_rx.server.transports.Link` its transport reports to."""
 
-    __slots__ = ("authenticating", "driver", "info", "peer", "timer")
+    __slots__ = ("authenticating", "driver", "info", "pause", "peer", "timer")
 
     def __init__(self, driver: LoopDriver, peer: Peer, info: ConnectInfo | None = None) -> None:
         self.driver = driver
@@ -57,9 +68,11 @@ class PeerLink:
         """The upgrade request (the inspector shows its address)."""
         self.timer: asyncio.TimerHandle | None = None
         self.authenticating: asyncio.Future[Any] | None = None
+        self.pause = 0.0
+        """Seconds the transport waits before its next read (set per frame)."""
 
-    def receive(self, frame: bytes | str) -> None:
-        self.driver.received(self, frame)
+    def receive(self, frame: bytes | str) -> float:
+        return self.driver.received(self, frame)
 
     def lost(self, code: int | None = None) -> None:
         self.driver.lost(self, code)
@@ -71,7 +84,10 @@ class LoopDriver:
     def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
         self._hub = hub
         self._registry = registry
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._calls: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
+        """The running async calls, by connection and call id."""
+        self._tasks: set[asyncio.Future[Any]] = set()
+        """The running ``authenticate`` calls."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._hibernation: asyncio.TimerHandle | None = None
@@ -148,8 +164,13 @@ class LoopDriver:
         self._arm(link)
         return link
 
-    def received(self, link: PeerLink, frame: bytes | str) -> None:
+    def received(self, link: PeerLink, frame: bytes | str) -> float:
+        """A frame from ``link``; the seconds its transport must wait before reading on."""
+        link.pause = 0.0
         self._perform(self._hub.receive(link, frame, self._now()))
+        if link.timer is None:  # no heartbeat: a resumed session's calls may need one
+            self._rearm(link)
+        return link.pause
 
     def lost(self, link: PeerLink, code: int | None = None) -> None:
         if link.timer is not None:
@@ -180,6 +201,16 @@ class LoopDriver:
         if deadline is not None and self._loop is not None:
             link.timer = self._loop.call_at(deadline, self._tick, link)
 
+    def _rearm(self, link: PeerLink) -> None:
+        """The hub's deadline for ``link`` may have come closer (a call started)."""
+        deadline = self._hub.next_deadline(link)
+        timer = link.timer
+        if deadline is not None and (timer is None or deadline < timer.when()):
+            if timer is not None:
+                timer.cancel()
+            link.timer = None
+            self._arm(link)
+
     def _tick(self, link: PeerLink) -> None:
         link.timer = None
         self._perform(self._hub.tick(link, self._now()))
@@ -192,7 +223,7 @@ class LoopDriver:
         """Close every connection (1001) and cancel the running calls."""
         for link in self._hub.connections:
             link.peer.close(CLOSE_GOING_AWAY, "server closing")
-        tasks = list(self._tasks)
+        tasks = [*self._calls.values(), *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -219,10 +250,16 @@ class LoopDriver:
             match action:
                 case Transmit(targets, frame):
                     _send_all(targets, frame)
-                case Disconnect(link, code, reason):
-                    link.peer.close(code, reason)
                 case Invoke():
                     self._invoke(action)
+                case ThrottleReads(link, seconds):
+                    link.pause = seconds
+                case Cancel(link, call_id):
+                    task = self._calls.pop((link, call_id), None)
+                    if task is not None:
+                        task.cancel()
+                case Disconnect(link, code, reason):
+                    link.peer.close(code, reason)
                 case Authenticate():
                     self._authenticate(action)
 
@@ -233,7 +270,11 @@ class LoopDriver:
         try:
             value = invoked.function(invoked.call.args, invoked.context)
             if inspect.isawaitable(value):
-                self._spawn(self._finish(invoked, value, started))  # inherits the cause
+                task = asyncio.ensure_future(value)  # the task inherits the cause
+                link = invoked.conn
+                self._calls[link, invoked.call.id] = task
+                task.add_done_callback(partial(self._finished, invoked, started))
+                self._rearm(link)  # its deadline may be the connection's next one
                 return
         except Exception as exc:
             error = exc
@@ -245,17 +286,22 @@ class LoopDriver:
         else:
             self._perform(self._hub.raised(invoked, error))
 
-    async def _finish(
-        self, invoked: Invoke[PeerLink], pending: Awaitable[Any], started: float
+    def _finished(
+        self, invoked: Invoke[PeerLink], started: float, task: asyncio.Future[Any]
     ) -> None:
-        try:
-            value = await pending
-        except Exception as exc:
-            self._timed(invoked, started, exc)
-            self._perform(self._hub.raised(invoked, exc))
-        else:
+        key = (invoked.conn, invoked.call.id)
+        if self._calls.get(key) is task:
+            del self._calls[key]
+        if task.cancelled():
+            return  # the hub cancelled it, and answered the caller if one waits
+        exc = task.exception()
+        if exc is None:
             self._timed(invoked, started, None)
-            self._perform(self._hub.returned(invoked, value))
+            self._perform(self._hub.returned(invoked, task.result()))
+        else:  # a BaseException (SystemExit...) also stops the loop: still answer the caller
+            error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+            self._timed(invoked, started, error)
+            self._perform(self._hub.raised(invoked, error))
 
     def _timed(self, invoked: Invoke[PeerLink], started: float, error: Exception | None) -> None:
         if self.on_call is not None:

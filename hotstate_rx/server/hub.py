@@ -7,7 +7,8 @@ arrived, a connection's timer fired, a connection was lost, a function
 returned or raised, store changes are waiting, parked sessions may expire.
 It answers with the I/O to perform, in order: :class:`Transmit` bytes,
 :class:`Disconnect` a connection, :class:`Invoke` a function,
-:class:`Authenticate` a client. It decides:
+:class:`Authenticate` a client, :class:`Cancel` a running call,
+:class:`ThrottleReads` a connection. It decides:
 
 - who is in: with ``authenticate``, a client that said hello is served
   nothing (no hello back, no snapshot, no call, no event, broadcasts
@@ -32,6 +33,13 @@ It answers with the I/O to perform, in order: :class:`Transmit` bytes,
   driver reports commits with :meth:`HubCore.committed`;
 - which function a call runs, what the caller gets back, and that one call
   id runs once per session;
+- what one client may cost (its :class:`~.limits.Limits`): subscriptions
+  and running calls per session, call deadlines, instances per dynamic
+  store, instance names, and the release of the transient instances that
+  only its subscriptions kept alive. Cheap checks come before expensive
+  work: a call's arguments are decoded only once it will run. A session's
+  calls are cancelled when it ends (a parked one's run on, within their
+  deadline, for the client that may resume);
 - sessions (:mod:`.clients`): a connection that drops without saying goodbye
   is *parked* for the resume window — its subscriptions held, events and
   results kept — and a client that comes back with the session's token (as
@@ -55,9 +63,9 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from ..errors import RpcError, Unauthorized
+from ..errors import ProtocolError, RpcError, Unauthorized
 from ..frozen import JSON, freeze
 from ..protocol import (
     RESUMABLE_CLOSES,
@@ -66,10 +74,12 @@ from ..protocol import (
     Deleted,
     ErrorMessage,
     PatchMessage,
+    RawCall,
     Result,
     ServerHello,
     ServerMessage,
     Snapshot,
+    clip,
     encode,
     encode_event,
     pack_value,
@@ -79,10 +89,12 @@ from .clients import ClientRecord, EventBuffer, ResultCache, Resume
 from .functions import Function, FunctionTable
 from .history import History, PatchLogs
 from .lifecycle import LifecycleEvents
+from .limits import Limits, check_instance_key
 from .session import (
     CLOSE_DISCONNECTED,
     CLOSE_INTERNAL,
     CLOSE_NORMAL,
+    DEFAULT_LIMITS,
     AuthenticateRequested,
     CallRequested,
     Close,
@@ -91,18 +103,23 @@ from .session import (
     Reply,
     Session,
     SubscribeRequested,
+    Throttle,
     UnsubscribeRequested,
 )
 from .session import Action as SessionAction
-from .store import Change, Removed, StoreRegistry
+from .store import Change, Definition, Removed, StoreRegistry
 
 __all__ = [
+    "CALL_TIMEOUT",
     "FORBIDDEN",
+    "TOO_MANY_CALLS",
     "Authenticate",
+    "Cancel",
     "Disconnect",
     "HubAction",
     "HubCore",
     "Invoke",
+    "ThrottleReads",
     "Transmit",
     "encode_value",
 ]
@@ -114,6 +131,9 @@ C = TypeVar("C")
 FORBIDDEN = "forbidden"
 """The message of a subscription or a call that an ``access`` rule refused."""
 
+
+_NEVER = float("inf")
+"""The deadline of a call without one (no ``call_timeout``, or its handler is over)."""
 
 PAUSED = sys.maxsize
 """The version a resumed subscription stands at until the client names its own."""
@@ -162,7 +182,30 @@ class Authenticate(Generic[C]):
     authenticate: Callable[[ConnectInfo], Any]
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C]
+@dataclass(frozen=True, slots=True)
+class Cancel(Generic[C]):
+    """Cancel the running call ``call_id`` that ``conn`` made (its session
+    ended, or its deadline passed and its caller was answered)."""
+
+    conn: C
+    call_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleReads(Generic[C]):
+    """Read no frame from ``conn`` for ``seconds`` (its rate limit)."""
+
+    conn: C
+    seconds: float
+
+
+HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C] | Cancel[C] | ThrottleReads[C]
+
+TOO_MANY_CALLS = "limit: too many pending calls"
+"""The error of a call beyond ``max_pending_calls``."""
+
+CALL_TIMEOUT = "timeout"
+"""The error of a call cancelled at ``call_timeout``."""
 
 
 class HubCore(Generic[C]):
@@ -173,7 +216,8 @@ class HubCore(Generic[C]):
     the moment the hub decides them; ``new_id`` makes the session tokens and
     tags (random and unguessable in a server, predictable in a test).
     ``authenticate``, ``access``, ``expose_errors``, ``history`` and
-    ``resume`` are the server's options of those names."""
+    ``resume`` are the server's options of those names; ``limits`` bounds
+    what each client may cost."""
 
     def __init__(
         self,
@@ -183,7 +227,7 @@ class HubCore(Generic[C]):
         *,
         owner: Any,
         new_id: Callable[[], str],
-        max_message_size: int | None = 1 << 20,
+        limits: Limits = DEFAULT_LIMITS,
         history: History | None = None,
         resume: Resume | None = None,
         authenticate: Callable[[ConnectInfo], Any] | None = None,
@@ -195,7 +239,9 @@ class HubCore(Generic[C]):
         self._events = events
         self._owner = owner
         self._new_id = new_id
-        self._max_message_size = max_message_size
+        self.limits: Final = limits
+        self._now = 0.0
+        """The time of the latest event the driver reported (its clock)."""
         self._resume = resume or Resume()
         self._history = PatchLogs(history or History())
         self._sessions: dict[C, Session] = {}
@@ -237,12 +283,13 @@ class HubCore(Generic[C]):
     ) -> None:
         """A transport accepted ``conn`` (its upgrade request: ``info``); the
         client must now say hello."""
+        self._now = now
         authenticating = self._authenticate is not None
         self._sessions[conn] = Session(
             client_id,
             now=now,
             heartbeat=heartbeat,
-            max_message_size=self._max_message_size,
+            limits=self.limits,
             authenticate=authenticating,
         )
         if authenticating:
@@ -252,6 +299,7 @@ class HubCore(Generic[C]):
         """One frame from ``conn``."""
         session = self._sessions.get(conn)
         if session is not None and not session.parked:
+            self._now = now
             self._apply(conn, session, session.receive(frame, now))
         return self._take()
 
@@ -259,13 +307,25 @@ class HubCore(Generic[C]):
         """``conn``'s deadline (:meth:`next_deadline`) has come."""
         session = self._sessions.get(conn)
         if session is not None and not session.parked:
+            self._now = now
+            record = self._live.get(conn)
+            if record is not None:
+                self._expire_calls(record)
             self._apply(conn, session, session.tick(now))
         return self._take()
 
     def next_deadline(self, conn: C) -> float | None:
         """When :meth:`tick` must run next for ``conn`` (None: no timer needed)."""
         session = self._sessions.get(conn)
-        return None if session is None or session.parked else session.next_deadline()
+        if session is None or session.parked:
+            return None
+        deadline = session.next_deadline()
+        record = self._live.get(conn)
+        if record is not None and record.running:
+            first = min(due for _, due in record.running.values())
+            if first != _NEVER:
+                return first if deadline is None else min(first, deadline)
+        return deadline
 
     def lost(self, conn: C, now: float, code: int | None = None) -> list[HubAction[C]]:
         """``conn`` is gone (``code``: the close code, None if there was no close
@@ -274,6 +334,7 @@ class HubCore(Generic[C]):
         session = self._sessions.get(conn)
         if session is None or session.parked:
             return self._take()
+        self._now = now
         self._infos.pop(conn, None)
         record = self._live.pop(conn, None)
         if record is None:  # never said hello: nothing to keep
@@ -296,6 +357,7 @@ class HubCore(Generic[C]):
 
     def expire(self, now: float) -> list[HubAction[C]]:
         """End the parked sessions whose window has passed."""
+        self._now = now
         parked = self._parked
         while parked and parked[0][0] <= now:
             entry = heapq.heappop(parked)
@@ -304,8 +366,12 @@ class HubCore(Generic[C]):
         return self._take()
 
     def returned(self, invoked: Invoke[C], value: Any) -> list[HubAction[C]]:
-        """An :class:`Invoke` returned ``value``: the changes it caused, then its result."""
+        """An :class:`Invoke` returned ``value``: the changes it caused, then its
+        result (nothing if the call was answered already: timed out, cancelled)."""
         call = invoked.call
+        record = self._record_of(invoked)
+        if record is None:
+            return self._take()
         try:
             frame = encode_value(Result(call.id, freeze(value)), f"the result of {call.name!r}")
         except TypeError as exc:
@@ -314,14 +380,17 @@ class HubCore(Generic[C]):
             )
             message = self._failure(problem, str(problem), invoked.context.client_id)
             frame = encode(Result(call.id, error=message))
-        self._settle(invoked, frame)
+        self._settle(record, invoked, frame)
         return self._take()
 
     def raised(self, invoked: Invoke[C], exc: Exception) -> list[HubAction[C]]:
         """An :class:`Invoke` raised: the caller gets what it may read of it."""
         call = invoked.call
+        record = self._record_of(invoked)
+        if record is None:
+            return self._take()
         message = self._failure(exc, f"function {call.name!r} raised", invoked.context.client_id)
-        self._settle(invoked, encode(Result(call.id, error=message)))
+        self._settle(record, invoked, encode(Result(call.id, error=message)))
         return self._take()
 
     def committed(self) -> list[HubAction[C]]:
@@ -339,6 +408,7 @@ class HubCore(Generic[C]):
         refuses it, as ``Unauthorized`` would). Late verdicts are ignored."""
         session = self._sessions.get(conn)
         if session is not None and not session.parked:
+            self._now = now
             if user is None:
                 log.info("authenticate refused %s (it returned None)", session.client_id)
                 self._apply(conn, session, session.refuse("unauthorized"))
@@ -521,6 +591,9 @@ class HubCore(Generic[C]):
         session = self._sessions.pop(conn, None)
         self._live.pop(conn, None)
         record.parked_until = None
+        for call_id, (invoked, _) in record.running.items():
+            self._out.append(Cancel(invoked.conn, call_id))
+        record.running.clear()
         if session is not None:
             for store in session.closed():
                 self._drop_subscriber(conn, record.client_id, store)
@@ -556,6 +629,8 @@ class HubCore(Generic[C]):
                 self._drop_subscriber(conn, session.client_id, store)
             case CallRequested(call):
                 self._call(conn, session, call)
+            case Throttle(seconds):
+                self._out.append(ThrottleReads(conn, seconds))
             case Misbehaved(error):
                 client_id = session.client_id
                 log.info("bad input from %s: %s", client_id, error)
@@ -567,20 +642,22 @@ class HubCore(Generic[C]):
     def _subscribe(self, conn: C, session: Session, request: SubscribeRequested) -> None:
         registry = self._registry
         store = request.store
+        limits = self.limits
+        if len(store) > limits.max_name_length:
+            why = f"invalid store name: longer than {limits.max_name_length} characters"
+            self._answer(conn, ErrorMessage("subscribe", why, clip(store, 60)))
+            return
         resolved = registry.resolve(store)
         if resolved is None:
             self._answer(conn, ErrorMessage("subscribe", f"unknown store '{store}'", store))
             return
         definition, key = resolved
         client_id = session.client_id
-        rule = self._access.store(definition.name)
-        if (
-            rule is not None
-            and store not in session.subscriptions  # a resync was allowed already
-            and not self._permits(rule, f"store {store!r}", self._live[conn].context, key)
-        ):
-            self._answer(conn, ErrorMessage("subscribe", FORBIDDEN, store))
-            return
+        if store not in session.subscriptions:  # a resync was allowed already
+            refused = self._refuse_subscription(conn, session, store, definition, key)
+            if refused is not None:
+                self._answer(conn, ErrorMessage(*refused, store))
+                return
         with registry.lock:
             # Send what is queued first: then what the client gets below (a
             # snapshot, or the history) ends exactly at the current version.
@@ -605,6 +682,34 @@ class HubCore(Generic[C]):
                 self._send(conn, frame)
         if not resync:
             self._events.fire("subscribe", store, client_id)
+
+    def _refuse_subscription(
+        self, conn: C, session: Session, store: str, definition: Definition, key: str | None
+    ) -> tuple[str, str] | None:
+        """``(code, message)`` of the error refusing a new subscription, or None.
+        In order, cheap first and before anything is created: an invalid key,
+        the store's ``access`` rule, one subscription or one instance too many."""
+        limits = self.limits
+        if key is not None:
+            problem = check_instance_key(key)
+            if problem is not None:
+                return "subscribe", f"invalid store name: {problem}"
+        rule = self._access.store(definition.name)
+        if rule is not None and not self._permits(
+            rule, f"store {store!r}", self._live[conn].context, key
+        ):
+            return "subscribe", FORBIDDEN
+        if len(session.subscriptions) >= limits.max_subscriptions:
+            return "limit", f"too many subscriptions (at most {limits.max_subscriptions})"
+        registry = self._registry
+        if (
+            key is not None
+            and not registry.in_memory(definition, key)  # created or loaded: one more in memory
+            and registry.instance_count(definition) >= limits.max_instances
+        ):
+            cap = limits.max_instances
+            return "limit", f"too many instances of {definition.name!r} (at most {cap})"
+        return None
 
     def _catch_up(
         self, request: SubscribeRequested, epoch: str, current: int
@@ -631,13 +736,19 @@ class HubCore(Generic[C]):
             del self._subscribers[store]
             self._snapshots.pop(store, None)  # an idle instance may leave memory
         self._events.fire("unsubscribe", store, client_id)
-        idle = self._registry.release(store)
+        registry = self._registry
+        idle = registry.release(store)
         if idle is not None:
             try:
                 idle()
             except Exception as exc:
                 log.exception("on_idle of %r raised", store)
                 self._events.fire("error", exc, None)
+        try:
+            registry.reclaim(store)
+        except Exception as exc:  # on_terminate is user code
+            log.exception("releasing %r raised", store)
+            self._events.fire("error", exc, None)
 
     def _fan_out(self, event: Change | Removed) -> None:
         """The hub's own watch on every store: each change into the history and
@@ -675,56 +786,95 @@ class HubCore(Generic[C]):
 
     # -- calls --------------------------------------------------------------------
 
-    def _call(self, conn: C, session: Session, call: Call) -> None:
+    def _call(self, conn: C, session: Session, raw: RawCall) -> None:
+        """The cheap checks in order (a running id, a resent call's cached
+        answer, the function, its access rule, the cap on running calls),
+        then the arguments are decoded, then the call runs."""
         record = self._live[conn]
-        if call.id in record.running:
-            if call.resent:  # its answer will go to the client's connection of the moment
+        running = record.running
+        if raw.id in running:
+            if raw.resent:  # its answer will go to the client's connection of the moment
                 return
-            problem = f"duplicate call id {call.id}: a call with this id is still running"
-            self._answer(conn, Result(call.id, error=problem))
+            why = f"call id {raw.id} is already running (ids must be unique among pending calls)"
+            self._apply(conn, session, session.reject(why, self._now))
             return
-        if call.resent:  # sent again after a drop: the same answer, never a second run
-            answered = record.results.get(call.id)
+        if raw.resent:  # sent again after a drop: the same answer, never a second run
+            answered = record.results.get(raw.id)
             if answered is not None:
                 self._send(conn, answered)
                 return
-            if record.results.ran(call.id):
-                problem = f"call {call.id} already ran; its result is no longer kept"
-                self._answer(conn, Result(call.id, error=problem))
+            if record.results.ran(raw.id):
+                problem = f"call {raw.id} already ran; its result is no longer kept"
+                self._answer(conn, Result(raw.id, error=problem))
                 return
-        function = self._functions.get(call.name)
+        function = self._functions.get(raw.name)
         if function is None:
-            self._answer(conn, Result(call.id, error=f"unknown function '{call.name}'"))
+            self._answer(conn, Result(raw.id, error=f"unknown function '{clip(raw.name, 100)}'"))
             return
         context = record.context
-        rule = self._access.function(call.name)
-        if rule is not None and not self._permits(rule, f"function {call.name!r}", context):
-            self._answer(conn, Result(call.id, error=FORBIDDEN))
+        rule = self._access.function(raw.name)
+        if rule is not None and not self._permits(rule, f"function {raw.name!r}", context):
+            self._answer(conn, Result(raw.id, error=FORBIDDEN))
             return
-        record.running.add(call.id)
-        self._out.append(Invoke(conn, call, function, context, (record.tag, call.id)))
+        limits = self.limits
+        if len(running) >= limits.max_pending_calls:
+            self._answer(conn, Result(raw.id, error=TOO_MANY_CALLS))
+            return
+        try:
+            call = raw.decode()
+        except ProtocolError as exc:
+            self._apply(conn, session, session.reject(str(exc), self._now))
+            return
+        invoked = Invoke(conn, call, function, context, (record.tag, call.id))
+        timeout = limits.call_timeout
+        running[call.id] = (invoked, _NEVER if timeout is None else self._now + timeout)
+        self._out.append(invoked)
 
-    def _settle(self, invoked: Invoke[C], frame: bytes) -> None:
-        """The answer to a call, after the changes it caused: after those queued
-        (sent first) and, with storage, once they are committed (held till
-        then, the call still counted as running, so a resent call waits too)."""
+    def _record_of(self, invoked: Invoke[C]) -> ClientRecord[C] | None:
+        """The session ``invoked`` still runs for (None: it was answered, timed
+        out or cancelled, or its session ended)."""
         record = self._records.get(invoked.context.client_id)
-        if record is None:  # the session ended while the handler ran
-            return
+        entry = None if record is None else record.running.get(invoked.call.id)
+        return record if entry is not None and entry[0] is invoked else None
+
+    def _settle(self, record: ClientRecord[C], invoked: Invoke[C], frame: bytes) -> None:
+        """The answer to ``record``'s call, after the changes it caused: after
+        those queued (sent first) and, with storage, once they are committed
+        (held till then, the call still counted as running, so a resent call
+        waits too, but past its deadline now: its handler is over)."""
         self._flush()
         token = self._registry.commit_token()
         if token is None:
             self._deliver_result(record, invoked.call.id, frame)
         else:
+            record.running[invoked.call.id] = (invoked, _NEVER)
             self._held.append((token, record, invoked.call.id, frame))
 
     def _deliver_result(self, record: ClientRecord[C], call_id: int, frame: bytes) -> None:
         """The answer is final: kept for a resume, sent to the client's
         connection of the moment (if it has one)."""
-        record.running.discard(call_id)
+        record.running.pop(call_id, None)
         record.results.add(call_id, frame)
         if record.parked_until is None:
             self._send(record.conn, frame)
+
+    def _expire_calls(self, record: ClientRecord[C]) -> None:
+        """Answer "timeout" to the calls of ``record`` whose deadline has come,
+        and cancel their handlers."""
+        now = self._now
+        due = [(i, inv) for i, (inv, deadline) in record.running.items() if deadline <= now]
+        if not due:
+            return
+        self._flush()  # the changes they made so far go first
+        for call_id, invoked in due:
+            log.warning(
+                "function %r timed out after %s s for %s",
+                invoked.call.name,
+                self.limits.call_timeout,
+                record.client_id,
+            )
+            self._out.append(Cancel(invoked.conn, call_id))
+            self._deliver_result(record, call_id, encode(Result(call_id, error=CALL_TIMEOUT)))
 
     # -- access and failures ----------------------------------------------------------
 

@@ -261,8 +261,8 @@ def _user(user: Any) -> str | None:
 
 
 def _send_buffer(peer: Any) -> int | None:
-    """Bytes waiting in the peer's transport, for transports that can tell
-    (the standalone websockets server); None otherwise."""
-    transport = getattr(getattr(peer, "ws", None), "transport", None)
-    size = getattr(transport, "get_write_buffer_size", None)
-    return size() if callable(size) else None
+    """Bytes waiting for the peer, everything counted (the transports' one
+    count, :attr:`~hotstate_rx.server.transports.Peer.queued`); None for a
+    peer that cannot tell."""
+    queued = getattr(peer, "queued", None)
+    return queued if isinstance(queued, int) else None

@@ -40,8 +40,10 @@ from .history import History
 from .hub import HubCore, pack_event_data
 from .inspection import INSPECT_PREFIX, Inspection, InspectRule, check_inspect
 from .lifecycle import LifecycleEvents
+from .limits import Limits, RateLimit
 from .loops import LoopChoice, loop_factory
 from .presence import Presence, board_name, check_presence
+from .session import DEFAULT_LIMITS
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
@@ -64,12 +66,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Server:
     """Stores, functions and events, served over WebSocket.
 
-    Options (keyword-only):
+    Options (keyword-only), each a bound on what one client may cost (the
+    README's "How it behaves" lists what the client sees when it hits one):
 
     - ``max_message_size``: largest frame accepted from a client (1 MiB); a
       larger one closes the connection with 1009.
-    - ``max_send_buffer``: bytes allowed to wait for one slow client (4 MiB);
-      above it the client is closed with 1013 and the others carry on.
+    - ``max_send_buffer``: bytes queued for one client, counting everything
+      queued for it (4 MiB); above it the client is closed with 1013 and the
+      others carry on.
+    - ``close_timeout``: seconds a close may take (5); then the connection is
+      dropped, so a client that never reads is released anyway.
+    - ``max_subscriptions``: store subscriptions per connection (256).
+    - ``max_pending_calls``: calls running for one session (64).
+    - ``call_timeout``: seconds an async handler may run before it is
+      cancelled and its caller gets ``RpcError("timeout")`` (30; None: no limit).
+    - ``max_instances``: live instances per dynamic store that a subscription
+      may add to (10,000).
+    - ``max_name_length``: characters in an instance name a client sends (256).
+    - ``rate_limit``: ``RateLimit(rate, burst)`` or ``(rate, burst)``: messages
+      per second per connection (200, bursts of 500; a frame counts one per
+      started 64 KiB). Over it, the server reads from that client more slowly.
+      None: no limit.
     - ``compression``: ``None`` (default) or ``"deflate"`` for per-message
       deflate on the standalone server. Off by default: one encoded frame is
       shared by all subscribers, while deflate compresses per connection, and
@@ -114,8 +131,15 @@ class Server:
     def __init__(
         self,
         *,
-        max_message_size: int = 1 << 20,
-        max_send_buffer: int = 4 << 20,
+        max_message_size: int = DEFAULT_LIMITS.max_message_size,
+        max_send_buffer: int = DEFAULT_LIMITS.max_send_buffer,
+        close_timeout: float = DEFAULT_LIMITS.close_timeout,
+        max_subscriptions: int = DEFAULT_LIMITS.max_subscriptions,
+        max_pending_calls: int = DEFAULT_LIMITS.max_pending_calls,
+        call_timeout: float | None = DEFAULT_LIMITS.call_timeout,
+        max_instances: int = DEFAULT_LIMITS.max_instances,
+        max_name_length: int = DEFAULT_LIMITS.max_name_length,
+        rate_limit: RateLimit | tuple[float, int] | None = DEFAULT_LIMITS.rate_limit,
         compression: str | None = None,
         storage: str | Storage | None = None,
         hibernate_after: float | None = 60.0,
@@ -126,12 +150,6 @@ class Server:
         expose_errors: bool = False,
         inspect: bool | InspectRule | None = None,
     ) -> None:
-        for option, value in (
-            ("max_message_size", max_message_size),
-            ("max_send_buffer", max_send_buffer),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{option} must be a positive int, got {value!r}")
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
         if hibernate_after is not None and not _positive_seconds(hibernate_after):
@@ -142,10 +160,21 @@ class Server:
             raise TypeError(f"authenticate must be callable (info) -> user, got {authenticate!r}")
         if not isinstance(expose_errors, bool):
             raise TypeError(f"expose_errors must be a bool, got {expose_errors!r}")
+        if isinstance(rate_limit, tuple):
+            rate_limit = RateLimit(*rate_limit)
+        self._limits = Limits(
+            max_message_size=max_message_size,
+            max_send_buffer=max_send_buffer,
+            close_timeout=close_timeout,
+            max_subscriptions=max_subscriptions,
+            max_pending_calls=max_pending_calls,
+            call_timeout=call_timeout,
+            max_instances=max_instances,
+            max_name_length=max_name_length,
+            rate_limit=rate_limit,
+        )
         self._origins = OriginPolicy(allowed_origins)
         self._access = AccessRules()
-        self._max_message_size = max_message_size
-        self._max_send_buffer = max_send_buffer
         self._compression = compression
         self._functions = FunctionTable()
         self._events = LifecycleEvents()
@@ -176,7 +205,7 @@ class Server:
             self._events,
             owner=self,
             new_id=new_id,
-            max_message_size=max_message_size,
+            limits=self._limits,
             history=_history(history),
             resume=Resume(window=resume_window),
             authenticate=authenticate,
@@ -232,6 +261,11 @@ class Server:
         if board is not None and metadata is not None:
             self._presence.track(name, self.create_store(board, {}, access=access), metadata)
         return handle
+
+    @property
+    def limits(self) -> Limits:
+        """The bounds this server holds every client to (its options)."""
+        return self._limits
 
     @property
     def stores(self) -> Mapping[str, StoreHandle]:
@@ -369,8 +403,7 @@ class Server:
             port=port,
             path=path,
             heartbeat=heartbeat,
-            max_message_size=self._max_message_size,
-            max_send_buffer=self._max_send_buffer,
+            limits=self._limits,
             compression=self._compression,
             origins=self._origins,
             ssl=context,
@@ -454,7 +487,7 @@ class Server:
         return AsgiEndpoint(
             self._driver,
             heartbeat=heartbeat,
-            max_send_buffer=self._max_send_buffer,
+            limits=self._limits,
             origins=self._origins,
             on_shutdown=self.close,
         )

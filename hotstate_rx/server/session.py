@@ -21,8 +21,13 @@ handled in order once it is accepted. The handshake timeout covers the
 verdict too: a client is in, or out, within ``handshake_timeout`` seconds.
 
 Bad frames while OPEN are answered with ``err bad_message`` and the
-connection stays up; after :data:`MAX_BAD_FRAMES` in a row it is closed with
-1008, so a broken or hostile peer cannot keep the server busy forever.
+connection stays up; a connection that sends ``max_bad_frames`` of them (one
+is forgiven per ``bad_frame_decay`` seconds, good frames in between change
+nothing) is closed with 1008, so a broken or hostile peer cannot keep the
+server busy forever. With a ``rate_limit``, every frame spends from the
+connection's token bucket, and a :class:`Throttle` tells the driver how long
+to stop reading once the budget is spent (see
+:class:`~hotstate_rx.server.limits.Limits`).
 """
 
 from __future__ import annotations
@@ -34,16 +39,18 @@ from typing import Any, Final
 from ..errors import ProtocolError
 from ..protocol import (
     PROTOCOL_VERSION,
-    Call,
     ClientHello,
     ErrorMessage,
     Ping,
     Pong,
+    RawCall,
     ServerMessage,
     Subscribe,
     Unsubscribe,
-    decode_client_message,
+    clip,
+    decode_client_envelope,
 )
+from .limits import Limits, TokenBucket
 
 __all__ = [
     "CLOSE_DISCONNECTED",
@@ -56,8 +63,7 @@ __all__ = [
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
     "CLOSE_UNAUTHORIZED",
-    "HANDSHAKE_TIMEOUT",
-    "MAX_BAD_FRAMES",
+    "DEFAULT_LIMITS",
     "MAX_HELD_FRAMES",
     "Action",
     "AuthenticateRequested",
@@ -69,15 +75,12 @@ __all__ = [
     "Session",
     "State",
     "SubscribeRequested",
+    "Throttle",
     "UnsubscribeRequested",
     "close_reason",
 ]
 
-MAX_BAD_FRAMES: Final = 10
-"""Consecutive bad frames after which a connection is closed with 1008."""
-
-HANDSHAKE_TIMEOUT: Final = 10.0
-"""Seconds a new connection has to say ``hello`` and be accepted (closed with 1011 after)."""
+DEFAULT_LIMITS: Final = Limits()
 
 MAX_HELD_FRAMES: Final = 1024
 """Frames a client may pipeline after its hello while it is being
@@ -161,9 +164,17 @@ class UnsubscribeRequested:
 
 @dataclass(frozen=True, slots=True)
 class CallRequested:
-    """The client called a function; the hub answers with a ``Result``."""
+    """The client called a function; the hub answers with a ``Result``, after
+    the cheap checks, before it decodes the arguments (``call.decode()``)."""
 
-    call: Call
+    call: RawCall
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Read nothing more from this client for ``seconds`` (its rate limit)."""
+
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +194,7 @@ Action = (
     | UnsubscribeRequested
     | CallRequested
     | Misbehaved
+    | Throttle
 )
 
 
@@ -190,8 +202,8 @@ class Session:
     """The protocol state of one connection (see the module docstring).
 
     ``heartbeat`` is in seconds (0 disables it); a client that has not said
-    ``hello`` within ``handshake_timeout`` seconds is closed whatever the
-    heartbeat, so a silent socket cannot hold a slot forever. With
+    ``hello`` within ``limits.handshake_timeout`` seconds is closed whatever
+    the heartbeat, so a silent socket cannot hold a slot forever. With
     ``authenticate=True`` a hello leads to ``AUTHENTICATING`` instead of
     ``OPEN``. ``now`` values come from one monotonic clock chosen by the caller."""
 
@@ -201,20 +213,15 @@ class Session:
         *,
         now: float,
         heartbeat: float = 30.0,
-        max_message_size: int | None = 1 << 20,
-        max_bad_frames: int = MAX_BAD_FRAMES,
-        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
         authenticate: bool = False,
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
-        if handshake_timeout <= 0:
-            raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
         self.client_id = client_id
         """The client's id; a resumed session's, once the hub resumed one."""
         self.heartbeat: Final = float(heartbeat)
-        self.max_message_size = max_message_size
-        self.max_bad_frames = max_bad_frames
+        self.limits: Final = limits
         self.authenticate: Final = authenticate
         self.state = State.HANDSHAKE
         self.user: Any = None
@@ -229,9 +236,11 @@ class Session:
         self.parked = False
         """The connection is gone but the session may be resumed: nothing is sent."""
         self._bad_frames = 0
+        self._bad_since = now
+        self._bucket = None if limits.rate_limit is None else TokenBucket(limits.rate_limit, now)
         self._last_seen = now
         self._next_ping = now + self.heartbeat
-        self._hello_by = now + handshake_timeout
+        self._hello_by = now + limits.handshake_timeout
 
     # -- input ---------------------------------------------------------------
 
@@ -240,33 +249,43 @@ class Session:
         if self.state is State.CLOSED:
             return []
         self._last_seen = now
-        if self.max_message_size is not None and len(frame) > self.max_message_size:
-            why = f"frame larger than {self.max_message_size} bytes"
+        bucket = self._bucket
+        if bucket is None:
+            return self._receive(frame, now)
+        wait = bucket.spend(len(frame), now)
+        actions = self._receive(frame, now)
+        if wait:
+            actions.append(Throttle(wait))
+        return actions
+
+    def _receive(self, frame: bytes | str, now: float) -> list[Action]:
+        limit = self.limits.max_message_size
+        if len(frame) > limit:
+            why = f"frame larger than {limit} bytes"
             return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_TOO_BIG, why)]
         if self.state is State.AUTHENTICATING:
             return self._hold(frame)
         try:
-            msg = decode_client_message(frame)
+            msg = decode_client_envelope(frame)
         except ProtocolError as exc:
-            return self._bad(str(exc))
+            return self.reject(str(exc), now)
         if self.state is State.HANDSHAKE:
             return self._handshake(msg)
-        self._bad_frames = 0
         match msg:
+            case RawCall():
+                return [CallRequested(msg)]
             case Subscribe(store, version, epoch):
                 return [SubscribeRequested(store, version, epoch)]
             case Unsubscribe(store):
                 if self.subscriptions.pop(store, None) is None:
                     return []
                 return [UnsubscribeRequested(store)]
-            case Call():
-                return [CallRequested(msg)]
             case Ping():
                 return [Reply(Pong())]
             case Pong():
                 return []
             case _:
-                return self._bad(f"unexpected {type(msg).__name__} after the handshake")
+                return self.reject(f"unexpected {type(msg).__name__} after the handshake", now)
 
     def _handshake(self, msg: object) -> list[Action]:
         if not isinstance(msg, ClientHello):
@@ -295,7 +314,7 @@ class Session:
         cannot make the server buffer without limit while it waits."""
         self._held.append(frame)
         self._held_bytes += len(frame)
-        budget = self.max_message_size or 1 << 20
+        budget = self.limits.max_message_size
         if len(self._held) > MAX_HELD_FRAMES or self._held_bytes > budget:
             self._held, self._held_bytes = [], 0
             why = "too much sent before the connection was accepted"
@@ -310,8 +329,8 @@ class Session:
         self.user = user
         actions = self._open()
         held, self._held, self._held_bytes = self._held, [], 0
-        for frame in held:
-            actions += self.receive(frame, now)
+        for frame in held:  # their rate was charged when they came
+            actions += self._receive(frame, now)
         return actions
 
     def refuse(self, reason: str) -> list[Action]:
@@ -333,19 +352,33 @@ class Session:
         self._held, self._held_bytes = [], 0
         return self._close(code, reason)
 
-    def _bad(self, why: str) -> list[Action]:
+    def reject(self, why: str, now: float) -> list[Action]:
+        """A bad frame (found here, or by the hub once it looked inside): ``err
+        bad_message``; 1008 once the connection's bad-frame budget is spent."""
         if self.state is State.HANDSHAKE:
             return self._fail(why)
+        if self.state is State.CLOSED:
+            return []
+        why = clip(why)
+        if self._bad_frames:  # one is forgiven per bad_frame_decay seconds
+            decay = self.limits.bad_frame_decay
+            forgiven = int((now - self._bad_since) // decay)
+            if forgiven:
+                self._bad_frames = max(0, self._bad_frames - forgiven)
+                self._bad_since += forgiven * decay
+        if not self._bad_frames:
+            self._bad_since = now
         self._bad_frames += 1
         reply: list[Action] = [
             Misbehaved(ProtocolError(why)),
             Reply(ErrorMessage("bad_message", why)),
         ]
-        if self._bad_frames >= self.max_bad_frames:
-            return reply + self._close(CLOSE_POLICY, f"{self._bad_frames} bad frames in a row")
+        if self._bad_frames >= self.limits.max_bad_frames:
+            return reply + self._close(CLOSE_POLICY, "too many bad frames")
         return reply
 
     def _fail(self, why: str) -> list[Action]:
+        why = clip(why)
         return [
             Misbehaved(ProtocolError(why)),
             Reply(ErrorMessage("protocol", why)),

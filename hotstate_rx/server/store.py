@@ -30,6 +30,12 @@ storage sees the same order. The lifecycle of one instance::
 - A deleted instance is removed from storage too; its next use creates it
   again, from version 1, with ``on_create``.
 
+A dynamic instance that a subscription created and that nothing but
+subscriptions used since is *transient*: when its last subscriber leaves,
+after ``on_idle``, :meth:`StoreRegistry.reclaim` deletes it (from storage
+too: it does not wait to hibernate), so what clients made the server allocate
+does not outlive their need for it.
+
 States are deep-frozen (:mod:`hotstate_rx.frozen`), so the defaults are shared
 by every instance without a copy and ``get()`` can be handed out safely.
 """
@@ -151,6 +157,8 @@ class InstanceRecord:
     initialized: bool = False
     creating: bool = False
     subscribers: int = 0
+    transient: bool = False
+    """Created by a subscription, used by nothing else since (:meth:`StoreRegistry.reclaim`)."""
     lifetime: str = ""
     """Random per creation, saved with the instance: a deleted and re-created
     instance starts a new history, a hibernated or restarted one goes on."""
@@ -180,6 +188,8 @@ class StoreRegistry:
         self._static: dict[str, Definition] = {}
         self._dynamic: dict[str, Definition] = {}
         self._instances: dict[str, InstanceRecord] = {}
+        self._counts: dict[str, int] = {}
+        """Definition name -> how many of its instances are in memory."""
         self._closers: list[Callable[[], None]] = []
         self._journal = journal
         self._hibernate_after = hibernate_after
@@ -253,6 +263,15 @@ class StoreRegistry:
         resolved = self.resolve(full_name) if self._journal is not None else None
         return resolved is not None and self.find(*resolved) is not None
 
+    def in_memory(self, definition: Definition, key: str | None) -> bool:
+        """The instance is in memory now (never loads it)."""
+        return self.full_name(definition, key) in self._instances
+
+    def instance_count(self, definition: Definition) -> int:
+        """How many instances of ``definition`` are in memory now (hibernated
+        ones are not: they cost storage, not memory)."""
+        return self._counts.get(definition.name, 0)
+
     # -- notifications ----------------------------------------------------
 
     def set_deliver(self, deliver: Callable[[Callable[[], None]], None] | None) -> None:
@@ -304,10 +323,15 @@ class StoreRegistry:
     # -- subscribers (counted by the server) --------------------------------
 
     def acquire(self, definition: Definition, key: str | None) -> InstanceRecord:
-        """A client subscribes: use the instance (creating it) and count it."""
-        with self.using(definition, key) as inst:
+        """A client subscribes: use the instance (creating it, transient if
+        dynamic) and count it."""
+        with self.transaction():
+            fresh = key is not None and self.find(definition, key) is None
+            inst = self._use(definition, key)
             inst.subscribers += 1
             self._idle.pop(inst.name, None)
+            if fresh:
+                inst.transient = True
         return inst
 
     def release(self, full_name: str) -> Callable[[], None] | None:
@@ -324,6 +348,16 @@ class StoreRegistry:
             key = inst.key
             return lambda: hook(key)
 
+    def reclaim(self, full_name: str) -> bool:
+        """Delete the instance if it is transient and has no subscriber left
+        (the hub calls this after ``on_idle``); True if it did."""
+        with self.transaction():
+            inst = self._instances.get(full_name)
+            if inst is None or not inst.transient or inst.subscribers:
+                return False
+            self._delete(inst)
+            return True
+
     # -- transactions ---------------------------------------------------------
 
     @contextmanager
@@ -339,9 +373,12 @@ class StoreRegistry:
     @contextmanager
     def using(self, definition: Definition, key: str | None) -> Iterator[InstanceRecord]:
         """A :meth:`transaction` on one instance, created and initialised
-        (``on_create``) first if needed: every *use* of an instance goes here."""
+        (``on_create``) first if needed: every *use* of an instance by server
+        code goes here (which makes it no longer transient)."""
         with self.transaction():
-            yield self._use(definition, key)
+            inst = self._use(definition, key)
+            inst.transient = False
+            yield inst
 
     def find(self, definition: Definition, key: str | None) -> InstanceRecord | None:
         """The instance if it exists (never creates it; loads it if it hibernates)."""
@@ -379,8 +416,11 @@ class StoreRegistry:
             due = [n for n, t in itertools.takewhile(lambda i: i[1] <= cutoff, self._idle.items())]
             for name in due:
                 del self._idle[name]
-                if self._instances.pop(name, None) is not None and self.on_hibernated is not None:
-                    self._notifier.enqueue_call(self.on_hibernated, name)
+                inst = self._instances.get(name)
+                if inst is not None:
+                    self._remove(inst)
+                    if self.on_hibernated is not None:
+                        self._notifier.enqueue_call(self.on_hibernated, name)
 
     def hibernation_delay(self) -> float | None:
         """Seconds until the next idle instance is due to hibernate; None when none is idle."""
@@ -410,8 +450,18 @@ class StoreRegistry:
         lifetime = secrets.token_hex(4)  # each lifetime its own history (and epoch)
         inst = InstanceRecord(definition, name, key, definition.defaults, lifetime=lifetime)
         inst.epoch = f"{self._epoch}.{lifetime}"
-        self._instances[name] = inst
+        self._put(inst)
         return inst
+
+    def _put(self, inst: InstanceRecord) -> None:
+        """``inst`` is in memory now (created or revived); counted per store."""
+        self._instances[inst.name] = inst
+        self._counts[inst.definition.name] = self._counts.get(inst.definition.name, 0) + 1
+
+    def _remove(self, inst: InstanceRecord) -> None:
+        """``inst`` leaves memory (deleted, hibernated, or its creation failed)."""
+        del self._instances[inst.name]
+        self._counts[inst.definition.name] -= 1
 
     def _announce(self, inst: InstanceRecord) -> None:
         if self.on_created is not None:
@@ -444,7 +494,7 @@ class StoreRegistry:
         # The storage's epoch changes after a crash: what a client holds of a
         # history that may have lost its last changes must not pass for current.
         inst.epoch = f"{self._epoch}.{lifetime}"
-        self._instances[name] = inst
+        self._put(inst)
         self._touch(inst)
         return inst
 
@@ -482,7 +532,7 @@ class StoreRegistry:
             state = definition.defaults if hook is None else _merge(definition, hook(key))
         except BaseException:
             if fresh and self._instances.get(name) is inst:
-                del self._instances[name]
+                self._remove(inst)
             raise
         finally:
             inst.creating = False
@@ -530,7 +580,7 @@ class StoreRegistry:
             return  # on_terminate deleted it already
         if self._journal is not None:
             self._journal.delete(inst.name)
-        del self._instances[inst.name]
+        self._remove(inst)
         self._idle.pop(inst.name, None)
         self._notifier.enqueue(Removed(inst.name, inst.key), inst.definition.name)
         if self.on_deleted is not None:

@@ -8,6 +8,8 @@
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
     python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
+The hotstate servers keep the default limits but the rate limit, raised out
+of reach: its arithmetic runs on every frame, and never pauses the load.
 Reports ``{"url": ...}`` once it accepts connections and serves until its
 stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
 ``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
@@ -26,7 +28,7 @@ import msgpack
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from hotstate_rx import Hotstate
+from hotstate_rx import Hotstate, RateLimit
 from hotstate_rx.protocol import (
     ClientHello,
     PatchMessage,
@@ -41,6 +43,8 @@ from hotstate_rx.server.storage import SQLiteStorage
 
 from . import _socketio
 from ._harness import Parent
+
+UNTHROTTLED = RateLimit(rate=1e9, burst=10**9)
 
 BIG_STORE = "Items"
 BIG_ITEMS = 100_000
@@ -93,15 +97,16 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
     """The URL to connect to, and how to close the server."""
     if kind in {"hotstate-echo", "hotstate-echo-secure"}:
         if kind == "hotstate-echo":
-            hub = Hotstate()
+            hub = Hotstate(rate_limit=UNTHROTTLED)
             hub.handle("echo", lambda args: args)
         else:  # what a secured server adds to every call: its ctx and one access rule
-            hub = Hotstate(authenticate=lambda info: {"name": info.token})
+            hub = Hotstate(authenticate=lambda info: {"name": info.token}, rate_limit=UNTHROTTLED)
             hub.handle("echo", lambda args: args, access=lambda ctx: ctx.user["name"] == "bench")
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
     if kind == "hotstate-count":  # an acknowledged change: with storage, a durable one
-        hub = Hotstate(storage=SQLiteStorage(args[0], synchronous=args[1]) if args else None)
+        storage = SQLiteStorage(args[0], synchronous=args[1]) if args else None
+        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED)
         counter = hub.create_store("Counter", {"n": 0, "by": ""})
 
         def bump(args: Any) -> int:

@@ -15,6 +15,8 @@ fails here rather than in production:
 - the bytes our framing writes equal those ``Connection.send`` writes;
 - websockets leaves nothing queued in its protocol object after its own
   writes (a send, a ping, the automatic pong, a close);
+- ``queued`` counts held frames and the transport's buffer, and ``drained()``
+  waits while a peer does not read, until it does or the connection is lost;
 - the installed release is inside the range ``pyproject.toml`` pins.
 """
 
@@ -286,6 +288,34 @@ async def test_websockets_leaves_nothing_queued_between_our_writes(side: str) ->
         await receiver.close()
         await asyncio.wait_for(sender.wait_closed(), TIMEOUT)  # sender echoed the close
         assert protocol.data_to_send() in ([], [b""])  # nothing, or the end-of-stream mark
+
+
+async def test_queued_counts_everything_and_drained_waits_for_the_reader() -> None:
+    big = [bytes([n]) * 1_000_000 for n in range(16)]  # more than the kernel buffers hold
+    async with ws_pair() as (server, client):
+        client.transport.pause_reading()  # a peer that does not read, for now
+        outbox = Outbox(server, Batcher(asyncio.get_running_loop()))
+        for message in big:  # the first is written at once, the others held
+            outbox.send(message)
+        assert outbox.queued >= 15_000_000
+        await asyncio.sleep(0)  # the batcher's flush: the transport holds them now
+        assert outbox.queued >= 5_000_000  # whatever the kernel took
+        waiting = asyncio.ensure_future(outbox.drained())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        client.transport.resume_reading()
+        for message in big:
+            assert await asyncio.wait_for(client.recv(), TIMEOUT) == message
+        await asyncio.wait_for(waiting, TIMEOUT)
+        assert outbox.queued == 0
+        client.transport.pause_reading()
+        for message in big:
+            outbox.send(message)
+        await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(outbox.drained())
+        server.transport.abort()  # lost while waiting: the wait ends too
+        await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), TIMEOUT)
+        client.transport.resume_reading()  # so that it sees the connection end
 
 
 def test_the_installed_websockets_is_inside_the_pinned_range() -> None:

@@ -1,17 +1,14 @@
-"""The hub's rules without a socket or a loop: events in, actions out.
-
-Connections are plain strings here; frames are decoded back into messages so
-the tests read like the protocol.
-"""
+"""The hub's rules without a socket or a loop: events in, actions out
+(the rig is in ``tests/hub_rig.py``)."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
+from hub_rig import Rig, sent
 
 from hotstate_rx import RpcError
 from hotstate_rx.protocol import (
@@ -23,61 +20,21 @@ from hotstate_rx.protocol import (
     PatchMessage,
     Result,
     ServerHello,
-    ServerMessage,
     Snapshot,
     Subscribe,
     Unsubscribe,
     decode_server_message,
-    encode,
     pack_value,
 )
 from hotstate_rx.server.clients import Resume
-from hotstate_rx.server.functions import FunctionTable
-from hotstate_rx.server.handle import StoreHandle
 from hotstate_rx.server.history import History
-from hotstate_rx.server.hub import Disconnect, HubAction, HubCore, Invoke, Transmit
-from hotstate_rx.server.lifecycle import LIFECYCLE_EVENTS, LifecycleEvents
-from hotstate_rx.server.session import CLOSE_POLICY, MAX_BAD_FRAMES
+from hotstate_rx.server.hub import Disconnect, HubAction, Invoke, Transmit
+from hotstate_rx.server.session import CLOSE_POLICY, DEFAULT_LIMITS
 from hotstate_rx.server.storage import MemoryStorage, Saved
 from hotstate_rx.server.storage.journal import Journal
 from hotstate_rx.server.store import CAUSE, StoreRegistry
 
-
-class Rig:
-    """A hub with its registry, functions and a log of lifecycle events;
-    ``options`` go to the hub (``authenticate``, ``expose_errors``, ...)."""
-
-    def __init__(self, registry: StoreRegistry | None = None, **options: Any) -> None:
-        self.registry = registry or StoreRegistry()
-        self.functions = FunctionTable()
-        self.events = LifecycleEvents()
-        self.fired: list[tuple[Any, ...]] = []
-        for name in sorted(LIFECYCLE_EVENTS):
-            self.events.on(name, lambda *args, name=name: self.fired.append((name, *args)))
-        ids = itertools.count(1)
-        self.hub: HubCore[str] = HubCore(
-            self.registry,
-            self.functions,
-            self.events,
-            owner="the server",
-            new_id=lambda: f"t{next(ids)}",
-            **options,
-        )
-
-    def store(self, name: str, data: Any) -> StoreHandle:
-        return StoreHandle(self.registry, self.registry.define(name, data))
-
-    def connect(self, conn: str) -> list[HubAction[str]]:
-        self.hub.open(conn, f"id-{conn}", now=0.0, heartbeat=30.0)
-        return self.send(conn, ClientHello())
-
-    def send(self, conn: str, message: Any) -> list[HubAction[str]]:
-        return self.hub.receive(conn, encode(message), now=1.0)
-
-
-def sent(actions: list[HubAction[str]]) -> list[tuple[tuple[str, ...], ServerMessage]]:
-    """The transmissions among ``actions``, decoded, in order."""
-    return [(a.targets, decode_server_message(a.frame)) for a in actions if isinstance(a, Transmit)]
+__all__ = ["Rig", "sent"]  # test_hub_security takes them from here
 
 
 def snap(store: str, version: int, data: Any) -> Snapshot:
@@ -275,10 +232,11 @@ def test_emit_reaches_every_client_or_one(rig: Rig) -> None:
 def test_bad_frames_end_in_a_disconnect(rig: Rig) -> None:
     rig.connect("a")
     actions: list[HubAction[str]] = []
-    for _ in range(MAX_BAD_FRAMES):
+    budget = DEFAULT_LIMITS.max_bad_frames
+    for _ in range(budget):
         actions = rig.hub.receive("a", b"\xc1", now=1.0)
-    assert actions[-1] == Disconnect("a", CLOSE_POLICY, f"{MAX_BAD_FRAMES} bad frames in a row")
-    assert [e[0] for e in rig.fired].count("error") == MAX_BAD_FRAMES
+    assert actions[-1] == Disconnect("a", CLOSE_POLICY, "too many bad frames")
+    assert [e[0] for e in rig.fired].count("error") == budget
 
 
 def test_a_silent_connection_is_timed_out(rig: Rig) -> None:
@@ -501,7 +459,7 @@ def test_a_goodbye_ends_the_session_at_once(rig: Rig, code: int) -> None:
 
 def test_a_connection_closed_for_misbehaving_is_not_parked(rig: Rig) -> None:
     rig.connect("a")
-    for _ in range(MAX_BAD_FRAMES):
+    for _ in range(DEFAULT_LIMITS.max_bad_frames):
         rig.hub.receive("a", b"\xc1", now=1.0)
     rig.hub.lost("a", 2.0, CLOSE_POLICY)
     assert rig.fired[-1] == ("disconnect", "id-a") and rig.hub.next_expiry() is None
@@ -566,8 +524,8 @@ def test_a_duplicate_id_while_running_is_refused(rig: Rig) -> None:
     rig.functions.register("slow", lambda args: None)
     rig.connect("a")
     [invoke] = rig.send("a", Call(1, "slow"))
-    [(_, refused)] = sent(rig.send("a", Call(1, "slow")))
-    assert isinstance(refused, Result) and "duplicate call id 1" in (refused.error or "")
+    [(_, refused)] = sent(rig.send("a", Call(1, "slow")))  # a bad frame: the first call stands
+    assert isinstance(refused, ErrorMessage) and "call id 1 is already running" in refused.message
     rig.hub.returned(invoke, None)  # type: ignore[arg-type]
     [again] = rig.send("a", Call(1, "slow"))  # ids may be reused once answered
     assert isinstance(again, Invoke)

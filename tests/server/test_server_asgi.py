@@ -97,6 +97,7 @@ def test_attach_refuses_other_apps(server: Server) -> None:
 
 
 async def test_a_slow_asgi_client_is_closed_1013_without_blocking_the_sender() -> None:
+    from hotstate_rx.server.limits import Limits
     from hotstate_rx.server.transports.asgi import AsgiPeer
 
     sent: list[dict[str, Any]] = []
@@ -108,7 +109,7 @@ async def test_a_slow_asgi_client_is_closed_1013_without_blocking_the_sender() -
         first_send.set()
         await unblock.wait()  # the client reads nothing until we say so
 
-    peer = AsgiPeer(send, max_send_buffer=1000)
+    peer = AsgiPeer(send, Limits(max_send_buffer=1000))
     try:
         peer.send(b"x" * 10)
         await asyncio.wait_for(first_send.wait(), TIMEOUT)

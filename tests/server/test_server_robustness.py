@@ -26,7 +26,7 @@ from hotstate_rx.protocol import (
     Snapshot,
     Subscribe,
 )
-from hotstate_rx.server.session import MAX_BAD_FRAMES
+from hotstate_rx.server.session import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from conftest import Connect, RawClient  # fixture types only: several conftest modules exist
@@ -61,7 +61,7 @@ GARBAGE: list[bytes | str] = [
     msgpack.packb([1, 2, 3]),  # not a map
     msgpack.packb({"t": "launch"}),  # unknown type
     msgpack.packb({"t": "sub", "s": 1}),  # wrong key type
-    msgpack.packb({"t": "rpc", "i": 1, "n": "f", "a": b"bin"}),  # bin is not JSON
+    msgpack.packb({"t": "rpc", "i": 1, "n": "inc", "a": b"bin"}),  # bin is not JSON
     msgpack.packb({1: 2}),  # non-str key
     "a text frame",
 ]
@@ -108,7 +108,7 @@ async def test_bytes_that_are_not_websocket_are_dropped_quietly(
 
 async def test_many_bad_frames_in_a_row_close_1008(url: str, raw_connect: Connect) -> None:
     client = await raw_connect(url)
-    for _ in range(MAX_BAD_FRAMES):
+    for _ in range(DEFAULT_LIMITS.max_bad_frames):
         await client.send_raw(b"\xc1")
     assert await client.closed() == 1008
 

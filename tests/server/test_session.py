@@ -15,8 +15,9 @@ from hotstate_rx.protocol import (
     Unsubscribe,
     encode,
 )
+from hotstate_rx.server.limits import Limits
 from hotstate_rx.server.session import (
-    MAX_BAD_FRAMES,
+    DEFAULT_LIMITS,
     CallRequested,
     Close,
     Misbehaved,
@@ -29,8 +30,8 @@ from hotstate_rx.server.session import (
 )
 
 
-def open_session(heartbeat: float = 10.0, **kw: object) -> Session:
-    session = Session("c1", now=0.0, heartbeat=heartbeat, **kw)  # type: ignore[arg-type]
+def open_session(heartbeat: float = 10.0, **limits: object) -> Session:
+    session = Session("c1", now=0.0, heartbeat=heartbeat, limits=Limits(**limits))  # type: ignore[arg-type]
     session.receive(encode(ClientHello()), 0.0)
     return session
 
@@ -66,7 +67,8 @@ def test_requests_become_actions() -> None:
     session = open_session()
     call = Call(7, "todos.add", {"text": "x"})
     assert session.receive(encode(Subscribe("Todos")), 1.0) == [SubscribeRequested("Todos")]
-    assert session.receive(encode(call), 1.0) == [CallRequested(call)]
+    [requested] = session.receive(encode(call), 1.0)
+    assert isinstance(requested, CallRequested) and requested.call.decode() == call
     assert session.receive(encode(Ping()), 1.0) == [Reply(Pong())]
     assert session.receive(encode(Pong()), 1.0) == []
 
@@ -113,17 +115,25 @@ def test_bad_frames_are_answered_and_the_connection_stays(frame: bytes | str) ->
     assert session.state is State.OPEN
 
 
-def test_consecutive_bad_frames_close_1008_and_good_ones_reset_the_count() -> None:
+def test_bad_frames_close_1008_and_good_ones_in_between_do_not_reset_the_count() -> None:
     session = open_session()
-    for _ in range(MAX_BAD_FRAMES - 1):
+    budget = DEFAULT_LIMITS.max_bad_frames
+    for _ in range(budget - 1):
         session.receive(b"\xc1", 1.0)
-    session.receive(encode(Ping()), 1.0)
-    for _ in range(MAX_BAD_FRAMES - 1):
-        assert session.state is State.OPEN
-        session.receive(b"\xc1", 1.0)
+        session.receive(encode(Ping()), 1.0)
+    assert session.state is State.OPEN
     actions = session.receive(b"\xc1", 1.0)
-    assert actions[-1] == Close(1008, f"{MAX_BAD_FRAMES} bad frames in a row")
+    assert actions[-1] == Close(1008, "too many bad frames")
     assert session.state is State.CLOSED
+
+
+def test_bad_frames_are_forgiven_over_time() -> None:
+    session = open_session(max_bad_frames=3, bad_frame_decay=10.0)
+    session.receive(b"\xc1", 0.0)
+    session.receive(b"\xc1", 0.0)
+    session.receive(b"\xc1", 10.0)  # one forgiven by now: two counted
+    assert session.state is State.OPEN
+    assert session.receive(b"\xc1", 10.0)[-1] == Close(1008, "too many bad frames")
 
 
 def test_oversized_frame_closes_1009() -> None:
@@ -155,7 +165,7 @@ def test_silent_before_hello_is_closed_without_pings() -> None:
 
 
 def test_a_client_that_never_says_hello_is_closed_even_without_heartbeat() -> None:
-    session = Session("c1", now=0.0, heartbeat=0, handshake_timeout=10.0)
+    session = Session("c1", now=0.0, heartbeat=0, limits=Limits(handshake_timeout=10.0))
     assert session.next_deadline() == 10.0
     assert session.tick(9.9) == []
     assert session.tick(10.0) == [Close(1011, "no hello in time")]
@@ -163,7 +173,7 @@ def test_a_client_that_never_says_hello_is_closed_even_without_heartbeat() -> No
 
 
 def test_the_handshake_deadline_ends_with_the_handshake() -> None:
-    session = Session("c1", now=0.0, heartbeat=0, handshake_timeout=10.0)
+    session = Session("c1", now=0.0, heartbeat=0, limits=Limits(handshake_timeout=10.0))
     session.receive(encode(ClientHello()), 1.0)
     assert session.next_deadline() is None
     assert session.tick(1e9) == []

@@ -15,14 +15,16 @@ from hotstate_rx.protocol import (
     ErrorMessage,
     Ping,
     Pong,
+    RawCall,
     Subscribe,
     encode,
 )
+from hotstate_rx.server.limits import Limits
 from hotstate_rx.server.session import (
     CLOSE_HEARTBEAT,
     CLOSE_POLICY,
     CLOSE_UNAUTHORIZED,
-    HANDSHAKE_TIMEOUT,
+    DEFAULT_LIMITS,
     MAX_HELD_FRAMES,
     AuthenticateRequested,
     CallRequested,
@@ -37,10 +39,13 @@ from hotstate_rx.server.session import (
 )
 
 
-def authenticating(token: str | None = "secret", **options: object) -> Session:
-    """A session that got a hello with ``token`` and waits for its verdict."""
-    options = {"heartbeat": 10.0, **options}
-    session = Session("c1", now=0.0, authenticate=True, **options)  # type: ignore[arg-type]
+def authenticating(
+    token: str | None = "secret", heartbeat: float = 10.0, **limits: object
+) -> Session:
+    """A session that got a hello with ``token`` and waits for its verdict (no
+    rate limit: these tests count frames, and a throttle would add actions)."""
+    options = Limits(rate_limit=None, **limits)  # type: ignore[arg-type]
+    session = Session("c1", now=0.0, heartbeat=heartbeat, authenticate=True, limits=options)
     assert session.receive(encode(ClientHello(token=token)), 0.0) == [AuthenticateRequested(token)]
     assert session.state is State.AUTHENTICATING
     return session
@@ -58,7 +63,7 @@ def test_frames_before_the_verdict_are_held_then_handled_in_order() -> None:
     assert session.accept({"name": "ana"}, 2.0) == [
         Opened("c1"),
         SubscribeRequested("Todos"),
-        CallRequested(Call(1, "add", {"text": "x"})),
+        CallRequested(RawCall(1, "add", {"text": "x"})),
         Reply(Pong()),
     ]
     assert session.state is State.OPEN and session.user == {"name": "ana"}
@@ -114,9 +119,9 @@ def test_held_bytes_are_bounded_by_the_message_size() -> None:
 
 def test_no_verdict_within_the_handshake_timeout_closes_1011() -> None:
     session = authenticating()
-    assert session.next_deadline() == HANDSHAKE_TIMEOUT
-    assert session.tick(HANDSHAKE_TIMEOUT - 0.1) == []
-    assert session.tick(HANDSHAKE_TIMEOUT) == [
+    assert session.next_deadline() == DEFAULT_LIMITS.handshake_timeout
+    assert session.tick(DEFAULT_LIMITS.handshake_timeout - 0.1) == []
+    assert session.tick(DEFAULT_LIMITS.handshake_timeout) == [
         Close(CLOSE_HEARTBEAT, "no verdict from authenticate in time")
     ]
 

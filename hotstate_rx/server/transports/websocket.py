@@ -5,10 +5,23 @@ Frames are written synchronously to each transport through
 every subscriber, with no task per send, in order with everything else
 written to that connection, and frames that pile up for one connection within
 a loop iteration leave in one system call. Nothing here applies backpressure,
-so each peer checks its transport's write buffer after writing and closes
-itself (1013) above ``max_send_buffer``. Heartbeats are the protocol's own
-``ping``/``pong``, so the websockets keepalive is off. Origins are checked in
+so after every frame each peer counts what is queued for its connection (the
+frames its outbox holds for the next iteration plus the transport's write
+buffer: :attr:`~hotstate_rx.net.batching.Outbox.queued`) and closes itself
+(1013) above ``max_send_buffer``. A close that cannot finish within
+``close_timeout`` (the peer does not read, so even the close frame waits)
+aborts the TCP connection. Heartbeats are the protocol's own ``ping``/``pong``,
+so the websockets keepalive is off. Origins are checked in
 ``process_request``, before the handshake's response.
+
+Reading: ``max_queue`` frames at most wait in websockets' own queue before it
+stops reading the socket, so a connection that the rate limit pauses holds
+at most that many frames of ``max_message_size`` in memory; and no frame is
+read while more than :data:`~hotstate_rx.server.transports.FLOW_LIMIT` bytes
+wait for the peer (``Outbox.drained``). websockets still hands out the
+frames it had read when a connection is lost; a paused read loop drops them
+instead (a flood aborted mid-way would otherwise be served at the rate limit
+long after its sender left).
 """
 
 from __future__ import annotations
@@ -24,35 +37,45 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import CLOSED
 
 from ...net.batching import Batcher, Outbox, binary_frame
 from ..access import ConnectInfo, OriginPolicy
+from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
 from ..tls import HANDSHAKE_TIMEOUT
-from . import Acceptor
+from . import FLOW_LIMIT, Acceptor
 
-__all__ = ["WebSocketPeer", "listen"]
+__all__ = ["MAX_QUEUE", "WebSocketPeer", "listen"]
 
 log = logging.getLogger(__name__)
+
+MAX_QUEUE = 4
+"""Received frames websockets may hold before it stops reading the socket."""
 
 
 class WebSocketPeer:
     """A :class:`~hotstate_rx.server.transports.Peer` over a websockets connection."""
 
-    __slots__ = ("_closing", "_max_send_buffer", "outbox", "ws")
+    __slots__ = ("_closing", "_limits", "outbox", "ws")
 
-    def __init__(self, ws: ServerConnection, max_send_buffer: int, batcher: Batcher) -> None:
+    def __init__(self, ws: ServerConnection, limits: Limits, batcher: Batcher) -> None:
         self.ws = ws
         self.outbox = Outbox(ws, batcher)
-        self._max_send_buffer = max_send_buffer
+        self._limits = limits
         self._closing: asyncio.Task[None] | None = None
 
     def send(self, frame: bytes) -> None:
         self.send_many((self,), frame)
 
+    @property
+    def queued(self) -> int:
+        return self.outbox.queued
+
     @classmethod
     def send_many(cls, peers: Sequence[WebSocketPeer], frame: bytes) -> None:
         wire: bytes | None = None  # the WebSocket frame, built for the first plain peer
+        limit = peers[0]._limits.max_send_buffer if peers else 0  # one hub's: one Limits
         for peer in peers:
             if peer._closing is not None:
                 continue
@@ -63,18 +86,23 @@ class WebSocketPeer:
                 outbox.write(wire)
             else:
                 outbox.send(frame)
-            peer._check_buffer()
-
-    def _check_buffer(self) -> None:
-        transport = self.ws.transport
-        if transport is not None and transport.get_write_buffer_size() > self._max_send_buffer:
-            log.warning("closing %s: send buffer over the limit", self.ws.id)
-            self.close(CLOSE_TRY_AGAIN, "client too slow")
+            if outbox.queued > limit:
+                log.warning("closing %s: send buffer over the limit", peer.ws.id)
+                peer.close(CLOSE_TRY_AGAIN, "client too slow")
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
             self.outbox.flush()
-            self._closing = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        timeout = self._limits.close_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            log.info("dropping %s: closing it took over %s s", self.ws.id, timeout)
+            self.ws.transport.abort()
 
     async def wait_closed(self) -> None:
         if self._closing is not None:
@@ -88,8 +116,7 @@ async def listen(
     port: int,
     path: str | None,
     heartbeat: float,
-    max_message_size: int,
-    max_send_buffer: int,
+    limits: Limits,
     compression: str | None,
     origins: OriginPolicy,
     ssl: SSLContext | None = None,
@@ -105,13 +132,20 @@ async def listen(
         tls = {"ssl": ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
 
     async def handler(ws: ServerConnection) -> None:
-        peer = WebSocketPeer(ws, max_send_buffer, batcher)
+        peer = WebSocketPeer(ws, limits, batcher)
         link = acceptor.open(peer, heartbeat, _connect_info(ws.request, ws.remote_address))
+        outbox = peer.outbox
         try:
             async for frame in ws:
-                link.receive(frame)
-        except ConnectionClosed:
-            pass  # abnormal closes (1006, 1009, ...) end the connection like normal ones
+                pause = link.receive(frame)
+                if pause:
+                    await asyncio.sleep(pause)
+                    if ws.state is CLOSED:  # gone while we waited: drop what it had sent
+                        break
+                if outbox.queued > FLOW_LIMIT:
+                    await outbox.drained()
+        except (ConnectionClosed, OSError):
+            pass  # abnormal closes (1006, 1009, resets) end the connection like normal ones
         finally:
             link.lost(ws.close_code)
             await peer.wait_closed()
@@ -130,7 +164,9 @@ async def listen(
         host,
         port,
         process_request=check_request,
-        max_size=max_message_size,
+        max_size=limits.max_message_size,
+        max_queue=MAX_QUEUE,
+        close_timeout=limits.close_timeout,
         compression=compression,
         ping_interval=None,
         **tls,
