@@ -9,7 +9,10 @@
     python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
 The hotstate servers keep the default limits but the rate limit, raised out
-of reach: its arithmetic runs on every frame, and never pauses the load.
+of reach: its arithmetic runs on every frame, and never pauses the load; and
+``hotstate-count`` lets :data:`PENDING` calls wait at once: with storage an
+answer waits for its commit and counts as running until then, and the
+pipelined benchmark keeps 100 in flight (the default limit is 64).
 Reports ``{"url": ...}`` once it accepts connections and serves until its
 stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
 ``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
@@ -43,8 +46,10 @@ from hotstate_rx.server.storage import SQLiteStorage
 
 from . import _socketio
 from ._harness import Parent
+from .bench_calls import IN_FLIGHT
 
 UNTHROTTLED = RateLimit(rate=1e9, burst=10**9)
+PENDING = 2 * IN_FLIGHT
 
 BIG_STORE = "Items"
 BIG_ITEMS = 100_000
@@ -106,7 +111,7 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
         return f"ws://127.0.0.1:{hub.port}", hub.close
     if kind == "hotstate-count":  # an acknowledged change: with storage, a durable one
         storage = SQLiteStorage(args[0], synchronous=args[1]) if args else None
-        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED)
+        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED, max_pending_calls=PENDING)
         counter = hub.create_store("Counter", {"n": 0, "by": ""})
 
         def bump(args: Any) -> int:
