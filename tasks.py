@@ -26,7 +26,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".tasks-stamp"
-EXTRAS = "all,test"
+EXTRAS = "all,test,bench"
+# Every command shares one .venv, so every extra goes in (one set of extras per command would
+# reinstall at each switch between them); "bench" adds the benchmarks' peer, python-socketio.
 # Debian packages the browser tests use; installed when we are root and they are missing.
 BROWSER = Path("/usr/bin/chromium")
 NO_APT = "HOTSTATE_NO_APT"

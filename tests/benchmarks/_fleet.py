@@ -14,7 +14,9 @@ PROCESSES = 2
 
 
 class Fleet:
-    """``clients`` raw websocket clients spread over :data:`PROCESSES` processes.
+    """``clients`` raw websocket clients spread over :data:`PROCESSES` processes,
+    speaking ``wire``: ``"hotstate"`` or ``"socketio"`` (see ``_receiver``), and
+    offering per-message deflate unless ``deflate`` is false.
 
     In ``fanout`` mode every process acknowledges each version once all its
     connections hold it; :meth:`until_acked` waits on those acknowledgements.
@@ -39,10 +41,18 @@ class Fleet:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, mode: str, url: str, clients: int, store: str | None = None
+        cls,
+        mode: str,
+        url: str,
+        clients: int,
+        store: str | None = None,
+        wire: str = "hotstate",
+        *,
+        deflate: bool = True,
     ) -> AsyncIterator[Fleet]:
         per = clients // PROCESSES
-        args = [mode, url, str(per), *([store] if store else [])]
+        wire += "" if deflate else "+plain"
+        args = [wire, mode, url, str(per), *([store] if store else [])]
         async with contextlib.AsyncExitStack() as stack:
             children = [
                 await stack.enter_async_context(spawn("_receiver", *args)) for _ in range(PROCESSES)

@@ -29,12 +29,21 @@ LINE_LIMIT = 1 << 27
 """Latency samples travel back as one JSON line; allow large lines."""
 
 
+BARE = "bare websockets"
+PEER = "python-socketio"
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One figure of one benchmark, with its bare baseline when there is one.
+    """One figure of one benchmark, with its baseline and python-socketio's when
+    there are some, all measured in the same run.
 
-    ``target`` reads like ``"ratio >= 0.7"`` or ``"value < 50"`` and is checked
-    by :meth:`met`; it documents a goal, it never fails a run.
+    ``against`` names what ``baseline`` is: a bare ``websockets`` server unless
+    the row says otherwise (hotstate_rx without security, in memory, ...); the
+    report puts rows with different baselines in different tables. ``peer`` is
+    :data:`PEER`'s figure for the same case. ``target`` reads like
+    ``"ratio >= 0.7"`` or ``"value < 50"`` and is checked by :meth:`met`; it
+    documents a goal, it never fails a run.
     """
 
     bench: str
@@ -44,12 +53,17 @@ class Row:
     unit: str
     baseline: float | None = None
     target: str = ""
+    peer: float | None = None
+    against: str = BARE
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
-            return None
-        return self.value / self.baseline  # type: ignore[operator]
+        return _ratio(self.value, self.baseline)
+
+    @property
+    def peer_ratio(self) -> float | None:
+        """python-socketio's figure over the same baseline."""
+        return None if self.peer is None else _ratio(self.peer, self.baseline)
 
     def met(self) -> bool | None:
         """Whether the target holds; None when there is no target (or no baseline)."""
@@ -63,6 +77,10 @@ class Row:
 
 
 _OPS = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
+
+
+def _ratio(value: float, baseline: float | None) -> float | None:
+    return None if not baseline else value / baseline
 
 
 def emit(rows: Iterable[Row]) -> None:
@@ -96,18 +114,36 @@ def format_value(value: float | None, unit: str) -> str:
 
 
 def markdown_table(rows: Iterable[Row]) -> str:
-    lines = [
-        "| benchmark | case | metric | hotstate_rx | bare websockets | ratio | target | met |",
-        "| --- | --- | --- | ---: | ---: | ---: | --- | :---: |",
-    ]
+    """One table per baseline, the bare ``websockets`` one first; the
+    python-socketio columns appear in a table where some row has that figure."""
+    groups: dict[str, list[Row]] = {BARE: []}
+    for row in rows:
+        groups.setdefault(row.against, []).append(row)
+    return "\n\n".join(_table(against, group) for against, group in groups.items() if group)
+
+
+def _table(against: str, rows: list[Row]) -> str:
+    peer = any(r.peer is not None for r in rows)
+    head = ["benchmark", "case", "metric", "hotstate_rx", against]
+    head += [PEER, "hotstate_rx / baseline", f"{PEER} / baseline"] if peer else ["ratio"]
+    head += ["target", "met"]
+    align = ["---"] * 3 + ["---:"] * (len(head) - 5) + ["---", ":---:"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     for r in rows:
-        ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
-        met = {True: "yes", False: "**no**", None: ""}[r.met()]
-        lines.append(
-            f"| {r.bench} | {r.case} | {r.metric} | {format_value(r.value, r.unit)} "
-            f"| {format_value(r.baseline, r.unit)} | {ratio} | {r.target} | {met} |"
-        )
+        cells = [r.bench, r.case, r.metric, format_value(r.value, r.unit)]
+        cells.append(format_value(r.baseline, r.unit))
+        if peer:
+            cells.append(format_value(r.peer, r.unit))
+        cells.append(_ratio_text(r.ratio))
+        if peer:
+            cells.append(_ratio_text(r.peer_ratio))
+        cells += [r.target, {True: "yes", False: "**no**", None: ""}[r.met()]]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _ratio_text(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}"
 
 
 def machine() -> str:

@@ -4,11 +4,15 @@
     python -m tests.benchmarks._serve hotstate-echo-secure  # the same behind authenticate + access
     python -m tests.benchmarks._serve hotstate-count [DB full|normal]  # "bump" changes a store
     python -m tests.benchmarks._serve bare-echo       # bare websockets + msgpack
+    python -m tests.benchmarks._serve socketio-echo   # python-socketio, event "echo" acknowledged
     python -m tests.benchmarks._serve bare-patches N  # hello, snapshot, N patches
     python -m tests.benchmarks._serve --loop uvloop KIND ...  # on uvloop (default: asyncio)
 
 The hotstate servers keep the default limits but the rate limit, raised out
-of reach: its arithmetic runs on every frame, and never pauses the load.
+of reach: its arithmetic runs on every frame, and never pauses the load; and
+``hotstate-count`` lets :data:`PENDING` calls wait at once: with storage an
+answer waits for its commit and counts as running until then, and the
+pipelined benchmark keeps 100 in flight (the default limit is 64).
 Reports ``{"url": ...}`` once it accepts connections and serves until its
 stdin closes. ``bare-patches`` feeds a client a 100,000-item store: it answers
 ``hello`` and ``sub`` like a hotstate server, then sends N pre-encoded patches
@@ -40,9 +44,12 @@ from hotstate_rx.protocol import (
 from hotstate_rx.server.loops import loop_factory
 from hotstate_rx.server.storage import SQLiteStorage
 
+from . import _socketio
 from ._harness import Parent
+from .bench_calls import IN_FLIGHT
 
 UNTHROTTLED = RateLimit(rate=1e9, burst=10**9)
+PENDING = 2 * IN_FLIGHT
 
 BIG_STORE = "Items"
 BIG_ITEMS = 100_000
@@ -104,7 +111,7 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
         return f"ws://127.0.0.1:{hub.port}", hub.close
     if kind == "hotstate-count":  # an acknowledged change: with storage, a durable one
         storage = SQLiteStorage(args[0], synchronous=args[1]) if args else None
-        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED)
+        hub = Hotstate(storage=storage, rate_limit=UNTHROTTLED, max_pending_calls=PENDING)
         counter = hub.create_store("Counter", {"n": 0, "by": ""})
 
         def bump(args: Any) -> int:
@@ -114,6 +121,14 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
         hub.handle("bump", bump)
         await hub.listen(port=0, host="127.0.0.1")
         return f"ws://127.0.0.1:{hub.port}", hub.close
+    if kind == "socketio-echo":  # an acknowledged event: socket.io's request/response
+        sio = _socketio.server()
+
+        async def echo(sid: str, args: Any) -> Any:
+            return args
+
+        sio.on("echo", echo)
+        return await _socketio.listen(sio)
     handler = _bare_echo if kind == "bare-echo" else _bare_patches(int(args[0]))
     server: Server = await serve(handler, "127.0.0.1", 0, compression=None, max_size=None)
 
@@ -126,7 +141,14 @@ async def _start(kind: str, args: list[str]) -> tuple[str, Callable[[], Awaitabl
 
 async def main(argv: list[str]) -> None:
     kind, *args = argv
-    kinds = {"hotstate-echo", "hotstate-echo-secure", "hotstate-count", "bare-echo", "bare-patches"}
+    kinds = {
+        "hotstate-echo",
+        "hotstate-echo-secure",
+        "hotstate-count",
+        "bare-echo",
+        "socketio-echo",
+        "bare-patches",
+    }
     if kind not in kinds:
         raise SystemExit(__doc__)
     parent = await Parent.connect()

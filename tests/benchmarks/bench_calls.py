@@ -6,12 +6,16 @@ at once on one connection. The baseline, in the same run: a bare
 ``websockets`` echo server decoding a msgpack request and answering a msgpack
 response of the same shape, driven by the least a hand-written client needs
 (``send`` then ``recv``; or, pipelined, a reader task resolving futures
-by id). Each rate is the median of :data:`REPEATS` runs, bare and hotstate
-interleaved.
+by id). The peer, in the same run: python-socketio, ``AsyncClient.call`` (the
+websocket transport only) of an event whose handler returns its argument, on
+an ``AsyncServer`` over aiohttp. Besides the rates, the CPU time each side
+spends per call (the server's read from its process), which load on a shared
+machine moves far less than rates. Each figure is the median of
+:data:`REPEATS` runs, all servers interleaved.
 
 Security's cost, in the same run: the same calls to a server with
 ``authenticate`` and an ``access`` rule on the function, against the plain
-hotstate server (target: at most 5% fewer round trips).
+hotstate server (target: at most 5% fewer round trips, 5% more server CPU).
 
 uvloop's gain, in the same run (``pip install hotstate-rx[speed]``): the
 same calls with the server and the client on uvloop, against both on asyncio,
@@ -31,18 +35,23 @@ from functools import partial
 from typing import Any
 
 import msgpack
+import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
 from hotstate_rx.client import Client
 from hotstate_rx.server.loops import loop_factory
 
-from ._harness import Row, cpu_seconds, emit, spawn
+from ._harness import Child, Row, cpu_seconds, emit, spawn
 
 ARGS = {"text": "hello", "n": 42}
 IN_FLIGHT = 100
 WARMUP = 0.1
 DURATION = 0.6
 REPEATS = 7
+SECURE = "hotstate_rx without authenticate + access"
+ON_ASYNCIO = "hotstate_rx on asyncio at both ends"
+SIDES = ("bare", "hot", "secure", "peer")
+"""The bare baseline, hotstate_rx, hotstate_rx behind security, python-socketio."""
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -107,15 +116,20 @@ async def _bare_round_trip(ws: ClientConnection) -> Any:
     return msgpack.unpackb(await ws.recv())["r"]
 
 
-async def measure() -> dict[str, list[float]]:
-    """Every rate REPEATS times, bare and hotstate interleaved (load on the
-    machine drifts; interleaving spreads it over both sides)."""
-    names = ("bare seq", "hot seq", "bare pipe", "hot pipe", "secure seq", "secure pipe")
-    rates: dict[str, list[float]] = {name: [] for name in names}
+def _clocks(server: Child) -> tuple[Callable[[], float], Callable[[], float]]:
+    """CPU seconds of the server's process and of this one (the client's)."""
+    return partial(cpu_seconds, server.pid), time.process_time
+
+
+async def measure() -> dict[tuple[str, int], list[Figures]]:
+    """Every side at both concurrencies REPEATS times, interleaved (load on the
+    machine drifts; interleaving spreads it over all sides)."""
+    runs: dict[tuple[str, int], list[Figures]] = {}
     async with (
         spawn("_serve", "bare-echo") as bare,
         spawn("_serve", "hotstate-echo") as hot,
         spawn("_serve", "hotstate-echo-secure") as secure,
+        spawn("_serve", "socketio-echo") as peer,
     ):
         bare_url = (await bare.recv())["url"]
         ws = await connect(bare_url, compression=None)
@@ -124,59 +138,72 @@ async def measure() -> dict[str, list[float]]:
         client.connect((await hot.recv())["url"])
         signed = Client(token="bench")
         signed.connect((await secure.recv())["url"])
+        sio = socketio.AsyncClient()
         try:
+            await sio.connect((await peer.recv())["url"], transports=["websocket"])
             await asyncio.wait_for(client.ready(), 30)
             await asyncio.wait_for(signed.ready(), 30)
+            hot_call = lambda: client.call("echo", ARGS)  # noqa: E731
+            secure_call = lambda: signed.call("echo", ARGS)  # noqa: E731
+            peer_call = lambda: sio.call("echo", ARGS)  # noqa: E731
+            # Each side's call alone and pipelined (the bare one needs a reader task
+            # to pipeline), and its server process.
+            sides: dict[str, tuple[Call, Call, Child]] = {
+                "bare": (lambda: _bare_round_trip(ws), caller.call, bare),
+                "hot": (hot_call, hot_call, hot),
+                "secure": (secure_call, secure_call, secure),
+                "peer": (peer_call, peer_call, peer),
+            }
             for _ in range(REPEATS):
-                rates["bare seq"].append(await rate(lambda: _bare_round_trip(ws), 1))
-                rates["hot seq"].append(await rate(lambda: client.call("echo", ARGS), 1))
-                rates["secure seq"].append(await rate(lambda: signed.call("echo", ARGS), 1))
-                rates["bare pipe"].append(await rate(caller.call, IN_FLIGHT))
-                rates["hot pipe"].append(await rate(lambda: client.call("echo", ARGS), IN_FLIGHT))
-                rates["secure pipe"].append(
-                    await rate(lambda: signed.call("echo", ARGS), IN_FLIGHT)
-                )
+                for callers in (1, IN_FLIGHT):
+                    for side, (alone, piped, server) in sides.items():
+                        call = alone if callers == 1 else piped
+                        figures = await Figures.of(call, callers, server)
+                        runs.setdefault((side, callers), []).append(figures)
         finally:
+            await sio.disconnect()
             await signed.close()
             await client.close()
             await caller.close()
             await ws.close()
-    return rates
+    return runs
 
 
 @dataclass(frozen=True, slots=True)
-class OnLoop:
-    """Calls with both ends on one kind of loop: rate, then CPU µs per call."""
+class Figures:
+    """One side's calls: the rate, then CPU µs per call of its server and client."""
 
     rate: float
     server_us: float
     client_us: float
 
+    @classmethod
+    async def of(cls, call: Call, callers: int, server: Child) -> Figures:
+        per_second, (server_s, client_s) = await timed(call, callers, _clocks(server))
+        return cls(per_second, server_s * 1e6, client_s * 1e6)
 
-async def on_loop(loop: str) -> tuple[OnLoop, OnLoop]:
+
+async def on_loop(loop: str) -> tuple[Figures, Figures]:
     """Sequential and pipelined calls, the server in a process on ``loop`` and
     the client on the running loop (the caller makes it the same kind)."""
     async with spawn("_serve", "--loop", loop, "hotstate-echo") as hot:
         client = Client()
         client.connect((await hot.recv())["url"])
-        clocks = (partial(cpu_seconds, hot.pid), time.process_time)
         try:
             await asyncio.wait_for(client.ready(), 30)
-            got = []
-            for callers in (1, IN_FLIGHT):
-                per_second, (server, mine) = await timed(
-                    lambda: client.call("echo", ARGS), callers, clocks
-                )
-                got.append(OnLoop(per_second, server * 1e6, mine * 1e6))
+            got = [
+                await Figures.of(lambda: client.call("echo", ARGS), callers, hot)
+                for callers in (1, IN_FLIGHT)
+            ]
             return got[0], got[1]
         finally:
             await client.close()
 
 
-def measure_loops() -> dict[str, tuple[OnLoop, OnLoop]]:
+def measure_loops() -> dict[str, tuple[Figures, Figures]]:
     """Median figures, sequential and pipelined, on asyncio and on uvloop,
     the two alternating :data:`REPEATS` times."""
-    runs: dict[str, list[tuple[OnLoop, OnLoop]]] = {"asyncio": [], "uvloop": []}
+    runs: dict[str, list[tuple[Figures, Figures]]] = {"asyncio": [], "uvloop": []}
     for _ in range(REPEATS):
         for loop, into in runs.items():
             with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
@@ -186,41 +213,46 @@ def measure_loops() -> dict[str, tuple[OnLoop, OnLoop]]:
     }
 
 
-def _median(runs: Iterable[OnLoop]) -> OnLoop:
+def _median(runs: Iterable[Figures]) -> Figures:
     every = list(runs)
-    return OnLoop(*(statistics.median(getattr(r, f) for r in every) for f in OnLoop.__slots__))
+    return Figures(*(statistics.median(getattr(r, f) for r in every) for f in Figures.__slots__))
 
 
 def main() -> None:
-    rates = {k: statistics.median(v) for k, v in asyncio.run(measure()).items()}
-    bare_seq, hot_seq, bare_pipe, hot_pipe, secure_seq, secure_pipe = rates.values()
-    secured = "authenticate + access (baseline: hotstate_rx without)"
+    runs = asyncio.run(measure())
+    rows: list[Row] = []
     pipelined = f"pipelined ({IN_FLIGHT} in flight)"
-    emit(
-        [
-            Row("calls", "sequential", "round trips", hot_seq, "/s", bare_seq, "ratio >= 0.7"),
-            Row("calls", pipelined, "round trips", hot_pipe, "/s", bare_pipe, "ratio >= 0.6"),
-            Row("calls", f"sequential, {secured}", "round trips", secure_seq, "/s", hot_seq,
-                "ratio >= 0.95"),
-            Row("calls", f"{pipelined}, {secured}", "round trips", secure_pipe, "/s", hot_pipe,
-                "ratio >= 0.95"),
-        ]
-    )  # fmt: skip
+    for callers, case, goal in ((1, "sequential", 0.7), (IN_FLIGHT, pipelined, 0.6)):
+        bare, hot, secure, peer = (_median(runs[side, callers]) for side in SIDES)
+        secured = f"{case}, authenticate + access"
+        rows += [
+            Row("calls", case, "round trips", hot.rate, "/s", bare.rate, f"ratio >= {goal}",
+                peer.rate),
+            Row("calls", case, "server CPU per call", hot.server_us, "µs", bare.server_us, "",
+                peer.server_us),
+            Row("calls", case, "client CPU per call", hot.client_us, "µs", bare.client_us, "",
+                peer.client_us),
+            Row("calls", secured, "round trips", secure.rate, "/s", hot.rate, "ratio >= 0.95",
+                against=SECURE),
+            Row("calls", secured, "server CPU per call", secure.server_us, "µs", hot.server_us,
+                "ratio <= 1.05", against=SECURE),
+        ]  # fmt: skip
+    emit(rows)
     try:
         loops = measure_loops()
     except ImportError as exc:  # uvloop is an extra
         print(f"uvloop rows skipped: {exc}")
         return
-    uvloop = "uvloop at both ends (baseline: hotstate_rx on asyncio)"
     for index, case in enumerate(("sequential", pipelined)):
         uv, base = loops["uvloop"][index], loops["asyncio"][index]
+        case = f"{case}, uvloop at both ends"
         emit(
             [
-                Row("calls", f"{case}, {uvloop}", "round trips", uv.rate, "/s", base.rate),
-                Row("calls", f"{case}, {uvloop}", "server CPU per call", uv.server_us, "µs",
-                    base.server_us),
-                Row("calls", f"{case}, {uvloop}", "client CPU per call", uv.client_us, "µs",
-                    base.client_us),
+                Row("calls", case, "round trips", uv.rate, "/s", base.rate, against=ON_ASYNCIO),
+                Row("calls", case, "server CPU per call", uv.server_us, "µs", base.server_us,
+                    against=ON_ASYNCIO),
+                Row("calls", case, "client CPU per call", uv.client_us, "µs", base.client_us,
+                    against=ON_ASYNCIO),
             ]
         )  # fmt: skip
 

@@ -7,10 +7,17 @@ complete the handshake and stay idle; the server's growth is measured twice,
 as RSS (the whole process: interpreter arenas, buffers) without tracing, and
 as Python allocations with ``tracemalloc`` in a separate run (tracing has its
 own overhead in RSS). The baseline is a bare ``websockets`` server whose
-handler answers ``hello`` and waits. Rooms: 10,000 ``Room:*`` instances
-created with ``init(key)``, traced with ``tracemalloc``; their data (its own
-deep copy of the defaults) is measured apart for scale: the total per
-instance, everything included, is what must stay under the 5 KiB target.
+handler answers ``hello`` and waits; the peer, python-socketio's
+``AsyncServer`` on aiohttp, with the same receiver processes speaking
+socket.io's framing (each connection joins the namespace and waits). The
+receivers offer per-message deflate, as browsers do, and aiohttp accepts it:
+python-socketio is measured again with the offer left out (``plain``), to
+show what its compression contexts hold.
+
+Rooms: 10,000 ``Room:*`` instances created with ``init(key)``, traced with
+``tracemalloc``; their data (its own deep copy of the defaults) is measured
+apart for scale: the total per instance, everything included, is what must
+stay under the 5 KiB target.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ from hotstate_rx import Hotstate
 from hotstate_rx.frozen import freeze
 from hotstate_rx.protocol import ServerHello, encode
 
+from . import _socketio
 from ._fleet import Fleet
-from ._harness import Parent, Row, emit, raise_fd_limit, rss_bytes, spawn
+from ._harness import PEER, Parent, Row, emit, raise_fd_limit, rss_bytes, spawn
 
 CLIENTS = 1000
 ROOMS = 10_000
@@ -59,19 +67,29 @@ async def _hotstate_server() -> tuple[str, Callable[[], Awaitable[None]]]:
     return f"ws://127.0.0.1:{hub.port}", hub.close
 
 
+async def _socketio_server() -> tuple[str, Callable[[], Awaitable[None]]]:
+    url, close = await _socketio.listen(_socketio.server())
+    return _socketio.raw_url(url), close
+
+
+SERVERS = {"hotstate": _hotstate_server, "bare": _bare_server, "socketio": _socketio_server}
+"""Each kind of server, and the wire its receivers speak (``bare`` speaks hotstate's)."""
+
+
 def _used(traced: bool) -> int:
     gc.collect()
     return tracemalloc.get_traced_memory()[0] if traced else rss_bytes()
 
 
-async def per_connection(kind: str, traced: bool) -> float:
+async def per_connection(kind: str, traced: bool, deflate: bool) -> float:
     """Bytes the server grows by per idle connected client."""
     if traced:
         tracemalloc.start()
-    url, close = await (_hotstate_server() if kind == "hotstate" else _bare_server())
+    url, close = await SERVERS[kind]()
+    wire = "socketio" if kind == "socketio" else "hotstate"
     try:
         before = _used(traced)
-        async with Fleet.open("idle", url, CLIENTS):
+        async with Fleet.open("idle", url, CLIENTS, wire=wire, deflate=deflate):
             after = _used(traced)
     finally:
         await close()
@@ -101,8 +119,8 @@ async def run_case(case: str) -> None:
     if case == "rooms":
         result = per_room()
     else:
-        kind, how = case.split("-")
-        result = await per_connection(kind, traced=how == "traced")
+        kind, how, *plain = case.split("-")
+        result = await per_connection(kind, traced=how == "traced", deflate=not plain)
     parent.send({"result": result})
 
 
@@ -112,8 +130,11 @@ async def _in_child(case: str) -> Any:
 
 
 async def main() -> None:
-    cases = ("hotstate-rss", "bare-rss", "hotstate-traced", "bare-traced")
-    conn = {case: await _in_child(case) for case in cases}
+    cases = [f"{kind}-{how}" for how in ("rss", "traced") for kind in SERVERS]
+    conn = {
+        case: await _in_child(case)
+        for case in [*cases, "socketio-rss-plain", "socketio-traced-plain"]
+    }
     room_total, room_data = await _in_child("rooms")
     clients, rooms = f"{CLIENTS:,} idle clients", f"{ROOMS:,} Room:* instances"
     emit(
@@ -126,6 +147,7 @@ async def main() -> None:
                 "KiB",
                 conn["bare-rss"] / KIB,
                 "value < 50",
+                conn["socketio-rss"] / KIB,
             ),
             Row(
                 "memory",
@@ -135,6 +157,7 @@ async def main() -> None:
                 "KiB",
                 conn["bare-traced"] / KIB,
                 "value < 50",
+                conn["socketio-traced"] / KIB,
             ),
             Row(
                 "memory",
@@ -146,6 +169,12 @@ async def main() -> None:
             ),
             Row("memory", rooms, "its data alone, as a deep copy", room_data / KIB, "KiB"),
         ]
+    )
+    print(
+        f"{PEER} with deflate left out of the clients' offer: server RSS per connection "
+        f"{conn['socketio-rss-plain'] / KIB:.1f} KiB, Python heap "
+        f"{conn['socketio-traced-plain'] / KIB:.1f} KiB (with it, as in the table: "
+        f"{conn['socketio-rss'] / KIB:.1f} and {conn['socketio-traced'] / KIB:.1f} KiB)."
     )
 
 
