@@ -735,6 +735,7 @@ class HubCore(Generic[C]):
         if not subscribers:
             del self._subscribers[store]
             self._snapshots.pop(store, None)  # an idle instance may leave memory
+            self._history.forget(store)  # and so may its history: no session holds a copy
         self._events.fire("unsubscribe", store, client_id)
         registry = self._registry
         idle = registry.release(store)
@@ -763,22 +764,20 @@ class HubCore(Generic[C]):
                 self._out.append(Transmit(targets, encode(Deleted(store))))
             return
         listening = self._subscribers.get(store)
-        keep = self._history.limits.patches > 0
-        if listening is None and not keep:
+        if listening is None:
+            # Nobody holds a copy to catch up (a parked session's subscription
+            # still counts): an unwatched instance costs no encode and no history.
             return
         version = event.version
         if event.patches is None:
             message: ServerMessage = Snapshot(store, version, event.state, event.epoch, event.cause)
             frame = encode_value(message, f"store {store!r}")
-            if listening is not None:  # cached while the instance has subscribers
-                self._snapshots[store] = (version, frame)
+            self._snapshots[store] = (version, frame)
         else:
             message = PatchMessage(store, version, event.patches, event.cause)
             frame = encode_value(message, f"store {store!r}")
-        if keep:
+        if self._history.limits.patches > 0:
             self._history.record(store, event.epoch, version, frame)
-        if listening is None:
-            return
         sessions = self._sessions
         targets = tuple(c for c in listening if sessions[c].advance(store, version))
         if targets:

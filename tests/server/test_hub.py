@@ -342,7 +342,7 @@ def subscribed(rig: Rig, conn: str, store: str) -> Snapshot:
 def test_a_resubscription_with_a_version_gets_only_the_missed_changes(rig: Rig) -> None:
     todos = rig.store("Todos", {"n": 0})
     first = subscribed(rig, "a", "Todos")
-    rig.hub.lost("a", 1.0, 1000)
+    rig.hub.lost("a", 1.0)  # a drop: the session, and its subscription, are parked
     for n in (1, 2, 3):
         todos.update(lambda d, n=n: d.update(n=n))
     rig.connect("b")
@@ -354,6 +354,22 @@ def test_a_resubscription_with_a_version_gets_only_the_missed_changes(rig: Rig) 
     ]
     assert len(replay) == 3
     assert sent(rig.send("b", Subscribe("Todos", 4, first.epoch))) == []  # up to date
+
+
+def test_an_instance_nobody_watches_keeps_no_history(rig: Rig) -> None:
+    """History serves copies that sessions hold: with none, no encode, no memory."""
+    todos = rig.store("Todos", {"n": 0})
+    first = subscribed(rig, "a", "Todos")
+    todos.set({"n": 1})
+    rig.hub.flush()
+    assert rig.hub.history.size > 0
+    rig.hub.lost("a", 1.0, 1000)  # a goodbye: the last subscription ends
+    assert rig.hub.history.size == 0
+    todos.set({"n": 2})  # unwatched: nothing recorded
+    assert rig.hub.flush() == [] and rig.hub.history.size == 0
+    rig.connect("b")
+    [(_, again)] = sent(rig.send("b", Subscribe("Todos", first.version, first.epoch)))
+    assert isinstance(again, Snapshot) and again.version == 3
 
 
 def test_another_epoch_or_an_uncovered_gap_gets_a_snapshot(rig: Rig) -> None:
