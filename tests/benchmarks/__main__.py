@@ -35,8 +35,8 @@ from ._harness import ROOT, Row, format_value, machine, markdown_table, parse_ro
 
 ORDER = ("fanout", "calls", "updates", "resume", "memory", "storage", "client_apply", "draft")
 TIME_LIMIT = 360.0
-"""Seconds per benchmark module. The longest (fan-out, storage) take 150-180 s on
-2 shared cores with a load average of 4-6; the whole run about nine minutes."""
+"""Seconds per benchmark module. The longest (fan-out, storage) take 115-170 s on
+2 shared cores; the whole run 7-8 minutes (BENCHMARKS.md)."""
 
 
 def available() -> list[str]:
