@@ -12,7 +12,9 @@
     ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
     ├── AuthError                 what a client reports when the server refused its credentials
     ├── CertificateError          what a client reports when it refused the server's certificate
-    └── StorageError              storage cannot be opened, read or written (names the file)
+    ├── StorageError              storage cannot be opened, read or written (names the file)
+    └── ClusterError              the cluster (Redis) failed a step
+        └── ClusterUnavailable    Redis did not answer within ``cluster_timeout``
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
@@ -97,9 +99,21 @@ class StorageError(HotstateError):
     the storage (its file, for SQLite) and what is wrong with it."""
 
 
+class ClusterError(HotstateError):
+    """A cluster step failed (``Server(cluster=...)``, docs/CLUSTER.md); the
+    message names the step."""
+
+
+class ClusterUnavailable(ClusterError):
+    """Redis did not answer within ``cluster_timeout`` (stopped, paused,
+    unreachable): nothing of the step was done, so it may be tried again."""
+
+
 __all__ = [
     "AuthError",
     "CertificateError",
+    "ClusterError",
+    "ClusterUnavailable",
     "Disconnected",
     "HotstateError",
     "PatchError",

@@ -23,6 +23,8 @@ PUBLIC = {
     "CertificateError",
     "Change",
     "ConnectInfo",
+    "ClusterError",
+    "ClusterUnavailable",
     "Disconnected",
     "Hotstate",
     "HotstateError",
@@ -98,6 +100,8 @@ def test_errors_hierarchy() -> None:
         "SubscriptionError",
         "StorageError",
         "CertificateError",
+        "ClusterError",
+        "ClusterUnavailable",
     ):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 

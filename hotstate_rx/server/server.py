@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
     from websockets.asyncio.server import Server as WebSocketServer
 
+    from .cluster.serving import ClusterServing
+
 __all__ = ["Hotstate", "Server"]
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,15 @@ class Server:
       stores (:mod:`.inspection`, ``hotstate inspect``): ``None`` (default)
       nobody, ``True`` everyone (development), ``fn(ctx) -> bool`` per
       connection; refused: ``err`` ``subscribe`` ``"forbidden"``.
+
+    Cluster (README "Cluster", docs/CLUSTER.md):
+
+    - ``cluster``: a Redis URL (``"redis://host:6379/0"``) shared by every
+      node of the cluster; None (default): this process alone.
+    - ``cluster_namespace``: the prefix of every key in Redis ("hotstate").
+    - ``cluster_timeout``: seconds a step may wait for Redis (2) before it
+      fails with :class:`~hotstate_rx.ClusterUnavailable`; a node whose
+      heartbeat is 3 x this late counts as dead.
     """
 
     def __init__(
@@ -149,6 +160,9 @@ class Server:
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
         inspect: bool | InspectRule | None = None,
+        cluster: str | None = None,
+        cluster_namespace: str = "hotstate",
+        cluster_timeout: float = 2.0,
     ) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
@@ -211,8 +225,18 @@ class Server:
             authenticate=authenticate,
             access=self._access,
             expose_errors=expose_errors,
+            clustered=cluster is not None,
         )
-        self._driver = LoopDriver(self._hub, self._registry)
+        self._cluster: ClusterServing | None = None
+        if cluster is not None:
+            from .cluster import RedisLink
+            from .cluster.serving import ClusterServing
+
+            link = RedisLink(cluster, namespace=cluster_namespace, timeout=cluster_timeout)
+            self._cluster = ClusterServing(
+                link, self._hub, self._registry, self._presence, window=resume_window
+            )
+        self._driver = LoopDriver(self._hub, self._registry, self._cluster)
         rule = check_inspect(inspect)
         self._inspection = Inspection(self._registry, self._hub, self._access, rule)
         if inspect:  # timings and errors are kept only where someone may read them
@@ -349,6 +373,9 @@ class Server:
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
         packed = pack_event_data(data, channel)
+        if self._cluster is not None:  # every node, this one too, delivers it from the bus
+            self._cluster.emit(channel, packed, client_id)
+            return
         self._registry.schedule(self._hub.emit, channel, packed, client_id)
 
     # -- clients ---------------------------------------------------------------
@@ -397,6 +424,8 @@ class Server:
         _check_heartbeat(heartbeat)
         context = server_context(ssl, certfile, keyfile)
         self._driver.bind_loop()
+        if self._cluster is not None:
+            await self._cluster.ready()
         self._listener = await websocket.listen(
             self._driver,
             host=host,
@@ -509,6 +538,8 @@ class Server:
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
+        if self._cluster is not None:
+            await self._cluster.close()
 
 
 Hotstate = Server
