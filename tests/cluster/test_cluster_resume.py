@@ -8,9 +8,11 @@ from typing import Any
 
 import redis.asyncio
 from conftest import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
+from websockets.asyncio.client import connect
 
 from hotstate_rx import RpcError, Server
 from hotstate_rx.client import Connected
+from hotstate_rx.protocol import ClientHello, ServerHello, decode_server_message, encode
 from hotstate_rx.server.hub import OUTCOME_UNKNOWN
 
 
@@ -43,7 +45,7 @@ async def test_a_client_fails_over_and_resumes_its_session(
 ) -> None:
     a = await start_node(counting(redis_url))
     b = await start_node(counting(redis_url))
-    lb: Balancer = await balancer(a.port)
+    lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected, notes = Recorder(), Recorder()
     client.on("connected", connected)
@@ -55,7 +57,7 @@ async def test_a_client_fails_over_and_resumes_its_session(
     await notes.until(lambda v: v == ["before"])
     assert await client.call("bump", 1) == 1
 
-    lb.fail_over(b.port)  # node A vanishes from the client's view
+    lb.fail_over(b.port or 0)  # node A vanishes from the client's view
     a.emit("note", "while away", client_id=first)
     b.emit("note", "to everyone")
     await connected.until(lambda v: len(v) == 2)
@@ -74,7 +76,7 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
     release = asyncio.Event()
     a = await start_node(counting(redis_url, release))
     b = await start_node(counting(redis_url))
-    lb: Balancer = await balancer(a.port)
+    lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected = Recorder()
     client.on("connected", connected)
@@ -83,7 +85,7 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
     async with asyncio.timeout(TIMEOUT):
         while await runs(redis_url, 7) == 0:
             await asyncio.sleep(0.01)
-    lb.fail_over(b.port)
+    lb.fail_over(b.port or 0)
     release.set()  # A answers while its caller is away: the answer is kept in Redis
     assert await asyncio.wait_for(call, TIMEOUT) == 7
     assert connected.values[-1].recovered is True
@@ -96,14 +98,14 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
     never = asyncio.Event()
     a = await start_node(counting(redis_url, never))  # its handler never ends
     b = await start_node(counting(redis_url))
-    lb: Balancer = await balancer(a.port)
+    lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     await client.ready()
     call = asyncio.ensure_future(client.call("bump", 9))
     async with asyncio.timeout(TIMEOUT):
         while await runs(redis_url, 9) == 0:
             await asyncio.sleep(0.01)
-    lb.fail_over(b.port)
+    lb.fail_over(b.port or 0)
     try:
         await asyncio.wait_for(call, TIMEOUT)
     except RpcError as exc:
@@ -116,9 +118,6 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
 async def test_a_forged_token_gets_a_fresh_session(
     start_node: StartNode, make_client: MakeClient
 ) -> None:
-    from hotstate_rx.protocol import ClientHello, ServerHello, decode_server_message, encode
-    from websockets.asyncio.client import connect
-
     a, b = await start_node(), await start_node()
     victim = make_client(f"ws://127.0.0.1:{a.port}")
     await victim.ready()
