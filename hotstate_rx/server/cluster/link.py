@@ -92,8 +92,13 @@ class RedisLink:
         self.timeout = float(timeout)
         self.node = node or secrets.token_hex(6)
         """This node's id in Redis (heartbeats, subscriber counts, claims)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries: a command that timed out is not sent again (a commit is
+        # not idempotent), so ``timeout`` bounds each call.
         self.sync: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
         )
         self.aio: redis.asyncio.Redis | None = None
         """The asyncio client, once :meth:`start` ran on the loop."""
