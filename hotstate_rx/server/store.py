@@ -672,6 +672,8 @@ class StoreRegistry:
         """on_terminate, then raw defaults, uninitialised (caller holds the lock).
         In a cluster the reset is committed first, and ``on_terminate`` runs on
         the node whose commit made it."""
+        if not inst.initialized and self._replication is not None:
+            self._catch_up(inst)  # this copy may be behind an initialisation
         if not inst.initialized:
             return
         defaults = inst.definition.defaults
@@ -699,11 +701,17 @@ class StoreRegistry:
                 self._journal.delete(inst.name)
             self._drop(inst)
             return
-        if not replication.delete(inst.name, inst.lifetime):
+        self._catch_up(inst)  # the state on_terminate reads is the latest
+        if self._instances.get(inst.name) is not inst:
+            return  # deleted by another node meanwhile
+        initialized = replication.delete(inst.name, inst.lifetime)
+        if initialized is None:
             self._reload(inst)  # another node deleted it (or re-created it) first
             return
+        hook = inst.definition.on_terminate
         try:  # the replica still holds the state the hook may read
-            self._terminate(inst)
+            if initialized and hook is not None:
+                hook(inst.key)
         finally:
             if self._instances.get(inst.name) is inst:
                 self._drop(inst)

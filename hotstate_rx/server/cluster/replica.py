@@ -95,13 +95,16 @@ return 'claimed'
 """KEYS: hash. ARGV: lifetime, node, lease (ms)."""
 
 DELETE: Final = """
-if redis.call('HGET', KEYS[1], 'lt') ~= ARGV[1] then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'lt', 'init')
+if cur[1] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[3])
+if cur[2] == '1' then return 2 end
 return 1
 """
-"""KEYS: hash, log, names. ARGV: lifetime, name, message, bus."""
+"""KEYS: hash, log, names. ARGV: lifetime, name, message, bus. Returns 0 (not
+deleted: another lifetime), 1 (deleted) or 2 (deleted, it was initialised)."""
 
 LOAD: Final = """
 local cur = redis.call('HMGET', KEYS[1], 'v', 'lt', 'init', 'sv', 'snap')
@@ -260,7 +263,7 @@ class RedisReplication(Replication):
             raise Conflict(None)
         raise Conflict(self._following(name, base, reply[1]))
 
-    def delete(self, name: str, lifetime: str) -> bool:
+    def delete(self, name: str, lifetime: str) -> bool | None:
         keys = self._keys
         message = self._link.message("removed", self._link.node, [name, lifetime])
         args = [lifetime, name, message, keys.bus]
@@ -268,7 +271,7 @@ class RedisReplication(Replication):
             "delete", name, self._delete, [keys.instance(name), keys.log(name), keys.names], args
         )
         self._due.pop(name, None)
-        return bool(done)
+        return None if not done else done == 2
 
     def names(self) -> list[str]:
         members = self._call("list", None, self._link.sync.smembers, self._keys.names)

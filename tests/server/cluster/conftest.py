@@ -6,6 +6,7 @@ waits for it to answer PING, within a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -13,12 +14,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hotstate_rx import Server
+from hotstate_rx.client import Client
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 STARTUP = 10.0
@@ -50,9 +53,7 @@ class RedisProcess:
         args += ["--appendonly", "yes" if self.appendonly else "no"]
         if self.appendonly:
             args += ["--appendfsync", "always"]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP
         while not self.ping():
             if self.process.poll() is not None:
@@ -117,11 +118,23 @@ class Nodes:
         self.url = url
         self.servers: list[Server] = []
 
-    def server(self, **options: object) -> Server:
+    def server(self, setup: Callable[[Server], object] | None = None, **options: Any) -> Server:
+        """A server on this cluster (``cluster_timeout`` 1 s unless given), set up by ``setup``."""
         options.setdefault("cluster_timeout", 1.0)
-        server = Server(cluster=self.url, **options)  # type: ignore[arg-type]
+        server = Server(cluster=self.url, **options)
         self.servers.append(server)
+        if setup is not None:
+            setup(server)
         return server
+
+    async def listening(
+        self, count: int, setup: Callable[[Server], object] | None = None, **options: Any
+    ) -> list[Server]:
+        """``count`` servers set up alike, each listening on 127.0.0.1:0."""
+        servers = [self.server(setup, **options) for _ in range(count)]
+        for server in servers:
+            await server.listen(0, "127.0.0.1")
+        return servers
 
     async def close(self) -> None:
         servers, self.servers = self.servers, []
@@ -136,3 +149,56 @@ async def nodes(redis_server: RedisProcess) -> AsyncIterator[Nodes]:
         yield cluster
     finally:
         await cluster.close()
+
+
+TIMEOUT = 10.0
+"""Upper bound for anything a cluster test awaits (several servers on 2 cores)."""
+
+
+async def reach(server: Server, check: Callable[[], bool]) -> None:
+    """Wait until ``check()`` holds, woken by each change ``server`` announces
+    (what its bus handler applied included); fails after :data:`TIMEOUT`."""
+    woke = asyncio.Event()
+    stop = server.watch_stores(lambda _event: woke.set())
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not check():
+                woke.clear()
+                await woke.wait()
+    finally:
+        stop()
+
+
+class Seen:
+    """A client subscription's callback: every state it emits, awaitable."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, value: Any) -> None:
+        self.values.append(value)
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[Any], bool]) -> Any:
+        """Wait until the latest state satisfies ``predicate``; return it."""
+        async with asyncio.timeout(TIMEOUT):
+            while not self.values or not predicate(self.values[-1]):
+                self._changed.clear()
+                await self._changed.wait()
+        return self.values[-1]
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[[str], Client]]:
+    """``clients(url)`` -> a connected-to-be :class:`Client`, closed at teardown."""
+    made: list[Client] = []
+
+    def make(url: str) -> Client:
+        client = Client(url, reconnect_delay=0.02, reconnect_max=0.2, rpc_timeout=TIMEOUT)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
