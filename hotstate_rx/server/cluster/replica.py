@@ -195,13 +195,13 @@ class RedisReplication(Replication):
             self._link.sync.set(key, candidate, nx=True)
             return _text(self._link.sync.get(key) or candidate)
 
-        return self._call("read the epoch", None, read)
+        return self._read("read the epoch", None, read)
 
     # -- Replication -----------------------------------------------------------------
 
     def load(self, name: str, defaults: Any) -> Loaded | None:
         keys = [self._keys.instance(name), self._keys.log(name)]
-        found = self._call("load", name, self._load, keys)
+        found = self._read("load", name, self._load, keys)
         if found is None:
             return None
         version, lifetime, init, sv, snap, entries = found
@@ -230,7 +230,7 @@ class RedisReplication(Replication):
         pause = 0.005
         while True:
             args = [lifetime, self._link.node, lease]
-            outcome = self._call("claim", name, self._claim, keys, args)
+            outcome = self._call("take the on_create claim of", name, self._claim, keys, args)
             if outcome == b"claimed":
                 return True
             if outcome == b"done":
@@ -254,7 +254,7 @@ class RedisReplication(Replication):
         args = [base, lifetime, int(entry.initialized), data, head, snapshot]
         args += [self._keep, self._every, keys.bus]
         where = [keys.instance(name), keys.log(name)]
-        reply = self._call("commit", name, self._commit, where, args)
+        reply = self._call("commit a change to", name, self._commit, where, args)
         if reply[0] == 1:
             if reply[1]:
                 self._due[name] = True
@@ -274,12 +274,12 @@ class RedisReplication(Replication):
         return None if not done else done == 2
 
     def names(self) -> list[str]:
-        members = self._call("list", None, self._link.sync.smembers, self._keys.names)
+        members = self._read("list the instances", None, self._link.sync.smembers, self._keys.names)
         return sorted(_text(m) for m in members)
 
     def since(self, name: str, lifetime: str, version: int) -> list[Entry] | None:
         keys = [self._keys.instance(name), self._keys.log(name)]
-        found = self._call("catch up", name, self._since, keys, [lifetime, version])
+        found = self._read("catch up with", name, self._since, keys, [lifetime, version])
         if found is None:
             return None
         entries = self._following(name, version, found[1])
@@ -297,7 +297,9 @@ class RedisReplication(Replication):
             return pipe.execute()
 
         heads: dict[str, tuple[int, str] | None] = {}
-        for name, (version, lifetime) in zip(names, self._call("check", None, read), strict=True):
+        for name, (version, lifetime) in zip(
+            names, self._read("check the replicas", None, read), strict=True
+        ):
             heads[name] = None if lifetime is None else (int(version), lifetime.decode())
         return heads
 
@@ -323,11 +325,22 @@ class RedisReplication(Replication):
             yield unpack_entry(number, data)[1]
             version = number
 
+    def _read(self, what: str, name: str | None, fn: Callable[..., _T], *args: Any) -> _T:
+        """:meth:`_call` for a read: tried twice when the connection fails (a
+        pooled connection to a Redis that restarted fails once)."""
+        try:
+            return self._call(what, name, fn, *args)
+        except ClusterUnavailable as exc:
+            if not isinstance(exc.__cause__, redis.exceptions.ConnectionError):
+                raise
+        return self._call(what, name, fn, *args)
+
     def _call(self, what: str, name: str | None, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on Redis, its failures as ``ClusterUnavailable`` naming
-        ``what`` was not done (at once while the link knows Redis is down)."""
+        ``what`` was not done (at once while the link knows Redis is down).
+        Never retried: a write that failed may have been applied."""
         link = self._link
-        subject = f"{what} of store {name!r}" if name is not None else what
+        subject = f"{what} store {name!r}" if name is not None else what
         if not link.up:
             raise ClusterUnavailable(
                 f"Redis at {link.url} is unreachable (the node retries): cannot {subject}"

@@ -215,3 +215,25 @@ async def test_a_hibernated_replica_leaves_memory_and_its_changes_reach_the_fore
     assert b.list_stores() == ["Counter", "Room:quiet"]
     assert b.stores["Room:*"].get("quiet") == {"messages": ["one", "two"]}  # loaded back
     assert b.stores["Room:*"].version("quiet") == 3
+
+
+async def test_a_commit_writes_the_change_not_the_state(
+    nodes: Nodes, redis_server: RedisProcess
+) -> None:
+    big = {"items": [{"id": i, "text": "x" * 90} for i in range(10_000)]}  # about 1 MB
+    a, b = await nodes.listening(2, lambda s: s.create_store("Big", big))
+    a.stores["Big"].init()
+    await reach(b, lambda: b.stores["Big"].version() == 1)
+    redis = redis_server.client()
+
+    def written() -> int:
+        return int(redis.info("stats")["total_net_input_bytes"])
+
+    before = written()
+    for i in range(100):
+        a.stores["Big"].update(lambda d, i=i: d["items"][i * 7].__setitem__("text", f"v{i}"))
+    per_update = (written() - before) / 100
+    assert per_update < 1024, f"{per_update:.0f} bytes sent to Redis per small update"
+    await reach(b, lambda: b.stores["Big"].version() == 101)
+    assert b.stores["Big"].get() == a.stores["Big"].get()
+    print(f"\n1 MB state, 100 small updates: {per_update:.0f} bytes to Redis per update")
