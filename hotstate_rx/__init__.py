@@ -23,6 +23,9 @@ if TYPE_CHECKING:
         CertificateError as CertificateError,
     )
     from .errors import (
+        ClusterConflict as ClusterConflict,
+    )
+    from .errors import (
         ClusterError as ClusterError,
     )
     from .errors import (
@@ -77,6 +80,7 @@ _EXPORTS = {
     "Change": ".server.store",
     "AuthError": ".errors",
     "CertificateError": ".errors",
+    "ClusterConflict": ".errors",
     "ClusterError": ".errors",
     "ClusterUnavailable": ".errors",
     "Disconnected": ".errors",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from conftest import MakeClient, Recorder, StartNode
+import contextlib
 
-from hotstate_rx import ClusterUnavailable, Server
+import pytest
+import redis
+from cluster_helpers import MakeClient, Recorder, StartNode
+
+from hotstate_rx import ClusterUnavailable
 
 
 async def test_a_targeted_event_reaches_its_client_on_another_node(
@@ -47,10 +50,9 @@ async def test_event_numbers_are_the_same_on_every_node(
     assert lasts[0] == lasts[1] > 0
 
 
-async def test_emit_without_redis_fails_clearly(redis_url: str) -> None:
-    server = Server(cluster="redis://127.0.0.1:1/0", cluster_timeout=0.2)
-    try:
-        with pytest.raises(ClusterUnavailable, match="cannot emit 'note'"):
-            server.emit("note", 1)
-    finally:
-        await server.close()
+async def test_emit_without_redis_fails_clearly(redis_url: str, start_node: StartNode) -> None:
+    node = await start_node(cluster_timeout=0.2)
+    with redis.Redis.from_url(redis_url) as r, contextlib.suppress(redis.ConnectionError):
+        r.shutdown(nosave=True)
+    with pytest.raises(ClusterUnavailable, match="cannot emit 'note'"):
+        node.emit("note", 1)

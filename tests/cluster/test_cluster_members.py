@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import redis
-from conftest import TIMEOUT, MakeClient, Recorder, StartNode
+from cluster_helpers import TIMEOUT, MakeClient, Recorder, StartNode
 
 from hotstate_rx import Server
-
-NODE = Path(__file__).with_name("node_main.py")
 
 
 def rooms(redis_url: str) -> Callable[[Server], None]:
@@ -77,27 +71,6 @@ async def test_subscriber_count_sums_the_nodes_and_on_idle_runs_once(
     stop.release()
     await until(lambda: idle_runs(redis_url, "x") >= 2)
     assert idle_runs(redis_url, "x") == 2
-
-
-@pytest.fixture
-async def spawn_node(redis_url: str) -> AsyncIterator[Callable[[], Any]]:
-    """``await spawn_node()`` -> (process, port): a node in a subprocess."""
-    processes: list[asyncio.subprocess.Process] = []
-
-    async def spawn() -> tuple[asyncio.subprocess.Process, int]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, str(NODE), redis_url, stdout=subprocess.PIPE
-        )
-        processes.append(process)
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 2)
-        return process, int(line)
-
-    yield spawn
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-            await process.wait()
 
 
 async def test_a_killed_nodes_subscribers_leave_the_count_and_idle_runs_on_a_survivor(

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import redis.asyncio
-from conftest import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
+from cluster_helpers import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
 from websockets.asyncio.client import connect
 
 from hotstate_rx import RpcError, Server

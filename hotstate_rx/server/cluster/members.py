@@ -199,9 +199,10 @@ class Membership:
         """Stop beating and leave the cluster (this node's entries go)."""
         task, self._task = self._task, None
         if task is not None:
+            # redis-py may swallow a cancellation that lands inside a command:
+            # the loop also stops on _task being None, and the wait is bounded.
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=self._link.timeout)
         link = self._link
         if link.aio is not None and link.up:
             with contextlib.suppress(Exception):
@@ -221,7 +222,7 @@ class Membership:
         lapse_ms = int(LAPSE * period * 1000)
         since_refresh = 0.0
         first = True
-        while True:
+        while self._task is not None:
             try:
                 await self._heartbeat(lapse_ms, rejoin=not first)
                 first = False

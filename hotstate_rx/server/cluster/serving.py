@@ -5,8 +5,10 @@ The hub (:mod:`..hub`, sans I/O) decides; its cluster actions
 the driver, and their outcomes go back to the hub (:meth:`~..hub.HubCore.fetched`,
 :meth:`~..hub.HubCore.claimed`, :meth:`~..hub.HubCore.idle`, ...), whose
 actions the driver performs in turn. Events, sessions and membership each
-have their module; this one owns their shared pieces (the link's bus
-handlers, the :class:`Batch`) and their start and stop.
+have their module; this one owns their shared pieces (the bus handlers on
+the :class:`~.node.ClusterNode`'s link, the :class:`Batch`) and their start
+and stop. The node starts and closes the link; this starts after it and
+stops before it.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from .sessions import SessionStore
 
 if TYPE_CHECKING:
     from ..presence import Presence
-    from ..store import StoreRegistry
-    from .link import RedisLink
+    from ..store import Change, StoreRegistry
+    from .node import ClusterNode
 
 __all__ = ["ClusterServing"]
 
@@ -51,13 +53,15 @@ class ClusterServing:
 
     def __init__(
         self,
-        link: RedisLink,
+        node: ClusterNode,
         hub: HubCore[Any],
         registry: StoreRegistry,
         presence: Presence,
         *,
         window: float,
     ) -> None:
+        link = node.link
+        self._node = node
         self.link = link
         self._hub = hub
         self._registry = registry
@@ -78,6 +82,7 @@ class ClusterServing:
         link.on("taken", self._taken)
         registry.subscribers_elsewhere = self.members.elsewhere
         presence.noted = self.members.present
+        node.on_foreign = self._foreign
         self._started: asyncio.Task[None] | None = None
 
     def connect(self, report: Report, now: Callable[[], float]) -> None:
@@ -98,18 +103,17 @@ class ClusterServing:
         await self._started
 
     async def _start(self) -> None:
-        await self.link.start()
+        await self._node.start()
         self._batch.ready.set()
         self.members.start()
 
     async def close(self) -> None:
-        """Send what is queued, leave the cluster, close the link."""
+        """Send what is queued and leave the cluster (the node closes the link)."""
         started, self._started = self._started, None
         if started is not None and not started.done():
             started.cancel()
         await self._batch.close()
         await self.members.close()
-        await self.link.close()
 
     # -- the hub's actions -----------------------------------------------------------
 
@@ -145,6 +149,10 @@ class ClusterServing:
         """An event heard on the bus: through the registry's queue, in order
         with the store changes."""
         self._registry.schedule(self._hub.emit, channel, packed, client_id, seq)
+
+    def _foreign(self, change: Change) -> None:
+        """A change of an instance not in memory here: into the hub's history."""
+        self._report(self._hub.heard(change))
 
     def _taken(self, node: str, client_id: Any) -> None:
         if node != self.link.node and isinstance(client_id, str):
