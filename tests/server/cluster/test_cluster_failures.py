@@ -171,7 +171,6 @@ async def test_a_flood_of_new_instances_on_one_node_stays_within_the_limits(
     refused = [m for m in answers if isinstance(m, ErrorMessage)]
     assert len(refused) == 5 * cap - cap
     assert all("too many instances" in m.message for m in refused)
-    redis = redis_server.client()
     assert instance_keys(redis_server) <= keys_before + 2 * cap  # a hash and a log each
     assert len(b._registry.resident()) == 2  # b holds only what its clients use
     b.stores["Room:*"].update("general", lambda d: d["messages"].append("still here"))
