@@ -109,13 +109,15 @@ async def make_client() -> AsyncIterator[MakeClient]:
 class Balancer:
     """A TCP proxy on loopback to one node at a time: :meth:`fail_over` cuts
     every connection (no close frame: the node vanished) and sends new ones
-    to another node."""
+    to another node; with ``hold``, only after :meth:`release` (the client
+    stays away meanwhile)."""
 
     def __init__(self, port: int) -> None:
         self.target = port
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._holding = False
         self.url = ""
 
     async def start(self) -> str:
@@ -123,12 +125,16 @@ class Balancer:
         self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self.url
 
-    def fail_over(self, port: int) -> None:
+    def fail_over(self, port: int, *, hold: bool = False) -> None:
         self.target = port
+        self._holding = hold
         pairs, self._pairs = self._pairs, set()
         for a, b in pairs:
             a.transport.abort()
             b.transport.abort()
+
+    def release(self) -> None:
+        self._holding = False
 
     async def close(self) -> None:
         self.fail_over(self.target)
@@ -140,6 +146,9 @@ class Balancer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._holding:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         except OSError:

@@ -13,7 +13,7 @@ from hotstate_rx import Server
 
 
 async def main(url: str) -> None:
-    server = Server(cluster=url, cluster_timeout=0.3)
+    server = Server(cluster=url, cluster_timeout=0.5)
     server.create_store("Room:*", {"n": 0}, presence=True)
 
     @server.handle("bump")

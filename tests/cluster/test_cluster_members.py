@@ -76,7 +76,7 @@ async def test_subscriber_count_sums_the_nodes_and_on_idle_runs_once(
 async def test_a_killed_nodes_subscribers_leave_the_count_and_idle_runs_on_a_survivor(
     redis_url: str, start_node: StartNode, make_client: MakeClient, spawn_node: Any
 ) -> None:
-    survivor = await start_node(rooms(redis_url), cluster_timeout=0.3)
+    survivor = await start_node(rooms(redis_url), cluster_timeout=0.5)
     doomed, port = await spawn_node()
     room = survivor.stores["Room:*"]
     client = make_client(f"ws://127.0.0.1:{port}")

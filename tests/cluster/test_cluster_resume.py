@@ -4,6 +4,7 @@ reconnects, through a balancer, to another node and keeps its session."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import redis.asyncio
@@ -129,3 +130,40 @@ async def test_a_forged_token_gets_a_fresh_session(
             assert isinstance(hello, ServerHello)
             assert not hello.recovered and hello.client_id != victim.client_id
     assert a.context(victim.client_id) is not None  # the victim's session is untouched
+
+
+def stores(server: Server) -> None:
+    server.create_store("Counter", {"n": 0})
+    server.create_store("Room:*", {"n": 0})
+
+
+def steps(states: list[Any]) -> list[int]:
+    values = [s["n"] for s in states]
+    return [b - a for a, b in itertools.pairwise(values)]
+
+
+async def test_the_changes_missed_while_failing_over_are_replayed_not_snapshotted(
+    start_node: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    a, b = await start_node(stores), await start_node(stores)
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    counter, room, connected = Recorder(), Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Counter", counter)
+    client.subscribe("Room:x", room)  # resident on A only
+    await counter.until(len)
+    await room.until(len)
+    bump = lambda d: d.update(n=d["n"] + 1)  # noqa: E731
+
+    lb.fail_over(b.port or 0, hold=True)
+    for _ in range(3):
+        b.stores["Counter"].update(bump)  # changed on the node the client goes to
+        a.stores["Room:*"].update("x", bump)  # and on the node it left
+    lb.release()
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1].recovered is True
+    await counter.until(lambda v: v[-1] == {"n": 3})
+    await room.until(lambda v: v[-1] == {"n": 3})
+    assert steps(counter.values) == [1, 1, 1]  # every missed version, in order
+    assert steps(room.values) == [1, 1, 1]

@@ -76,6 +76,7 @@ class ClusterServing:
             self._batch,
             idle=self._idle,
             gone=self._gone,
+            back=self._back,
             refresh=self._refresh,
             refresh_every=self.sessions.refresh_every,
         )
@@ -167,6 +168,15 @@ class ClusterServing:
                 self._presence.left(store, client_id)
             except Exception:
                 log.exception("removing %s from the presence of %r failed", client_id, store)
+
+    def _back(self, entries: list[tuple[str, str]]) -> None:
+        """This node was taken for dead and its presence entries removed: the
+        clients it serves are still here."""
+        for store, client_id in entries:
+            try:
+                self._presence.joined(store, client_id)
+            except Exception:
+                log.exception("putting %s back in the presence of %r failed", client_id, store)
 
     def _refresh(self) -> None:
         self.sessions.refresh(self._hub.sessions())
