@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from conftest import TIMEOUT, Nodes, RedisProcess, Seen, reach
 from hotstate_rx import ClusterConflict, Server
 from hotstate_rx.client import Client
 from hotstate_rx.protocol import PatchMessage, Snapshot, Subscribe
+from hotstate_rx.server.cluster.replica import TURN_MS
+from hotstate_rx.server.replication import Conflict, Entry
 
 
 def rooms(server: Server) -> None:
@@ -237,3 +240,28 @@ async def test_a_commit_writes_the_change_not_the_state(
     await reach(b, lambda: b.stores["Big"].version() == 101)
     assert b.stores["Big"].get() == a.stores["Big"].get()
     print(f"\n1 MB state, 100 small updates: {per_update:.0f} bytes to Redis per update")
+
+
+async def test_a_node_that_keeps_losing_races_gets_a_turn(
+    nodes: Nodes, redis_server: RedisProcess
+) -> None:
+    a, b = await nodes.listening(2, rooms)
+    a.stores["Counter"].update(increment)  # v1 (on_create), v2
+    lifetime = redis_server.client().hget("hotstate:i:Counter", "lt").decode()
+    log_a, log_b = (s._cluster.replication for s in (a, b))  # type: ignore[union-attr]
+
+    def entry(version: int) -> Entry:
+        return Entry(version, True, [{"op": "replace", "path": "/n", "value": version}])
+
+    for _ in range(2):  # b writes from a stale copy twice: the second loss takes the turn
+        with pytest.raises(Conflict):
+            log_b.commit("Counter", 1, lifetime, entry(2), None)
+    turn = redis_server.client().hget("hotstate:i:Counter", "turn")
+    assert turn is not None and turn.decode() == log_b._link.node
+    started = time.monotonic()
+    log_a.commit("Counter", 2, lifetime, entry(3), None)  # current, but b's turn: waits
+    assert time.monotonic() - started >= 0.9 * TURN_MS / 1000
+    with pytest.raises(Conflict):  # b's turn lapsed unused: a went first
+        log_b.commit("Counter", 2, lifetime, entry(3), None)
+    log_b.commit("Counter", 3, lifetime, entry(4), None)  # and b's next try is in
+    assert redis_server.client().hget("hotstate:i:Counter", "turn") is None
