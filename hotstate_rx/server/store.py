@@ -186,9 +186,11 @@ class StoreRegistry:
     :meth:`set_deliver` decides where queued notifications run: by default at
     once in the mutating thread; a server marshals them onto its loop.
 
-    With a ``journal``, instances are saved and loaded through it; with
-    ``hibernate_after`` too, idle dynamic instances leave memory once
-    :meth:`hibernate` finds them due (``clock`` gives the time, in seconds)."""
+    With a ``journal``, instances are saved and loaded through it; with a
+    ``replication`` (a cluster), they are replicas of its log (see the module
+    docstring); with either and ``hibernate_after`` too, idle dynamic
+    instances leave memory once :meth:`hibernate` finds them due (``clock``
+    gives the time, in seconds)."""
 
     def __init__(
         self,

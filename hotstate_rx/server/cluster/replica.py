@@ -240,6 +240,7 @@ class RedisReplication(Replication):
         if base != int(version):
             raise ClusterError(f"the log of {name!r} in Redis ends at {base}, not at {version}")
         self._due.pop(name, None)
+        self._lost.discard(name)
         return Loaded(base, lifetime.decode(), initialized, state)
 
     def create(self, name: str, lifetime: str) -> str:
@@ -308,6 +309,7 @@ class RedisReplication(Replication):
             "delete", name, self._delete, [keys.instance(name), keys.log(name), keys.names], args
         )
         self._due.pop(name, None)
+        self._lost.discard(name)
         return None if not done else done == 2
 
     def names(self) -> list[str]:
@@ -358,8 +360,7 @@ class RedisReplication(Replication):
             if number != version + 1:
                 log.warning("the log of %r has a gap after version %d", name, version)
                 return
-            data = fields[b"e"] if isinstance(fields, dict) else fields[1]
-            yield unpack_entry(number, data)[1]
+            yield unpack_entry(number, fields[1])[1]  # fields: [b"e", entry]
             version = number
 
     def _read(self, what: str, name: str | None, fn: Callable[..., _T], *args: Any) -> _T:
