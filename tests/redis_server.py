@@ -67,7 +67,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def command(port: int, *args: str, timeout: float = 1.0) -> bytes:
+def send_command(port: int, *args: str, timeout: float = 1.0) -> bytes:
     """Send one command in RESP and return the reply's first line (``+PONG``,
     ``+OK``, ``-LOADING ...``); raises OSError when nothing answers in time."""
     request = f"*{len(args)}\r\n".encode()
@@ -164,7 +164,7 @@ class RedisServer:
                     + self.log_tail()
                 )
             with contextlib.suppress(OSError):
-                if command(self.port, "PING") == b"+PONG":
+                if send_command(self.port, "PING") == b"+PONG":
                     return self
             if time.monotonic() > deadline:
                 self.kill()
@@ -205,7 +205,7 @@ class RedisServer:
 
     def flushall(self) -> None:
         """Empty every database (the shared fixture does this before each test)."""
-        reply = command(self.port, "FLUSHALL")
+        reply = send_command(self.port, "FLUSHALL")
         if reply != b"+OK":
             raise RuntimeError(f"FLUSHALL answered {reply!r}")
 

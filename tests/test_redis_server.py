@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio
-from redis_server import RedisServer, command
+from redis_server import RedisServer, send_command
 
 TIMEOUT = 5.0
 
@@ -120,7 +120,7 @@ def test_kill_leaves_no_process(redis_server: RedisServer) -> None:
     assert redis_server.returncode == -signal.SIGKILL
     assert refuses(redis_server.port)
     with pytest.raises(OSError):
-        command(redis_server.port, "PING")
+        send_command(redis_server.port, "PING")
 
 
 def test_no_process_survives_a_failing_test_or_a_lost_object(redis_binary: Path) -> None:
