@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import trustme
 import uvicorn
+from node_proc import NodeProcess
 from redis_server import HOW_TO_GET_ONE, RedisServer, find_redis_server, in_ci
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -155,6 +156,25 @@ def shared_redis(_shared_redis_process: RedisServer) -> RedisServer:
         _shared_redis_process.start()
     _shared_redis_process.flushall()
     return _shared_redis_process
+
+
+StartNode = Callable[..., Awaitable[NodeProcess]]
+
+
+@pytest.fixture
+async def start_node() -> AsyncIterator[StartNode]:
+    """``await start_node(target, port=None, args=..., env=...)`` runs a server
+    subprocess until it says ``ready`` (tests/node_proc.py); every node it
+    started is killed when the test ends, however it ends."""
+    started: list[NodeProcess] = []
+
+    async def start(target: str | Path, port: int | None = None, **options: Any) -> NodeProcess:
+        node = NodeProcess(target, port, **options)
+        started.append(node)
+        return await node.start()
+
+    yield start
+    await asyncio.gather(*(node.close() for node in started))
 
 
 class RawClient:
