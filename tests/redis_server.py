@@ -67,6 +67,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists any more (an uncollected zombie still does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def send_command(port: int, *args: str, timeout: float = 1.0) -> bytes:
     """Send one command in RESP and return the reply's first line (``+PONG``,
     ``+OK``, ``-LOADING ...``); raises OSError when nothing answers in time."""

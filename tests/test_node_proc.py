@@ -5,13 +5,13 @@ no process left behind."""
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from node_proc import NodeProcess
+from redis_server import gone
 
 from hotstate_rx.client import Client
 
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 
 ECHO = Path(__file__).with_name("node_echo.py")
 TIMEOUT = 10.0
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def call(url: str, name: str, args: object = None) -> object:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
 import socket
 from pathlib import Path
@@ -14,18 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio
-from redis_server import RedisServer, send_command
+from redis_server import RedisServer, gone, send_command
 
 TIMEOUT = 5.0
-
-
-def gone(pid: int) -> bool:
-    """Whether no process ``pid`` exists any more (a zombie counts as existing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def refuses(port: int) -> bool:
