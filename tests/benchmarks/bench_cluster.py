@@ -14,52 +14,17 @@ server without a cluster.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from typing import Any
 
 from hotstate_rx import Hotstate, Server
 
+from ..redis_server import RedisServer, find_redis_server
 from ._harness import Row, emit
 
 UPDATES = 3000
 AGAINST = "one node in memory"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    args = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory]
-    process = subprocess.Popen(
-        [*args, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return process, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.02)
 
 
 def increment(draft: Any) -> None:
@@ -93,14 +58,12 @@ async def rate(servers: list[Server]) -> float:
 
 async def main() -> None:
     single = await rate([Hotstate()])
-    with tempfile.TemporaryDirectory() as directory:
-        process, url = start_redis(directory)
-        try:
-            one = await rate([Hotstate(cluster=url, cluster_namespace="b1")])
-            two = await rate([Hotstate(cluster=url, cluster_namespace="b2") for _ in range(2)])
-        finally:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(10)
+    binary = find_redis_server()
+    if binary is None:
+        raise SystemExit("no redis-server: python3 tasks.py test provisions one")
+    with RedisServer(binary) as redis:
+        one = await rate([Hotstate(cluster=redis.url, cluster_namespace="b1")])
+        two = await rate([Hotstate(cluster=redis.url, cluster_namespace="b2") for _ in range(2)])
     metric = "update() per second, one hot instance"
     emit(
         [

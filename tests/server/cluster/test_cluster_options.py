@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, RedisProcess, Seen
+from conftest import TIMEOUT, Nodes, Seen, redis_client
+from redis_server import RedisServer, free_port
 
 from hotstate_rx import ClusterUnavailable, Server
 from hotstate_rx.client import Client
@@ -36,11 +37,11 @@ def test_bad_cluster_options_name_the_problem(options: dict[str, Any], problem: 
         Server(**options)
 
 
-def test_a_redis_that_does_not_answer_fails_the_server_at_once(tmp_path: Path) -> None:
-    redis_server = RedisProcess(tmp_path)  # a free port where nothing listens
+def test_a_redis_that_does_not_answer_fails_the_server_at_once() -> None:
+    port = free_port()  # nothing listens there
     started = time.monotonic()
-    with pytest.raises(ClusterUnavailable, match=f"127.0.0.1:{redis_server.port}.*read the epoch"):
-        Server(cluster=redis_server.url, cluster_timeout=1.0)
+    with pytest.raises(ClusterUnavailable, match=f"127.0.0.1:{port}.*read the epoch"):
+        Server(cluster=f"redis://127.0.0.1:{port}/0", cluster_timeout=1.0)
     assert time.monotonic() - started < 1.0 + 2.0  # the timeout, with headroom
 
 
@@ -61,7 +62,7 @@ async def test_a_node_served_through_asgi_joins_the_bus_on_its_first_connection(
 
 
 async def test_the_inspector_is_each_nodes_own(
-    nodes: Nodes, redis_server: RedisProcess, raw_connect: Any
+    nodes: Nodes, shared_redis: RedisServer, raw_connect: Any
 ) -> None:
     a, b = await nodes.listening(2, lambda s: s.create_store("Counter", {"n": 0}), inspect=True)
     readers = [await raw_connect(f"ws://127.0.0.1:{s.port}") for s in (a, b)]
@@ -70,6 +71,6 @@ async def test_the_inspector_is_each_nodes_own(
     shown = [await reader.recv() for reader in readers]
     assert all(isinstance(m, Snapshot) for m in shown)
     assert [list(m.data) for m in shown] == [[r.client_id] for r in readers]  # type: ignore[union-attr]
-    keys = {k.decode() for k in redis_server.client().keys("*")}
+    keys = {k.decode() for k in redis_client(shared_redis).keys("*")}
     assert not any("$inspect" in k for k in keys), keys
     assert a.list_stores() == b.list_stores() == ["Counter"]
