@@ -153,6 +153,9 @@ class Definition:
     on_create: Hook | None = None
     on_terminate: Hook | None = None
     on_idle: Hook | None = None
+    local: bool = False
+    """Its instances are this server's own (the inspector's): never replicated
+    to a cluster."""
 
 
 @dataclass(slots=True, eq=False)
@@ -183,9 +186,11 @@ class StoreRegistry:
     :meth:`set_deliver` decides where queued notifications run: by default at
     once in the mutating thread; a server marshals them onto its loop.
 
-    With a ``journal``, instances are saved and loaded through it; with
-    ``hibernate_after`` too, idle dynamic instances leave memory once
-    :meth:`hibernate` finds them due (``clock`` gives the time, in seconds)."""
+    With a ``journal``, instances are saved and loaded through it; with a
+    ``replication`` (a cluster), they are replicas of its log (see the module
+    docstring); with either and ``hibernate_after`` too, idle dynamic
+    instances leave memory once :meth:`hibernate` finds them due (``clock``
+    gives the time, in seconds)."""
 
     def __init__(
         self,
@@ -234,8 +239,9 @@ class StoreRegistry:
 
     # -- registration -----------------------------------------------------
 
-    def define(self, name: str, data: Any) -> Definition:
-        """Register a store; see :meth:`hotstate_rx.Server.create_store`."""
+    def define(self, name: str, data: Any, *, local: bool = False) -> Definition:
+        """Register a store; see :meth:`hotstate_rx.Server.create_store`.
+        ``local``: kept out of the cluster (what only this server knows)."""
         prefix = parse_store_name(name)
         defaults = freeze(data)
         with self.transaction():
@@ -247,7 +253,7 @@ class StoreRegistry:
                     raise ValueError(f"static store {name!r} clashes with dynamic {head + ':*'!r}")
             elif any(s.partition(":")[0] == prefix for s in self._static if ":" in s):
                 raise ValueError(f"dynamic store {name!r} clashes with a static store")
-            definition = Definition(name, prefix, defaults)
+            definition = Definition(name, prefix, defaults, local=local)
             if prefix is None:
                 inst = self._revive(definition, None) or self._create(definition, None)[0]
                 self._static[name] = definition
@@ -489,7 +495,7 @@ class StoreRegistry:
         it is there to stay. In a cluster the log creates it, unless another
         node just did: then that node's instance is loaded."""
         name = self.full_name(definition, key)
-        replication = self._replication
+        replication = self._log(definition)
         for _ in range(CONFLICT_RETRIES):
             lifetime = secrets.token_hex(4)  # each lifetime its own history (and epoch)
             if replication is None or replication.create(name, lifetime) == lifetime:
@@ -529,6 +535,10 @@ class StoreRegistry:
         del self._instances[inst.name]
         self._counts[inst.definition.name] -= 1
 
+    def _log(self, definition: Definition) -> Replication | None:
+        """The replication that ``definition``'s instances go through, if any."""
+        return None if definition.local else self._replication
+
     def _announce(self, inst: InstanceRecord) -> None:
         if self.on_created is not None:
             self._notifier.enqueue_call(self.on_created, inst.name, inst.key)
@@ -537,8 +547,9 @@ class StoreRegistry:
         """The instance as storage (or the cluster) holds it, back in memory
         without ``on_create``; None when there is no record of it."""
         name = self.full_name(definition, key)
-        if self._replication is not None:
-            loaded = self._replication.load(name, definition.defaults)
+        replication = self._log(definition)
+        if replication is not None:
+            loaded = replication.load(name, definition.defaults)
         elif self._journal is not None:
             loaded = self._load_saved(self._journal, name)
         else:
@@ -588,7 +599,7 @@ class StoreRegistry:
         if inst.initialized:
             self._touch(inst)
             return inst
-        if self._replication is not None and not self._claim(inst):
+        if self._log(definition) is not None and not self._claim(inst):
             return inst  # another node ran on_create; this replica caught up
         inst.creating = True
         try:
@@ -650,10 +661,10 @@ class StoreRegistry:
         cause = CAUSE.get()
         if self._journal is not None:  # first: a closed storage refuses the change
             self._journal.save(Saved(inst.name, version, state, init, inst.lifetime))
-        elif self._replication is not None:
+        elif (replication := self._log(inst.definition)) is not None:
             entry = Entry(version, init, patches, state if patches is None else None, cause)
             try:
-                self._replication.commit(inst.name, base, inst.lifetime, entry, state)
+                replication.commit(inst.name, base, inst.lifetime, entry, state)
             except Conflict as conflict:
                 self._caught_up(inst, conflict.entries)
                 raise ClusterConflict(
@@ -684,12 +695,13 @@ class StoreRegistry:
         """on_terminate, then raw defaults, uninitialised (caller holds the lock).
         In a cluster the reset is committed first, and ``on_terminate`` runs on
         the node whose commit made it."""
-        if not inst.initialized and self._replication is not None:
+        replicated = self._log(inst.definition) is not None
+        if not inst.initialized and replicated:
             self._catch_up(inst)  # this copy may be behind an initialisation
         if not inst.initialized:
             return
         defaults = inst.definition.defaults
-        if self._replication is None:
+        if not replicated:
             self._terminate(inst)
             self.commit(inst, inst.version, defaults, None, initialized=False)
             return
@@ -704,7 +716,7 @@ class StoreRegistry:
             hook(inst.key)
 
     def _delete(self, inst: InstanceRecord) -> None:
-        replication = self._replication
+        replication = self._log(inst.definition)
         if replication is None:
             self._terminate(inst)
             if self._instances.get(inst.name) is not inst:
@@ -778,7 +790,8 @@ class StoreRegistry:
         if replication is None:
             return
         with self.transaction():
-            heads = replication.heads(list(self._instances))
+            replicas = [n for n, i in self._instances.items() if not i.definition.local]
+            heads = replication.heads(replicas)
             for name, head in heads.items():
                 inst = self._instances.get(name)
                 if inst is None:
@@ -796,7 +809,8 @@ class StoreRegistry:
                 return
             self._epoch = epoch
             for inst in list(self._instances.values()):
-                self._drop(inst)
+                if not inst.definition.local:
+                    self._drop(inst)
             for definition in list(self._static.values()):
                 try:
                     self._use(definition, None)

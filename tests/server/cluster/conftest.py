@@ -1,114 +1,25 @@
-"""A real ``redis-server`` per test (never a mock), and servers that share it.
-
-Until the project-wide Redis fixtures land, each test starts its own Redis on
-a free port in its temporary directory (no persistence unless asked) and
-waits for it to answer PING, within a deadline."""
+"""Servers that share one real ``redis-server`` (the fixtures of
+``tests/conftest.py``: ``shared_redis`` for tests that only use it,
+``redis_server`` for those that stop, pause or restart it), and waits that
+wake on what the servers announce."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis
+from redis_server import RedisServer
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-STARTUP = 10.0
-"""Seconds a starting redis-server may take to answer PING."""
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """One redis-server on 127.0.0.1 in ``directory``: start, stop, pause, resume."""
-
-    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
-        self.directory = directory
-        self.port = _free_port()
-        self.appendonly = appendonly
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.directory), "--save", ""]
-        args += ["--appendonly", "yes" if self.appendonly else "no"]
-        if self.appendonly:
-            args += ["--appendfsync", "always"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + STARTUP
-        while not self.ping():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer PING in {STARTUP} s")
-            time.sleep(0.02)  # polling a process that is starting: nothing to await
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def pause(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGCONT)
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def client(self):  # type: ignore[no-untyped-def]
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A fresh redis-server for this test."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    pytest.importorskip("redis", reason="the cluster needs redis-py: pip install 'redis>=5'")
-    server = RedisProcess(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def redis_client(server: RedisServer) -> redis.Redis:
+    """A plain redis-py client of ``server``, to read what the cluster wrote."""
+    return redis.Redis.from_url(server.url, socket_timeout=5)
 
 
 class Nodes:
@@ -143,7 +54,19 @@ class Nodes:
 
 
 @pytest.fixture
-async def nodes(redis_server: RedisProcess) -> AsyncIterator[Nodes]:
+async def nodes(shared_redis: RedisServer) -> AsyncIterator[Nodes]:
+    """Servers on the run's shared Redis (emptied before this test)."""
+    cluster = Nodes(shared_redis.url)
+    try:
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+@pytest.fixture
+async def own_nodes(redis_server: RedisServer) -> AsyncIterator[Nodes]:
+    """Servers on this test's own Redis (``redis_server``: AOF on), which the
+    test may stop, pause or restart."""
     cluster = Nodes(redis_server.url)
     try:
         yield cluster

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, RedisProcess, reach
+from conftest import TIMEOUT, Nodes, reach, redis_client
+from redis_server import RedisServer
 
 from hotstate_rx import ClusterUnavailable, Server
 from hotstate_rx.protocol import ErrorMessage, Snapshot, Subscribe
@@ -43,9 +44,9 @@ class Outage:
 
 
 async def test_writes_fail_within_the_timeout_while_redis_is_paused_then_nodes_converge(
-    nodes: Nodes, redis_server: RedisProcess
+    own_nodes: Nodes, redis_server: RedisServer
 ) -> None:
-    a, b = await nodes.listening(2, counter)
+    a, b = await own_nodes.listening(2, counter)
     outages = [Outage(a), Outage(b)]
     a.stores["Counter"].update(increment)
     redis_server.pause()
@@ -69,7 +70,7 @@ async def test_writes_fail_within_the_timeout_while_redis_is_paused_then_nodes_c
     b.stores["Counter"].update(increment)
     # The write b sent before the pause may have reached Redis: in doubt, but
     # then every node has it, in the same place of the history.
-    truth = redis_server.client().hget("hotstate:i:Counter", "v")
+    truth = redis_client(redis_server).hget("hotstate:i:Counter", "v")
     assert truth is not None
     version = int(truth)
     for server in (a, b):
@@ -94,38 +95,40 @@ async def test_a_node_that_knows_redis_is_down_fails_writes_at_once(nodes: Nodes
 
 
 async def test_redis_restarted_with_its_data_nodes_catch_up_by_themselves(
-    tmp_path: Path,
+    own_nodes: Nodes, redis_server: RedisServer
 ) -> None:
-    redis_server = RedisProcess(tmp_path, appendonly=True)
-    redis_server.start()
-    nodes = Nodes(redis_server.url)
-    try:
-        a, b = await nodes.listening(2, counter, cluster_timeout=TIMEOUT_S)
-        outages = [Outage(a), Outage(b)]
-        for _ in range(3):
-            a.stores["Counter"].update(increment)
-        await reach(b, lambda: b.stores["Counter"].get() == {"n": 3})
-        epoch = a.epoch
-        redis_server.stop()
-        for outage in outages:
-            await asyncio.wait_for(outage.lost.wait(), TIMEOUT)
-        with pytest.raises(ClusterUnavailable):
-            b.stores["Counter"].update(increment)
-        redis_server.start()
-        for outage in outages:
-            await asyncio.wait_for(outage.back.wait(), TIMEOUT)
+    a, b = await own_nodes.listening(2, counter, cluster_timeout=TIMEOUT_S)
+    outages = [Outage(a), Outage(b)]
+    for _ in range(3):
+        a.stores["Counter"].update(increment)
+    await reach(b, lambda: b.stores["Counter"].get() == {"n": 3})
+    epoch = a.epoch
+    redis_server.stop()  # SIGTERM: its AOF is flushed
+    for outage in outages:
+        await asyncio.wait_for(outage.lost.wait(), TIMEOUT)
+    with pytest.raises(ClusterUnavailable):
         b.stores["Counter"].update(increment)
-        await reach(a, lambda: a.stores["Counter"].get() == {"n": 4})
-        assert a.epoch == b.epoch == epoch
-        assert a.stores["Counter"].version() == b.stores["Counter"].version()
-    finally:
-        await nodes.close()
-        redis_server.stop()
+    redis_server.start()
+    for outage in outages:
+        await asyncio.wait_for(outage.back.wait(), TIMEOUT)
+    b.stores["Counter"].update(increment)
+    await reach(a, lambda: a.stores["Counter"].get() == {"n": 4})
+    assert a.epoch == b.epoch == epoch
+    assert a.stores["Counter"].version() == b.stores["Counter"].version()
 
 
 async def test_redis_restarted_empty_gives_a_new_epoch_and_fresh_stores(
-    nodes: Nodes, redis_server: RedisProcess, raw_connect: Any
+    redis_binary: Path, raw_connect: Any
 ) -> None:
+    with RedisServer(redis_binary, appendonly=False) as redis_server:
+        nodes = Nodes(redis_server.url)
+        try:
+            await restarted_empty(nodes, redis_server, raw_connect)
+        finally:
+            await nodes.close()
+
+
+async def restarted_empty(nodes: Nodes, redis_server: RedisServer, raw_connect: Any) -> None:
     a, b = await nodes.listening(2, counter)
     outages = [Outage(a), Outage(b)]
     a.stores["Counter"].update(increment)
@@ -150,20 +153,22 @@ async def test_redis_restarted_empty_gives_a_new_epoch_and_fresh_stores(
     await reach(b, lambda: b.stores["Counter"].get() == {"n": 1})
 
 
-def instance_keys(redis_server: RedisProcess) -> int:
-    """The keys of instances in Redis (hashes and logs; sessions and counts aside)."""
-    return len(redis_server.client().keys("hotstate:[il]:*"))
+def instance_keys(redis: Any) -> int:
+    """The keys of instances in Redis (hashes and logs; sessions and counts,
+    written asynchronously, aside)."""
+    return len(redis.keys("hotstate:[il]:*"))
 
 
 async def test_a_flood_of_new_instances_on_one_node_stays_within_the_limits(
-    nodes: Nodes, redis_server: RedisProcess, raw_connect: Any
+    nodes: Nodes, shared_redis: RedisServer, raw_connect: Any
 ) -> None:
     cap = 20
     a, b = await nodes.listening(2, counter, max_instances=cap)
     healthy = await raw_connect(f"ws://127.0.0.1:{b.port}")
     await healthy.send(Subscribe("Room:general"))
     assert isinstance(await healthy.recv(), Snapshot)
-    keys_before = instance_keys(redis_server)
+    redis = redis_client(shared_redis)
+    keys_before = instance_keys(redis)
     flood = await raw_connect(f"ws://127.0.0.1:{a.port}")
     for i in range(5 * cap):
         await flood.send(Subscribe(f"Room:flood{i}"))
@@ -171,11 +176,11 @@ async def test_a_flood_of_new_instances_on_one_node_stays_within_the_limits(
     refused = [m for m in answers if isinstance(m, ErrorMessage)]
     assert len(refused) == 5 * cap - cap
     assert all("too many instances" in m.message for m in refused)
-    assert instance_keys(redis_server) <= keys_before + 2 * cap  # a hash and a log each
+    assert instance_keys(redis) <= keys_before + 2 * cap  # a hash and a log each
     assert len(b._registry.resident()) == 2  # b holds only what its clients use
     b.stores["Room:*"].update("general", lambda d: d["messages"].append("still here"))
     assert (await healthy.recv()).version == 2  # type: ignore[union-attr]
     await flood.ws.close()
     await reach(a, lambda: len(a._registry.resident()) == 1)  # transient instances reclaimed
-    assert instance_keys(redis_server) == keys_before
+    assert instance_keys(redis) == keys_before
     assert sorted(b.list_stores()) == ["Counter", "Room:general"]

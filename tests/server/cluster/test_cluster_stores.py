@@ -9,11 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, RedisProcess, Seen, reach
+from conftest import TIMEOUT, Nodes, Seen, reach, redis_client
+from redis_server import RedisServer
 
 from hotstate_rx import ClusterConflict, Server
 from hotstate_rx.client import Client
 from hotstate_rx.protocol import PatchMessage, Snapshot, Subscribe
+from hotstate_rx.server.replication import Conflict, Entry
 
 
 def rooms(server: Server) -> None:
@@ -124,9 +126,9 @@ async def test_mutate_on_a_copy_another_node_just_changed_raises_a_conflict(
     await reach(b, lambda: b.stores["Counter"].get() == {"n": 3})
 
 
-def counted_hooks(redis_server: RedisProcess) -> Callable[[Server], None]:
+def counted_hooks(redis_server: RedisServer) -> Callable[[Server], None]:
     """``rooms`` whose on_create/on_terminate count their runs in Redis (INCR)."""
-    counter = redis_server.client()
+    counter = redis_client(redis_server)
 
     def setup(server: Server) -> None:
         rooms(server)
@@ -140,9 +142,9 @@ def counted_hooks(redis_server: RedisProcess) -> Callable[[Server], None]:
 
 
 async def test_on_create_and_on_terminate_run_once_when_three_nodes_race(
-    nodes: Nodes, redis_server: RedisProcess
+    nodes: Nodes, shared_redis: RedisServer
 ) -> None:
-    servers = await nodes.listening(3, counted_hooks(redis_server))
+    servers = await nodes.listening(3, counted_hooks(shared_redis))
     keys = [f"k{i}" for i in range(5)]
     race = threading.Barrier(len(servers))
 
@@ -155,7 +157,7 @@ async def test_on_create_and_on_terminate_run_once_when_three_nodes_race(
         return asyncio.gather(*(asyncio.to_thread(run, s) for s in servers))
 
     await everyone(lambda server, key: server.stores["Room:*"].init(key))
-    redis = redis_server.client()
+    redis = redis_client(shared_redis)
     for key in keys:
         assert redis.get(f"test:created:{key}") == b"1"
         for server in servers:
@@ -169,9 +171,9 @@ async def test_on_create_and_on_terminate_run_once_when_three_nodes_race(
 
 
 async def test_a_full_cluster_restart_keeps_states_and_versions(
-    nodes: Nodes, redis_server: RedisProcess
+    nodes: Nodes, shared_redis: RedisServer
 ) -> None:
-    setup = counted_hooks(redis_server)
+    setup = counted_hooks(shared_redis)
     a, b = await nodes.listening(2, setup)
     say(a, "general", "hello")
     say(b, "general", "world")
@@ -188,7 +190,7 @@ async def test_a_full_cluster_restart_keeps_states_and_versions(
         assert server.stores["Room:*"].version("general") == version
         assert server.stores["Counter"].get() == {"n": 5}
         assert server.list_stores() == ["Counter", "Room:general"]
-    assert redis_server.client().get("test:created:general") == b"1"
+    assert redis_client(shared_redis).get("test:created:general") == b"1"
     say(d, "general", "again")
     await reach(c, lambda: c.stores["Room:*"].version("general") == version + 1)
 
@@ -218,13 +220,13 @@ async def test_a_hibernated_replica_leaves_memory_and_its_changes_reach_the_fore
 
 
 async def test_a_commit_writes_the_change_not_the_state(
-    nodes: Nodes, redis_server: RedisProcess
+    nodes: Nodes, shared_redis: RedisServer
 ) -> None:
     big = {"items": [{"id": i, "text": "x" * 90} for i in range(10_000)]}  # about 1 MB
     a, b = await nodes.listening(2, lambda s: s.create_store("Big", big))
     a.stores["Big"].init()
     await reach(b, lambda: b.stores["Big"].version() == 1)
-    redis = redis_server.client()
+    redis = redis_client(shared_redis)
 
     def written() -> int:
         return int(redis.info("stats")["total_net_input_bytes"])
@@ -237,3 +239,30 @@ async def test_a_commit_writes_the_change_not_the_state(
     await reach(b, lambda: b.stores["Big"].version() == 101)
     assert b.stores["Big"].get() == a.stores["Big"].get()
     print(f"\n1 MB state, 100 small updates: {per_update:.0f} bytes to Redis per update")
+
+
+async def test_a_node_that_keeps_losing_races_gets_a_turn(
+    nodes: Nodes, shared_redis: RedisServer
+) -> None:
+    a, b = await nodes.listening(2, rooms)
+    a.stores["Counter"].update(increment)  # v1 (on_create), v2
+    lifetime = redis_client(shared_redis).hget("hotstate:i:Counter", "lt").decode()
+    log_a, log_b = (s._cluster.replication for s in (a, b))  # type: ignore[union-attr]
+
+    def entry(version: int) -> Entry:
+        return Entry(version, True, [{"op": "replace", "path": "/n", "value": version}])
+
+    for _ in range(2):  # b writes from a stale copy twice: the second loss takes the turn
+        with pytest.raises(Conflict):
+            log_b.commit("Counter", 1, lifetime, entry(2), None)
+    redis = redis_client(shared_redis)
+    turn, until = redis.hmget("hotstate:i:Counter", "turn", "tu")
+    assert turn is not None and turn.decode() == log_b._link.node
+    assert until is not None
+    log_a.commit("Counter", 2, lifetime, entry(3), None)  # current, but b's turn: waits
+    seconds, micros = redis.time()  # Redis's clock, the one the turn is kept by
+    assert seconds * 1000 + micros // 1000 >= int(until)
+    with pytest.raises(Conflict):  # b's turn lapsed unused: a went first
+        log_b.commit("Counter", 2, lifetime, entry(3), None)
+    log_b.commit("Counter", 3, lifetime, entry(4), None)  # and b's next try is in
+    assert redis.hget("hotstate:i:Counter", "turn") is None
