@@ -1,18 +1,12 @@
-"""A real ``redis-server`` per test (on a free port, in the test's temp dir),
-clustered servers on loopback, clients, and a TCP proxy whose target a test
-switches from one node to another (a load balancer, as a failing-over client
-sees it)."""
+"""Clustered servers on loopback sharing the run's ``redis-server``
+(``tests/conftest.py``), node subprocesses to kill, clients, and a TCP proxy
+whose target a test switches from one node to another (a load balancer, as
+a failing-over client sees it)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,54 +19,19 @@ TIMEOUT = 5.0
 
 NODE = Path(__file__).with_name("node_main.py")
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
 StartNode = Callable[..., Awaitable[Server]]
 MakeClient = Callable[..., Client]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@pytest.fixture
+def redis_url(shared_redis: Any) -> str:
+    """The run's shared ``redis-server`` (emptied before each test), by URL."""
+    return str(shared_redis.url)
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh ``redis-server`` (no persistence) for this test; its URL."""
-    import redis
-
-    if not Path(REDIS).exists():
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(TIMEOUT)
-
-
-@pytest.fixture
-async def start_node(redis_url: str) -> AsyncIterator[StartNode]:
-    """``await start_node(setup=None, **options)`` -> a clustered server on
+async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
+    """``await start_server(setup=None, **options)`` -> a clustered server on
     loopback (``server.port``), set up by ``setup(server)``; closed at teardown."""
     servers: list[Server] = []
 
@@ -208,21 +167,11 @@ class Recorder:
 
 
 @pytest.fixture
-async def spawn_node(redis_url: str) -> AsyncIterator[Callable[[], Any]]:
-    """``await spawn_node()`` -> (process, port): a node in a subprocess."""
-    processes: list[asyncio.subprocess.Process] = []
+def spawn_node(redis_url: str, start_node: Any) -> Callable[[], Awaitable[Any]]:
+    """``await spawn_node()`` -> a :class:`~node_proc.NodeProcess` serving
+    ``node_main.py`` on this test's cluster (killed at the end, whatever happens)."""
 
-    async def spawn() -> tuple[asyncio.subprocess.Process, int]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, str(NODE), redis_url, stdout=subprocess.PIPE
-        )
-        processes.append(process)
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 2)
-        return process, int(line)
+    async def spawn() -> Any:
+        return await start_node(NODE, args=[redis_url])
 
-    yield spawn
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-            await process.wait()
+    return spawn

@@ -45,9 +45,9 @@ async def healthy_calls(url: str, make_client: MakeClient, stop: asyncio.Event) 
 
 
 async def test_a_flood_of_emitting_calls_is_refused_cleanly(
-    start_node: StartNode, make_client: MakeClient
+    start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a, b = await start_node(shouting), await start_node(shouting)
+    a, b = await start_server(shouting), await start_server(shouting)
     stop = asyncio.Event()
     watchers = [
         asyncio.ensure_future(healthy_calls(f"ws://127.0.0.1:{n.port}", make_client, stop))
@@ -74,9 +74,9 @@ async def test_a_flood_of_emitting_calls_is_refused_cleanly(
 
 
 async def test_forged_resume_tokens_get_fresh_sessions_and_cost_others_nothing(
-    start_node: StartNode, make_client: MakeClient
+    start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a, b = await start_node(shouting), await start_node(shouting)
+    a, b = await start_server(shouting), await start_server(shouting)
     victim = make_client(f"ws://127.0.0.1:{a.port}")
     await victim.ready()
     stop = asyncio.Event()

@@ -3,7 +3,6 @@ they are on; a dead node's people leave with it."""
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 from cluster_helpers import MakeClient, Recorder, StartNode
@@ -16,9 +15,9 @@ def rooms(server: Server) -> None:
 
 
 async def test_presence_shows_who_is_in_a_room_on_every_node(
-    start_node: StartNode, make_client: MakeClient
+    start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a, b = await start_node(rooms), await start_node(rooms)
+    a, b = await start_server(rooms), await start_server(rooms)
     on_a, on_b = make_client(f"ws://127.0.0.1:{a.port}"), make_client(f"ws://127.0.0.1:{b.port}")
     watcher = make_client(f"ws://127.0.0.1:{b.port}")
     board = Recorder()
@@ -34,11 +33,11 @@ async def test_presence_shows_who_is_in_a_room_on_every_node(
 
 
 async def test_a_killed_nodes_people_leave_the_room(
-    start_node: StartNode, make_client: MakeClient, spawn_node: Any
+    start_server: StartNode, make_client: MakeClient, spawn_node: Any
 ) -> None:
-    survivor = await start_node(rooms, cluster_timeout=0.5)
-    doomed, port = await spawn_node()
-    gone = make_client(f"ws://127.0.0.1:{port}", reconnect_max=5.0)
+    survivor = await start_server(rooms, cluster_timeout=0.5)
+    doomed = await spawn_node()
+    gone = make_client(doomed.url, reconnect_max=5.0)
     stays = make_client(f"ws://127.0.0.1:{survivor.port}")
     board, seen = Recorder(), Recorder()
     stays.subscribe("Room@presence:x", board)
@@ -49,6 +48,6 @@ async def test_a_killed_nodes_people_leave_the_room(
     present = {gone.client_id, stays.client_id}
     await board.until(lambda v: bool(v) and set(v[-1] or {}) == present)
 
-    doomed.send_signal(signal.SIGKILL)
+    doomed.kill()  # SIGKILL
     await doomed.wait()
     await board.until(lambda v: set(v[-1] or {}) == {stays.client_id})

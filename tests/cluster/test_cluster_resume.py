@@ -40,12 +40,12 @@ async def runs(redis_url: str, k: int) -> int:
 
 async def test_a_client_fails_over_and_resumes_its_session(
     redis_url: str,
-    start_node: StartNode,
+    start_server: StartNode,
     make_client: MakeClient,
     balancer: Any,
 ) -> None:
-    a = await start_node(counting(redis_url))
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url))
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected, notes = Recorder(), Recorder()
@@ -72,11 +72,11 @@ async def test_a_client_fails_over_and_resumes_its_session(
 
 
 async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
-    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
 ) -> None:
     release = asyncio.Event()
-    a = await start_node(counting(redis_url, release))
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url, release))
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected = Recorder()
@@ -94,11 +94,11 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
 
 
 async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
-    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
 ) -> None:
     never = asyncio.Event()
-    a = await start_node(counting(redis_url, never))  # its handler never ends
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url, never))  # its handler never ends
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     await client.ready()
@@ -117,9 +117,9 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
 
 
 async def test_a_forged_token_gets_a_fresh_session(
-    start_node: StartNode, make_client: MakeClient
+    start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a, b = await start_node(), await start_node()
+    a, b = await start_server(), await start_server()
     victim = make_client(f"ws://127.0.0.1:{a.port}")
     await victim.ready()
     assert victim.client_id is not None
@@ -143,9 +143,9 @@ def steps(states: list[Any]) -> list[int]:
 
 
 async def test_the_changes_missed_while_failing_over_are_replayed_not_snapshotted(
-    start_node: StartNode, make_client: MakeClient, balancer: Any
+    start_server: StartNode, make_client: MakeClient, balancer: Any
 ) -> None:
-    a, b = await start_node(stores), await start_node(stores)
+    a, b = await start_server(stores), await start_server(stores)
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     counter, room, connected = Recorder(), Recorder(), Recorder()
