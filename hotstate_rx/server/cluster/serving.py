@@ -69,8 +69,9 @@ class ClusterServing:
         self._report: Report = _unbound
         self._now: Callable[[], float] = _unbound_clock
         self._batch = Batch(link)
+        self._answers = Batch(link)
         self.events = EventLog(link, self._deliver)
-        self.sessions = SessionStore(link, self._batch, self.events, window)
+        self.sessions = SessionStore(link, self._batch, self._answers, self.events, window)
         self.members = Membership(
             link,
             self._batch,
@@ -106,6 +107,7 @@ class ClusterServing:
     async def _start(self) -> None:
         await self._node.start()
         self._batch.ready.set()
+        self._answers.ready.set()
         self.members.start()
 
     async def close(self) -> None:
@@ -114,6 +116,7 @@ class ClusterServing:
         if started is not None and not started.done():
             started.cancel()
         await self._batch.close()
+        await self._answers.close()
         await self.members.close()
 
     # -- the hub's actions -----------------------------------------------------------
