@@ -45,8 +45,12 @@ async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
         return server
 
     yield start
-    for server in servers:
-        await server.close()
+    for server in servers:  # a close that hangs fails, naming what still runs
+        try:
+            await asyncio.wait_for(asyncio.shield(server.close()), 2 * TIMEOUT)
+        except TimeoutError:
+            running = "\n".join(repr(task) for task in asyncio.all_tasks())
+            raise AssertionError(f"a clustered server did not close; running:\n{running}") from None
 
 
 @pytest.fixture

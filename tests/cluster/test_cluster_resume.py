@@ -167,3 +167,34 @@ async def test_the_changes_missed_while_failing_over_are_replayed_not_snapshotte
     await room.until(lambda v: v[-1] == {"n": 3})
     assert steps(counter.values) == [1, 1, 1]  # every missed version, in order
     assert steps(room.values) == [1, 1, 1]
+
+
+async def test_a_node_that_leaves_hands_its_clients_over(
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    idle: list[str | None] = []
+
+    def setup(server: Server) -> None:
+        stores(server)
+        server.stores["Room:*"].on_idle(idle.append)
+
+    a, b = await start_server(setup), await start_server(setup)
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    connected, room = Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+
+    lb.target = b.port or 0  # new connections go to B; A's stay until it closes
+    await a.close()  # 1012: resume elsewhere
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1] == Connected(first or "", recovered=True)
+    b.stores["Room:*"].update("x", lambda d: d.update(n=1))
+    await room.until(lambda v: v[-1] == {"n": 1})
+    async with redis.asyncio.Redis.from_url(redis_url) as r, asyncio.timeout(TIMEOUT):
+        while await r.zcard("hotstate:nodes") != 1:  # A's heartbeat lapsed: B removed it
+            await asyncio.sleep(0.05)
+    assert b.stores["Room:*"].subscriber_count("x") == 1
+    assert idle == []  # its client was counted on B before A was removed

@@ -23,7 +23,6 @@ writes its counts again and puts its presence entries back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -119,7 +118,7 @@ class Membership:
     """This node's heartbeat, subscriber counts and presence entries (see the
     module docstring). ``idle(name)``: no live node has a subscriber of
     ``name`` left and this node is the one to run its idle step;
-    ``gone([(store, client_id), ...])``: a dead node's presence entries;
+    ``gone(node, [(store, client_id), ...])``: a dead node's presence entries;
     ``back(entries)``: this node's own, to put back after it was removed."""
 
     def __init__(
@@ -128,7 +127,7 @@ class Membership:
         batch: Batch,
         *,
         idle: Callable[[str], None],
-        gone: Callable[[list[tuple[str, str]]], None],
+        gone: Callable[[str, list[tuple[str, str]]], None],
         back: Callable[[list[tuple[str, str]]], None],
         refresh: Callable[[], None],
         refresh_every: float,
@@ -208,25 +207,15 @@ class Membership:
             self._task = asyncio.get_running_loop().create_task(self._beat(), name="hotstate-beat")
 
     async def close(self) -> None:
-        """Stop beating and leave the cluster (this node's entries go)."""
+        """Stop beating. The node is then removed like a dead one, once its
+        heartbeat lapses: its clients, told to resume elsewhere, have been
+        counted there by then, so no instance they use looks idle."""
         task, self._task = self._task, None
         if task is not None:
             # redis-py may swallow a cancellation that lands inside a command:
             # the loop also stops on _task being None, and the wait is bounded.
             task.cancel()
             await asyncio.wait({task}, timeout=self._link.timeout)
-        link = self._link
-        if link.aio is not None and link.up:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._leave(), link.timeout)
-
-    async def _leave(self) -> None:
-        aio = self._link.aio
-        assert aio is not None
-        node = self._link.node
-        keys = self._link.keys
-        await aio.delete(keys.subscribers(node), keys.presence(node))
-        await aio.zrem(keys.nodes, node)
 
     async def _beat(self) -> None:
         link = self._link
@@ -258,14 +247,20 @@ class Membership:
             self._rewrite()
             self._back([_entry(e) for e in self._present])
         for node in dead:
-            name = node.decode() if isinstance(node, bytes) else node
-            idle, present = await aio.eval(_REAP, 1, keys.nodes, keys.namespace, name)
-            if idle or present:
-                log.warning("node %s stopped beating: its subscribers and presence go", name)
-            for instance in idle:
-                self._idle(instance.decode())
-            if present:
-                self._gone([_entry(e.decode()) for e in present])
+            await self._reap(node.decode() if isinstance(node, bytes) else node)
+
+    async def _reap(self, node: str) -> None:
+        """Remove ``node`` (if no other node did): its idle steps and its
+        presence removals run here."""
+        aio, keys = self._link.aio, self._link.keys
+        assert aio is not None
+        idle, present = await aio.eval(_REAP, 1, keys.nodes, keys.namespace, node)
+        if idle or present:
+            log.warning("node %s stopped beating: its subscribers and presence go", node)
+        for instance in idle:
+            self._idle(instance.decode())
+        if present:
+            self._gone(node, [_entry(e.decode()) for e in present])
 
     def _rewrite(self) -> None:
         """Write this node's counts and presence entries again."""

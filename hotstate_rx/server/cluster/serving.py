@@ -165,8 +165,22 @@ class ClusterServing:
     def _idle(self, name: str) -> None:
         self._report(self._hub.idle(name))
 
-    def _gone(self, entries: list[tuple[str, str]]) -> None:
-        for store, client_id in entries:
+    def _gone(self, node: str, entries: list[tuple[str, str]]) -> None:
+        """``node`` was removed: its clients leave the presence boards, but
+        for those whose session another node serves now (they resumed there
+        and joined again)."""
+        keys = self.link.keys
+        try:
+            pipe = self.link.sync.pipeline(transaction=False)
+            for _, client_id in entries:
+                pipe.hget(keys.session(client_id), "n")
+            servers = pipe.execute()
+        except Exception as exc:  # Redis unavailable: no board can change anyway
+            log.warning("cannot remove the presence of node %s: %s", node, exc)
+            return
+        for (store, client_id), server in zip(entries, servers, strict=True):
+            if server is not None and server.decode() != node:
+                continue
             try:
                 self._presence.left(store, client_id)
             except Exception:
