@@ -38,6 +38,13 @@ async def runs(redis_url: str, k: int) -> int:
         return int(await r.get(f"runs:{k}") or 0)
 
 
+async def started(redis_url: str, k: int) -> None:
+    """Wait (polled: the count is in Redis, bounded) until ``bump(k)`` ran."""
+    async with asyncio.timeout(TIMEOUT):
+        while await runs(redis_url, k) == 0:
+            await asyncio.sleep(0.01)
+
+
 async def test_a_client_fails_over_and_resumes_its_session(
     redis_url: str,
     start_server: StartNode,
@@ -83,9 +90,7 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
     client.on("connected", connected)
     await client.ready()
     call = asyncio.ensure_future(client.call("bump", 7))
-    async with asyncio.timeout(TIMEOUT):
-        while await runs(redis_url, 7) == 0:
-            await asyncio.sleep(0.01)
+    await started(redis_url, 7)
     lb.fail_over(b.port or 0)
     release.set()  # A answers while its caller is away: the answer is kept in Redis
     assert await asyncio.wait_for(call, TIMEOUT) == 7
@@ -103,9 +108,7 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
     client = make_client(lb.url)
     await client.ready()
     call = asyncio.ensure_future(client.call("bump", 9))
-    async with asyncio.timeout(TIMEOUT):
-        while await runs(redis_url, 9) == 0:
-            await asyncio.sleep(0.01)
+    await started(redis_url, 9)
     lb.fail_over(b.port or 0)
     try:
         await asyncio.wait_for(call, TIMEOUT)
