@@ -201,3 +201,48 @@ async def test_a_node_that_leaves_hands_its_clients_over(
             await asyncio.sleep(0.05)
     assert b.stores["Room:*"].subscriber_count("x") == 1
     assert idle == []  # its client was counted on B before A was removed
+
+
+async def test_a_client_of_a_killed_node_resumes_on_another(
+    redis_url: str,
+    start_server: StartNode,
+    make_client: MakeClient,
+    balancer: Any,
+    spawn_node: Any,
+) -> None:
+    doomed = await spawn_node()  # node_main.py: Room:*, bump, stall
+    survivor = await start_server(counting(redis_url))  # the same application as node_main
+    survivor.create_store("Room:*", {"n": 0}, presence=True)
+    survivor.handle("stall", lambda k: None)
+    lb: Balancer = await balancer(doomed.port)
+    client = make_client(lb.url)
+    connected, notes, room = Recorder(), Recorder(), Recorder()
+    client.on("connected", connected)
+    client.on("note", notes)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+    assert await client.call("bump", 1) == 1
+    stalled = asyncio.ensure_future(client.call("stall", 2))
+    await started(redis_url, 2)
+
+    lb.fail_over(survivor.port or 0, hold=True)
+    doomed.kill()  # SIGKILL, mid-call
+    await doomed.wait()
+    survivor.emit("note", "while away", client_id=first)
+    for _ in range(3):
+        survivor.stores["Room:*"].update("x", lambda d: d.update(n=d["n"] + 1))
+    lb.release()
+
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1] == Connected(first or "", recovered=True)
+    await notes.until(lambda v: v == ["while away"])
+    await room.until(lambda v: v[-1] == {"n": 3})
+    assert steps(room.values) == [1, 1, 1]  # the missed patches, not a snapshot
+    try:
+        await asyncio.wait_for(stalled, TIMEOUT)
+    except RpcError as exc:
+        assert str(exc) == OUTCOME_UNKNOWN
+    else:
+        raise AssertionError("a call whose node died was answered as if it ran")
+    assert await runs(redis_url, 1) == 1 and await runs(redis_url, 2) == 1
