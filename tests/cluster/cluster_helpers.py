@@ -102,8 +102,10 @@ class Recorder:
         self.values.append(value)
         self._changed.set()
 
-    async def until(self, condition: Callable[[list[Any]], bool]) -> list[Any]:
-        async with asyncio.timeout(TIMEOUT):
+    async def until(
+        self, condition: Callable[[list[Any]], bool], timeout: float = TIMEOUT
+    ) -> list[Any]:
+        async with asyncio.timeout(timeout):
             while not condition(self.values):
                 self._changed.clear()
                 await self._changed.wait()
