@@ -181,6 +181,29 @@ async def test_the_next_node_is_asked_to_resume_with_the_versions_held(
     assert client.url == fake.url
 
 
+async def test_a_token_function_is_asked_before_each_attempt_whichever_the_node(
+    start_server: StartServer, make_client: MakeClient
+) -> None:
+    [dead] = dead_urls(1)
+    seen: list[str | None] = []
+
+    def check(info: Any) -> str:
+        seen.append(info.token)
+        return "user"
+
+    _, live = await start_server(node("B", 0), authenticate=check)
+    asked: list[int] = []
+
+    def token() -> str:
+        asked.append(len(asked) + 1)
+        return f"token {len(asked)}"
+
+    client = make_client(urls=[dead, live], token=token)
+    await asyncio.wait_for(client.ready(), TIMEOUT)
+    assert asked == [1, 2]  # for the dead node, then for the live one
+    assert seen == ["token 2"]
+
+
 async def test_every_url_dead_backs_off_per_round(make_client: MakeClient) -> None:
     """Both nodes down: the client alternates between them, moves to the
     second at once and waits its backoff (20 ms, doubling up to 100 ms) only
@@ -248,8 +271,8 @@ async def silent_peer() -> AsyncIterator[Callable[[str], Awaitable[tuple[str, as
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        ("tcp", "no WebSocket handshake within 0.3 s"),
-        ("websocket", "the server sent nothing for 0.3 s"),
+        ("tcp", "no WebSocket handshake within 1 s"),
+        ("websocket", "the server sent nothing for 1.0 s"),
     ],
 )
 async def test_a_node_that_never_answers_is_left_after_the_open_timeout(
@@ -270,7 +293,7 @@ async def test_a_node_that_never_answers_is_left_after_the_open_timeout(
     await beside_states.value({"n": 0})
 
     client = make_client(
-        urls=[silent, live], open_timeout=0.3, reconnect_delay=60.0, reconnect_max=60.0
+        urls=[silent, live], open_timeout=1.0, reconnect_delay=60.0, reconnect_max=60.0
     )
     _, reconnecting = watch(client)
     states = Recorder()
