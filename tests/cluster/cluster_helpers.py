@@ -56,10 +56,11 @@ async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[MakeClient]:
-    """``make_client(url, **options)`` -> a client with fast retries, closed at teardown."""
+    """``make_client(url, **options)`` (or ``urls=[...]``) -> a client with
+    fast retries, closed at teardown."""
     clients: list[Client] = []
 
-    def make(url: str, **options: Any) -> Client:
+    def make(url: str | None = None, **options: Any) -> Client:
         options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
         client = Client(url, **options)
         clients.append(client)

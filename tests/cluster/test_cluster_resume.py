@@ -12,7 +12,6 @@ from cluster_helpers import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
 from websockets.asyncio.client import connect
 
 from hotstate_rx import RpcError, Server
-from hotstate_rx.client import Connected
 from hotstate_rx.protocol import ClientHello, ServerHello, decode_server_message, encode
 from hotstate_rx.server.hub import OUTCOME_UNKNOWN
 
@@ -69,7 +68,7 @@ async def test_a_client_fails_over_and_resumes_its_session(
     a.emit("note", "while away", client_id=first)
     b.emit("note", "to everyone")
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values == [Connected(first), Connected(first, recovered=True)]
+    assert [(c.client_id, c.recovered) for c in connected.values] == [(first, False), (first, True)]
     await notes.until(lambda v: len(v) == 3)
     assert notes.values == ["before", "while away", "to everyone"]
     assert b.context(first) is not None  # B serves the session now
@@ -193,7 +192,7 @@ async def test_a_node_that_leaves_hands_its_clients_over(
     lb.target = b.port or 0  # new connections go to B; A's stay until it closes
     await a.close()  # 1012: resume elsewhere
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values[-1] == Connected(first or "", recovered=True)
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
     b.stores["Room:*"].update("x", lambda d: d.update(n=1))
     await room.until(lambda v: v[-1] == {"n": 1})
     async with redis.asyncio.Redis.from_url(redis_url) as r, asyncio.timeout(TIMEOUT):
@@ -235,7 +234,7 @@ async def test_a_client_of_a_killed_node_resumes_on_another(
     lb.release()
 
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values[-1] == Connected(first or "", recovered=True)
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
     await notes.until(lambda v: v == ["while away"])
     await room.until(lambda v: v[-1] == {"n": 3})
     assert steps(room.values) == [1, 1, 1]  # the missed patches, not a snapshot
@@ -246,3 +245,26 @@ async def test_a_client_of_a_killed_node_resumes_on_another(
     else:
         raise AssertionError("a call whose node died was answered as if it ran")
     assert await runs(redis_url, 1) == 1 and await runs(redis_url, 2) == 1
+
+
+async def test_a_client_given_every_node_fails_over_by_itself(
+    redis_url: str, start_server: StartNode, make_client: MakeClient, spawn_node: Any
+) -> None:
+    doomed = await spawn_node()
+    survivor = await start_server(counting(redis_url))
+    survivor.create_store("Room:*", {"n": 0}, presence=True)
+    client = make_client(urls=[doomed.url, f"ws://127.0.0.1:{survivor.port}"])
+    connected, room = Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+
+    doomed.kill()
+    await doomed.wait()
+    survivor.stores["Room:*"].update("x", lambda d: d.update(n=1))
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1].url == f"ws://127.0.0.1:{survivor.port}"
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
+    await room.until(lambda v: v[-1] == {"n": 1})
+    assert await client.call("bump", 5) == 5
