@@ -22,6 +22,9 @@ PUBLIC = {
     "CallContext",
     "CertificateError",
     "Change",
+    "ClusterConflict",
+    "ClusterError",
+    "ClusterUnavailable",
     "ConnectInfo",
     "Disconnected",
     "Hotstate",
@@ -65,6 +68,7 @@ PURE = [
     "server.storage.base",
     "server.storage.journal",
     "server.storage.memory",
+    "server.replication",
     # the client's rules
     "client.core",
     "client.status",

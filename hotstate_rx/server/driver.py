@@ -94,6 +94,8 @@ class LoopDriver:
         self._expiry: asyncio.TimerHandle | None = None
         self.on_call: Callable[[str, float, bool], None] | None = None
         """Told each function's name, run time (s) and failure (the inspector)."""
+        self.on_bind: Callable[[], object] | None = None
+        """Called on the loop when one is bound (the cluster starts listening there)."""
 
     # -- the loop --------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class LoopDriver:
             self._registry.set_on_durable(self._durable)
             self._registry.on_idle_start = self._idle_start
             self._arm_hibernation()
+            if self.on_bind is not None:
+                self.on_bind()
         return loop
 
     def _deliver(self, flush: Callable[[], None]) -> None:

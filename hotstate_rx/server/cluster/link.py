@@ -92,8 +92,13 @@ class RedisLink:
         self.timeout = float(timeout)
         self.node = node or secrets.token_hex(6)
         """This node's id in Redis (heartbeats, subscriber counts, claims)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries: a command that timed out is not sent again (a commit is
+        # not idempotent), so ``timeout`` bounds each call.
         self.sync: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
         )
         self.aio: redis.asyncio.Redis | None = None
         """The asyncio client, once :meth:`start` ran on the loop."""
@@ -101,6 +106,7 @@ class RedisLink:
         """Redis answered lately (False: writes fail at once)."""
         self._handlers: dict[str, BusHandler] = {}
         self._reconnect: list[Callable[[], Awaitable[None] | None]] = []
+        self._lost_handlers: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._missed = False
@@ -121,6 +127,10 @@ class RedisLink:
         """Run ``handler`` (plain or async) each time Redis answers again after
         the link lost it."""
         self._reconnect.append(handler)
+
+    def on_lost(self, handler: Callable[[], None]) -> None:
+        """Call ``handler`` (on the loop) each time the link finds Redis gone."""
+        self._lost_handlers.append(handler)
 
     @staticmethod
     def message(kind: str, node: str, payload: Any) -> bytes:
@@ -154,6 +164,7 @@ class RedisLink:
         if self.aio is not None:
             await self.aio.aclose()
             self.aio = None
+        self._subscribed.clear()  # a later start() waits for its own subscription
         self.sync.close()
 
     async def _listen(self) -> None:
@@ -199,7 +210,12 @@ class RedisLink:
     def _lost(self, exc: BaseException) -> None:
         if self.up:
             log.warning("lost Redis at %s (%s); retrying", self.url, exc or type(exc).__name__)
-        self.up = False
+            self.up = False
+            for handler in self._lost_handlers:
+                try:
+                    handler()
+                except Exception:
+                    log.exception("a cluster lost-Redis handler failed")
         self._missed = True
 
     async def _recovered(self) -> None:
