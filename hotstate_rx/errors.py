@@ -101,8 +101,9 @@ class StorageError(HotstateError):
 
 
 class ClusterError(HotstateError):
-    """A change could not be made through the cluster (``Server(cluster=...)``);
-    the message names the instance and why. Nothing was applied."""
+    """A change (or an event, a call's claim) could not be made through the
+    cluster (``Server(cluster=...)``); the message names what and why.
+    Nothing was applied."""
 
 
 class ClusterUnavailable(ClusterError):

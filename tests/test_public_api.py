@@ -102,6 +102,8 @@ def test_errors_hierarchy() -> None:
         "SubscriptionError",
         "StorageError",
         "CertificateError",
+        "ClusterError",
+        "ClusterUnavailable",
     ):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 

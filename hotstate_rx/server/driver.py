@@ -28,16 +28,23 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from .access import ConnectInfo
 from .hub import (
     Authenticate,
     Cancel,
+    ClaimCall,
+    ClusterAction,
+    CountSubscriber,
     Disconnect,
+    DropSession,
+    FetchSession,
     HubAction,
     HubCore,
     Invoke,
+    RecordSession,
+    SaveResult,
     ThrottleReads,
     Transmit,
 )
@@ -45,7 +52,7 @@ from .session import CLOSE_GOING_AWAY
 from .store import CAUSE, StoreRegistry
 from .transports import Peer
 
-__all__ = ["LoopDriver", "PeerLink", "new_id"]
+__all__ = ["ClusterPort", "LoopDriver", "PeerLink", "new_id"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,22 @@ log = logging.getLogger(__name__)
 def new_id() -> str:
     """A fresh, unguessable id (client ids, session tokens and tags)."""
     return secrets.token_urlsafe(12)
+
+
+class ClusterPort(Protocol):
+    """Who performs a clustered hub's cluster actions against Redis
+    (:class:`~.cluster.serving.ClusterServing`)."""
+
+    def connect(
+        self, report: Callable[[list[HubAction[Any]]], None], now: Callable[[], float]
+    ) -> None:
+        """Where the hub's answers to the outcomes go (the driver), and its clock."""
+
+    def bind(self) -> None:
+        """The driver bound its loop."""
+
+    def perform(self, action: ClusterAction[Any]) -> None:
+        """Perform one cluster action, asynchronously."""
 
 
 class PeerLink:
@@ -81,9 +104,14 @@ class PeerLink:
 class LoopDriver:
     """Runs one :class:`HubCore` on the running asyncio loop."""
 
-    def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
+    def __init__(
+        self, hub: HubCore[PeerLink], registry: StoreRegistry, cluster: ClusterPort | None = None
+    ) -> None:
         self._hub = hub
         self._registry = registry
+        self._cluster = cluster
+        if cluster is not None:
+            cluster.connect(self._perform, self._now)
         self._calls: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
         """The running async calls, by connection and call id."""
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -110,6 +138,8 @@ class LoopDriver:
             self._arm_hibernation()
             if self.on_bind is not None:
                 self.on_bind()
+            if self._cluster is not None:
+                self._cluster.bind()
         return loop
 
     def _deliver(self, flush: Callable[[], None]) -> None:
@@ -266,6 +296,16 @@ class LoopDriver:
                     link.peer.close(code, reason)
                 case Authenticate():
                     self._authenticate(action)
+                case (
+                    ClaimCall()
+                    | SaveResult()
+                    | CountSubscriber()
+                    | FetchSession()
+                    | RecordSession()
+                    | DropSession()
+                ):
+                    if self._cluster is not None:
+                        self._cluster.perform(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         error: Exception | None = None

@@ -162,9 +162,11 @@ class InstanceHandle:
         return inst is not None and inst.initialized
 
     def subscriber_count(self) -> int:
-        """Connected client subscriptions."""
+        """Connected client subscriptions (in a cluster: on every live node)."""
         inst = self._find()
-        return 0 if inst is None else inst.subscribers
+        here = 0 if inst is None else inst.subscribers
+        elsewhere = self._registry.subscribers_elsewhere
+        return here if elsewhere is None else here + elsewhere(self.name)
 
     def version(self) -> int | None:
         """The instance's version (None if it does not exist)."""

@@ -106,6 +106,9 @@ class Presence:
         self._report = report
         self._boards: dict[str, tuple[StoreHandle, Metadata]] = {}
         """Watched store's registration name -> (its board, its metadata function)."""
+        self.noted: Callable[[str, str, bool], None] | None = None
+        """In a cluster: told ``(store, client_id, present)`` for each entry this
+        node adds or removes, so a survivor removes a dead node's entries."""
 
     def track(self, watched: str, board: StoreHandle, metadata: Metadata) -> None:
         """Keep ``board`` for the store registered as ``watched``; clear what a
@@ -134,12 +137,16 @@ class Presence:
             self._report(exc, client_id)
             meta = freeze({})
         board.instance(key).update(lambda draft: draft.__setitem__(client_id, meta))
+        if self.noted is not None:
+            self.noted(store, client_id, True)
 
     def left(self, store: str, client_id: str) -> None:
         """``unsubscribe`` listener (also for each store of a session that ended)."""
         found = self._board(store)
         if found is None:
             return
+        if self.noted is not None:
+            self.noted(store, client_id, False)
         instance = found[0].instance(found[1])
         present = instance.get()
         if not isinstance(present, Mapping) or client_id not in present:

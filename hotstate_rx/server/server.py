@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
 
     from .cluster.node import ClusterNode
+    from .cluster.serving import ClusterServing
 
 __all__ = ["Hotstate", "Server"]
 
@@ -138,6 +139,15 @@ class Server:
       stores (:mod:`.inspection`, ``hotstate inspect``): ``None`` (default)
       nobody, ``True`` everyone (development), ``fn(ctx) -> bool`` per
       connection; refused: ``err`` ``subscribe`` ``"forbidden"``.
+
+    Cluster (README "Cluster", docs/CLUSTER.md):
+
+    - ``cluster``: a Redis URL (``"redis://host:6379/0"``) shared by every
+      node of the cluster; None (default): this process alone.
+    - ``cluster_namespace``: the prefix of every key in Redis ("hotstate").
+    - ``cluster_timeout``: seconds a step may wait for Redis (2) before it
+      fails with :class:`~hotstate_rx.ClusterUnavailable`; a node whose
+      heartbeat is 3 x this late counts as dead.
     """
 
     def __init__(
@@ -240,8 +250,16 @@ class Server:
             authenticate=authenticate,
             access=self._access,
             expose_errors=expose_errors,
+            clustered=cluster is not None,
         )
-        self._driver = LoopDriver(self._hub, self._registry)
+        self._serving: ClusterServing | None = None
+        if self._cluster is not None:
+            from .cluster.serving import ClusterServing
+
+            self._serving = ClusterServing(
+                self._cluster, self._hub, self._registry, self._presence, window=resume_window
+            )
+        self._driver = LoopDriver(self._hub, self._registry, self._serving)
         if self._cluster is not None:
             self._cluster.attach(self._registry)
             self._driver.on_bind = self._cluster.start
@@ -382,6 +400,9 @@ class Server:
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
         packed = pack_event_data(data, channel)
+        if self._serving is not None:  # every node, this one too, delivers it from the bus
+            self._serving.emit(channel, packed, client_id)
+            return
         self._registry.schedule(self._hub.emit, channel, packed, client_id)
 
     # -- clients ---------------------------------------------------------------
@@ -432,6 +453,8 @@ class Server:
         self._driver.bind_loop()
         if self._cluster is not None:
             await self._cluster.start()
+        if self._serving is not None:
+            await self._serving.ready()
         self._listener = await websocket.listen(
             self._driver,
             host=host,
@@ -544,6 +567,8 @@ class Server:
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
+        if self._serving is not None:  # sessions and counts first: they need the link
+            await self._serving.close()
         if self._cluster is not None:
             await self._cluster.close()
 

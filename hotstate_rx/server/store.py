@@ -226,6 +226,8 @@ class StoreRegistry:
         self.on_deleted: Callable[[str], None] | None = None
         self.on_hibernated: Callable[[str], None] | None = None
         self.on_error: Callable[[Exception], None] | None = None
+        self.subscribers_elsewhere: Callable[[str], int] | None = None
+        """In a cluster: the subscribers of an instance on the other nodes."""
         self.on_idle_start: Callable[[], None] | None = None
         """Called (under the lock) when an instance becomes idle while none was:
         time to arm the timer that calls :meth:`hibernate`."""
@@ -381,6 +383,16 @@ class StoreRegistry:
                 return None
             key = inst.key
             return lambda: hook(key)
+
+    def idle_call(self, full_name: str) -> Callable[[], None] | None:
+        """The ``on_idle`` call of an instance whose last subscriber in the
+        cluster left (resident here or not), or None without a hook."""
+        resolved = self.resolve(full_name)
+        hook = None if resolved is None else resolved[0].on_idle
+        if hook is None or resolved is None:
+            return None
+        key = resolved[1]
+        return lambda: hook(key)
 
     def reclaim(self, full_name: str) -> bool:
         """Delete the instance if it is transient and has no subscriber left

@@ -58,3 +58,7 @@ class Keys:
     def calls(self, client_id: str) -> str:
         """One client's claimed calls and their results."""
         return f"{self.namespace}:calls:{client_id}"
+
+    def presence(self, node: str) -> str:
+        """One node's presence entries: ``"store\\0client_id"`` -> 1."""
+        return f"{self.namespace}:presence:{node}"

@@ -1,0 +1,131 @@
+"""Resume on another node (API §8 across nodes): a client whose node vanished
+reconnects, through a balancer, to another node and keeps its session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio
+from cluster_helpers import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
+from websockets.asyncio.client import connect
+
+from hotstate_rx import RpcError, Server
+from hotstate_rx.client import Connected
+from hotstate_rx.protocol import ClientHello, ServerHello, decode_server_message, encode
+from hotstate_rx.server.hub import OUTCOME_UNKNOWN
+
+
+def counting(redis_url: str, release: asyncio.Event | None = None) -> Any:
+    """``bump(k)`` counts its runs in Redis (``runs:{k}``: every node adds to
+    one count); with ``release``, it waits for it before answering."""
+
+    def setup(server: Server) -> None:
+        @server.handle("bump")
+        async def bump(k: int) -> int:
+            async with redis.asyncio.Redis.from_url(redis_url) as r:
+                await r.incr(f"runs:{k}")
+            if release is not None:
+                await release.wait()
+            return k
+
+    return setup
+
+
+async def runs(redis_url: str, k: int) -> int:
+    async with redis.asyncio.Redis.from_url(redis_url) as r:
+        return int(await r.get(f"runs:{k}") or 0)
+
+
+async def test_a_client_fails_over_and_resumes_its_session(
+    redis_url: str,
+    start_node: StartNode,
+    make_client: MakeClient,
+    balancer: Any,
+) -> None:
+    a = await start_node(counting(redis_url))
+    b = await start_node(counting(redis_url))
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    connected, notes = Recorder(), Recorder()
+    client.on("connected", connected)
+    client.on("note", notes)
+    await client.ready()
+    first = client.client_id
+    assert first is not None
+    a.emit("note", "before")
+    await notes.until(lambda v: v == ["before"])
+    assert await client.call("bump", 1) == 1
+
+    lb.fail_over(b.port or 0)  # node A vanishes from the client's view
+    a.emit("note", "while away", client_id=first)
+    b.emit("note", "to everyone")
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values == [Connected(first), Connected(first, recovered=True)]
+    await notes.until(lambda v: len(v) == 3)
+    assert notes.values == ["before", "while away", "to everyone"]
+    assert b.context(first) is not None  # B serves the session now
+    async with asyncio.timeout(TIMEOUT):  # and A let go of it
+        while a.context(first) is not None:
+            await asyncio.sleep(0.01)
+
+
+async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
+    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    release = asyncio.Event()
+    a = await start_node(counting(redis_url, release))
+    b = await start_node(counting(redis_url))
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    connected = Recorder()
+    client.on("connected", connected)
+    await client.ready()
+    call = asyncio.ensure_future(client.call("bump", 7))
+    async with asyncio.timeout(TIMEOUT):
+        while await runs(redis_url, 7) == 0:
+            await asyncio.sleep(0.01)
+    lb.fail_over(b.port or 0)
+    release.set()  # A answers while its caller is away: the answer is kept in Redis
+    assert await asyncio.wait_for(call, TIMEOUT) == 7
+    assert connected.values[-1].recovered is True
+    assert await runs(redis_url, 7) == 1
+
+
+async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
+    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    never = asyncio.Event()
+    a = await start_node(counting(redis_url, never))  # its handler never ends
+    b = await start_node(counting(redis_url))
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    await client.ready()
+    call = asyncio.ensure_future(client.call("bump", 9))
+    async with asyncio.timeout(TIMEOUT):
+        while await runs(redis_url, 9) == 0:
+            await asyncio.sleep(0.01)
+    lb.fail_over(b.port or 0)
+    try:
+        await asyncio.wait_for(call, TIMEOUT)
+    except RpcError as exc:
+        assert str(exc) == OUTCOME_UNKNOWN
+    else:
+        raise AssertionError("the resent call was answered as if it ran")
+    assert await runs(redis_url, 9) == 1
+
+
+async def test_a_forged_token_gets_a_fresh_session(
+    start_node: StartNode, make_client: MakeClient
+) -> None:
+    a, b = await start_node(), await start_node()
+    victim = make_client(f"ws://127.0.0.1:{a.port}")
+    await victim.ready()
+    assert victim.client_id is not None
+    for token in (f"{victim.client_id}.forged", "no-dot", "x" * 200 + ".y", ".", "a."):
+        async with connect(f"ws://127.0.0.1:{b.port}") as ws:
+            await ws.send(encode(ClientHello(resume=token, last_event=0)))
+            hello = decode_server_message(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            assert isinstance(hello, ServerHello)
+            assert not hello.recovered and hello.client_id != victim.client_id
+    assert a.context(victim.client_id) is not None  # the victim's session is untouched
