@@ -55,9 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         tui = commands.add_parser(f"{name}-tui", help=f"{what}: terminal client")
         tui.add_argument(
             "--url",
-            default=f"ws://127.0.0.1:{port}/ws",
-            help=f"the server's WebSocket (default: ws://127.0.0.1:{port}/ws)",
+            action="append",
+            dest="urls",
+            metavar="URL",
+            help=f"the server's WebSocket; repeat it to fail over between servers "
+            f"(default: ws://127.0.0.1:{port}/ws)",
         )
+        tui.set_defaults(default_url=f"ws://127.0.0.1:{port}/ws")
         if name == "todo":
             tui.add_argument("--name", help="the name to chat under (default: your login name)")
     return parser
@@ -76,11 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "todo-tui":
         from .todo.tui import TodoApp
 
-        return _run(TodoApp(args.url, name=args.name))
+        return _run(TodoApp(*(args.urls or [args.default_url]), name=args.name))
     else:
         from .dashboard.tui import DashboardApp
 
-        return _run(DashboardApp(args.url))
+        return _run(DashboardApp(*(args.urls or [args.default_url])))
     return 0
 
 

@@ -109,15 +109,27 @@ class Certificates:
         return ssl.create_default_context(cafile=self.cafile)
 
 
-@pytest.fixture
-def certificates(tmp_path: Path) -> Certificates:
+def issue_certificates(directory: Path) -> Certificates:
+    """A new throwaway CA and a server certificate it signed, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     leaf = ca.issue_cert("127.0.0.1", "localhost")
-    paths = Certificates(ca, tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem")
+    paths = Certificates(ca, directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
     paths.certfile.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
     leaf.private_key_pem.write_to_path(paths.keyfile)
     ca.cert_pem.write_to_path(paths.cafile)
     return paths
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    return issue_certificates(tmp_path / "trusted")
+
+
+@pytest.fixture
+def impostor(tmp_path: Path) -> Certificates:
+    """Another CA and certificate: a server a client trusting ``certificates`` refuses."""
+    return issue_certificates(tmp_path / "impostor")
 
 
 @pytest.fixture(scope="session")

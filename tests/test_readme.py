@@ -329,3 +329,35 @@ async def test_fastapi_example(serve_app: Any) -> None:
             todos.pipe(ops.filter(lambda s: bool(s["items"])), ops.first()), 5
         )
         assert seen == {"items": [item]}
+
+
+async def test_failover_example(printed: Printed) -> None:
+    """The failover block with two real servers for its two nodes: node1 stops,
+    the client goes on on node2 (a fresh session: they share nothing) and
+    shows node2's todos."""
+    [code] = section("### Several servers: failover")
+    nodes: list[Server] = []
+    urls = []
+    for todo in ("from node1", "from node2"):
+        server = Server()
+        server.create_store("Todos", {"items": [todo]})
+        await server.listen(port=0, host="127.0.0.1")
+        nodes.append(server)
+        urls.append(f"ws://127.0.0.1:{server.port}")
+    code = code.replace("ws://node1:4400", urls[0]).replace("ws://node2:4400", urls[1])
+    namespace: dict[str, Any] = {"print": printed, "__name__": "readme_failover"}
+    run(code.replace("asyncio.run(main())", ""), namespace, "failover")
+    task = asyncio.create_task(namespace["main"]())
+    try:
+        await printed.wait_for(lambda line: line == f"on {urls[0]}, session resumed: False")
+        await printed.wait_for(lambda line: "from node1" in line)
+        await nodes[0].close()
+        await printed.wait_for(lambda line: line == f"on {urls[1]}, session resumed: False")
+        await printed.wait_for(lambda line: "from node2" in line)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for server in nodes:
+            await server.close()
+    # Cancelled, the block's `async with` closed its client: nothing is left running.
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]

@@ -5,6 +5,7 @@ TIMEOUT."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,11 +39,14 @@ ServeClient = Callable[..., Awaitable[tuple[Server, Client]]]
 
 # ------------------------------------------------------ the core, fed by hand
 
+NODE = "ws://node1:4400"
+"""The server URL a core fed by hand connects to (no socket is opened)."""
+
 
 def connected(**options: Any) -> ClientCore:
     """A ``ClientCore`` whose socket opened and whose server said hello."""
     core = ClientCore(**options)
-    core.connect()
+    core.connect([NODE])
     core.opened()
     core.receive(ServerHello("c1", 30.0))
     return core
@@ -136,6 +140,8 @@ class FakeServer:
         self.version = version
         self.heartbeat = heartbeat
         self.connections = 0
+        self.hellos: list[ClientHello] = []
+        """Each connection's hello, in order."""
         self.received: asyncio.Queue[ClientMessage] = asyncio.Queue()
         self.close_codes: asyncio.Queue[int | None] = asyncio.Queue()
         self.ws: ServerConnection | None = None
@@ -161,6 +167,7 @@ class FakeServer:
         if not isinstance(hello, ClientHello):
             return
         self.connections += 1
+        self.hellos.append(hello)
         self.ws = ws
         await ws.send(encode(ServerHello(f"fake{self.connections}", self.heartbeat, self.version)))
         self._connected.set()
@@ -190,6 +197,19 @@ class FakeServer:
 
 
 # ------------------------------------------------------ drops on loopback
+
+
+def closed_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports nobody listens on (bound together,
+    then released, so none is given twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class CuttingProxy:

@@ -100,11 +100,14 @@ async def test_lifecycle_channels(serve_client: ServeClient) -> None:
     client.on("disconnected", lambda: disconnected())
     client.events("reconnecting").subscribe(reconnecting)
     await connected.until(lambda v: len(v) == 1)
-    assert connected.values == [Connected(client.client_id or "", recovered=False)]
+    url = client.url
+    assert url is not None and client.urls == (url,)
+    assert connected.values == [Connected(client.client_id or "", recovered=False, url=url)]
     await server.close()
     await reconnecting.until(lambda v: len(v) >= 1)
     assert disconnected.values == [None]
     assert reconnecting.values[0]["attempt"] == 1 and reconnecting.values[0]["delay"] >= 0
+    assert reconnecting.values[0]["url"] == url  # one URL: always the same
 
 
 async def test_server_restart_reconnects_and_resyncs_with_fresh_state(
