@@ -185,7 +185,7 @@ async def test_a_todo_typed_into_the_page_of_node_1_shows_on_the_page_of_node_2(
             await context.close()
 
 
-async def test_two_todo_nodes_adding_at_once_never_hand_out_the_same_id(
+async def test_two_todo_nodes_adding_at_once_never_hand_out_the_same_id_and_share_presence(
     shared_redis: RedisServer,
 ) -> None:
     nodes = [build_server(cluster=shared_redis.url) for _ in range(2)]
@@ -206,6 +206,12 @@ async def test_two_todo_nodes_adding_at_once_never_hand_out_the_same_id(
             await reach(ana, "Todos", lambda s: len(s["items"]) == 40)
             toggled = [client.call("todos.toggle", {"id": 1}) for client in (ana, bob)]
             assert sorted(a["done"] for a in await asyncio.gather(*toggled)) == [False, True]
+            for client in (ana, bob):
+                await asyncio.wait_for(client.subscribe("Room:general").ready(), WAIT)
+            for client in (ana, bob):  # who is in the room, whichever node they are on
+                await reach(client, "Room@presence:general", lambda s: len(s) == 2)
+                board = client.subscribe("Room@presence:general").get_state()
+                assert sorted(entry["name"] for entry in board.values()) == ["Ana", "Bob"]
     finally:
         for node in nodes:
             await node.close()
