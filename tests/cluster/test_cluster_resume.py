@@ -61,7 +61,7 @@ async def test_a_client_fails_over_and_resumes_its_session(
     a.emit("note", "while away", client_id=first)
     b.emit("note", "to everyone")
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values == [Connected(first), Connected(first, recovered=True)]
+    assert connected.values == [Connected(first, url=lb.url), Connected(first, True, lb.url)]
     await notes.until(lambda v: len(v) == 3)
     assert notes.values == ["before", "while away", "to everyone"]
     assert b.context(first) is not None  # B serves the session now
