@@ -171,6 +171,9 @@ class ClientCore:
         self.client_id: str | None = None
         self.heartbeat = 0.0
         self.failure: HotstateError | None = None
+        self._stranded: str | None = None
+        """Why the client is disconnected for good without ``reconnect`` (a call
+        then fails at once instead of waiting for a connection that never comes)."""
         """Why the client stopped for good (e.g. a ``ProtocolError``), else None."""
         self.retry_delay: float | None = None
         """Seconds to wait before the next attempt, set when the status turns
@@ -266,6 +269,7 @@ class ClientCore:
         self._first_round = True
         self._new_round()
         self.failure = None
+        self._stranded = None
         self._open = False  # a socket given up on may still be closing: it is not ours now
         self._refused_token, self._refusal = _NO_TOKEN, None
         return self._go(ConnectionStatus.CONNECTING)
@@ -348,6 +352,8 @@ class ClientCore:
                 actions += self._go(ConnectionStatus.RECONNECTING)
         else:
             self.retry_delay = None
+            if going and not self.destroyed:
+                self._stranded = f"the connection to {self.url} was lost and reconnect is off"
             if self.status is not ConnectionStatus.DISCONNECTED:
                 actions += self._go(ConnectionStatus.DISCONNECTED)
         resumable = retry and self.resume_token is not None and code in RESUMABLE_CLOSES
@@ -455,6 +461,8 @@ class ClientCore:
             raise Disconnected()
         if isinstance(self.failure, _FINAL) and self.status is ConnectionStatus.DISCONNECTED:
             raise self.failure
+        if self._stranded is not None and self.status is ConnectionStatus.DISCONNECTED:
+            raise Disconnected(f"{self._stranded}: call connect() again")
         if optimistic is not None and not callable(optimistic):
             raise TypeError(f"optimistic must be a function state -> state, got {optimistic!r}")
         if optimistic is not None and store is None:

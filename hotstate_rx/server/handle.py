@@ -19,7 +19,6 @@ between the read and the write of a mutation: ``update()``, ``set()``,
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -70,12 +69,15 @@ class InstanceHandle:
         the instance first): keep it free of side effects."""
         reg, definition = self._registry, self._definition
         for _ in reg.attempts(self.name):
-            with contextlib.suppress(ClusterConflict), reg.using(definition, self.key) as inst:
-                base = inst.version
-                state, patches = produce(inst.state, recipe)
-                if patches:
-                    reg.commit(inst, base, state, patches)
-                return
+            try:
+                with reg.using(definition, self.key) as inst:
+                    base = inst.version
+                    state, patches = produce(inst.state, recipe)
+                    if patches:
+                        reg.commit(inst, base, state, patches)
+            except ClusterConflict:
+                continue
+            return
 
     @contextmanager
     def mutate(self) -> Iterator[Any]:
@@ -102,9 +104,12 @@ class InstanceHandle:
         state = freeze(data)
         reg, definition = self._registry, self._definition
         for _ in reg.attempts(self.name):
-            with contextlib.suppress(ClusterConflict), reg.using(definition, self.key) as inst:
-                reg.commit(inst, inst.version, state, None)
-                return
+            try:
+                with reg.using(definition, self.key) as inst:
+                    reg.commit(inst, inst.version, state, None)
+            except ClusterConflict:
+                continue
+            return
 
     def assign(self, data: JSON) -> None:
         """Make the state equal to ``data`` with the smallest patch (a snapshot
@@ -134,11 +139,14 @@ class InstanceHandle:
         """``on_terminate``, then raw defaults, uninitialised (until the next use)."""
         reg = self._registry
         for _ in reg.attempts(self.name):
-            with contextlib.suppress(ClusterConflict), reg.transaction():
-                inst = self._find()
-                if inst is not None:
-                    reg.reset(inst)
-                return
+            try:
+                with reg.transaction():
+                    inst = self._find()
+                    if inst is not None:
+                        reg.reset(inst)
+            except ClusterConflict:
+                continue
+            return
 
     def delete(self) -> None:
         """``on_terminate``, remove, tell subscribers (they get ``del``)."""

@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -89,6 +89,7 @@ it), read by :meth:`StoreRegistry.commit`, so a client can tell which change
 settles its optimistic update."""
 _T = TypeVar("_T")
 
+_ONCE: Final = (0,)
 CONFLICT_RETRIES: Final = 20
 """How many times ``update()``/``set()`` re-run after a cluster conflict
 before giving up with :class:`~hotstate_rx.errors.ClusterError`."""
@@ -661,17 +662,9 @@ class StoreRegistry:
         cause = CAUSE.get()
         if self._journal is not None:  # first: a closed storage refuses the change
             self._journal.save(Saved(inst.name, version, state, init, inst.lifetime))
-        elif (replication := self._log(inst.definition)) is not None:
+        elif self._replication is not None and not inst.definition.local:
             entry = Entry(version, init, patches, state if patches is None else None, cause)
-            try:
-                replication.commit(inst.name, base, inst.lifetime, entry, state)
-            except Conflict as conflict:
-                self._caught_up(inst, conflict.entries)
-                raise ClusterConflict(
-                    f"store {inst.name!r} was changed by another node since version {base}; "
-                    "nothing was applied (use update() to re-run the change on the new state)",
-                    inst.name,
-                ) from None
+            self._replicate(self._replication, inst, base, entry, state)
         inst.state = state
         inst.version = version
         inst.initialized = init
@@ -680,13 +673,28 @@ class StoreRegistry:
         event = Change(inst.name, inst.key, version, state, patches, inst.epoch, cause)
         self._notifier.enqueue(event, inst.definition.name)
 
-    def attempts(self, name: str) -> Iterator[int]:
+    def _replicate(
+        self, replication: Replication, inst: InstanceRecord, base: int, entry: Entry, state: Any
+    ) -> None:
+        """Commit ``entry`` to the cluster's log, or catch up and raise ``ClusterConflict``."""
+        try:
+            replication.commit(inst.name, base, inst.lifetime, entry, state)
+        except Conflict as conflict:
+            self._caught_up(inst, conflict.entries)
+            raise ClusterConflict(
+                f"store {inst.name!r} was changed by another node since version {base}; "
+                "nothing was applied (use update() to re-run the change on the new state)",
+                inst.name,
+            ) from None
+
+    def attempts(self, name: str) -> Iterable[int]:
         """The tries of a change that may be re-run after a cluster conflict:
         once without a cluster; then :class:`ClusterError` when all failed."""
-        yield 0
-        if self._replication is None:
-            return
-        yield from range(1, CONFLICT_RETRIES)
+        return _ONCE if self._replication is None else self._retries(name)
+
+    @staticmethod
+    def _retries(name: str) -> Iterator[int]:
+        yield from range(CONFLICT_RETRIES)
         raise ClusterError(
             f"store {name!r}: {CONFLICT_RETRIES} tries in a row lost to other nodes' changes"
         )

@@ -138,6 +138,10 @@ async def test_no_reconnect_means_disconnected_for_good(serve_client: ServeClien
     await statuses.value("disconnected")
     with pytest.raises(Disconnected):
         await client.ready()
+    # A call fails at once, naming why, instead of waiting its rpc_timeout
+    # for a connection that never comes.
+    with pytest.raises(Disconnected, match="was lost"):
+        await asyncio.wait_for(client.call("echo", 1), TIMEOUT)
 
 
 async def test_ready_raises_when_the_only_attempt_fails(make_client: MakeClient) -> None:
