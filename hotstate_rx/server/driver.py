@@ -253,10 +253,10 @@ class LoopDriver:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    async def close(self) -> None:
-        """Close every connection (1001) and cancel the running calls."""
+    async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server closing") -> None:
+        """Close every connection (1001 unless told) and cancel the running calls."""
         for link in self._hub.connections:
-            link.peer.close(CLOSE_GOING_AWAY, "server closing")
+            link.peer.close(code, reason)
         tasks = [*self._calls.values(), *self._tasks]
         for task in tasks:
             task.cancel()

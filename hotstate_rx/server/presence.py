@@ -136,9 +136,9 @@ class Presence:
             log.exception("the presence function of %r raised for %s", store, client_id)
             self._report(exc, client_id)
             meta = freeze({})
-        board.instance(key).update(lambda draft: draft.__setitem__(client_id, meta))
-        if self.noted is not None:
+        if self.noted is not None:  # first: a node that dies right after leaves no ghost
             self.noted(store, client_id, True)
+        board.instance(key).update(lambda draft: draft.__setitem__(client_id, meta))
 
     def left(self, store: str, client_id: str) -> None:
         """``unsubscribe`` listener (also for each store of a session that ended)."""

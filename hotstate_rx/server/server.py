@@ -46,7 +46,7 @@ from .lifecycle import LifecycleEvents
 from .limits import Limits, RateLimit
 from .loops import LoopChoice, loop_factory
 from .presence import Presence, board_name, check_presence
-from .session import DEFAULT_LIMITS
+from .session import CLOSE_RESTART, DEFAULT_LIMITS
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
@@ -559,16 +559,19 @@ class Server:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
-        await self._driver.close()
+        if self._serving is None:
+            await self._driver.close()
+        else:  # the sessions stay in Redis: their clients resume on another node
+            await self._driver.close(CLOSE_RESTART, "this node leaves: resume on another")
         if listener is not None:
             await listener.wait_closed()
+        if self._serving is not None:  # its counts and presence go, while it can write
+            await self._serving.close()
         self._registry.close()
         self._driver.unbind()
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
-        if self._serving is not None:  # sessions and counts first: they need the link
-            await self._serving.close()
         if self._cluster is not None:
             await self._cluster.close()
 

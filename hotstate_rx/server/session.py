@@ -66,6 +66,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_PROTOCOL",
+    "CLOSE_RESTART",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
     "CLOSE_UNAUTHORIZED",
@@ -98,6 +99,9 @@ CLOSE_PROTOCOL: Final = 1002
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_HEARTBEAT: Final = 1011
+CLOSE_RESTART: Final = 1012
+"""The server restarts: a cluster node that leaves closes with it, so its
+clients resume their sessions on another node."""
 CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_INTERNAL: Final = 1011
 """The server failed (``authenticate`` raised something else than

@@ -1,18 +1,12 @@
-"""A real ``redis-server`` per test (on a free port, in the test's temp dir),
-clustered servers on loopback, clients, and a TCP proxy whose target a test
-switches from one node to another (a load balancer, as a failing-over client
-sees it)."""
+"""Clustered servers on loopback sharing the run's ``redis-server``
+(``tests/conftest.py``), node subprocesses to kill, clients, and a TCP proxy
+whose target a test switches from one node to another (a load balancer, as
+a failing-over client sees it)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,54 +19,19 @@ TIMEOUT = 5.0
 
 NODE = Path(__file__).with_name("node_main.py")
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
 StartNode = Callable[..., Awaitable[Server]]
 MakeClient = Callable[..., Client]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@pytest.fixture
+def redis_url(shared_redis: Any) -> str:
+    """The run's shared ``redis-server`` (emptied before each test), by URL."""
+    return str(shared_redis.url)
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh ``redis-server`` (no persistence) for this test; its URL."""
-    import redis
-
-    if not Path(REDIS).exists():
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(TIMEOUT)
-
-
-@pytest.fixture
-async def start_node(redis_url: str) -> AsyncIterator[StartNode]:
-    """``await start_node(setup=None, **options)`` -> a clustered server on
+async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
+    """``await start_server(setup=None, **options)`` -> a clustered server on
     loopback (``server.port``), set up by ``setup(server)``; closed at teardown."""
     servers: list[Server] = []
 
@@ -86,8 +45,12 @@ async def start_node(redis_url: str) -> AsyncIterator[StartNode]:
         return server
 
     yield start
-    for server in servers:
-        await server.close()
+    for server in servers:  # a close that hangs fails, naming what still runs
+        try:
+            await asyncio.wait_for(asyncio.shield(server.close()), 2 * TIMEOUT)
+        except TimeoutError:
+            running = "\n".join(repr(task) for task in asyncio.all_tasks())
+            raise AssertionError(f"a clustered server did not close; running:\n{running}") from None
 
 
 @pytest.fixture
@@ -109,13 +72,15 @@ async def make_client() -> AsyncIterator[MakeClient]:
 class Balancer:
     """A TCP proxy on loopback to one node at a time: :meth:`fail_over` cuts
     every connection (no close frame: the node vanished) and sends new ones
-    to another node."""
+    to another node; with ``hold``, only after :meth:`release` (the client
+    stays away meanwhile)."""
 
     def __init__(self, port: int) -> None:
         self.target = port
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._holding = False
         self.url = ""
 
     async def start(self) -> str:
@@ -123,12 +88,16 @@ class Balancer:
         self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self.url
 
-    def fail_over(self, port: int) -> None:
+    def fail_over(self, port: int, *, hold: bool = False) -> None:
         self.target = port
+        self._holding = hold
         pairs, self._pairs = self._pairs, set()
         for a, b in pairs:
             a.transport.abort()
             b.transport.abort()
+
+    def release(self) -> None:
+        self._holding = False
 
     async def close(self) -> None:
         self.fail_over(self.target)
@@ -140,6 +109,9 @@ class Balancer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._holding:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         except OSError:
@@ -199,21 +171,11 @@ class Recorder:
 
 
 @pytest.fixture
-async def spawn_node(redis_url: str) -> AsyncIterator[Callable[[], Any]]:
-    """``await spawn_node()`` -> (process, port): a node in a subprocess."""
-    processes: list[asyncio.subprocess.Process] = []
+def spawn_node(redis_url: str, start_node: Any) -> Callable[[], Awaitable[Any]]:
+    """``await spawn_node()`` -> a :class:`~node_proc.NodeProcess` serving
+    ``node_main.py`` on this test's cluster (killed at the end, whatever happens)."""
 
-    async def spawn() -> tuple[asyncio.subprocess.Process, int]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, str(NODE), redis_url, stdout=subprocess.PIPE
-        )
-        processes.append(process)
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 2)
-        return process, int(line)
+    async def spawn() -> Any:
+        return await start_node(NODE, args=[redis_url])
 
-    yield spawn
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-            await process.wait()
+    return spawn

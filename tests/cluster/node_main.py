@@ -1,19 +1,28 @@
-"""A cluster node in its own process, for the tests that kill one with SIGKILL:
-``python node_main.py REDIS_URL`` serves ``Room:*`` (presence on) and
-``bump(k)`` (counts its runs in Redis), prints its port, and runs until killed."""
+"""A cluster node in its own process, for the tests that kill one with SIGKILL
+(the ``NodeProcess`` contract of ``tests/node_proc.py``):
+
+    python tests/cluster/node_main.py --port P REDIS_URL
+
+serves ``Room:*`` (presence on) and ``bump(k)`` (counts its runs in Redis),
+prints ``ready URL``, and runs until killed."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 
 import redis.asyncio
 
 from hotstate_rx import Server
 
 
-async def main(url: str) -> None:
-    server = Server(cluster=url, cluster_timeout=0.3)
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("redis_url")
+    options = parser.parse_args()
+    url = options.redis_url
+    server = Server(cluster=url, cluster_timeout=0.5)
     server.create_store("Room:*", {"n": 0}, presence=True)
 
     @server.handle("bump")
@@ -22,10 +31,10 @@ async def main(url: str) -> None:
             await r.incr(f"runs:{k}")
         return k
 
-    await server.listen(port=0, host="127.0.0.1")
-    print(server.port, flush=True)
+    await server.listen(port=options.port, host="127.0.0.1")
+    print(f"ready ws://127.0.0.1:{server.port}", flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main())

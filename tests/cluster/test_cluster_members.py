@@ -4,7 +4,6 @@ cluster, a dead node's subscribers gone with it."""
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -46,10 +45,10 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def test_subscriber_count_sums_the_nodes_and_on_idle_runs_once(
-    redis_url: str, start_node: StartNode, make_client: MakeClient
+    redis_url: str, start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a = await start_node(rooms(redis_url))
-    b = await start_node(rooms(redis_url))
+    a = await start_server(rooms(redis_url))
+    b = await start_server(rooms(redis_url))
     room_a, room_b = a.stores["Room:*"], b.stores["Room:*"]
     one, two = make_client(f"ws://127.0.0.1:{a.port}"), make_client(f"ws://127.0.0.1:{b.port}")
     states = Recorder(), Recorder()
@@ -74,12 +73,12 @@ async def test_subscriber_count_sums_the_nodes_and_on_idle_runs_once(
 
 
 async def test_a_killed_nodes_subscribers_leave_the_count_and_idle_runs_on_a_survivor(
-    redis_url: str, start_node: StartNode, make_client: MakeClient, spawn_node: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, spawn_node: Any
 ) -> None:
-    survivor = await start_node(rooms(redis_url), cluster_timeout=0.3)
-    doomed, port = await spawn_node()
+    survivor = await start_server(rooms(redis_url), cluster_timeout=0.5)
+    doomed = await spawn_node()
     room = survivor.stores["Room:*"]
-    client = make_client(f"ws://127.0.0.1:{port}")
+    client = make_client(doomed.url)
     states = Recorder()
     client.subscribe("Room:x", states)
     await states.until(len)
@@ -92,7 +91,7 @@ async def test_a_killed_nodes_subscribers_leave_the_count_and_idle_runs_on_a_sur
     await until(lambda: counted(redis_url, "Room:x") == 1)
     assert room.subscriber_count("x") == 1 and idle_runs(redis_url, "x") == 0
 
-    doomed.send_signal(signal.SIGKILL)
+    doomed.kill()  # SIGKILL
     await doomed.wait()
     await until(lambda: room.subscriber_count("x") == 0)  # its heartbeat lapsed
     await until(lambda: idle_runs(redis_url, "x") == 1)  # the survivor ran the idle step

@@ -4,6 +4,7 @@ reconnects, through a balancer, to another node and keeps its session."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import redis.asyncio
@@ -39,12 +40,12 @@ async def runs(redis_url: str, k: int) -> int:
 
 async def test_a_client_fails_over_and_resumes_its_session(
     redis_url: str,
-    start_node: StartNode,
+    start_server: StartNode,
     make_client: MakeClient,
     balancer: Any,
 ) -> None:
-    a = await start_node(counting(redis_url))
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url))
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected, notes = Recorder(), Recorder()
@@ -71,11 +72,11 @@ async def test_a_client_fails_over_and_resumes_its_session(
 
 
 async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
-    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
 ) -> None:
     release = asyncio.Event()
-    a = await start_node(counting(redis_url, release))
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url, release))
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     connected = Recorder()
@@ -93,11 +94,11 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
 
 
 async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
-    redis_url: str, start_node: StartNode, make_client: MakeClient, balancer: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
 ) -> None:
     never = asyncio.Event()
-    a = await start_node(counting(redis_url, never))  # its handler never ends
-    b = await start_node(counting(redis_url))
+    a = await start_server(counting(redis_url, never))  # its handler never ends
+    b = await start_server(counting(redis_url))
     lb: Balancer = await balancer(a.port or 0)
     client = make_client(lb.url)
     await client.ready()
@@ -116,9 +117,9 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
 
 
 async def test_a_forged_token_gets_a_fresh_session(
-    start_node: StartNode, make_client: MakeClient
+    start_server: StartNode, make_client: MakeClient
 ) -> None:
-    a, b = await start_node(), await start_node()
+    a, b = await start_server(), await start_server()
     victim = make_client(f"ws://127.0.0.1:{a.port}")
     await victim.ready()
     assert victim.client_id is not None
@@ -129,3 +130,71 @@ async def test_a_forged_token_gets_a_fresh_session(
             assert isinstance(hello, ServerHello)
             assert not hello.recovered and hello.client_id != victim.client_id
     assert a.context(victim.client_id) is not None  # the victim's session is untouched
+
+
+def stores(server: Server) -> None:
+    server.create_store("Counter", {"n": 0})
+    server.create_store("Room:*", {"n": 0})
+
+
+def steps(states: list[Any]) -> list[int]:
+    values = [s["n"] for s in states]
+    return [b - a for a, b in itertools.pairwise(values)]
+
+
+async def test_the_changes_missed_while_failing_over_are_replayed_not_snapshotted(
+    start_server: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    a, b = await start_server(stores), await start_server(stores)
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    counter, room, connected = Recorder(), Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Counter", counter)
+    client.subscribe("Room:x", room)  # resident on A only
+    await counter.until(len)
+    await room.until(len)
+    bump = lambda d: d.update(n=d["n"] + 1)  # noqa: E731
+
+    lb.fail_over(b.port or 0, hold=True)
+    for _ in range(3):
+        b.stores["Counter"].update(bump)  # changed on the node the client goes to
+        a.stores["Room:*"].update("x", bump)  # and on the node it left
+    lb.release()
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1].recovered is True
+    await counter.until(lambda v: v[-1] == {"n": 3})
+    await room.until(lambda v: v[-1] == {"n": 3})
+    assert steps(counter.values) == [1, 1, 1]  # every missed version, in order
+    assert steps(room.values) == [1, 1, 1]
+
+
+async def test_a_node_that_leaves_hands_its_clients_over(
+    redis_url: str, start_server: StartNode, make_client: MakeClient, balancer: Any
+) -> None:
+    idle: list[str | None] = []
+
+    def setup(server: Server) -> None:
+        stores(server)
+        server.stores["Room:*"].on_idle(idle.append)
+
+    a, b = await start_server(setup), await start_server(setup)
+    lb: Balancer = await balancer(a.port or 0)
+    client = make_client(lb.url)
+    connected, room = Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+
+    lb.target = b.port or 0  # new connections go to B; A's stay until it closes
+    await a.close()  # 1012: resume elsewhere
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1] == Connected(first or "", recovered=True)
+    b.stores["Room:*"].update("x", lambda d: d.update(n=1))
+    await room.until(lambda v: v[-1] == {"n": 1})
+    async with redis.asyncio.Redis.from_url(redis_url) as r, asyncio.timeout(TIMEOUT):
+        while await r.zcard("hotstate:nodes") != 1:  # A's heartbeat lapsed: B removed it
+            await asyncio.sleep(0.05)
+    assert b.stores["Room:*"].subscriber_count("x") == 1
+    assert idle == []  # its client was counted on B before A was removed

@@ -16,13 +16,13 @@ lapsed (killed, cut off) is removed by the first survivor whose script
 removes it: that survivor gets its instances whose total is now 0 (and runs
 their idle step) and its presence entries (and removes them), so a dead
 node's subscribers and presence go away with it. A node that finds itself
-removed (it was cut off for longer than the lapse) writes its counts again.
+removed (it was cut off, or starved of CPU, for longer than the lapse)
+writes its counts again and puts its presence entries back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -118,7 +118,8 @@ class Membership:
     """This node's heartbeat, subscriber counts and presence entries (see the
     module docstring). ``idle(name)``: no live node has a subscriber of
     ``name`` left and this node is the one to run its idle step;
-    ``gone([(store, client_id), ...])``: a dead node's presence entries."""
+    ``gone(node, [(store, client_id), ...])``: a dead node's presence entries;
+    ``back(entries)``: this node's own, to put back after it was removed."""
 
     def __init__(
         self,
@@ -126,7 +127,8 @@ class Membership:
         batch: Batch,
         *,
         idle: Callable[[str], None],
-        gone: Callable[[list[tuple[str, str]]], None],
+        gone: Callable[[str, list[tuple[str, str]]], None],
+        back: Callable[[list[tuple[str, str]]], None],
         refresh: Callable[[], None],
         refresh_every: float,
     ) -> None:
@@ -134,6 +136,7 @@ class Membership:
         self._batch = batch
         self._idle = idle
         self._gone = gone
+        self._back = back
         self._refresh = refresh
         self._refresh_every = refresh_every
         self._counts: dict[str, int] = {}
@@ -166,12 +169,20 @@ class Membership:
         self._batch.add(lambda pipe: pipe.eval(_RELEASE, 1, keys.nodes, *args), done)
 
     def present(self, store: str, client_id: str, here: bool) -> None:
-        """This node added (``here``) or removed a presence entry."""
+        """This node adds (``here``) or removed a presence entry. An addition
+        is written before the board changes (blocking, within the link's
+        timeout): a node that dies right after leaves no entry nobody removes."""
+        import redis.exceptions
+
         entry = store + _SEP + client_id
         key = self._link.keys.presence(self._link.node)
         if here:
             self._present.add(entry)
-            self._batch.add(lambda pipe: pipe.hset(key, entry, 1))
+            try:
+                self._link.sync.hset(key, entry, 1)
+            except (redis.exceptions.RedisError, OSError) as exc:
+                problem = f"cannot record {client_id} in the presence of {store!r}: {exc}"
+                raise ClusterUnavailable(problem) from exc
         else:
             self._present.discard(entry)
             self._batch.add(lambda pipe: pipe.hdel(key, entry))
@@ -196,25 +207,15 @@ class Membership:
             self._task = asyncio.get_running_loop().create_task(self._beat(), name="hotstate-beat")
 
     async def close(self) -> None:
-        """Stop beating and leave the cluster (this node's entries go)."""
+        """Stop beating. The node is then removed like a dead one, once its
+        heartbeat lapses: its clients, told to resume elsewhere, have been
+        counted there by then, so no instance they use looks idle."""
         task, self._task = self._task, None
         if task is not None:
             # redis-py may swallow a cancellation that lands inside a command:
             # the loop also stops on _task being None, and the wait is bounded.
             task.cancel()
             await asyncio.wait({task}, timeout=self._link.timeout)
-        link = self._link
-        if link.aio is not None and link.up:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._leave(), link.timeout)
-
-    async def _leave(self) -> None:
-        aio = self._link.aio
-        assert aio is not None
-        node = self._link.node
-        keys = self._link.keys
-        await aio.delete(keys.subscribers(node), keys.presence(node))
-        await aio.zrem(keys.nodes, node)
 
     async def _beat(self) -> None:
         link = self._link
@@ -244,16 +245,22 @@ class Membership:
         if added and rejoin:
             log.warning("this node %s had been removed from the cluster: it rejoins", link.node)
             self._rewrite()
+            self._back([_entry(e) for e in self._present])
         for node in dead:
-            name = node.decode() if isinstance(node, bytes) else node
-            idle, present = await aio.eval(_REAP, 1, keys.nodes, keys.namespace, name)
-            if idle or present:
-                log.warning("node %s stopped beating: its subscribers and presence go", name)
-            for instance in idle:
-                self._idle(instance.decode())
-            entries = [e.decode().split(_SEP, 1) for e in present]
-            if entries:
-                self._gone([(store, client) for store, client in entries])
+            await self._reap(node.decode() if isinstance(node, bytes) else node)
+
+    async def _reap(self, node: str) -> None:
+        """Remove ``node`` (if no other node did): its idle steps and its
+        presence removals run here."""
+        aio, keys = self._link.aio, self._link.keys
+        assert aio is not None
+        idle, present = await aio.eval(_REAP, 1, keys.nodes, keys.namespace, node)
+        if idle or present:
+            log.warning("node %s stopped beating: its subscribers and presence go", node)
+        for instance in idle:
+            self._idle(instance.decode())
+        if present:
+            self._gone(node, [_entry(e.decode()) for e in present])
 
     def _rewrite(self) -> None:
         """Write this node's counts and presence entries again."""
@@ -268,3 +275,9 @@ class Membership:
                 pipe.hset(keys.presence(node), mapping=dict.fromkeys(present, b"1"))
 
         self._batch.add(build)
+
+
+def _entry(entry: str) -> tuple[str, str]:
+    """``(store, client_id)`` of a presence entry."""
+    store, _, client_id = entry.partition(_SEP)
+    return store, client_id

@@ -69,13 +69,15 @@ class ClusterServing:
         self._report: Report = _unbound
         self._now: Callable[[], float] = _unbound_clock
         self._batch = Batch(link)
+        self._answers = Batch(link)
         self.events = EventLog(link, self._deliver)
-        self.sessions = SessionStore(link, self._batch, self.events, window)
+        self.sessions = SessionStore(link, self._batch, self._answers, self.events, window)
         self.members = Membership(
             link,
             self._batch,
             idle=self._idle,
             gone=self._gone,
+            back=self._back,
             refresh=self._refresh,
             refresh_every=self.sessions.refresh_every,
         )
@@ -105,6 +107,7 @@ class ClusterServing:
     async def _start(self) -> None:
         await self._node.start()
         self._batch.ready.set()
+        self._answers.ready.set()
         self.members.start()
 
     async def close(self) -> None:
@@ -113,6 +116,7 @@ class ClusterServing:
         if started is not None and not started.done():
             started.cancel()
         await self._batch.close()
+        await self._answers.close()
         await self.members.close()
 
     # -- the hub's actions -----------------------------------------------------------
@@ -161,12 +165,35 @@ class ClusterServing:
     def _idle(self, name: str) -> None:
         self._report(self._hub.idle(name))
 
-    def _gone(self, entries: list[tuple[str, str]]) -> None:
-        for store, client_id in entries:
+    def _gone(self, node: str, entries: list[tuple[str, str]]) -> None:
+        """``node`` was removed: its clients leave the presence boards, but
+        for those whose session another node serves now (they resumed there
+        and joined again)."""
+        keys = self.link.keys
+        try:
+            pipe = self.link.sync.pipeline(transaction=False)
+            for _, client_id in entries:
+                pipe.hget(keys.session(client_id), "n")
+            servers = pipe.execute()
+        except Exception as exc:  # Redis unavailable: no board can change anyway
+            log.warning("cannot remove the presence of node %s: %s", node, exc)
+            return
+        for (store, client_id), server in zip(entries, servers, strict=True):
+            if server is not None and server.decode() != node:
+                continue
             try:
                 self._presence.left(store, client_id)
             except Exception:
                 log.exception("removing %s from the presence of %r failed", client_id, store)
+
+    def _back(self, entries: list[tuple[str, str]]) -> None:
+        """This node was taken for dead and its presence entries removed: the
+        clients it serves are still here."""
+        for store, client_id in entries:
+            try:
+                self._presence.joined(store, client_id)
+            except Exception:
+                log.exception("putting %s back in the presence of %r failed", client_id, store)
 
     def _refresh(self) -> None:
         self.sessions.refresh(self._hub.sessions())

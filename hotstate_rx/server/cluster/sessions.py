@@ -13,8 +13,11 @@ had it lets go.
 Calls: ``{ns}:calls:{client_id}`` maps a call id to ``""`` (claimed: running
 somewhere) or its encoded answer. A call is claimed (``HSETNX``) before its
 handler runs; a claim that finds the id taken gets what is stored there
-instead of running. Claims and answers go through the node's :class:`Batch`,
-so concurrent calls share their round trips.
+instead of running. Claims go through the node's :class:`Batch`, so
+concurrent calls share their round trips; answers through a second one of
+their own, so saving one call's answer never holds up the next call's claim
+(an answer always follows its own claim, which came back before its handler
+ran).
 """
 
 from __future__ import annotations
@@ -44,12 +47,25 @@ Claimed = Callable[[bytes | None, str | None], None]
 """Told the outcome of a claim: ``(answer, failure)`` as :meth:`HubCore.claimed` takes them."""
 
 
+_CLAIM = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], '') == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+"""Claim call id ARGV[1]: 1 if this node's, else what is stored for it."""
+
+
 class SessionStore:
     """The session records and call claims of one node (see the module docstring)."""
 
-    def __init__(self, link: RedisLink, batch: Batch, events: EventLog, window: float) -> None:
+    def __init__(
+        self, link: RedisLink, batch: Batch, answers: Batch, events: EventLog, window: float
+    ) -> None:
         self._link = link
         self._batch = batch
+        self._answers = answers
         self._events = events
         self.refresh_every = max(window / 4, link.timeout)
         """Seconds between two refreshes of the records of this node's sessions."""
@@ -148,27 +164,27 @@ class SessionStore:
         """Claim a call before it runs; ``report(answer, failure)``."""
         invoked = action.invoked
         key = self._link.keys.calls(invoked.context.client_id)
-        call_id, ttl = invoked.call.id, self._ttl
-
-        def build(pipe: Pipeline) -> None:
-            pipe.hsetnx(key, str(call_id), b"")
-            pipe.hget(key, str(call_id))
-            pipe.pexpire(key, ttl)
+        args = (str(invoked.call.id), self._ttl)
 
         def done(replies: list[Any] | ClusterUnavailable) -> None:
             if isinstance(replies, ClusterUnavailable):
                 report(None, "cluster unavailable: the call did not run; try again")
-            elif isinstance(replies[0], Exception) or isinstance(replies[1], Exception):
-                log.error("claiming call %s failed: %s", call_id, replies[:2])
+            elif isinstance(replies[0], Exception):
+                log.error("claiming call %s failed: %s", args[0], replies[0])
                 report(None, "cluster error: the call did not run; try again")
-            elif replies[0]:  # this node's claim
+            elif replies[0] == 1:  # this node's claim
                 report(None, None)
-            else:
-                report(replies[1] or b"", None)
+            else:  # b"" (claimed, no answer yet) or the answer
+                report(replies[0], None)
 
-        self._batch.add(build, done)
+        self._batch.add(lambda pipe: pipe.eval(_CLAIM, 1, key, *args), done)
 
     def save(self, client_id: str, call_id: int, frame: bytes) -> None:
         """Keep a call's answer for a resend on any node."""
-        key = self._link.keys.calls(client_id)
-        self._batch.add(lambda pipe: pipe.hset(key, str(call_id), frame))
+        key, ttl = self._link.keys.calls(client_id), self._ttl
+
+        def build(pipe: Pipeline) -> None:
+            pipe.hset(key, str(call_id), frame)
+            pipe.pexpire(key, ttl)  # after a drop, a late answer leaves no key behind for long
+
+        self._answers.add(build)
