@@ -190,7 +190,7 @@ async def test_a_node_that_leaves_hands_its_clients_over(
     lb.target = b.port or 0  # new connections go to B; A's stay until it closes
     await a.close()  # 1012: resume elsewhere
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values[-1] == Connected(first or "", recovered=True)
+    assert connected.values[-1] == Connected(first or "", recovered=True, url=lb.url)
     b.stores["Room:*"].update("x", lambda d: d.update(n=1))
     await room.until(lambda v: v[-1] == {"n": 1})
     async with redis.asyncio.Redis.from_url(redis_url) as r, asyncio.timeout(TIMEOUT):
