@@ -831,15 +831,18 @@ class HubCore(Generic[C]):
         if self.clustered and not here_only:
             self._out.append(DropSession(record.client_id))
         conn = record.conn
-        session = self._sessions.pop(conn, None)
+        session = self._sessions.get(conn)
         self._live.pop(conn, None)
         record.parked_until = None
         for call_id, (invoked, _) in record.running.items():
             self._out.append(Cancel(invoked.conn, call_id))
         record.running.clear()
         if session is not None:
+            # Still known while its subscriptions end: an "unsubscribe" listener
+            # may change another store this session watches (presence does).
             for store in session.closed():
                 self._drop_subscriber(conn, record.client_id, store)
+            self._sessions.pop(conn, None)
         del self._records[record.client_id]
         self._tokens.pop(record.token, None)
         self._events.fire("disconnect", record.client_id)
