@@ -84,6 +84,10 @@ class Replication(ABC):
         :class:`Conflict` (None: reload) if the lifetime is gone."""
 
     @abstractmethod
+    def unclaim(self, name: str, lifetime: str) -> None:
+        """Give up this node's claim (its ``on_create`` raised)."""
+
+    @abstractmethod
     def commit(self, name: str, base: int, lifetime: str, entry: Entry, state: Any) -> None:
         """Append ``entry`` (version ``base + 1``) if the log is at ``base`` in
         ``lifetime``; otherwise raise :class:`Conflict`. ``state`` is the state

@@ -50,6 +50,7 @@ by every instance without a copy and ``get()`` can be handed out safely.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import threading
@@ -609,6 +610,10 @@ class StoreRegistry:
         except BaseException:
             if fresh and self._instances.get(name) is inst:
                 self._remove(inst)
+            replication = self._log(definition)
+            if replication is not None:  # the next use, on any node, tries again at once
+                with contextlib.suppress(ClusterError):
+                    replication.unclaim(name, inst.lifetime)
             raise
         finally:
             inst.creating = False

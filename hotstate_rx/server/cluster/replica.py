@@ -113,6 +113,13 @@ return 'claimed'
 """
 """KEYS: hash. ARGV: lifetime, node, lease (ms)."""
 
+UNCLAIM: Final = """
+local cur = redis.call('HMGET', KEYS[1], 'lt', 'claim')
+if cur[1] == ARGV[1] and cur[2] == ARGV[2] then redis.call('HDEL', KEYS[1], 'claim', 'until') end
+return 0
+"""
+"""KEYS: hash. ARGV: lifetime, node."""
+
 DELETE: Final = """
 local cur = redis.call('HMGET', KEYS[1], 'lt', 'init')
 if cur[1] ~= ARGV[1] then return 0 end
@@ -202,6 +209,7 @@ class RedisReplication(Replication):
         self._commit = sync.register_script(COMMIT)
         self._create = sync.register_script(CREATE)
         self._claim = sync.register_script(CLAIM)
+        self._unclaim = sync.register_script(UNCLAIM)
         self._delete = sync.register_script(DELETE)
         self._load = sync.register_script(LOAD)
         self._since = sync.register_script(SINCE)
@@ -268,6 +276,12 @@ class RedisReplication(Replication):
                 )
             time.sleep(pause)  # another node runs on_create: its commit is near
             pause = min(pause * 2, 0.1)
+
+    def unclaim(self, name: str, lifetime: str) -> None:
+        keys = [self._keys.instance(name)]
+        self._call(
+            "give up the on_create claim of", name, self._unclaim, keys, [lifetime, self._link.node]
+        )
 
     def commit(self, name: str, base: int, lifetime: str, entry: Entry, state: Any) -> None:
         keys = self._keys

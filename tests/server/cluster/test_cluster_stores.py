@@ -266,3 +266,28 @@ async def test_a_node_that_keeps_losing_races_gets_a_turn(
         log_b.commit("Counter", 2, lifetime, entry(3), None)
     log_b.commit("Counter", 3, lifetime, entry(4), None)  # and b's next try is in
     assert redis.hget("hotstate:i:Counter", "turn") is None
+
+
+async def test_an_on_create_that_raises_leaves_no_claim_behind(
+    nodes: Nodes, shared_redis: RedisServer
+) -> None:
+    failing = True
+
+    def setup(server: Server) -> None:
+        rooms(server)
+
+        def create(key: str | None) -> dict[str, Any]:
+            if failing:
+                raise RuntimeError("the database is not there yet")
+            return {"messages": ["ready"]}
+
+        server.stores["Room:*"].on_create(create)
+
+    a, b = await nodes.listening(2, setup)
+    with pytest.raises(RuntimeError, match="not there yet"):
+        a.stores["Room:*"].init("x")
+    assert redis_client(shared_redis).hget("hotstate:i:Room:x", "claim") is None
+    failing = False
+    b.stores["Room:*"].init("x")  # at once: nobody's claim to wait out
+    assert b.stores["Room:*"].get("x") == {"messages": ["ready"]}
+    await reach(a, lambda: a.stores["Room:*"].get("x") == {"messages": ["ready"]})

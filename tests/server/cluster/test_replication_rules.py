@@ -65,6 +65,11 @@ class MemoryLog(Replication):
         inst.claimed = True
         return True
 
+    def unclaim(self, name: str, lifetime: str) -> None:
+        inst = self.instances.get(name)
+        if inst is not None and inst.lifetime == lifetime:
+            inst.claimed = False
+
     def commit(self, name: str, base: int, lifetime: str, entry: Entry, state: Any) -> None:
         inst = self.instances.get(name)
         if inst is None or inst.lifetime != lifetime:
