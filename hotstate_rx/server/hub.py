@@ -779,7 +779,7 @@ class HubCore(Generic[C]):
         self._records[client_id] = record
         self._tokens[token] = record
         self._live[conn] = record
-        if self.clustered:
+        if self.clustered and keep:  # resumable on any node
             user = fingerprint(session.user)
             taken = remote is not None
             self._out.append(RecordSession(client_id, token, tag, user, self._event_seq, taken))
@@ -828,7 +828,7 @@ class HubCore(Generic[C]):
         """The session is over: its subscriptions end ("unsubscribe" listeners
         still see its ``ctx``), then its client is gone (from the cluster too,
         unless another node took it over: ``here_only``)."""
-        if self.clustered and not here_only:
+        if self.clustered and self._resume.window and not here_only:
             self._out.append(DropSession(record.client_id))
         conn = record.conn
         session = self._sessions.get(conn)

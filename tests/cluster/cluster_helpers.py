@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tcp_proxy import CuttingProxy
 
 from hotstate_rx import Server
 from hotstate_rx.client import Client
@@ -55,10 +56,11 @@ async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[MakeClient]:
-    """``make_client(url, **options)`` -> a client with fast retries, closed at teardown."""
+    """``make_client(url, **options)`` (or ``urls=[...]``) -> a client with
+    fast retries, closed at teardown."""
     clients: list[Client] = []
 
-    def make(url: str, **options: Any) -> Client:
+    def make(url: str | None = None, **options: Any) -> Client:
         options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
         client = Client(url, **options)
         clients.append(client)
@@ -69,75 +71,14 @@ async def make_client() -> AsyncIterator[MakeClient]:
         await client.close()
 
 
-class Balancer:
-    """A TCP proxy on loopback to one node at a time: :meth:`fail_over` cuts
-    every connection (no close frame: the node vanished) and sends new ones
-    to another node; with ``hold``, only after :meth:`release` (the client
-    stays away meanwhile)."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self._holding = False
-        self.url = ""
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self.url
-
-    def fail_over(self, port: int, *, hold: bool = False) -> None:
-        self.target = port
-        self._holding = hold
-        pairs, self._pairs = self._pairs, set()
-        for a, b in pairs:
-            a.transport.abort()
-            b.transport.abort()
-
-    def release(self) -> None:
-        self._holding = False
-
-    async def close(self) -> None:
-        self.fail_over(self.target)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._holding:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._pairs.add((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.get_running_loop().create_task(_pipe(source, sink))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        sink.transport.abort()
+Balancer = CuttingProxy
+"""A load balancer in front of the nodes: :meth:`CuttingProxy.fail_over`."""
 
 
 @pytest.fixture
 async def balancer() -> AsyncIterator[Callable[[int], Awaitable[Balancer]]]:
-    """``await balancer(port)`` -> a :class:`Balancer` in front of ``port``."""
+    """``await balancer(port)`` -> a :class:`Balancer` in front of ``port``;
+    ``url``: where clients connect."""
     made: list[Balancer] = []
 
     async def start(port: int) -> Balancer:
@@ -162,8 +103,10 @@ class Recorder:
         self.values.append(value)
         self._changed.set()
 
-    async def until(self, condition: Callable[[list[Any]], bool]) -> list[Any]:
-        async with asyncio.timeout(TIMEOUT):
+    async def until(
+        self, condition: Callable[[list[Any]], bool], timeout: float = TIMEOUT
+    ) -> list[Any]:
+        async with asyncio.timeout(timeout):
             while not condition(self.values):
                 self._changed.clear()
                 await self._changed.wait()

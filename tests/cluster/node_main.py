@@ -3,8 +3,9 @@
 
     python tests/cluster/node_main.py --port P REDIS_URL
 
-serves ``Room:*`` (presence on) and ``bump(k)`` (counts its runs in Redis),
-prints ``ready URL``, and runs until killed."""
+serves ``Room:*`` (presence on), ``bump(k)`` (counts its runs in Redis) and
+``stall(k)`` (counts its run, then never answers), prints ``ready URL``, and
+runs until killed."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ async def main() -> None:
         async with redis.asyncio.Redis.from_url(url) as r:
             await r.incr(f"runs:{k}")
         return k
+
+    @server.handle("stall")
+    async def stall(k: int) -> None:
+        await bump(k)
+        await asyncio.Event().wait()
 
     await server.listen(port=options.port, host="127.0.0.1")
     print(f"ready ws://127.0.0.1:{server.port}", flush=True)

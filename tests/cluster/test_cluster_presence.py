@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cluster_helpers import MakeClient, Recorder, StartNode
+import redis
+from cluster_helpers import TIMEOUT, MakeClient, Recorder, StartNode
 
 from hotstate_rx import Server
 
@@ -33,7 +34,7 @@ async def test_presence_shows_who_is_in_a_room_on_every_node(
 
 
 async def test_a_killed_nodes_people_leave_the_room(
-    start_server: StartNode, make_client: MakeClient, spawn_node: Any
+    redis_url: str, start_server: StartNode, make_client: MakeClient, spawn_node: Any
 ) -> None:
     survivor = await start_server(rooms, cluster_timeout=0.5)
     doomed = await spawn_node()
@@ -50,4 +51,10 @@ async def test_a_killed_nodes_people_leave_the_room(
 
     doomed.kill()  # SIGKILL
     await doomed.wait()
-    await board.until(lambda v: set(v[-1] or {}) == {stays.client_id})
+    try:  # its heartbeat lapses (1.5 s), then the survivor removes it
+        await board.until(lambda v: set(v[-1] or {}) == {stays.client_id}, TIMEOUT * 2)
+    except TimeoutError:
+        with redis.Redis.from_url(redis_url) as r:
+            nodes = r.zrange("hotstate:nodes", 0, -1, withscores=True)
+            entries = {k: r.hgetall(k) for k in r.keys("hotstate:presence:*")}
+        raise AssertionError(f"board {board.values}, nodes {nodes}, entries {entries}") from None

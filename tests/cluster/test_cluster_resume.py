@@ -12,7 +12,6 @@ from cluster_helpers import TIMEOUT, Balancer, MakeClient, Recorder, StartNode
 from websockets.asyncio.client import connect
 
 from hotstate_rx import RpcError, Server
-from hotstate_rx.client import Connected
 from hotstate_rx.protocol import ClientHello, ServerHello, decode_server_message, encode
 from hotstate_rx.server.hub import OUTCOME_UNKNOWN
 
@@ -36,6 +35,13 @@ def counting(redis_url: str, release: asyncio.Event | None = None) -> Any:
 async def runs(redis_url: str, k: int) -> int:
     async with redis.asyncio.Redis.from_url(redis_url) as r:
         return int(await r.get(f"runs:{k}") or 0)
+
+
+async def started(redis_url: str, k: int) -> None:
+    """Wait (polled: the count is in Redis, bounded) until ``bump(k)`` ran."""
+    async with asyncio.timeout(TIMEOUT):
+        while await runs(redis_url, k) == 0:
+            await asyncio.sleep(0.01)
 
 
 async def test_a_client_fails_over_and_resumes_its_session(
@@ -62,7 +68,7 @@ async def test_a_client_fails_over_and_resumes_its_session(
     a.emit("note", "while away", client_id=first)
     b.emit("note", "to everyone")
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values == [Connected(first, url=lb.url), Connected(first, True, lb.url)]
+    assert [(c.client_id, c.recovered) for c in connected.values] == [(first, False), (first, True)]
     await notes.until(lambda v: len(v) == 3)
     assert notes.values == ["before", "while away", "to everyone"]
     assert b.context(first) is not None  # B serves the session now
@@ -83,9 +89,7 @@ async def test_a_call_answered_while_away_is_not_run_again_on_the_new_node(
     client.on("connected", connected)
     await client.ready()
     call = asyncio.ensure_future(client.call("bump", 7))
-    async with asyncio.timeout(TIMEOUT):
-        while await runs(redis_url, 7) == 0:
-            await asyncio.sleep(0.01)
+    await started(redis_url, 7)
     lb.fail_over(b.port or 0)
     release.set()  # A answers while its caller is away: the answer is kept in Redis
     assert await asyncio.wait_for(call, TIMEOUT) == 7
@@ -103,9 +107,7 @@ async def test_a_call_whose_node_stopped_mid_call_is_never_run_twice(
     client = make_client(lb.url)
     await client.ready()
     call = asyncio.ensure_future(client.call("bump", 9))
-    async with asyncio.timeout(TIMEOUT):
-        while await runs(redis_url, 9) == 0:
-            await asyncio.sleep(0.01)
+    await started(redis_url, 9)
     lb.fail_over(b.port or 0)
     try:
         await asyncio.wait_for(call, TIMEOUT)
@@ -190,7 +192,7 @@ async def test_a_node_that_leaves_hands_its_clients_over(
     lb.target = b.port or 0  # new connections go to B; A's stay until it closes
     await a.close()  # 1012: resume elsewhere
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values[-1] == Connected(first or "", recovered=True, url=lb.url)
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
     b.stores["Room:*"].update("x", lambda d: d.update(n=1))
     await room.until(lambda v: v[-1] == {"n": 1})
     async with redis.asyncio.Redis.from_url(redis_url) as r, asyncio.timeout(TIMEOUT):
@@ -198,3 +200,71 @@ async def test_a_node_that_leaves_hands_its_clients_over(
             await asyncio.sleep(0.05)
     assert b.stores["Room:*"].subscriber_count("x") == 1
     assert idle == []  # its client was counted on B before A was removed
+
+
+async def test_a_client_of_a_killed_node_resumes_on_another(
+    redis_url: str,
+    start_server: StartNode,
+    make_client: MakeClient,
+    balancer: Any,
+    spawn_node: Any,
+) -> None:
+    doomed = await spawn_node()  # node_main.py: Room:*, bump, stall
+    survivor = await start_server(counting(redis_url))  # the same application as node_main
+    survivor.create_store("Room:*", {"n": 0}, presence=True)
+    survivor.handle("stall", lambda k: None)
+    lb: Balancer = await balancer(doomed.port)
+    client = make_client(lb.url)
+    connected, notes, room = Recorder(), Recorder(), Recorder()
+    client.on("connected", connected)
+    client.on("note", notes)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+    assert await client.call("bump", 1) == 1
+    stalled = asyncio.ensure_future(client.call("stall", 2))
+    await started(redis_url, 2)
+
+    lb.fail_over(survivor.port or 0, hold=True)
+    doomed.kill()  # SIGKILL, mid-call
+    await doomed.wait()
+    survivor.emit("note", "while away", client_id=first)
+    for _ in range(3):
+        survivor.stores["Room:*"].update("x", lambda d: d.update(n=d["n"] + 1))
+    lb.release()
+
+    await connected.until(lambda v: len(v) == 2)
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
+    await notes.until(lambda v: v == ["while away"])
+    await room.until(lambda v: v[-1] == {"n": 3})
+    assert steps(room.values) == [1, 1, 1]  # the missed patches, not a snapshot
+    try:
+        await asyncio.wait_for(stalled, TIMEOUT)
+    except RpcError as exc:
+        assert str(exc) == OUTCOME_UNKNOWN
+    else:
+        raise AssertionError("a call whose node died was answered as if it ran")
+    assert await runs(redis_url, 1) == 1 and await runs(redis_url, 2) == 1
+
+
+async def test_a_client_given_every_node_fails_over_by_itself(
+    redis_url: str, start_server: StartNode, make_client: MakeClient, spawn_node: Any
+) -> None:
+    doomed = await spawn_node()
+    survivor = await start_server(counting(redis_url))
+    survivor.create_store("Room:*", {"n": 0}, presence=True)
+    client = make_client(urls=[doomed.url, f"ws://127.0.0.1:{survivor.port}"])
+    connected, room = Recorder(), Recorder()
+    client.on("connected", connected)
+    client.subscribe("Room:x", room)
+    await room.until(len)
+    first = client.client_id
+
+    doomed.kill()
+    await doomed.wait()
+    survivor.stores["Room:*"].update("x", lambda d: d.update(n=1))
+    await connected.until(lambda v: len(v) == 2)
+    assert connected.values[-1].url == f"ws://127.0.0.1:{survivor.port}"
+    assert (connected.values[-1].client_id, connected.values[-1].recovered) == (first, True)
+    await room.until(lambda v: v[-1] == {"n": 1})
+    assert await client.call("bump", 5) == 5

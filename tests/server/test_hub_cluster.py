@@ -21,7 +21,7 @@ from hotstate_rx.protocol import (
     encode_event,
     pack_value,
 )
-from hotstate_rx.server.clients import RemoteSession, client_of, fingerprint
+from hotstate_rx.server.clients import RemoteSession, Resume, client_of, fingerprint
 from hotstate_rx.server.hub import (
     OUTCOME_UNKNOWN,
     ClaimCall,
@@ -243,3 +243,10 @@ def test_changes_nobody_here_watches_are_kept_for_resumes(rig: Rig) -> None:
     patch: Any = [{"op": "replace", "path": "/n", "value": 2}]
     rig.hub.heard(Change("Todos", None, version + 1, {"n": 2}, patch, epoch))
     assert len(rig.hub.history.since("Todos", epoch, version - 1, version + 1) or ()) == 2
+
+
+def test_without_a_resume_window_no_session_is_recorded() -> None:
+    rig = Rig(clustered=True, resume=Resume(window=0))
+    actions = rig.connect("a")
+    assert of(RecordSession, actions) == []
+    assert of(DropSession, rig.hub.lost("a", 1.0)) == []
