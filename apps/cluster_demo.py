@@ -12,12 +12,15 @@ Every child runs in a session of its own, so Ctrl-C reaches this process
 only and the stop goes in order: the nodes first (they close their clients),
 then Redis (it flushes its file), then the directory is removed. When any of
 the three ends by itself, the others are stopped too and the status is 1.
+On Linux each child also gets SIGTERM if this process dies without stopping
+them (``kill -9``): nothing is left behind either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -25,6 +28,8 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+
+from . import python_command
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP = 60.0
@@ -70,6 +75,13 @@ class Child:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._forward, STOP)  # the last lines it printed
         return self.proc.returncode or 0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the demo's process dies (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def find_redis() -> Path | None:
@@ -152,8 +164,9 @@ async def _start_redis(binary: Path, host: str, port: int, folder: Path) -> Chil
         "--logfile", str(folder / "redis.log"),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
-    )
+        *argv, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
     redis = Child("redis", proc)
     try:
         await _until(redis, _poll(_ping, host, port))
@@ -169,7 +182,7 @@ async def _start_node(number: int, host: str, port: int, url: str) -> Child:
     proc = await asyncio.create_subprocess_exec(
         *argv, "--cluster", url,
         cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
     )  # fmt: skip
     return Child(f"node {number}", proc)
 
@@ -196,6 +209,7 @@ async def _serve(host: str, ports: Sequence[int], redis_port: int, folder: Path)
             await _until(node, _poll(_accepts, host, port))
         pages = [f"http://{host}:{port}" for port in ports]
         sockets = " ".join(f"--url ws://{host}:{port}/ws" for port in ports)
+        tui = f"{python_command()} -m apps todo-tui {sockets}"
         print(
             "\nhotstate_rx cluster demo: two todo nodes, one truth in Redis\n"
             f"  redis:  {url}   (pid {redis.proc.pid}, append-only file in {folder})\n"
@@ -204,7 +218,7 @@ async def _serve(host: str, ports: Sequence[int], redis_port: int, folder: Path)
                 for n, (page, node) in enumerate(zip(pages, nodes, strict=True), 1)
             )
             + "  Open one page on each node: a change made on one shows on the other.\n"
-            f"  terminal client (fails over): python -m apps todo-tui {sockets}\n"
+            f"  terminal client (fails over): {tui}\n"
             "  stop:   Ctrl-C (stops the nodes, then Redis)\n",
             flush=True,
         )

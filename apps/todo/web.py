@@ -26,7 +26,8 @@ from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
 from hotstate_rx.server.storage import SQLiteStorage
 
-from .._web import connect_when_shown, follow, python_command, run, status_label
+from .. import python_command
+from .._web import connect_when_shown, follow, run, status_label
 from . import model
 from .server import build_server
 

@@ -78,10 +78,23 @@ class Demo:
             self.lines.append(raw.decode(errors="replace").rstrip())
 
 
+async def all_gone(pids: dict[str, int]) -> list[str]:
+    """Wait (up to :data:`STOP`) for every process of ``pids`` to end; the names
+    of those still running then. Polled: a process's end is no event here."""
+    deadline = asyncio.get_running_loop().time() + STOP
+    while (left := [name for name, pid in pids.items() if not gone(pid)]) and (
+        asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(0.05)
+    return left
+
+
 @contextlib.asynccontextmanager
-async def cluster_demo(redis_binary: Path) -> AsyncIterator[Demo]:
-    """The demo on free ports; at the end SIGTERM, a clean exit, and every one
-    of its processes gone."""
+async def cluster_demo(
+    redis_binary: Path, stop: signal.Signals = signal.SIGTERM
+) -> AsyncIterator[Demo]:
+    """The demo on free ports; at the end ``stop``: after SIGTERM a clean exit,
+    after SIGKILL none; either way every one of its processes gone."""
     ports = [free_port(), free_port()]
     # NiceGUI reads PYTEST_CURRENT_TEST as "screen test" and would ignore the port.
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
@@ -102,12 +115,14 @@ async def cluster_demo(redis_binary: Path) -> AsyncIterator[Demo]:
         assert set(demo.pids) == {"redis", "node 1", "node 2"}, demo.output
         drain = asyncio.create_task(demo.drain())
         yield demo
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), STOP) == 0, demo.output
+        proc.send_signal(stop)
+        status = await asyncio.wait_for(proc.wait(), STOP)
         await asyncio.wait_for(drain, STOP)
-        assert demo.lines[-1] == "stopped", demo.output
-        left = [name for name, pid in demo.pids.items() if not gone(pid)]
-        assert not left, f"still running after the demo stopped: {left}\n{demo.output}"
+        if stop == signal.SIGTERM:
+            assert status == 0, demo.output
+            assert demo.lines[-1] == "stopped", demo.output
+        left = await all_gone(demo.pids)
+        assert not left, f"still running after the demo ended: {left}\n{demo.output}"
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -155,6 +170,12 @@ async def test_a_todo_added_through_node_1_shows_on_node_2_and_sigterm_stops_eve
             assert seen.get_state()["items"] == [{"id": answer["id"], "text": text, "done": False}]
             await bob.call("todos.toggle", {"id": answer["id"]})  # and back the other way
             await reach(ana, "Todos", lambda s: s["items"][0]["done"])
+
+
+@pytest.mark.timeout(180)
+async def test_a_demo_killed_with_sigkill_leaves_no_process_behind(redis_binary: Path) -> None:
+    async with cluster_demo(redis_binary, stop=signal.SIGKILL) as demo:
+        assert all(not gone(pid) for pid in demo.pids.values())
 
 
 @pytest.mark.timeout(180)
