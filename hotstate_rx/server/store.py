@@ -798,7 +798,10 @@ class StoreRegistry:
 
     def resync(self) -> None:
         """Check every replica against the log (after the log could not be heard
-        from): catch up, reload, or drop the deleted."""
+        from): catch up, reload, or drop the deleted. A replica *ahead* of the
+        log (Redis lost acknowledged changes: restarted without fsync) is
+        dropped too: its subscribers saw versions that no longer exist, and a
+        lower version would not pass for the same history."""
         replication = self._replication
         if replication is None:
             return
@@ -809,7 +812,9 @@ class StoreRegistry:
                 inst = self._instances.get(name)
                 if inst is None:
                     continue
-                if head is None or head[1] != inst.lifetime or head[0] < inst.version:
+                if head is not None and head[1] == inst.lifetime and head[0] < inst.version:
+                    self._drop(inst)  # the next use loads what the log has
+                elif head is None or head[1] != inst.lifetime:
                     self._reload(inst)
                 elif head[0] > inst.version:
                     self._catch_up(inst)

@@ -164,6 +164,7 @@ class RedisLink:
         if self.aio is not None:
             await self.aio.aclose()
             self.aio = None
+        self._subscribed.clear()  # a later start() waits for its own subscription
         self.sync.close()
 
     async def _listen(self) -> None:

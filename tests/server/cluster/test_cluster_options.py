@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, Seen, redis_client
+from conftest import TIMEOUT, Nodes, Seen, reach, redis_client
 from redis_server import RedisServer, free_port
 
 from hotstate_rx import ClusterUnavailable, Server
@@ -74,3 +74,11 @@ async def test_the_inspector_is_each_nodes_own(
     keys = {k.decode() for k in redis_client(shared_redis).keys("*")}
     assert not any("$inspect" in k for k in keys), keys
     assert a.list_stores() == b.list_stores() == ["Counter"]
+
+
+async def test_a_node_closed_and_listening_again_hears_the_bus_again(nodes: Nodes) -> None:
+    a, b = await nodes.listening(2, lambda s: s.create_store("Counter", {"n": 0}))
+    await b.close()
+    await b.listen(0, "127.0.0.1")
+    a.stores["Counter"].update(lambda d: d.__setitem__("n", 5))
+    await reach(b, lambda: b.stores["Counter"].get() == {"n": 5})

@@ -269,3 +269,15 @@ def test_delete_runs_on_terminate_once_and_reset_after_its_commit(log: MemoryLog
     b.counter.delete()  # a deleted it first: b only drops its copy
     assert len(terminated) == 2 and not b.counter.has()
     assert b.events[-1] == Removed("Counter", None)
+
+
+def test_resync_catches_up_reloads_or_drops(log: MemoryLog) -> None:
+    a, b = Node(log).used(), Node(log.node()).used()
+    a.counter.update(increment)
+    a.counter.update(increment)  # v3; b is at v1
+    b.registry.resync()
+    assert b.versions() == [2, 3] and b.counter.get() == {"n": 2}
+    log.instances["Counter"].entries.pop()  # the log lost v3 (Redis restarted, not synced)
+    a.registry.resync()
+    assert a.events[-1] == Removed("Counter", None)  # its subscribers saw a version now gone
+    assert a.counter.get() == {"n": 1} and a.counter.version() == 2  # the log's, on next use
