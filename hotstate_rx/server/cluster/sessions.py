@@ -1,10 +1,10 @@
 """Sessions and calls across the cluster: resume on any node, each call once.
 
-A session is recorded in ``{ns}:s:{client_id}`` (its token, call tag, user
-fingerprint, the node serving it, the last event number before it began),
-with a TTL of the resume window plus :meth:`SessionStore.refresh_every`,
-refreshed while a node serves it: so it outlives a node that dies by at
-least the resume window. A node that is presented a token it does not know
+A session is recorded in ``{ns}:s:{client_id}`` before its ``hello`` is sent
+(its token, call tag, user fingerprint, the node serving it, the last event
+number before it began), with a TTL of the resume window plus
+:meth:`SessionStore.refresh_every`, refreshed while a node serves it: so it
+outlives a node that dies by at least the resume window. A node that is presented a token it does not know
 reads the record and the events the client missed in one round trip
 (:meth:`SessionStore.fetch`); when it resumes the session it records it as
 its own and tells the other nodes on the bus (``taken``), and the node that
@@ -74,7 +74,13 @@ class SessionStore:
     # -- records ----------------------------------------------------------------
 
     def record(self, action: RecordSession) -> None:
-        """Record a session served here (announce it ``taken`` if it was resumed)."""
+        """Record a session served here (announce it ``taken`` if it was
+        resumed). Blocking, within the link's timeout, and before its
+        ``hello`` goes out: a client is resumable elsewhere from its first
+        moment, even if this node dies right after. Redis unavailable: the
+        session works here, but cannot be resumed on another node."""
+        import redis.exceptions
+
         link, ttl = self._link, self._ttl
         key = link.keys.session(action.client_id)
         fields = {
@@ -84,16 +90,17 @@ class SessionStore:
             "n": link.node,
             "q": str(action.since),
         }
-
-        def build(pipe: Pipeline) -> None:
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            pipe.pexpire(key, ttl)
-            pipe.pexpire(link.keys.calls(action.client_id), ttl)
-            if action.taken:
-                message = RedisLink.message("taken", link.node, action.client_id)
-                pipe.publish(link.keys.bus, message)
-
-        self._batch.add(build)
+        pipe = link.sync.pipeline(transaction=False)
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.pexpire(key, ttl)
+        if action.taken:
+            pipe.publish(link.keys.bus, RedisLink.message("taken", link.node, action.client_id))
+        try:
+            if not link.up:
+                raise redis.exceptions.ConnectionError("the link knows Redis is down")
+            pipe.execute()
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("%s cannot be resumed on another node: %s", action.client_id, exc)
 
     def drop(self, client_id: str) -> None:
         """Forget a session that ended (its record and its calls)."""
