@@ -111,6 +111,8 @@ class RedisLink:
         self._subscribed = asyncio.Event()
         self._missed = False
         """An outage began: what the bus carried meanwhile is lost."""
+        self._closing = False
+        """close() runs: the listening loops end."""
 
     def __repr__(self) -> str:
         return f"<RedisLink {self.url} namespace={self.keys.namespace!r} node={self.node}>"
@@ -149,6 +151,7 @@ class RedisLink:
         self.aio = redis.asyncio.Redis.from_url(
             self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
+        self._closing = False
         self._tasks.append(asyncio.create_task(self._listen(), name="hotstate-cluster-bus"))
         self._tasks.append(asyncio.create_task(self._watch(), name="hotstate-cluster-health"))
         await asyncio.wait_for(self._subscribed.wait(), self.timeout * 2)
@@ -156,11 +159,14 @@ class RedisLink:
     async def close(self) -> None:
         """Stop listening and close both clients."""
         tasks, self._tasks = self._tasks, []
+        # A cancellation that meets a timeout inside redis-py (or wait_for) can
+        # come out as a timeout and be handled as one: the loops also stop on
+        # _closing, and the wait is bounded either way.
+        self._closing = True
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=2 * self.timeout)
         if self.aio is not None:
             await self.aio.aclose()
             self.aio = None
@@ -173,14 +179,14 @@ class RedisLink:
 
         assert self.aio is not None
         delay = 0.05
-        while True:
+        while not self._closing:
             pubsub = self.aio.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.bus)
                 self._subscribed.set()
                 await self._recovered()
                 delay = 0.05
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(timeout=self.timeout / 2)
                     if message is not None:
                         self._dispatch(message["data"])
@@ -198,7 +204,7 @@ class RedisLink:
         import redis.exceptions
 
         assert self.aio is not None
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.timeout / 2)
             try:
                 await asyncio.wait_for(self.aio.ping(), self.timeout)

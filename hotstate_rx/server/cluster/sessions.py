@@ -4,11 +4,11 @@ A session is recorded in ``{ns}:s:{client_id}`` before its ``hello`` is sent
 (its token, call tag, user fingerprint, the node serving it, the last event
 number before it began), with a TTL of the resume window plus
 :meth:`SessionStore.refresh_every`, refreshed while a node serves it: so it
-outlives a node that dies by at least the resume window. A node that is presented a token it does not know
-reads the record and the events the client missed in one round trip
-(:meth:`SessionStore.fetch`); when it resumes the session it records it as
-its own and tells the other nodes on the bus (``taken``), and the node that
-had it lets go.
+outlives a node that dies by at least the resume window. A node that is
+presented a token it does not know reads the record and the events the
+client missed in one round trip (:meth:`SessionStore.fetch`); when it
+resumes the session it records it as its own and tells the other nodes on
+the bus (``taken``), and the node that had it lets go.
 
 Calls: ``{ns}:calls:{client_id}`` maps a call id to ``""`` (claimed: running
 somewhere) or its encoded answer. A call is claimed (``HSETNX``) before its
