@@ -37,6 +37,7 @@ REDIS = "HOTSTATE_REDIS_SERVER"
 
 COMMANDS = {
     "demo": "todo demo: server + web page, http://127.0.0.1:8080 (--port)",
+    "cluster-demo": "Redis + two todo nodes on it, :8080 and :8082 (--port, --port2)",
     "tui": "the demo's terminal client (--url ws://127.0.0.1:8080/ws)",
     "dashboard": "live dashboard of this machine, http://127.0.0.1:8081 (--port)",
     "dashboard-tui": "the dashboard's terminal client (--url)",
@@ -45,7 +46,7 @@ COMMANDS = {
     "lint": "ruff only (lint and format check)",
     "help": "this text",
 }
-APPS = {"demo": "todo", "tui": "todo-tui", "dashboard": "dashboard"}
+APPS = {"demo": "todo", "cluster-demo": "cluster-demo", "tui": "todo-tui", "dashboard": "dashboard"}
 APPS["dashboard-tui"] = "dashboard-tui"
 
 

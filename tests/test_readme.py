@@ -27,6 +27,7 @@ from hotstate_rx.client import Client
 
 if TYPE_CHECKING:
     from conftest import Certificates
+    from redis_server import RedisServer
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -329,6 +330,27 @@ async def test_fastapi_example(serve_app: Any) -> None:
             todos.pipe(ops.filter(lambda s: bool(s["items"])), ops.first()), 5
         )
         assert seen == {"items": [item]}
+
+
+async def test_cluster_example_two_nodes_share_the_todos(
+    servers: Any, printed: Printed, shared_redis: RedisServer
+) -> None:
+    """The cluster's node block run twice on the run's redis-server: a todo added
+    through one node is on the other, and each node counts both; the client
+    block's URLs point at the two nodes."""
+    node, client_block = section("## Cluster: several servers, one truth, on Redis")
+    code = node.replace("redis://127.0.0.1:6379/0", shared_redis.url)
+    one, two = [await servers(code, printed) for _ in range(2)]
+    client_block = client_block.replace("ws://node1:4400", one["url"])
+    namespace: dict[str, Any] = {"__name__": "readme_cluster_client"}
+    run(client_block.replace("ws://node2:4400", two["url"]), namespace, "cluster client")
+    async with namespace["client"] as first, Client(two["url"]) as second:
+        assert await first.call("todos.add", {"text": "Buy milk"}) == {"count": 1}
+        assert await second.call("todos.add", {"text": "Ship it"}) == {"count": 2}
+        todos = first.subscribe("Todos")
+        await asyncio.wait_for(todos.ready(), 10)
+        assert todos.get_state() == {"items": ["Buy milk", "Ship it"]}
+        assert first.url == one["url"]
 
 
 async def test_failover_example(printed: Printed) -> None:

