@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, reach, redis_client
 from redis_server import RedisServer
+from replicas import TIMEOUT, Nodes, reach, redis_client
 
 from hotstate_rx import ClusterUnavailable, Server
 from hotstate_rx.protocol import ErrorMessage, Snapshot, Subscribe

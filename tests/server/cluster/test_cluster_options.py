@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, Seen, reach, redis_client
 from redis_server import RedisServer, free_port
+from replicas import TIMEOUT, Nodes, Seen, reach, redis_client
 
 from hotstate_rx import ClusterUnavailable, Server
 from hotstate_rx.client import Client

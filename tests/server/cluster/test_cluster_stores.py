@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import TIMEOUT, Nodes, Seen, reach, redis_client
 from redis_server import RedisServer
+from replicas import TIMEOUT, Nodes, Seen, reach, redis_client
 
 from hotstate_rx import ClusterConflict, Server
 from hotstate_rx.client import Client
