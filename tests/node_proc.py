@@ -152,6 +152,14 @@ class NodeProcess:
         """The next line it printed on stdout after ``ready``."""
         return await asyncio.wait_for(self._lines.get(), timeout)
 
+    def printed(self) -> list[str]:
+        """The lines it printed after ``ready`` that ``next_line()`` has not
+        handed out yet (all of them once it ended and :meth:`close` returned)."""
+        lines = []
+        while not self._lines.empty():
+            lines.append(self._lines.get_nowait())
+        return lines
+
     def stderr_tail(self) -> str:
         """The last lines of its stderr (what a failure message shows)."""
         return "stderr:\n" + "\n".join(self._stderr) if self._stderr else "(no stderr)"

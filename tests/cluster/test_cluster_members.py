@@ -98,3 +98,14 @@ async def test_a_killed_nodes_subscribers_leave_the_count_and_idle_runs_on_a_sur
     assert counted(redis_url, "Room:x") == 0
     with redis.Redis.from_url(redis_url) as r:
         assert r.zcard("hotstate:nodes") == 1
+
+
+async def test_a_node_is_a_member_before_it_serves_anyone(
+    redis_url: str, start_server: StartNode
+) -> None:
+    # A node killed before its first heartbeat, with a client's presence entry
+    # or subscriber count already written, left them for good: no survivor
+    # removes a node that never was in the cluster's set of nodes.
+    await start_server()
+    with redis.Redis.from_url(redis_url) as r:  # blocking: the loop runs nothing meanwhile
+        assert r.zcard("hotstate:nodes") == 1

@@ -201,9 +201,12 @@ class Membership:
 
     # -- the heartbeat ---------------------------------------------------------------
 
-    def start(self) -> None:
-        """Beat every ``cluster_timeout`` seconds, on the running loop."""
+    async def start(self) -> None:
+        """Join (the first heartbeat, before this node serves anyone: one that
+        dies at once is still removed, with its counts and presence entries),
+        then beat every ``cluster_timeout`` seconds, on the running loop."""
         if self._task is None:
+            await self._beat_once(rejoin=False)
             self._task = asyncio.get_running_loop().create_task(self._beat(), name="hotstate-beat")
 
     async def close(self) -> None:
@@ -218,22 +221,21 @@ class Membership:
             await asyncio.wait({task}, timeout=self._link.timeout)
 
     async def _beat(self) -> None:
-        link = self._link
-        period = link.timeout
-        lapse_ms = int(LAPSE * period * 1000)
+        period = self._link.timeout
         since_refresh = 0.0
-        first = True
         while self._task is not None:
-            try:
-                await self._heartbeat(lapse_ms, rejoin=not first)
-                first = False
-            except Exception as exc:  # Redis away: the link says so and recovers
-                log.debug("heartbeat failed: %s", exc)
+            await asyncio.sleep(period)
+            await self._beat_once(rejoin=True)
             since_refresh += period
             if since_refresh >= self._refresh_every:
                 since_refresh = 0.0
                 self._refresh()
-            await asyncio.sleep(period)
+
+    async def _beat_once(self, *, rejoin: bool) -> None:
+        try:
+            await self._heartbeat(int(LAPSE * self._link.timeout * 1000), rejoin=rejoin)
+        except Exception as exc:  # Redis away: the link says so and recovers
+            log.debug("heartbeat failed: %s", exc)
 
     async def _heartbeat(self, lapse_ms: int, *, rejoin: bool) -> None:
         link = self._link

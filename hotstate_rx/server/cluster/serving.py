@@ -108,7 +108,7 @@ class ClusterServing:
         await self._node.start()
         self._batch.ready.set()
         self._answers.ready.set()
-        self.members.start()
+        await self.members.start()
 
     async def close(self) -> None:
         """Send what is queued and leave the cluster (the node closes the link)."""
