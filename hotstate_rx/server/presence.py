@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..frozen import JSON, freeze
 
@@ -148,13 +148,15 @@ class Presence:
         if self.noted is not None:
             self.noted(store, client_id, False)
         instance = found[0].instance(found[1])
-        present = instance.get()
-        if not isinstance(present, Mapping) or client_id not in present:
+        read = instance.snapshot()
+        present = None if read is None else read[0]
+        if read is None or not isinstance(present, Mapping) or client_id not in present:
             return
-        if len(present) == 1 and not instance.subscriber_count():
-            instance.delete()
-        else:
-            instance.update(lambda draft: draft.__delitem__(client_id))
+        # The last one out removes the board, but only the board it read: in a
+        # cluster this node's copy may not hold a join made on another node yet.
+        last = len(present) == 1 and not instance.subscriber_count()
+        if not (last and self._registry.delete(instance.name, version=read[1])):
+            instance.update(lambda draft: _leave(draft, client_id))
 
     def _board(self, store: str) -> tuple[StoreHandle, str | None, Metadata] | None:
         resolved = self._registry.resolve(store)
@@ -170,3 +172,8 @@ class Presence:
         instance = board.instance(key)
         if board.dynamic and not instance.get():
             instance.delete()
+
+
+def _leave(draft: Any, client_id: str) -> None:
+    """Take ``client_id`` off a board's draft (a recipe: it returns nothing)."""
+    draft.pop(client_id, None)

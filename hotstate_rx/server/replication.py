@@ -94,9 +94,10 @@ class Replication(ABC):
         the entry leads to (the log may keep a snapshot of it)."""
 
     @abstractmethod
-    def delete(self, name: str, lifetime: str) -> bool | None:
-        """Delete the instance if it is still in ``lifetime``: None if this call
-        did not, else whether it was initialised (``on_terminate`` is due)."""
+    def delete(self, name: str, lifetime: str, version: int | None = None) -> bool | None:
+        """Delete the instance if it is still in ``lifetime`` (and, given
+        ``version``, still at that version): None if this call did not, else
+        whether it was initialised (``on_terminate`` is due)."""
 
     @abstractmethod
     def names(self) -> list[str]:

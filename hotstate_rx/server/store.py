@@ -728,23 +728,29 @@ class StoreRegistry:
         if inst.initialized and hook is not None:
             hook(inst.key)
 
-    def _delete(self, inst: InstanceRecord) -> None:
+    def _delete(self, inst: InstanceRecord, version: int | None = None) -> bool:
+        """Delete ``inst`` (given ``version``: only if it is still at that
+        version, in the cluster too); True if this call deleted it."""
         replication = self._log(inst.definition)
         if replication is None:
+            if version is not None and inst.version != version:
+                return False
             self._terminate(inst)
             if self._instances.get(inst.name) is not inst:
-                return  # on_terminate deleted it already
+                return True  # on_terminate deleted it already
             if self._journal is not None:
                 self._journal.delete(inst.name)
             self._drop(inst)
-            return
+            return True
         self._catch_up(inst)  # the state on_terminate reads is the latest
         if self._instances.get(inst.name) is not inst:
-            return  # deleted by another node meanwhile
-        initialized = replication.delete(inst.name, inst.lifetime)
+            return False  # deleted by another node meanwhile
+        if version is not None and inst.version != version:
+            return False  # changed by another node since the caller looked
+        initialized = replication.delete(inst.name, inst.lifetime, version)
         if initialized is None:
-            self._reload(inst)  # another node deleted it (or re-created it) first
-            return
+            self._reload(inst)  # another node deleted, re-created or changed it first
+            return False
         hook = inst.definition.on_terminate
         try:  # the replica still holds the state the hook may read
             if initialized and hook is not None:
@@ -752,6 +758,7 @@ class StoreRegistry:
         finally:
             if self._instances.get(inst.name) is inst:
                 self._drop(inst)
+        return True
 
     def _drop(self, inst: InstanceRecord) -> None:
         """``inst`` is gone: out of memory, subscribers told."""
@@ -761,15 +768,18 @@ class StoreRegistry:
         if self.on_deleted is not None:
             self._notifier.enqueue_call(self.on_deleted, inst.name)
 
-    def delete(self, full_name: str) -> None:
-        """Delete an instance by full name; unknown stores raise KeyError."""
+    def delete(self, full_name: str, *, version: int | None = None) -> bool:
+        """Delete an instance by full name; unknown stores raise KeyError.
+        Given ``version``, only if it is still at that version (in the cluster:
+        in Redis, whatever this node's copy says), so a decision taken on what
+        the caller read never removes a change it did not see. True if this
+        call deleted it."""
         resolved = self.resolve(full_name)
         if resolved is None:
             raise KeyError(f"no store serves {full_name!r}")
         with self.transaction():
             inst = self.find(*resolved)
-            if inst is not None:
-                self._delete(inst)
+            return inst is not None and self._delete(inst, version)
 
     # -- the cluster: replicas kept current (callers: the cluster node) -------------
 

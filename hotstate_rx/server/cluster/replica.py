@@ -121,16 +121,18 @@ return 0
 """KEYS: hash. ARGV: lifetime, node."""
 
 DELETE: Final = """
-local cur = redis.call('HMGET', KEYS[1], 'lt', 'init')
+local cur = redis.call('HMGET', KEYS[1], 'lt', 'init', 'v')
 if cur[1] ~= ARGV[1] then return 0 end
+if ARGV[5] ~= '' and cur[3] ~= ARGV[5] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 if cur[2] == '1' then return 2 end
 return 1
 """
-"""KEYS: hash, log, names. ARGV: lifetime, name, message, bus. Returns 0 (not
-deleted: another lifetime), 1 (deleted) or 2 (deleted, it was initialised)."""
+"""KEYS: hash, log, names. ARGV: lifetime, name, message, bus, version or ''.
+Returns 0 (not deleted: another lifetime, or another version than the one
+given), 1 (deleted) or 2 (deleted, it was initialised)."""
 
 LOAD: Final = """
 local cur = redis.call('HMGET', KEYS[1], 'v', 'lt', 'init', 'sv', 'snap')
@@ -315,10 +317,10 @@ class RedisReplication(Replication):
             raise Conflict(None)
         raise Conflict(self._following(name, base, reply[1]))
 
-    def delete(self, name: str, lifetime: str) -> bool | None:
+    def delete(self, name: str, lifetime: str, version: int | None = None) -> bool | None:
         keys = self._keys
         message = self._link.message("removed", self._link.node, [name, lifetime])
-        args = [lifetime, name, message, keys.bus]
+        args = [lifetime, name, message, keys.bus, "" if version is None else str(version)]
         done = self._call(
             "delete", name, self._delete, [keys.instance(name), keys.log(name), keys.names], args
         )

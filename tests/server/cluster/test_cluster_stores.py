@@ -126,6 +126,26 @@ async def test_mutate_on_a_copy_another_node_just_changed_raises_a_conflict(
     await reach(b, lambda: b.stores["Counter"].get() == {"n": 3})
 
 
+async def test_a_delete_of_the_version_read_spares_what_another_node_wrote_since(
+    nodes: Nodes,
+) -> None:
+    """The Lua delete checks the version in Redis: a copy that has not heard
+    another node's change cannot remove it (presence's last-one-out rule)."""
+    a, b = await nodes.listening(2, rooms)
+    room_a, room_b = a.stores["Room:*"].instance("x"), b.stores["Room:*"].instance("x")
+    room_a.update(lambda draft: draft["messages"].append("a"))
+    await reach(b, lambda: room_b.version() == room_a.version())
+    read = room_a.version()
+    room_b.update(lambda draft: draft["messages"].append("b"))  # a's loop did not run
+    replication, lifetime = a._registry._replication, a._registry.resident()[-1].lifetime
+    assert replication is not None and a._registry.resident()[-1].name == "Room:x"
+    assert replication.delete("Room:x", lifetime, read) is None  # the script itself refuses
+    assert a._registry.delete("Room:x", version=read) is False
+    assert room_a.get() == room_b.get() and room_b.has()  # a caught up; nothing removed
+    assert a._registry.delete("Room:x", version=room_a.version()) is True
+    await reach(b, lambda: not room_b.has())
+
+
 def counted_hooks(redis_server: RedisServer) -> Callable[[Server], None]:
     """``rooms`` whose on_create/on_terminate count their runs in Redis (INCR)."""
     counter = redis_client(redis_server)

@@ -80,9 +80,11 @@ class MemoryLog(Replication):
         self.commits += 1
         inst.entries.append(entry)
 
-    def delete(self, name: str, lifetime: str) -> bool | None:
+    def delete(self, name: str, lifetime: str, version: int | None = None) -> bool | None:
         inst = self.instances.get(name)
         if inst is None or inst.lifetime != lifetime:
+            return None
+        if version is not None and inst.version != version:
             return None
         del self.instances[name]
         return any(e.initialized for e in inst.entries[-1:])
@@ -269,6 +271,28 @@ def test_delete_runs_on_terminate_once_and_reset_after_its_commit(log: MemoryLog
     b.counter.delete()  # a deleted it first: b only drops its copy
     assert len(terminated) == 2 and not b.counter.has()
     assert b.events[-1] == Removed("Counter", None)
+
+
+def test_a_delete_of_the_version_read_spares_a_change_made_since(log: MemoryLog) -> None:
+    """What presence needs: "remove the board if it is still the one I read"
+    must not remove another node's change that this node's copy lacks."""
+    a, b = Node(log).used(), Node(log.node()).used()
+    seen = b.counter.version()
+    a.counter.update(increment)  # b has not heard it
+    assert b.registry.delete("Counter", version=seen) is False
+    assert b.counter.get() == {"n": 1}  # caught up instead, nothing removed
+    assert log.instances["Counter"].version == 2
+    assert b.registry.delete("Counter", version=b.counter.version()) is True
+    assert "Counter" not in log.instances
+
+
+def test_a_delete_of_the_version_read_on_a_single_server() -> None:
+    registry = StoreRegistry()
+    counter = StoreHandle(registry, registry.define("Room:*", {"n": 0}))
+    room = counter.instance("a")
+    room.update(increment)
+    assert registry.delete("Room:a", version=1) is False and room.get() == {"n": 1}
+    assert registry.delete("Room:a", version=2) is True and not room.has()
 
 
 def test_resync_catches_up_reloads_or_drops(log: MemoryLog) -> None:
