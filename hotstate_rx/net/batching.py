@@ -1,4 +1,4 @@
-"""Frames written straight to ``websockets`` transports, coalesced per loop iteration.
+"""Frames to and from ``websockets`` connections, with as little per frame as possible.
 
 Both ends send every message as one binary frame, synchronously, in the order
 asked. Two costs dominate that path, and both are per frame, not per byte:
@@ -9,12 +9,26 @@ system call per frame. So:
   very same bytes to every subscriber (:meth:`Outbox.write`): server frames
   are not masked, so without extensions they are identical on every
   connection. A connection that negotiated an extension (per-message deflate)
-  keeps websockets' own path, frame by frame.
-- The first frame for a connection in a loop iteration is written at once, so
-  a lone call or patch waits for nothing; later ones in the same iteration
-  (a burst of pipelined calls, several patches) are joined and written in one
-  go by a callback at the start of the next iteration. The frames, their
-  order and their content are unchanged: only the system calls are fewer.
+  keeps websockets' own path, frame by frame. A client masks each frame with
+  a key from a pool of random bytes its outbox draws from ``os.urandom`` 4 KiB
+  at a time, instead of a system call per frame.
+- Writes come in rounds: a round starts whenever data arrives on one of the
+  batcher's connections (:meth:`Batcher.received`, from the connection
+  classes below) and after each flush. The first frame for a connection in a
+  round is written at once, so a lone call, result or patch waits for
+  nothing; later ones in the same round (a burst of pipelined calls, their
+  results, several patches) are joined and written in one go by a callback
+  at the start of the next loop iteration. Nothing is scheduled for a frame
+  written at once, so a round trip costs no extra loop iteration. A frame
+  written in a later iteration with no data in between (a server pushing
+  patches from a timer) may wait for that callback: one loop iteration, never
+  more. The frames, their order and their content are unchanged: only the
+  system calls are fewer.
+
+Reading, on the client: :class:`InlineClientConnection` hands each message to
+a callback in the connection's data callback, as soon as it is parsed, in
+order, instead of queueing it for a reader task's ``recv()``: the caller of a
+call is woken by its answer's arrival, not one loop iteration later.
 
 The seam: what of ``websockets`` this relies on
 -----------------------------------------------
@@ -27,7 +41,8 @@ appeared): before 14.1 a connection dropped the messages it had received but
 not yet handed to ``recv()`` once a close arrived, so frames we wrote just
 before closing (a last error, say) could be lost at the other end. Other
 modules reach these internals only through this module's names
-(:func:`binary_frame`, :class:`Outbox`).
+(:func:`binary_frame`, :class:`Outbox`, :class:`Batcher`,
+:class:`InlineClientConnection`, :func:`server_connection`).
 
 Public API:
 
@@ -36,9 +51,19 @@ Public API:
   depend only on its opcode, its payload and its mask, which is why one
   serialized server frame fits every connection and why our bytes equal
   those ``Connection.send`` would write (tested byte for byte, the mask key
-  pinned for client frames).
+  pinned for client frames). A frame's ``opcode``, ``fin`` and ``data``.
+- ``apply_mask(data, key)`` (``websockets.speedups``, in C, else
+  ``websockets.utils``), the masking ``Frame.serialize`` does.
 - ``websockets.asyncio.connection.broadcast``: the fallback, which frames and
   writes through the connection's own protocol object.
+- ``connect(..., create_connection=...)`` and ``serve(...,
+  create_connection=...)``: the connection class to use, "set it to a wrapper
+  or a subclass to customize connection handling".
+- ``Connection.data_received``, the asyncio ``Protocol`` callback each chunk
+  of incoming bytes goes through (subclasses extend it, then call it).
+- ``Connection.wait_closed()`` and ``protocol.close_exc`` (the
+  ``ConnectionClosed`` that ``recv()`` would raise), for a connection whose
+  messages never reach ``recv()``.
 
 Undocumented attributes of ``websockets.asyncio.connection.Connection``:
 
@@ -52,6 +77,11 @@ Undocumented attributes of ``websockets.asyncio.connection.Connection``:
   at once unless the transport paused writing (its buffer passed the
   high-water mark, our writes included), then once it resumed or the
   connection was lost.
+- ``.process_event(event)``, which ``data_received`` calls for each event the
+  protocol parsed, in order ("overridden in subclasses to handle the
+  handshake"): the client's handshake response first, then frames; data
+  frames go to the queue ``recv()`` reads, a pong acknowledges pings.
+  :class:`InlineClientConnection` takes the data frames there instead.
 
 One behaviour, which is what makes writing behind websockets' back safe:
 
@@ -74,27 +104,44 @@ connection leaves ``OPEN`` drops them, as ``broadcast`` would have.
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
+from collections.abc import Callable
+from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection, broadcast
-from websockets.frames import Frame, Opcode
-from websockets.protocol import CLIENT, OPEN
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import BINARY, CONT, TEXT, Frame
+from websockets.protocol import CLIENT, OPEN, Event
 
-__all__ = ["Batcher", "Outbox", "binary_frame"]
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+__all__ = ["Batcher", "InlineClientConnection", "Outbox", "binary_frame", "server_connection"]
+
+MAX_FRAGMENTS = 4096
+"""Frames a fragmented message may come in (websockets' own bound); a server
+that sends more loses the connection."""
+
+_KEY_POOL = 4096
+"""Bytes of randomness a client's outbox draws at once: 1,024 mask keys."""
 
 
 def binary_frame(message: bytes, *, mask: bool = False) -> bytes:
     """``message`` as one serialized binary WebSocket frame, without extensions.
 
     Servers send unmasked frames (``mask=False``, the same bytes for every
-    connection); clients mask theirs with a fresh random key per frame. An
-    unmasked frame is only a header (RFC 6455 §5.2: FIN + opcode 2, then the
-    length in 7, 16 or 64 bits) before the payload, written here directly:
-    websockets' general serializer costs several times more, and every patch,
-    result and event of a server goes through this (tests/net check that the
-    bytes are websockets' own)."""
+    connection); clients mask theirs with a fresh random key per frame. A
+    frame is only a header (RFC 6455 §5.2: FIN + opcode 2, then the length in
+    7, 16 or 64 bits, the mask bit on a client's) before the payload, written
+    here directly: websockets' general serializer costs several times more,
+    and every patch, result and event goes through this (tests/net check that
+    the bytes are websockets' own)."""
     if mask:
-        return Frame(Opcode.BINARY, message).serialize(mask=True)
+        return _masked(message, _entropy(4))
     size = len(message)
     if size < 126:
         return bytes((0x82, size)) + message
@@ -103,12 +150,29 @@ def binary_frame(message: bytes, *, mask: bool = False) -> bytes:
     return _HEAD64.pack(0x82, 127, size) + message
 
 
+def _masked(message: bytes, key: bytes) -> bytes:
+    """A client's frame of ``message``, masked with the 4-byte ``key`` (RFC 6455 §5.3)."""
+    size = len(message)
+    if size < 126:
+        head = bytes((0x82, 0x80 | size))
+    elif size < 65536:
+        head = _HEAD16.pack(0x82, 0xFE, size)
+    else:
+        head = _HEAD64.pack(0x82, 0xFF, size)
+    return head + key + apply_mask(message, key)
+
+
+def _entropy(size: int) -> bytes:
+    """``size`` random bytes for mask keys, from the operating system's CSPRNG."""
+    return os.urandom(size)
+
+
 _HEAD16 = struct.Struct("!BBH")
 _HEAD64 = struct.Struct("!BBQ")
 
 
 class Batcher:
-    """The iteration clock shared by the outboxes of one server or client."""
+    """The rounds of writes shared by the outboxes of one server or client."""
 
     __slots__ = ("_loop", "_pending", "_scheduled", "epoch")
 
@@ -117,9 +181,15 @@ class Batcher:
         self._pending: list[Outbox] = []
         self._scheduled = False
         self.epoch = 0
-        """Advances once per loop iteration that wrote something."""
+        """Advances once per round: when data arrives, and at each flush."""
 
-    def _wrote(self) -> None:
+    def received(self) -> None:
+        """Data arrived on a connection: the writes it causes start a new round."""
+        self.epoch += 1
+
+    def _hold(self, outbox: Outbox) -> None:
+        """``outbox`` holds its first frame: flush it at the next iteration."""
+        self._pending.append(outbox)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
@@ -140,7 +210,18 @@ class Outbox:
     then.
     """
 
-    __slots__ = ("_bare", "_batcher", "_epoch", "_held", "_held_bytes", "_mask", "_protocol", "ws")
+    __slots__ = (
+        "_bare",
+        "_batcher",
+        "_epoch",
+        "_held",
+        "_held_bytes",
+        "_key_at",
+        "_keys",
+        "_mask",
+        "_protocol",
+        "ws",
+    )
 
     def __init__(self, ws: Connection, batcher: Batcher) -> None:
         self.ws = ws
@@ -151,6 +232,8 @@ class Outbox:
         protocol = self._protocol = ws.protocol
         self._mask = protocol.side is CLIENT  # RFC 6455 §5.3: clients mask, servers don't
         self._bare = not protocol.extensions  # fixed once the handshake is over
+        self._keys = b""
+        self._key_at = 0
 
     @property
     def queued(self) -> int:
@@ -175,7 +258,14 @@ class Outbox:
     def send(self, message: bytes) -> None:
         """Send ``message`` as one binary frame (dropped unless the connection is open)."""
         if self._bare and self._protocol.state is OPEN:  # plain, inlined: once per frame
-            self.write(Frame(Opcode.BINARY, message).serialize(mask=self._mask))
+            if self._mask:
+                at = self._key_at
+                if at == len(self._keys):
+                    self._keys, at = _entropy(_KEY_POOL), 0
+                self._key_at = at + 4
+                self.write(_masked(message, self._keys[at : at + 4]))
+            else:
+                self.write(binary_frame(message))
         else:  # closed (broadcast skips it) or an extension with per-connection state
             broadcast((self.ws,), message)
 
@@ -183,15 +273,14 @@ class Outbox:
         """Write an already serialized frame (:func:`binary_frame`); call only
         when :attr:`plain`."""
         batcher = self._batcher
-        if self._epoch != batcher.epoch:
+        if not self._held and self._epoch != batcher.epoch:
             self._epoch = batcher.epoch
             self.ws.transport.write(frame)
-            batcher._wrote()
-        else:
-            if not self._held:
-                batcher._pending.append(self)
-            self._held.append(frame)
-            self._held_bytes += len(frame)
+            return
+        if not self._held:
+            batcher._hold(self)
+        self._held.append(frame)
+        self._held_bytes += len(frame)
 
     def flush(self) -> None:
         """Write what is held now (before closing, say); dropped if no longer open."""
@@ -199,3 +288,82 @@ class Outbox:
         self._held_bytes = 0
         if held and self._protocol.state is OPEN:
             self.ws.transport.write(b"".join(held))
+
+
+def server_connection(batcher: Batcher) -> type[ServerConnection]:
+    """The connection class for ``serve(create_connection=...)``: data arriving
+    on any of its connections starts a new round of ``batcher``'s writes."""
+
+    class BatchedServerConnection(ServerConnection):
+        def data_received(self, data: bytes) -> None:
+            batcher.received()
+            super().data_received(data)
+
+    return BatchedServerConnection
+
+
+class InlineClientConnection(ClientConnection):
+    """A client connection (``connect(create_connection=...)``) that hands
+    each message, ``bytes`` (binary) or ``str`` (text), to the callback given
+    to :meth:`deliver_to`, in the protocol's data callback, in order. The
+    messages that arrive before that are kept and handed over first. They
+    never reach ``recv()``, which then just waits for the connection to close
+    (or use ``wait_closed()``). Data arriving starts a new round of
+    :attr:`batcher`'s writes, once one is set.
+
+    The callback runs inside the transport's data callback: it must not raise
+    (an exception there ends the connection abruptly) and should not block.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batcher: Batcher | None = None
+        self._on_message: Callable[[bytes | str], None] | None = None
+        self._early: list[bytes | str] = []
+        self._parts: list[bytes] = []
+        self._text = False
+        self._cut = False
+
+    def deliver_to(self, on_message: Callable[[bytes | str], None]) -> None:
+        """Hand every message to ``on_message`` from now on, those that came
+        before first."""
+        self._on_message = on_message
+        early, self._early = self._early, []
+        for message in early:
+            on_message(message)
+
+    def data_received(self, data: bytes) -> None:
+        if self.batcher is not None:
+            self.batcher.received()
+        super().data_received(data)
+
+    def process_event(self, event: Event) -> None:
+        if type(event) is not Frame:  # the handshake's response
+            super().process_event(event)
+            return
+        if self._cut:  # aborted: what was parsed along is dropped
+            return
+        opcode = event.opcode
+        if opcode is BINARY or opcode is TEXT:
+            if event.fin:
+                self._message(bytes(event.data), opcode is TEXT)
+            else:  # the first part of a fragmented message (RFC 6455 §5.4)
+                self._parts, self._text = [bytes(event.data)], opcode is TEXT
+        elif opcode is CONT:  # websockets' parser checked the sequence and the size
+            parts = self._parts
+            parts.append(bytes(event.data))
+            if event.fin:
+                self._parts = []
+                self._message(b"".join(parts), self._text)
+            elif len(parts) >= MAX_FRAGMENTS:
+                self._parts, self._cut = [], True
+                self.transport.abort()
+        else:  # control frames: a pong acknowledges pings
+            super().process_event(event)
+
+    def _message(self, data: bytes, text: bool) -> None:
+        message: bytes | str = data.decode(errors="replace") if text else data
+        if self._on_message is None:
+            self._early.append(message)
+        else:
+            self._on_message(message)

@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED
 
-from ...net.batching import Batcher, Outbox, binary_frame
+from ...net.batching import Batcher, Outbox, binary_frame, server_connection
 from ..access import ConnectInfo, OriginPolicy
 from ..limits import Limits
 from ..session import CLOSE_TRY_AGAIN
@@ -169,6 +169,7 @@ async def listen(
         close_timeout=limits.close_timeout,
         compression=compression,
         ping_interval=None,
+        create_connection=server_connection(batcher),
         **tls,
     )
 
