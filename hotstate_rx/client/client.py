@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -109,7 +110,9 @@ class Client:
         self._events = EventChannels()
         self._stores: StoresStream | None = None  # made on first use: following costs
         self._handles: dict[str, list[SubscriptionHandle]] = {}
-        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._calls: dict[int, _Waiting] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+        """One timer for every pending call's timeout, at the earliest deadline."""
         self._ready_waiters: list[asyncio.Future[None]] = []
         self._driver: ClientDriver | None = None
         self._retired: list[ClientDriver] = []  # stopped, maybe still closing their socket
@@ -206,6 +209,9 @@ class Client:
         self._dispatch([*self._core.shutdown(), self._end_streams])
 
     def _end_streams(self) -> None:
+        if self._sweep is not None:  # every call has failed: no deadline is left
+            self._sweep.cancel()
+            self._sweep = None
         handles = [h for hs in self._handles.values() for h in hs]
         self._handles.clear()
         closed = self._disconnected()
@@ -330,15 +336,19 @@ class Client:
             raise self._disconnected() from None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._calls[call_id] = future
-        # A plain timer rather than asyncio.timeout(): a fifth of a call's
-        # cost on the client went into that context manager.
-        expiry = loop.call_later(limit, self._expire, future, name, limit)
+        deadline = loop.time() + limit
+        self._calls[call_id] = _Waiting(future, name, limit, deadline)
+        # One timer for all calls rather than one each (or asyncio.timeout()):
+        # deadlines mostly come in order, so it is rarely re-armed.
+        sweep = self._sweep
+        if sweep is None or deadline < sweep.when():
+            if sweep is not None:
+                sweep.cancel()
+            self._sweep = loop.call_at(deadline, self._expire, deadline)
         try:
             self._dispatch(actions)
             return await future
         finally:
-            expiry.cancel()
             del self._calls[call_id]
             self._dispatch(self._core.forget_call(call_id))
 
@@ -392,7 +402,8 @@ class Client:
                 for handle in list(self._handles.get(name, ())):
                     handle._deliver(state, server_state)
             case Settle(call_id, value, error):
-                future = self._calls.get(call_id)
+                waiting = self._calls.get(call_id)
+                future = None if waiting is None else waiting.future
                 if future is not None and not future.done():
                     if isinstance(error, Disconnected):
                         future.set_exception(self._disconnected())
@@ -455,15 +466,40 @@ class Client:
             return self._driver.failure
         return f"still connecting to {self._url}"
 
-    def _expire(self, future: asyncio.Future[Any], name: str, limit: float) -> None:
-        if future.done():
-            return
+    def _expire(self, due: float) -> None:
+        """The timer's deadline came: fail the calls whose own has (with
+        ``RpcTimeout``), then wait for the earliest of the others."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = max(due, loop.time())
+        soonest: float | None = None
+        for waiting in list(self._calls.values()):
+            if waiting.future.done():
+                continue
+            if waiting.deadline <= now:
+                waiting.future.set_exception(self._timeout(waiting.name, waiting.limit))
+            elif soonest is None or waiting.deadline < soonest:
+                soonest = waiting.deadline
+        if soonest is not None:
+            self._sweep = loop.call_at(soonest, self._expire, soonest)
+
+    def _timeout(self, name: str, limit: float) -> RpcTimeout:
         message = f"RPC timeout: no answer to {name!r} within {limit:g} s"
         if self._core.status is ConnectionStatus.CONNECTED:
             message += f" from {self._url}"
         else:
             message += f"; {self._connection_problem()}"
-        future.set_exception(RpcTimeout(message, function=name))
+        return RpcTimeout(message, function=name)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A call whose caller waits: for its answer, or until ``deadline`` (loop time)."""
+
+    future: asyncio.Future[Any]
+    name: str
+    limit: float
+    deadline: float
 
 
 Hotstate = Client
