@@ -252,42 +252,67 @@ Message: TypeAlias = ClientMessage | ServerMessage
 
 def to_wire(msg: Message) -> dict[str, Any]:
     """The map that goes on the wire for ``msg`` (before MessagePack)."""
-    match msg:
-        case PatchMessage(store, version, ops, cause):
-            return _with({"t": "patch", "s": store, "v": version, "p": ops}, "c", cause)
-        case Snapshot(store, version, data, epoch, cause):
-            wire = _with({"t": "snap", "s": store, "v": version, "d": data}, "e", epoch)
-            return _with(wire, "c", cause)
-        case EventMessage(channel, data, seq):
-            return _with({"t": "evt", "c": channel, "d": data}, "q", seq)
-        case Result(id_, value, None):
-            return {"t": "res", "i": id_, "r": value}
-        case Result(id_, _, error):
-            return {"t": "res", "i": id_, "e": error}
-        case Call(id_, name, args, resent):
-            return _with({"t": "rpc", "i": id_, "n": name, "a": args}, "rs", resent or None)
-        case Subscribe(store, version, epoch):
-            return _with(_with({"t": "sub", "s": store}, "v", version), "e", epoch)
-        case Unsubscribe(store):
-            return {"t": "unsub", "s": store}
-        case Deleted(store):
-            return {"t": "del", "s": store}
-        case ErrorMessage(code, message, None):
-            return {"t": "err", "k": code, "m": message}
-        case ErrorMessage(code, message, store):
-            return {"t": "err", "k": code, "m": message, "s": store}
-        case ServerHello(client_id, heartbeat, version, resume, recovered, tag):
-            wire = {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
-            wire = _with(_with(wire, "r", resume), "g", tag)
-            return _with(wire, "rc", True if recovered else None)
-        case ClientHello(version, token, resume, last_event):
-            wire = _with({"t": "hello", "pv": version}, "tk", token)
-            return _with(_with(wire, "r", resume), "q", last_event)
-        case Ping():
-            return {"t": "ping"}
-        case Pong():
-            return {"t": "pong"}
-    raise TypeError(f"not a hotstate message: {msg!r}")
+    kind = type(msg)
+    wire = _WIRE.get(kind)
+    if wire is None:  # a subclass of a message, or not a message at all
+        wire = next((_WIRE[k] for k in kind.__mro__ if k in _WIRE), None)
+        if wire is None:
+            raise TypeError(f"not a hotstate message: {msg!r}")
+    return wire(msg)
+
+
+def _result(m: Result) -> dict[str, Any]:
+    if m.error is None:
+        return {"t": "res", "i": m.id, "r": m.value}
+    return {"t": "res", "i": m.id, "e": m.error}
+
+
+def _call(m: Call) -> dict[str, Any]:
+    wire = {"t": "rpc", "i": m.id, "n": m.name, "a": m.args}
+    if m.resent:
+        wire["rs"] = True
+    return wire
+
+
+def _snapshot(m: Snapshot) -> dict[str, Any]:
+    wire = _with({"t": "snap", "s": m.store, "v": m.version, "d": m.data}, "e", m.epoch)
+    return _with(wire, "c", m.cause)
+
+
+def _server_hello(m: ServerHello) -> dict[str, Any]:
+    wire = {"t": "hello", "pv": m.version, "c": m.client_id, "hb": m.heartbeat}
+    wire = _with(_with(wire, "r", m.resume), "g", m.tag)
+    return _with(wire, "rc", True if m.recovered else None)
+
+
+def _client_hello(m: ClientHello) -> dict[str, Any]:
+    wire = _with({"t": "hello", "pv": m.version}, "tk", m.token)
+    return _with(_with(wire, "r", m.resume), "q", m.last_event)
+
+
+def _error(m: ErrorMessage) -> dict[str, Any]:
+    return _with({"t": "err", "k": m.code, "m": m.message}, "s", m.store)
+
+
+_WIRE: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Result: _result,
+    Call: _call,
+    PatchMessage: lambda m: _with(
+        {"t": "patch", "s": m.store, "v": m.version, "p": m.ops}, "c", m.cause
+    ),
+    Snapshot: _snapshot,
+    EventMessage: lambda m: _with({"t": "evt", "c": m.channel, "d": m.data}, "q", m.seq),
+    Subscribe: lambda m: _with(_with({"t": "sub", "s": m.store}, "v", m.version), "e", m.epoch),
+    Unsubscribe: lambda m: {"t": "unsub", "s": m.store},
+    Deleted: lambda m: {"t": "del", "s": m.store},
+    ErrorMessage: _error,
+    ServerHello: _server_hello,
+    ClientHello: _client_hello,
+    Ping: lambda m: {"t": "ping"},
+    Pong: lambda m: {"t": "pong"},
+}
+"""Each message type's map, looked up by type: one dict lookup per message
+where a ``match`` tried the cases one by one."""
 
 
 def _with(wire: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
