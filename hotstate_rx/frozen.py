@@ -112,6 +112,9 @@ def _freeze(value: Any, depth: int) -> Any:
             if type(k) is not str:
                 err = _NotJSON(f"object key must be str, not {type(k).__name__} {k!r}")
                 raise err
+            if type(v) in _SCALARS:  # most leaves: no call
+                setitem(out, k, v)
+                continue
             try:
                 setitem(out, k, _freeze(v, depth + 1))
             except _NotJSON as err:
@@ -122,6 +125,9 @@ def _freeze(value: Any, depth: int) -> Any:
         out_list = FrozenList()
         append = list.append
         for i, v in enumerate(value):
+            if type(v) in _SCALARS:
+                append(out_list, v)
+                continue
             try:
                 append(out_list, _freeze(v, depth + 1))
             except _NotJSON as err:

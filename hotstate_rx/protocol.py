@@ -19,6 +19,7 @@ microsecond per byte of nested containers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
@@ -325,12 +326,26 @@ def _with(wire: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 def encode(msg: Message) -> bytes:
     """One binary frame for ``msg``. Raises ``TypeError`` for values MessagePack
     cannot carry (callers validate JSON-ness earlier, where the path is known)."""
-    return msgpack.packb(to_wire(msg), use_bin_type=True)
+    return _packb(to_wire(msg))
 
 
 def pack_value(value: JSON) -> bytes:
     """``value`` alone in MessagePack, to be framed later by :func:`encode_event`."""
-    return msgpack.packb(value, use_bin_type=True)
+    return _packb(value)
+
+
+_packers = threading.local()
+
+
+def _packb(value: Any) -> bytes:
+    """``msgpack.packb(value)`` with this thread's packer: ``packb`` makes a new
+    ``Packer`` per call, which costs as much as packing a small message. (A
+    packer resets itself after each value, and after one it failed on.)"""
+    try:
+        packer = _packers.packer
+    except AttributeError:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(value)
 
 
 _EVT = msgpack.packb("t") + msgpack.packb("evt") + msgpack.packb("c")
@@ -372,7 +387,7 @@ def _unpack(frame: bytes | bytearray | memoryview, *, frozen: bool) -> Mapping[s
             obj = msgpack.unpackb(frame, raw=False, strict_map_key=True)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"malformed MessagePack frame: {exc}") from None
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):  # what msgpack makes of a map (FrozenDict is one)
         raise ProtocolError(f"a frame must hold a map, got {type(obj).__name__}")
     return obj
 
@@ -484,6 +499,29 @@ def _cause(m: Mapping[str, Any]) -> Cause | None:
     return (cause[0], cause[1])
 
 
+def _rpc(m: Mapping[str, Any]) -> RawCall:
+    call_id, name = m.get("i"), m.get("n")
+    if type(call_id) is int and type(name) is str and name and "rs" not in m:
+        return RawCall(call_id, name, m.get("a"))  # the usual call, checked in one go
+    return RawCall(
+        _field(m, "i", int, "call id"),
+        _name(m, "n", "function name"),
+        m.get("a"),
+        resent=bool(_optional(m, "rs", bool, "resent flag")),
+    )
+
+
+def _res(m: Mapping[str, Any]) -> Result:
+    call_id = m.get("i")
+    if type(call_id) is int and "e" not in m:
+        return Result(call_id, m.get("r"))  # the usual answer, checked in one go
+    return Result(
+        _field(m, "i", int, "call id"),
+        m.get("r"),
+        _field(m, "e", str, "error message") if "e" in m else None,
+    )
+
+
 _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
     "hello": lambda m: ClientHello(
         _version(m),
@@ -497,12 +535,7 @@ _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
         _optional(m, "e", str, "store epoch"),
     ),
     "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
-    "rpc": lambda m: RawCall(
-        _field(m, "i", int, "call id"),
-        _name(m, "n", "function name"),
-        m.get("a"),
-        resent=bool(_optional(m, "rs", bool, "resent flag")),
-    ),
+    "rpc": lambda m: _rpc(m),
     "ping": lambda m: Ping(),
     "pong": lambda m: Pong(),
 }
@@ -529,11 +562,7 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "p", list, "operations"),
         _cause(m),
     ),
-    "res": lambda m: Result(
-        _field(m, "i", int, "call id"),
-        m.get("r"),
-        _field(m, "e", str, "error message") if "e" in m else None,
-    ),
+    "res": lambda m: _res(m),
     "del": lambda m: Deleted(_name(m, "s", "store name")),
     "evt": lambda m: EventMessage(
         _name(m, "c", "channel"), m.get("d"), _optional(m, "q", int, "event number")

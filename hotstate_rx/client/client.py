@@ -111,6 +111,8 @@ class Client:
         self._stores: StoresStream | None = None  # made on first use: following costs
         self._handles: dict[str, list[SubscriptionHandle]] = {}
         self._calls: dict[int, _Waiting] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the last :meth:`connect`, where everything runs."""
         self._sweep: asyncio.TimerHandle | None = None
         """One timer for every pending call's timeout, at the earliest deadline."""
         self._ready_waiters: list[asyncio.Future[None]] = []
@@ -162,12 +164,13 @@ class Client:
             raise ValueError(f"not a WebSocket URL: {exc}") from None
         check_url(url, self._options.ssl)
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(
                 "connect() needs a running asyncio event loop: call it from async code"
             ) from None
         self._dispatch(self._core.connect())
+        self._loop = loop
         self._url = url
         if self._driver is not None:  # gave up earlier; its socket may still be closing
             self._driver.stop()
@@ -334,7 +337,7 @@ class Client:
             call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
         except Disconnected:
             raise self._disconnected() from None
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()  # before connect(): the caller's
         future: asyncio.Future[Any] = loop.create_future()
         deadline = loop.time() + limit
         self._calls[call_id] = _Waiting(future, name, limit, deadline)
