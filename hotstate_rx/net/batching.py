@@ -107,6 +107,7 @@ import asyncio
 import os
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -121,7 +122,14 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["Batcher", "InlineClientConnection", "Outbox", "binary_frame", "server_connection"]
+__all__ = [
+    "Batcher",
+    "InlineClientConnection",
+    "InlineServerConnection",
+    "Outbox",
+    "binary_frame",
+    "server_connection",
+]
 
 MAX_FRAGMENTS = 4096
 """Frames a fragmented message may come in (websockets' own bound); a server
@@ -327,28 +335,15 @@ class _ReadsInto(asyncio.BufferedProtocol):
         self.data_received(_read_buffer()[:nbytes].tobytes())
 
 
-def server_connection(batcher: Batcher) -> type[ServerConnection]:
-    """The connection class for ``serve(create_connection=...)``: data arriving
-    on any of its connections starts a new round of ``batcher``'s writes, and
-    reads go through one buffer (:class:`_ReadsInto`)."""
-
-    class BatchedServerConnection(ServerConnection, _ReadsInto):
-        def data_received(self, data: bytes) -> None:
-            batcher.received()
-            super().data_received(data)
-
-    return BatchedServerConnection
-
-
-class InlineClientConnection(ClientConnection, _ReadsInto):
-    """A client connection (``connect(create_connection=...)``) that hands
-    each message, ``bytes`` (binary) or ``str`` (text), to the callback given
-    to :meth:`deliver_to`, in the protocol's data callback, in order. The
-    messages that arrive before that are kept and handed over first. They
-    never reach ``recv()``, which then just waits for the connection to close
-    (or use ``wait_closed()``). Data arriving starts a new round of
-    :attr:`batcher`'s writes, once one is set. Reads go through one buffer
-    (:class:`_ReadsInto`).
+class _Inline(Connection, _ReadsInto):
+    """A connection that hands each message, ``bytes`` (binary) or ``str``
+    (text), to the callback given to :meth:`deliver_to`, in the protocol's
+    data callback, in order, as soon as it is parsed. Messages never reach
+    ``recv()``, which then just waits for the connection to close (so does
+    ``wait_closed()``). Those that arrive before :meth:`deliver_to`, or while
+    the connection is held (:meth:`hold`), wait and are handed over first.
+    Data arriving starts a new round of :attr:`batcher`'s writes, once one is
+    set. Reads go through one buffer (:class:`_ReadsInto`).
 
     The callback runs inside the transport's data callback: it must not raise
     (an exception there ends the connection abruptly) and should not block.
@@ -358,7 +353,8 @@ class InlineClientConnection(ClientConnection, _ReadsInto):
         super().__init__(*args, **kwargs)
         self.batcher: Batcher | None = None
         self._on_message: Callable[[bytes | str], None] | None = None
-        self._early: list[bytes | str] = []
+        self._waiting: deque[bytes | str] = deque()
+        self._holding = False
         self._parts: list[bytes] = []
         self._text = False
         self._cut = False
@@ -367,9 +363,33 @@ class InlineClientConnection(ClientConnection, _ReadsInto):
         """Hand every message to ``on_message`` from now on, those that came
         before first."""
         self._on_message = on_message
-        early, self._early = self._early, []
-        for message in early:
-            on_message(message)
+        self._hand_over()
+
+    def hold(self) -> None:
+        """Hand over nothing more until :meth:`release`: the messages parsed
+        already wait, and the socket is not read meanwhile (the peer's own
+        buffers fill, and TCP slows it down)."""
+        if not self._holding:
+            self._holding = True
+            self.transport.pause_reading()
+
+    def release(self) -> None:
+        """Hand over the messages that waited (until one of them holds the
+        connection again), then read the socket again."""
+        self._holding = False
+        self._hand_over()
+        if not self._holding:
+            self.transport.resume_reading()
+
+    def drop_waiting(self) -> None:
+        """Forget the messages that wait: nobody will take them."""
+        self._waiting.clear()
+        self._on_message = None
+
+    def _hand_over(self) -> None:
+        waiting, on_message = self._waiting, self._on_message
+        while waiting and on_message is not None and not self._holding:
+            on_message(waiting.popleft())
 
     def data_received(self, data: bytes) -> None:
         if self.batcher is not None:
@@ -377,7 +397,7 @@ class InlineClientConnection(ClientConnection, _ReadsInto):
         super().data_received(data)
 
     def process_event(self, event: Event) -> None:
-        if type(event) is not Frame:  # the handshake's response
+        if type(event) is not Frame:  # the opening handshake's request or response
             super().process_event(event)
             return
         if self._cut:  # aborted: what was parsed along is dropped
@@ -402,7 +422,31 @@ class InlineClientConnection(ClientConnection, _ReadsInto):
 
     def _message(self, data: bytes, text: bool) -> None:
         message: bytes | str = data.decode(errors="replace") if text else data
-        if self._on_message is None:
-            self._early.append(message)
+        on_message = self._on_message
+        if on_message is None or self._holding or self._waiting:
+            self._waiting.append(message)
         else:
-            self._on_message(message)
+            on_message(message)
+
+
+class InlineClientConnection(_Inline, ClientConnection):
+    """A client connection (``connect(create_connection=...)``) that hands
+    each message to a callback as it arrives (:class:`_Inline`)."""
+
+
+class InlineServerConnection(_Inline, ServerConnection):
+    """A server connection that hands each message to a callback as it
+    arrives (:class:`_Inline`); made by :func:`server_connection`."""
+
+
+def server_connection(batcher: Batcher) -> type[InlineServerConnection]:
+    """The connection class for ``serve(create_connection=...)``: messages go
+    to a callback (:class:`_Inline`), and data arriving on any of its
+    connections starts a new round of ``batcher``'s writes."""
+
+    class BatchedServerConnection(InlineServerConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.batcher = batcher
+
+    return BatchedServerConnection

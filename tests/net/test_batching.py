@@ -43,6 +43,7 @@ from hotstate_rx.net import batching
 from hotstate_rx.net.batching import (
     Batcher,
     InlineClientConnection,
+    InlineServerConnection,
     Outbox,
     binary_frame,
     server_connection,
@@ -67,10 +68,12 @@ async def ws_pair(
     """One open websockets connection on loopback: (server side, client side).
     With ``batcher``, both ends are the connection classes that tell it when
     data arrives (:func:`server_connection`, :class:`InlineClientConnection`),
-    the client's messages still reaching ``recv()`` (it hands them back)."""
+    their messages still reaching ``recv()`` (:func:`to_recv`)."""
     accepted: asyncio.Future[ServerConnection] = asyncio.get_running_loop().create_future()
 
     async def handler(ws: ServerConnection) -> None:
+        if isinstance(ws, InlineServerConnection):
+            to_recv(ws)
         accepted.set_result(ws)
         await ws.wait_closed()
 
@@ -88,10 +91,16 @@ async def ws_pair(
         ) as client:
             if isinstance(client, InlineClientConnection):
                 client.batcher = batcher
-                back = client.recv_messages.put  # hand the messages back to recv()
-                client.deliver_to(lambda message: back(Frame(BINARY, message)))
+                to_recv(client)
             server_ws = await asyncio.wait_for(accepted, TIMEOUT)
             yield server_ws, client
+
+
+def to_recv(ws: InlineClientConnection | InlineServerConnection) -> None:
+    """Hand an inline connection's messages back to its ``recv()``, as a plain
+    connection would have them."""
+    back = ws.recv_messages.put
+    ws.deliver_to(lambda message: back(Frame(BINARY, message)))  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["server", "client"])
@@ -439,7 +448,7 @@ class Inbox:
 
 
 async def test_an_inline_connection_hands_messages_over_in_its_data_callback() -> None:
-    sent = [*payloads(), "text", b"last"]
+    sent: list[bytes | str] = [*payloads(), "text", b"last"]
 
     async def serve_client(ws: ServerConnection) -> None:
         await ws.recv()  # the client is ready
