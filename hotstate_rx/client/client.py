@@ -353,7 +353,9 @@ class Client:
             return await future
         finally:
             del self._calls[call_id]
-            self._dispatch(self._core.forget_call(call_id))
+            rollback = self._core.forget_call(call_id)
+            if rollback:  # an optimistic view to take back
+                self._dispatch(rollback)
 
     # -------------------------------------------------------------------- events
 

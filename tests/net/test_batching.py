@@ -519,3 +519,69 @@ async def test_an_inline_connection_closes_as_any_other() -> None:
         assert closed.rcvd is not None and closed.rcvd.code == 4000
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
+
+
+class Taker:
+    """A server-side callback that records messages and holds the connection
+    after each of ``holding_at``."""
+
+    def __init__(self, ws: InlineServerConnection, holding_at: set[bytes | str]) -> None:
+        self.ws = ws
+        self.got: list[bytes | str] = []
+        self.holding_at = holding_at
+        self.held = asyncio.Event()
+
+    def __call__(self, message: bytes | str) -> None:
+        self.got.append(message)
+        if message in self.holding_at:
+            self.ws.hold()
+            self.held.set()
+
+    async def until_held(self) -> None:
+        await asyncio.wait_for(self.held.wait(), TIMEOUT)
+        self.held.clear()
+
+
+def burst(client: ClientConnection, messages: list[bytes]) -> None:
+    """``messages`` in one write: the server parses them from one read."""
+    client.transport.write(b"".join(binary_frame(m, mask=True) for m in messages))
+
+
+async def test_a_held_connection_keeps_what_it_parsed_and_reads_no_more() -> None:
+    """The server's inline connection: a callback that holds it (a rate limit)
+    stops the hand-over mid-read; what waits comes out in order on release,
+    and reading goes on."""
+    batcher = Batcher(asyncio.get_running_loop())
+    async with ws_pair(batcher=batcher) as (server, client):
+        assert isinstance(server, InlineServerConnection)
+        taker = Taker(server, {b"2", b"5"})
+        server.deliver_to(taker)
+        sent = [b"%d" % n for n in range(8)]
+        burst(client, sent)
+        await taker.until_held()
+        assert taker.got == sent[:3]
+        assert not server.transport.is_reading()
+        server.release()  # up to the next hold, at once
+        assert taker.got == sent[:6]
+        assert not server.transport.is_reading()
+        server.release()
+        assert taker.got == sent
+        assert server.transport.is_reading()
+        await client.send(b"later")
+        await asyncio.wait_for(await client.ping(), TIMEOUT)  # read, in order
+        assert taker.got == [*sent, b"later"]
+
+
+async def test_what_waits_on_a_held_connection_can_be_dropped() -> None:
+    batcher = Batcher(asyncio.get_running_loop())
+    async with ws_pair(batcher=batcher) as (server, client):
+        assert isinstance(server, InlineServerConnection)
+        taker = Taker(server, {b"first"})
+        server.deliver_to(taker)
+        burst(client, [b"first", b"second"])
+        await taker.until_held()
+        server.drop_waiting()
+        server.release()
+        await client.send(b"after")  # no callback any more: nothing is handed over
+        await asyncio.wait_for(await client.ping(), TIMEOUT)
+        assert taker.got == [b"first"]
