@@ -72,7 +72,11 @@ class WebSocketPeer:
         self._closing: asyncio.Task[None] | None = None
 
     def send(self, frame: bytes) -> None:
-        self.send_many((self,), frame)
+        if self._closing is None:
+            outbox = self.outbox
+            outbox.send(frame)  # framed for this connection alone
+            if outbox.queued > self._limits.max_send_buffer:
+                self._overflow()
 
     @property
     def queued(self) -> int:
@@ -93,8 +97,11 @@ class WebSocketPeer:
             else:
                 outbox.send(frame)
             if outbox.queued > limit:
-                log.warning("closing %s: send buffer over the limit", peer.ws.id)
-                peer.close(CLOSE_TRY_AGAIN, "client too slow")
+                peer._overflow()
+
+    def _overflow(self) -> None:
+        log.warning("closing %s: send buffer over the limit", self.ws.id)
+        self.close(CLOSE_TRY_AGAIN, "client too slow")
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
