@@ -403,9 +403,6 @@ class Client:
             case Transmit(message):
                 if self._driver is not None:
                     self._driver.send(message)
-            case Deliver(name, state, server_state):
-                for handle in list(self._handles.get(name, ())):
-                    handle._deliver(state, server_state)
             case Settle(call_id, value, error):
                 waiting = self._calls.get(call_id)
                 future = None if waiting is None else waiting.future
@@ -416,6 +413,9 @@ class Client:
                         future.set_exception(error)
                     else:
                         future.set_result(value)
+            case Deliver(name, state, server_state):
+                for handle in list(self._handles.get(name, ())):
+                    handle._deliver(state, server_state)
             case Emit(channel, payload):
                 reported, self._reported = payload is self._reported, None
                 self._events.emit(channel, payload, reported=reported)

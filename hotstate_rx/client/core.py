@@ -415,12 +415,12 @@ class ClientCore:
     def receive(self, msg: ServerMessage) -> list[Action]:
         """Apply one decoded server message. Never raises."""
         match msg:
+            case Result():
+                return self._on_result(msg)
             case PatchMessage():
                 return self._on_patch(msg)
             case Snapshot():
                 return self._on_snapshot(msg)
-            case Result():
-                return self._on_result(msg)
             case EventMessage(channel, data, seq):
                 if seq is not None:
                     self.last_event = max(self.last_event, seq)
