@@ -614,10 +614,19 @@ def decode_client_message(frame: bytes | bytearray | memoryview | str) -> Client
 
 def decode_server_message(frame: bytes | bytearray | memoryview | str) -> ServerMessage:
     """Decode a frame the server sent. Containers come back frozen
-    (FrozenDict/FrozenList), so snapshots are immutable without a second walk."""
+    (FrozenDict/FrozenList), so snapshots are immutable without a second
+    walk; but for a result as hotstate servers encode it (:data:`_RESULT`),
+    whose value goes to its one caller as plain data: decoded plain, it needs
+    no copy (:func:`~hotstate_rx.frozen.as_plain`)."""
     if isinstance(frame, str):
         raise ProtocolError("expected a binary frame, got a text frame")
-    return _decode(_unpack(frame, frozen=True), _SERVER)
+    frozen = frame[: len(_RESULT)] != _RESULT
+    return _decode(_unpack(frame, frozen=frozen), _SERVER)
+
+
+_RESULT = b"\x83\xa1t\xa3res"
+"""How a result encoded by :func:`encode` begins: a map of three, ``"t"``
+first, ``"res"``. Another encoder's key order is decoded frozen, as any frame."""
 
 
 __all__ = [

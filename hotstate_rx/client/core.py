@@ -55,7 +55,7 @@ from ..errors import (
     RpcError,
     SubscriptionError,
 )
-from ..frozen import FrozenDict, freeze, thaw
+from ..frozen import FrozenDict, as_plain, freeze
 from ..patch import apply_patches
 from ..protocol import (
     PROTOCOL_VERSION,
@@ -585,7 +585,7 @@ class ClientCore:
             actions.append(Settle(msg.id, error=RpcError(msg.error, function=call.name)))
             return actions
         try:
-            value = thaw(msg.value)
+            value = as_plain(msg.value)  # the caller's own: plain, decoded plain
         except ValueError as exc:  # nested deeper than MAX_DEPTH: a hostile or broken server
             error = ProtocolError(f"the result of {call.name!r} cannot be used: {exc}")
             actions += [Settle(msg.id, error=error), Emit("error", error)]
