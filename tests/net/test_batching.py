@@ -130,6 +130,18 @@ def spy_writes(ws: Connection) -> list[bytes]:
     return writes
 
 
+@asynccontextmanager
+async def sending(
+    side: str, batcher: Batcher | None = None
+) -> AsyncIterator[tuple[Outbox, list[bytes], Connection]]:
+    """An outbox on ``side``'s end of a fresh pair (its own batcher unless one
+    is given), the writes to its transport, and the other end."""
+    async with ws_pair() as pair:
+        sender, receiver = ends(pair, side)
+        writes = spy_writes(sender)
+        yield Outbox(sender, batcher or Batcher(asyncio.get_running_loop())), writes, receiver
+
+
 async def receive(ws: Connection, count: int) -> list[bytes]:
     async with asyncio.timeout(TIMEOUT):
         return [bytes(await ws.recv(decode=False)) for _ in range(count)]
@@ -168,10 +180,7 @@ async def test_one_serialized_frame_fits_every_server_connection() -> None:
 async def test_a_burst_leaves_in_two_writes_where_websockets_makes_one_per_frame(
     side: str,
 ) -> None:
-    async with ws_pair() as pair:
-        sender, receiver = ends(pair, side)
-        writes = spy_writes(sender)
-        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+    async with sending(side) as (outbox, writes, receiver):
         burst = [f"message {n}".encode() for n in range(100)]
         for message in burst:
             outbox.send(message)
@@ -182,7 +191,7 @@ async def test_a_burst_leaves_in_two_writes_where_websockets_makes_one_per_frame
 
         writes.clear()
         for message in burst:  # websockets' own path, for comparison
-            broadcast([sender], message)
+            broadcast([outbox.ws], message)
         assert len(writes) == len(burst)
         assert await receive(receiver, len(burst)) == burst
 
@@ -204,11 +213,8 @@ class ManualLoop:
 
 
 async def test_a_lone_frame_is_written_at_once_and_schedules_nothing(side: str) -> None:
-    async with ws_pair() as pair:
-        sender, receiver = ends(pair, side)
-        writes = spy_writes(sender)
-        loop = ManualLoop()
-        outbox = Outbox(sender, Batcher(loop))  # type: ignore[arg-type]
+    loop = ManualLoop()
+    async with sending(side, Batcher(loop)) as (outbox, writes, receiver):  # type: ignore[arg-type]
         outbox.send(b"first")
         assert len(writes) == 1
         assert loop.callbacks == [], "no loop iteration is spent on a frame written at once"
@@ -237,10 +243,7 @@ async def test_data_arriving_starts_a_new_round_of_writes(side: str) -> None:
 async def test_a_later_frame_with_no_data_in_between_waits_one_iteration_at_most(
     side: str,
 ) -> None:
-    async with ws_pair() as pair:
-        sender, receiver = ends(pair, side)
-        writes = spy_writes(sender)
-        outbox = Outbox(sender, Batcher(asyncio.get_running_loop()))
+    async with sending(side) as (outbox, writes, receiver):
         outbox.send(b"first")
         await asyncio.sleep(0)
         outbox.send(b"later")  # the same round: held, a flush is scheduled
