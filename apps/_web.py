@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import socket
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,12 +34,6 @@ def client_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
-
-
-def python_command() -> str:
-    """This interpreter as a person would type it (relative to the working directory if inside)."""
-    relative = os.path.relpath(sys.executable)
-    return relative if not relative.startswith("..") else sys.executable
 
 
 def check_port(host: str, port: int) -> None:

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
         CertificateError as CertificateError,
     )
     from .errors import (
+        ClusterConflict as ClusterConflict,
+    )
+    from .errors import (
+        ClusterError as ClusterError,
+    )
+    from .errors import (
+        ClusterUnavailable as ClusterUnavailable,
+    )
+    from .errors import (
         Disconnected as Disconnected,
     )
     from .errors import (
@@ -71,6 +80,9 @@ _EXPORTS = {
     "Change": ".server.store",
     "AuthError": ".errors",
     "CertificateError": ".errors",
+    "ClusterConflict": ".errors",
+    "ClusterError": ".errors",
+    "ClusterUnavailable": ".errors",
     "Disconnected": ".errors",
     "Hotstate": ".server.server",
     "HotstateError": ".errors",

@@ -12,7 +12,10 @@
     ├── Unauthorized              raised by a server's ``authenticate`` to refuse a connection
     ├── AuthError                 what a client reports when the server refused its credentials
     ├── CertificateError          what a client reports when it refused the server's certificate
-    └── StorageError              storage cannot be opened, read or written (names the file)
+    ├── StorageError              storage cannot be opened, read or written (names the file)
+    └── ClusterError              the cluster (Redis) could not carry out a change
+        ├── ClusterUnavailable    Redis is down, paused or too slow (within ``cluster_timeout``)
+        └── ClusterConflict       another node changed the instance first (``mutate()``)
 
 Errors caused by the caller's own code (a non-JSON value, an unknown store
 name) are the built-in ``TypeError`` / ``ValueError`` / ``KeyError`` raised at
@@ -97,9 +100,37 @@ class StorageError(HotstateError):
     the storage (its file, for SQLite) and what is wrong with it."""
 
 
+class ClusterError(HotstateError):
+    """A change (or an event, a call's claim) could not be made through the
+    cluster (``Server(cluster=...)``); the message names what and why.
+    Nothing was applied."""
+
+
+class ClusterUnavailable(ClusterError):
+    """Redis did not answer within ``cluster_timeout`` (stopped, paused,
+    unreachable), or the node already knows it is down. The change was not
+    acknowledged; a change whose request Redis received before it stopped
+    answering may still be applied when it answers again (every node then
+    hears of it, so nothing diverges)."""
+
+
+class ClusterConflict(ClusterError):
+    """Another node changed the instance between the read and the write of a
+    ``mutate()`` block, which cannot run twice: nothing was applied (the local
+    copy is current again). ``update()`` re-runs its recipe instead; use it for
+    instances that several nodes write at once."""
+
+    def __init__(self, message: str, store: str | None = None) -> None:
+        super().__init__(message)
+        self.store = store
+
+
 __all__ = [
     "AuthError",
     "CertificateError",
+    "ClusterConflict",
+    "ClusterError",
+    "ClusterUnavailable",
     "Disconnected",
     "HotstateError",
     "PatchError",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import trustme
 import uvicorn
+from node_proc import NodeProcess
+from redis_server import HOW_TO_GET_ONE, RedisServer, find_redis_server, in_ci
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -107,15 +109,84 @@ class Certificates:
         return ssl.create_default_context(cafile=self.cafile)
 
 
-@pytest.fixture
-def certificates(tmp_path: Path) -> Certificates:
+def issue_certificates(directory: Path) -> Certificates:
+    """A new throwaway CA and a server certificate it signed, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     leaf = ca.issue_cert("127.0.0.1", "localhost")
-    paths = Certificates(ca, tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem")
+    paths = Certificates(ca, directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
     paths.certfile.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
     leaf.private_key_pem.write_to_path(paths.keyfile)
     ca.cert_pem.write_to_path(paths.cafile)
     return paths
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    return issue_certificates(tmp_path / "trusted")
+
+
+@pytest.fixture
+def impostor(tmp_path: Path) -> Certificates:
+    """Another CA and certificate: a server a client trusting ``certificates`` refuses."""
+    return issue_certificates(tmp_path / "impostor")
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> Path:
+    """The ``redis-server`` to run (tests/redis_server.py says where it is
+    looked for). Without one the test skips and says how to get one, except
+    in CI, where it fails: CI must run the Redis tests."""
+    binary = find_redis_server()
+    if binary is None:
+        if in_ci():
+            pytest.fail(f"CI must run the Redis tests, and there is {HOW_TO_GET_ONE}")
+        pytest.skip(HOW_TO_GET_ONE)
+    return binary
+
+
+@pytest.fixture
+def redis_server(redis_binary: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server of this test's own (AOF on, so a restart keeps
+    the data): for tests that stop, kill, pause or restart it."""
+    with RedisServer(redis_binary, appendonly=True) as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def _shared_redis_process(redis_binary: Path) -> Iterator[RedisServer]:
+    with RedisServer(redis_binary) as redis:
+        yield redis
+
+
+@pytest.fixture
+def shared_redis(_shared_redis_process: RedisServer) -> RedisServer:
+    """One redis-server for the whole run, emptied (FLUSHALL) before each
+    test: the cheap one for tests that only use it. Never stop, kill or
+    pause it (use ``redis_server`` for that)."""
+    if _shared_redis_process.pid is None:  # a test broke the rule: give the next ones a server
+        _shared_redis_process.start()
+    _shared_redis_process.flushall()
+    return _shared_redis_process
+
+
+StartNode = Callable[..., Awaitable[NodeProcess]]
+
+
+@pytest.fixture
+async def start_node() -> AsyncIterator[StartNode]:
+    """``await start_node(target, port=None, args=..., env=...)`` runs a server
+    subprocess until it says ``ready`` (tests/node_proc.py); every node it
+    started is killed when the test ends, however it ends."""
+    started: list[NodeProcess] = []
+
+    async def start(target: str | Path, port: int | None = None, **options: Any) -> NodeProcess:
+        node = NodeProcess(target, port, **options)
+        started.append(node)
+        return await node.start()
+
+    yield start
+    await asyncio.gather(*(node.close() for node in started))
 
 
 class RawClient:

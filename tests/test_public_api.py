@@ -22,6 +22,9 @@ PUBLIC = {
     "CallContext",
     "CertificateError",
     "Change",
+    "ClusterConflict",
+    "ClusterError",
+    "ClusterUnavailable",
     "ConnectInfo",
     "Disconnected",
     "Hotstate",
@@ -65,6 +68,7 @@ PURE = [
     "server.storage.base",
     "server.storage.journal",
     "server.storage.memory",
+    "server.replication",
     # the client's rules
     "client.core",
     "client.status",
@@ -98,6 +102,8 @@ def test_errors_hierarchy() -> None:
         "SubscriptionError",
         "StorageError",
         "CertificateError",
+        "ClusterError",
+        "ClusterUnavailable",
     ):
         assert issubclass(getattr(hotstate_rx, name), hotstate_rx.HotstateError)
 

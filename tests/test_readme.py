@@ -27,6 +27,7 @@ from hotstate_rx.client import Client
 
 if TYPE_CHECKING:
     from conftest import Certificates
+    from redis_server import RedisServer
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -329,3 +330,56 @@ async def test_fastapi_example(serve_app: Any) -> None:
             todos.pipe(ops.filter(lambda s: bool(s["items"])), ops.first()), 5
         )
         assert seen == {"items": [item]}
+
+
+async def test_cluster_example_two_nodes_share_the_todos(
+    servers: Any, printed: Printed, shared_redis: RedisServer
+) -> None:
+    """The cluster's node block run twice on the run's redis-server: a todo added
+    through one node is on the other, and each node counts both; the client
+    block's URLs point at the two nodes."""
+    node, client_block = section("## Cluster: several servers, one truth, on Redis")
+    code = node.replace("redis://127.0.0.1:6379/0", shared_redis.url)
+    one, two = [await servers(code, printed) for _ in range(2)]
+    client_block = client_block.replace("ws://node1:4400", one["url"])
+    namespace: dict[str, Any] = {"__name__": "readme_cluster_client"}
+    run(client_block.replace("ws://node2:4400", two["url"]), namespace, "cluster client")
+    async with namespace["client"] as first, Client(two["url"]) as second:
+        assert await first.call("todos.add", {"text": "Buy milk"}) == {"count": 1}
+        assert await second.call("todos.add", {"text": "Ship it"}) == {"count": 2}
+        todos = first.subscribe("Todos")
+        await asyncio.wait_for(todos.ready(), 10)
+        assert todos.get_state() == {"items": ["Buy milk", "Ship it"]}
+        assert first.url == one["url"]
+
+
+async def test_failover_example(printed: Printed) -> None:
+    """The failover block with two real servers for its two nodes: node1 stops,
+    the client goes on on node2 (a fresh session: they share nothing) and
+    shows node2's todos."""
+    [code] = section("### Several servers: failover")
+    nodes: list[Server] = []
+    urls = []
+    for todo in ("from node1", "from node2"):
+        server = Server()
+        server.create_store("Todos", {"items": [todo]})
+        await server.listen(port=0, host="127.0.0.1")
+        nodes.append(server)
+        urls.append(f"ws://127.0.0.1:{server.port}")
+    code = code.replace("ws://node1:4400", urls[0]).replace("ws://node2:4400", urls[1])
+    namespace: dict[str, Any] = {"print": printed, "__name__": "readme_failover"}
+    run(code.replace("asyncio.run(main())", ""), namespace, "failover")
+    task = asyncio.create_task(namespace["main"]())
+    try:
+        await printed.wait_for(lambda line: line == f"on {urls[0]}, session resumed: False")
+        await printed.wait_for(lambda line: "from node1" in line)
+        await nodes[0].close()
+        await printed.wait_for(lambda line: line == f"on {urls[1]}, session resumed: False")
+        await printed.wait_for(lambda line: "from node2" in line)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for server in nodes:
+            await server.close()
+    # Cancelled, the block's `async with` closed its client: nothing is left running.
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]

@@ -29,7 +29,8 @@ COLUMNS = {
 
 
 class DashboardApp(HotstateReactive, App[None]):
-    """Machine metrics from the dashboard server at ``url``, live."""
+    """Machine metrics from the dashboard server at ``urls`` (several: it
+    fails over between them), live."""
 
     TITLE = "hotstate dashboard"
     CSS = """
@@ -44,9 +45,9 @@ class DashboardApp(HotstateReactive, App[None]):
     """
     BINDINGS = [Binding("q,ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, *urls: str) -> None:
         super().__init__()
-        self.url = url
+        self.urls = urls
         self.client = Client()
         self.hotstate: ClientBinding
 
@@ -66,7 +67,7 @@ class DashboardApp(HotstateReactive, App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.client.connect(self.url)
+        self.client.connect(urls=self.urls)
         report_connection(
             self, self.client, what="the dashboard", start="python3 tasks.py dashboard"
         )

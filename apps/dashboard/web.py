@@ -15,7 +15,8 @@ from nicegui import ui
 from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
 
-from .._web import connect_when_shown, follow, python_command, run, status_label
+from .. import python_command
+from .._web import connect_when_shown, follow, run, status_label
 from .derive import LABELS
 from .server import build_server
 from .view import GAUGES, alert_line, fmt, table_rows

@@ -21,11 +21,16 @@ Who
 Storage
     ``build_server(storage=...)`` keeps every store across restarts (the demo uses
     an SQLite file: see ``apps/__main__.py``); todo ids go on from the highest saved.
+Cluster
+    ``build_server(cluster="redis://...")`` makes this process one node of a
+    cluster (``python3 tasks.py cluster-demo`` runs two): every change is made
+    with ``update()``, whose recipe runs again when another node wrote first
+    (``mutate()`` would raise ``ClusterConflict``), and a todo's id is chosen
+    inside its recipe, so two nodes never hand out the same one.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,14 +43,18 @@ ROOM_PREFIX = "Room:"
 
 
 def build_server(
-    *, clock: Callable[[], float] = time.time, storage: str | Storage | None = None
+    *,
+    clock: Callable[[], float] = time.time,
+    storage: str | Storage | None = None,
+    cluster: str | None = None,
 ) -> Server:
     """A ready-to-serve todo server (not listening yet: ``listen``, ``run`` or ``attach`` it).
 
     ``clock`` stamps chat messages (seconds); tests pass a fixed one. ``storage``
-    is ``Hotstate``'s: ``None`` keeps everything in memory.
+    and ``cluster`` are ``Hotstate``'s: neither keeps everything in memory; with
+    ``cluster`` (a Redis URL) the stores live in Redis, shared with the other nodes.
     """
-    server = Hotstate(authenticate=authenticate, storage=storage)
+    server = Hotstate(authenticate=authenticate, storage=storage, cluster=cluster)
     todos = server.create_store("Todos", {"items": []})
     config = server.create_store("Config", {"theme": "dark"})
     known_rooms = server.create_store("Rooms", {"names": [model.DEFAULT_ROOM]})
@@ -57,27 +66,42 @@ def build_server(
         return {"name": key}
 
     rooms.on_create(on_room_create).on_idle(rooms.reset)
-    # Rooms saved with people in them (the server was killed): those people are
-    # gone, and a room that its last subscriber left is reset (on_idle).
-    for key in filter(None, map(_room_key, server.list_stores())):
-        if (rooms.get(key) or {}).get("users"):
-            rooms.reset(key)
+    if cluster is None:
+        # Rooms saved with people in them (the server was killed): those people are
+        # gone, and a room that its last subscriber left is reset (on_idle). In a
+        # cluster, those people may be on another node, which runs on_idle for them.
+        for key in filter(None, map(_room_key, server.list_stores())):
+            if (rooms.get(key) or {}).get("users"):
+                rooms.reset(key)
 
-    ids = itertools.count(1 + max((t["id"] for t in todos.get()["items"]), default=0))
+    issued = 0  # the highest id this node gave: ids go up even past removed todos
 
     @server.handle("todos.add")
     def add(args: object) -> dict[str, int]:
+        nonlocal issued
         text = model.text_arg(args, "todos.add")
-        todo_id = next(ids)
-        todos.update(lambda d: model.add_todo(d, todo_id, text))
+        todo_id = 0
+
+        def recipe(draft: Any) -> None:  # may run again: another node added one first
+            nonlocal todo_id
+            todo_id = 1 + max(issued, *(t["id"] for t in draft["items"]), 0)
+            model.add_todo(draft, todo_id, text)
+
+        todos.update(recipe)
+        issued = todo_id
         server.emit("notification", {"text": f"New todo: {text}"})
         return {"id": todo_id}
 
     @server.handle("todos.toggle")
     def toggle(args: object) -> dict[str, Any]:
         todo_id = model.id_arg(args, "todos.toggle")
-        with todos.mutate() as draft:
+        done = False
+
+        def recipe(draft: Any) -> None:
+            nonlocal done
             done = model.toggle_todo(draft, todo_id)
+
+        todos.update(recipe)
         if done:
             server.emit("notification", {"text": f"Done: {_todo_text(todos.get(), todo_id)}"})
         return {"id": todo_id, "done": done}
@@ -107,8 +131,13 @@ def build_server(
         room = _room_key(name)
         if room is None:
             return
-        with rooms.mutate(room) as draft:
+        joined_now = False
+
+        def recipe(draft: Any) -> None:
+            nonlocal joined_now
             joined_now = model.join_room(draft, client_id)
+
+        rooms.update(room, recipe)
         if joined_now:
             server.emit("user.joined", {"id": client_id, "name": name_of(client_id), "room": room})
 
@@ -117,8 +146,13 @@ def build_server(
         # A room that went idle was reset already: updating it would create it again.
         if room is None or not rooms.is_initialized(room):
             return
-        with rooms.mutate(room) as draft:
+        left_now = False
+
+        def recipe(draft: Any) -> None:
+            nonlocal left_now
             left_now = model.leave_room(draft, client_id)
+
+        rooms.update(room, recipe)
         if left_now:
             server.emit("user.left", {"id": client_id, "name": name_of(client_id), "room": room})
 

@@ -60,7 +60,8 @@ def _format_message(message: Any) -> str:
 
 
 class TodoApp(HotstateReactive, App[None]):
-    """Collaborative todos and chat rooms, in sync with every other client of ``url``."""
+    """Collaborative todos and chat rooms, in sync with every other client of
+    the server at ``urls`` (several: it fails over between them)."""
 
     TITLE = "hotstate todos"
     CSS = """
@@ -81,11 +82,9 @@ class TodoApp(HotstateReactive, App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(
-        self, url: str, *, name: str | None = None, room: str = model.DEFAULT_ROOM
-    ) -> None:
+    def __init__(self, *urls: str, name: str | None = None, room: str = model.DEFAULT_ROOM) -> None:
         super().__init__()
-        self.url = url
+        self.urls = urls
         self.client = Client(token=name or default_name())
         self.hotstate: ClientBinding
         self.room = room
@@ -113,7 +112,7 @@ class TodoApp(HotstateReactive, App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.client.connect(self.url)
+        self.client.connect(urls=self.urls)
         self.hotstate = bind_client(self, self.client, stores=["Config"])
         self.hotstate.bind_table(
             self.query_one(TodoTable),

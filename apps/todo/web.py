@@ -26,7 +26,8 @@ from hotstate_rx.client import Client
 from hotstate_rx.rx.operators import select
 from hotstate_rx.server.storage import SQLiteStorage
 
-from .._web import connect_when_shown, follow, python_command, run, status_label
+from .. import python_command
+from .._web import connect_when_shown, follow, run, status_label
 from . import model
 from .server import build_server
 
@@ -48,21 +49,25 @@ def serve(
     port: int = 8080,
     data: Path | None = None,
     tui: str | None = None,
+    cluster: str | None = None,
 ) -> None:
     """``python -m apps todo``: the todo server and this page on one port, until Ctrl-C.
 
     With ``data``, the stores live in ``data/todo.sqlite3`` (the directory is
-    created) and a restart finds them as they were; without, in memory.
+    created) and a restart finds them as they were; without, in memory. With
+    ``cluster`` (a Redis URL) they live in Redis instead, shared with every
+    other node started with the same URL, and ``data`` is not used.
     ``tui`` is the command the banner gives for the terminal client (default:
     ``python -m apps todo-tui``, which needs the checkout as working directory).
     """
     storage = None
-    if data is not None:
+    if data is not None and cluster is None:
         data.mkdir(parents=True, exist_ok=True)
         storage = SQLiteStorage(data / "todo.sqlite3")
-    server = build_server(storage=storage)
+    server = build_server(storage=storage, cluster=cluster)
     tui = tui or f"{python_command()} -m apps todo-tui"
-    run(server, register, host=host, port=port, title=TITLE, tui=tui)
+    title = TITLE if cluster is None else f"{TITLE}, a node of the cluster on {cluster}"
+    run(server, register, host=host, port=port, title=title, tui=tui)
 
 
 class TodoPage:

@@ -5,9 +5,9 @@ take is tested through :func:`main`::
 
     hotstate serve myapp:server [--host H] [--port P] [--path /ws] [--heartbeat S]
                                 [--certfile C --keyfile K] [--loop auto|uvloop|asyncio]
-    hotstate inspect ws://host:port [--token T]
+    hotstate inspect ws://host:port [ws://... ...] [--token T]
     hotstate demo [--host H] [--port P]        # the collaborative todo demo
-    hotstate demo --tui [--url ws://...] [--name N]   # its terminal client
+    hotstate demo --tui [--url ws://... ...] [--name N]   # its terminal client
 
 A mistake (a bad ``module:attribute``, a module that is not there, an object
 that is not a ``Server``, a demo without a checkout) ends with one line that
@@ -93,7 +93,12 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
             "or inspect=lambda ctx: ... (with authenticate and --token)."
         ),
     )
-    inspect.add_argument("url", metavar="URL", help="the server's WebSocket URL")
+    inspect.add_argument(
+        "urls",
+        nargs="+",
+        metavar="URL",
+        help="the server's WebSocket URL; several: the nodes to fail over between",
+    )
     inspect.add_argument("--token", default=None, help="a token the server's authenticate accepts")
     inspect.set_defaults(run=_inspect)
 
@@ -110,7 +115,12 @@ def parser(prog: str = "hotstate") -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
     demo.add_argument("--tui", action="store_true", help="run the terminal client instead")
     demo.add_argument(
-        "--url", default=None, help="the terminal client's server (default: ws://127.0.0.1:PORT/ws)"
+        "--url",
+        action="append",
+        dest="urls",
+        metavar="URL",
+        help="the terminal client's server; repeat it to fail over between servers "
+        "(default: ws://127.0.0.1:PORT/ws)",
     )
     demo.add_argument(
         "--name", default=None, help="the terminal client's name in the chat (default: your login)"
@@ -144,15 +154,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    if not args.url.startswith(("ws://", "wss://")):
-        raise CommandError(f"not a WebSocket URL: {args.url!r} (e.g. ws://localhost:4400)")
+    from ..client.options import check_urls
+
+    for url in args.urls:
+        if not url.startswith(("ws://", "wss://")):
+            raise CommandError(f"not a WebSocket URL: {url!r} (e.g. ws://localhost:4400)")
+    try:
+        check_urls(None, args.urls, None)  # a malformed or repeated one, before the screen opens
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     try:
         from .inspector import InspectorApp
     except ImportError as exc:
         raise CommandError(
             f"the inspector needs Textual ({exc}): pip install 'hotstate-rx[textual]'", status=1
         ) from None
-    InspectorApp(args.url, token=args.token).run()
+    InspectorApp(*args.urls, token=args.token).run()
     return 0
 
 
@@ -163,7 +180,7 @@ def _demo(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         tui=args.tui,
-        url=args.url,
+        urls=args.urls or (),
         name=args.name,
         data=args.data,
         prog=args.prog,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import CommandError
@@ -27,7 +28,7 @@ def run_demo(
     host: str,
     port: int,
     tui: bool = False,
-    url: str | None = None,
+    urls: Sequence[str] = (),
     name: str | None = None,
     data: Path | None = None,
     prog: str = "hotstate",
@@ -35,7 +36,8 @@ def run_demo(
 ) -> int:
     """Serve the todo demo on ``host:port`` until Ctrl-C, its stores kept in
     ``data`` (default: the demo's own default), or with ``tui`` run its
-    terminal client on ``url`` as ``name``; the exit status."""
+    terminal client on ``urls`` (default: the demo's on ``host:port``; several:
+    it fails over between them) as ``name``; the exit status."""
     if not (checkout / "apps" / "todo" / "web.py").is_file():
         raise CommandError(
             f"the demo apps come with a checkout of hotstate_rx, and {checkout} is not one "
@@ -60,7 +62,9 @@ def run_demo(
         ) from None
     if tui:
         named = [] if name is None else ["--name", name]
-        status: int = apps.main(["todo-tui", "--url", url or f"ws://127.0.0.1:{port}/ws", *named])
+        default = [f"ws://127.0.0.1:{port}/ws"]
+        servers = [arg for url in urls or default for arg in ("--url", url)]
+        status: int = apps.main(["todo-tui", *servers, *named])
         return status
     serve(host=host, port=port, data=data or apps.default_data(), tui=f"{prog} demo --tui")
     return 0

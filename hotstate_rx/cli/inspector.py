@@ -1,4 +1,6 @@
-"""``hotstate inspect URL``: a Textual inspector of a running server.
+"""``hotstate inspect URL [URL ...]``: a Textual inspector of a running server
+(several URLs: the nodes it fails over between; the header names the one it
+inspects, since each node reports its own connections).
 
 It is an ordinary client that reads the server's built-in ``$inspect``
 stores (:mod:`hotstate_rx.server.inspection`), which the server opens only to
@@ -27,7 +29,7 @@ from textual.widgets import (
 )
 from textual.widgets.tree import TreeNode
 
-from ..client import Client
+from ..client import Client, Connected
 from ..errors import HotstateError
 
 __all__ = ["InspectorApp"]
@@ -54,9 +56,9 @@ class InspectorApp(App[None]):
         ("f", "show('functions')", "Functions"),
     ]
 
-    def __init__(self, url: str, *, token: str | None = None, client: Client | None = None) -> None:
+    def __init__(self, *urls: str, token: str | None = None, client: Client | None = None) -> None:
         super().__init__()
-        self.url = url
+        self.urls = urls
         self.client = client or Client(token=token, reconnect_max=5.0)
         self.chosen: str | None = None
         self._state_handle: Any = None
@@ -79,7 +81,7 @@ class InspectorApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.url
+        self.sub_title = ", ".join(self.urls)
         columns = {
             "clients-table": ("client", "user", "address", "subscriptions", "send buffer"),
             "instances-table": ("instance", "version", "subscribers", "size"),
@@ -96,8 +98,9 @@ class InspectorApp(App[None]):
         for table_id, names in columns.items():
             self.query_one(f"#{table_id}", DataTable).add_columns(*names)
         self.client.on("error", self._failed)
+        self.client.on("connected", self._connected)
         if self.client.url is None:
-            self.client.connect(self.url)
+            self.client.connect(urls=self.urls)
         for view in VIEWS:
             handle = self.client.subscribe(f"$inspect:{view}", getattr(self, f"_{view}"))
             self.run_worker(self._watch(handle), exit_on_error=False)
@@ -110,6 +113,9 @@ class InspectorApp(App[None]):
             await handle.ready()
         except HotstateError as exc:
             self._failed(exc)
+
+    def _connected(self, connected: Connected) -> None:
+        self.sub_title = connected.url or ""
 
     def _failed(self, error: Any) -> None:
         text = str(error)

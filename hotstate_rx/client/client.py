@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
@@ -24,8 +24,6 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex import create as create_observable
 from reactivex.disposable import CompositeDisposable, Disposable
-from websockets.exceptions import InvalidURI
-from websockets.uri import parse_uri
 
 from ..channels import check_channel
 from ..errors import Disconnected, HotstateError, RpcTimeout
@@ -44,10 +42,9 @@ from .actions import (
 from .connection import ClientDriver
 from .core import ClientCore, Optimistic
 from .handle import SubscriptionHandle
-from .options import ClientOptions, Token, check_seconds
+from .options import ClientOptions, Token, check_seconds, check_urls
 from .status import ConnectionStatus
 from .streams import EventChannels, StatusStream, StoresStream
-from .tls import check_url
 
 _Step = Action | Callable[[], None]
 """What the dispatch queue holds: the core's actions, and the client's own
@@ -58,6 +55,14 @@ class Client:
     """A hotstate client. ``Client(url)`` connects at once; ``Client()``
     waits for :meth:`connect`. Options are keyword-only (see
     :class:`~hotstate_rx.client.options.ClientOptions`).
+
+    ``Client(urls=[...])`` fails over between servers (the nodes of a
+    cluster): it connects to the first; when an attempt fails or the
+    connection drops, the next attempt goes to the next URL at once
+    (wrapping around), and the reconnect backoff grows per round of failed
+    URLs. The session is resumed on whichever node answers, when it can be
+    (§8 of the contract); :attr:`url` and the ``"connected"`` event's ``url``
+    say which node that is.
 
     For a server with ``authenticate``: ``token="..."`` (sent in ``hello``) or
     ``token=fn`` (plain or async, asked again before every reconnect, for
@@ -75,6 +80,7 @@ class Client:
         self,
         url: str | None = None,
         *,
+        urls: Sequence[str] | None = None,
         reconnect: bool = True,
         reconnect_delay: float = 1.0,
         reconnect_max: float = 10.0,
@@ -118,22 +124,29 @@ class Client:
         self._ready_waiters: list[asyncio.Future[None]] = []
         self._driver: ClientDriver | None = None
         self._retired: list[ClientDriver] = []  # stopped, maybe still closing their socket
-        self._url: str | None = None
         self._pending: deque[_Step] = deque()
         self._dispatching = False
         self._reported: HotstateError | None = None  # told to a ready(): not logged again
-        if url is not None:
-            self.connect(url)
+        if url is not None or urls is not None:
+            self.connect(url, urls=urls)
 
     def __repr__(self) -> str:
-        return f"<hotstate_rx.client.Client {self._url or '(not connected)'} {self.status.value}>"
+        return f"<hotstate_rx.client.Client {self.url or '(not connected)'} {self.status.value}>"
 
     # ---------------------------------------------------------------- connection
 
     @property
     def url(self) -> str | None:
-        """The URL of the last :meth:`connect`, or None before the first."""
-        return self._url
+        """The server URL the client is connected to; while it is not, the
+        one its next attempt goes to (of :attr:`urls`); None before the first
+        :meth:`connect`."""
+        return self._core.url if self._core.urls else None
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every server URL of the last :meth:`connect`, in the order they are
+        tried (one for ``connect(url)``; empty before the first)."""
+        return self._core.urls
 
     @property
     def status(self) -> StatusStream:
@@ -152,30 +165,26 @@ class Client:
         client id, nothing missed, calls run once); None before the first."""
         return self._core.recovered
 
-    def connect(self, url: str) -> None:
-        """Start connecting to ``url`` (``ws://`` or ``wss://``) and return at
-        once; needs a running event loop. Subscriptions made before are sent
-        as soon as the socket opens."""
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str, got {type(url).__name__}")
-        try:
-            parse_uri(url)
-        except InvalidURI as exc:
-            raise ValueError(f"not a WebSocket URL: {exc}") from None
-        check_url(url, self._options.ssl)
+    def connect(self, url: str | None = None, *, urls: Sequence[str] | None = None) -> None:
+        """Start connecting to ``url``, or to the first of ``urls`` with
+        failover to the others, and return at once; needs a running event
+        loop. Each URL is ``ws://`` or ``wss://`` (``ssl=`` applies to every
+        ``wss://`` one); exactly one of ``url`` and ``urls`` is given, and a
+        URL is listed once. Subscriptions made before are sent as soon as the
+        socket opens."""
+        targets = check_urls(url, urls, self._options.ssl)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(
                 "connect() needs a running asyncio event loop: call it from async code"
             ) from None
-        self._dispatch(self._core.connect())
+        self._dispatch(self._core.connect(targets))
         self._loop = loop
-        self._url = url
         if self._driver is not None:  # gave up earlier; its socket may still be closing
             self._driver.stop()
             self._retired.append(self._driver)
-        self._driver = ClientDriver(url, self._options, self._core, self._dispatch)
+        self._driver = ClientDriver(self._options, self._core, self._dispatch)
         self._driver.start()
 
     async def ready(self) -> None:
@@ -365,10 +374,11 @@ class Client:
         the payload.
 
         ``channel`` is a lifecycle channel, which the client fires itself:
-        ``"connected"`` (a :class:`~hotstate_rx.client.Connected`: ``client_id``
-        and ``recovered``), ``"disconnected"`` (None),
-        ``"reconnecting"`` ({"attempt", "delay", "reason"}: the retry's number, the
-        seconds until it, and why the last attempt failed, in words),
+        ``"connected"`` (a :class:`~hotstate_rx.client.Connected`: ``client_id``,
+        ``recovered`` and the server's ``url``), ``"disconnected"`` (None),
+        ``"reconnecting"`` ({"attempt", "delay", "reason", "url"}: the retry's
+        number, the seconds until it, why the last attempt failed, in words,
+        and the URL the retry goes to),
         ``"error"`` (the exception),
         ``"store_deleted"`` (full store name); or any other name, a channel the
         server emits on. A lifecycle name spelt another way (``"storeDeleted"``,
@@ -461,15 +471,16 @@ class Client:
         return Disconnected(f"Disconnected: {self._connection_problem()}")
 
     def _connection_problem(self) -> str:
+        servers = ", ".join(self._core.urls)
         if self._core.destroyed:
-            return f"the client was closed ({self._url or 'never connected'})"
+            return f"the client was closed ({servers or 'never connected'})"
         if self._core.failure is not None:
-            return f"gave up on {self._url}: {self._core.failure}"
+            return f"gave up on {servers}: {self._core.failure}"
         if self._driver is None:
             return "connect() was never called"
         if self._driver.failure is not None:
             return self._driver.failure
-        return f"still connecting to {self._url}"
+        return f"still connecting to {self.url}"
 
     def _expire(self, due: float) -> None:
         """The timer's deadline came: fail the calls whose own has (with
@@ -491,7 +502,7 @@ class Client:
     def _timeout(self, name: str, limit: float) -> RpcTimeout:
         message = f"RPC timeout: no answer to {name!r} within {limit:g} s"
         if self._core.status is ConnectionStatus.CONNECTED:
-            message += f" from {self._url}"
+            message += f" from {self.url}"
         else:
             message += f"; {self._connection_problem()}"
         return RpcTimeout(message, function=name)

@@ -10,6 +10,8 @@ so they leave in the order they were asked for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
+Which URL each attempt dials is the core's choice (:attr:`ClientCore.url`,
+failover across several): the driver reads it before each attempt.
 
 Why a socket failed or ended is put in words here (:attr:`ClientDriver.failure`),
 where the websockets exceptions are known: the client's ``Disconnected`` and
@@ -53,18 +55,16 @@ log = logging.getLogger(__name__)
 
 
 class ClientDriver:
-    """Keeps a client connected to ``url`` until :meth:`stop`."""
+    """Keeps a client connected to one of the core's URLs until :meth:`stop`."""
 
     def __init__(
         self,
-        url: str,
         options: ClientOptions,
         core: ClientCore,
         dispatch: Callable[[list[Action]], None],
         *,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._url = url
         self._options = options
         self._core = core
         self._dispatch = dispatch
@@ -82,7 +82,7 @@ class ClientDriver:
     def start(self) -> None:
         """Start the supervisor task on the running loop."""
         self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"hotstate client {self._url}"
+            self._run(), name=f"hotstate client {', '.join(self._core.urls)}"
         )
 
     def send(self, message: ClientMessage) -> None:
@@ -114,50 +114,53 @@ class ClientDriver:
         while True:
             self._close_code = None
             told = False  # the reason was reported where it arose
+            url = self._core.url
             try:
-                ended = await self._attempt()
+                ended = await self._attempt(url)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 cause = describe_failure(exc, self._options.open_timeout)
-                self.failure = f"could not connect to {self._url}: {cause}"
-                refused = certificate_error(exc, self._url)
-                if refused is not None:  # the core stops: told once, here and on "error"
+                self.failure = f"could not connect to {url}: {cause}"
+                refused = certificate_error(exc, url)
+                if refused is not None:  # told once, here and on "error"
                     log.warning("%s", refused)
                     self._dispatch(self._core.certificate_failed(refused))
+                    told = True
             except Exception:  # a bug must not end the client silently
-                log.exception("connection to %s crashed", self._url)
-                self.failure = f"the connection to {self._url} crashed (see the log)"
+                log.exception("connection to %s crashed", url)
+                self.failure = f"the connection to {url} crashed (see the log)"
             else:
                 told = ended is None
                 if ended is not None:
-                    self.failure = f"the connection to {self._url} was lost: {ended}"
+                    self.failure = f"the connection to {url} was lost: {ended}"
                     warned = False  # it was open: this is a new outage
             lost = self._core.connection_lost(self._jitter(), self._close_code, self.failure)
             self._dispatch(lost)
             delay = self._core.retry_delay
             retrying = self._core.status is ConnectionStatus.RECONNECTING and delay is not None
             if self._core.failure is None and not told:  # else reported already
-                then = f"; retrying in {delay:.1f} s" if retrying else ""
+                where = f"{self._core.url} " if self._core.url != url else ""
+                then = f"; retrying {where}in {delay:.1f} s" if retrying else ""
                 log.log(logging.INFO if warned else logging.WARNING, "%s%s", self.failure, then)
                 warned = True
             if not retrying or delay is None:
                 return
             await asyncio.sleep(delay)
 
-    async def _attempt(self) -> str | None:
-        """Credentials, then one socket (unless the core gives up on them): why
-        the socket ended once open, or None when none was opened (the reason is
-        told already). Raises when the socket could not open."""
+    async def _attempt(self, url: str) -> str | None:
+        """Credentials, then one socket to ``url`` (unless the core gives up on
+        them): why the socket ended once open, or None when none was opened
+        (the reason is told already). Raises when the socket could not open."""
         try:
             token = await self._token()
         except Exception as exc:  # user code: report it, count a failed attempt
             log.warning("the token function failed: %r", exc)
-            self.failure = f"could not connect to {self._url}: the token function failed: {exc!r}"
+            self.failure = f"could not connect to {url}: the token function failed: {exc!r}"
             self._dispatch(self._core.token_failed(exc))
             return None
         self._dispatch(self._core.credentials(token))
         if self._core.status is ConnectionStatus.DISCONNECTED:
             return None
-        return await self._connect_once(token)
+        return await self._connect_once(url, token)
 
     async def _token(self) -> str | None:
         token = self._options.token
@@ -170,13 +173,13 @@ class ClientDriver:
             raise TypeError(f"the token function returned a {type(value).__name__}, not a str")
         return value
 
-    async def _connect_once(self, token: str | None) -> str:
-        """One socket, from opening to closing; why it ended. Raises when it
-        could not open."""
+    async def _connect_once(self, url: str, token: str | None) -> str:
+        """One socket to ``url``, from opening to closing; why it ended.
+        Raises when it could not open."""
         options = self._options
         tls: dict[str, Any] = {} if options.ssl is None else {"ssl": options.ssl}
         async with connect(
-            self._url,
+            url,
             additional_headers=options.headers,
             compression=options.compression,
             max_size=options.max_message_size,
@@ -191,7 +194,7 @@ class ClientDriver:
             self._outbox = Outbox(ws, batcher)
             try:
                 self._dispatch(self._core.opened(token))
-                return await self._read(ws)
+                return await self._read(ws, url)
             except asyncio.CancelledError:
                 # stop(): say goodbye with 1000; leaving the ``async with`` on an
                 # exception would close with 1011 (internal error).
@@ -203,11 +206,11 @@ class ClientDriver:
                 if closing is not None:
                     await asyncio.wait([closing])
 
-    async def _read(self, ws: InlineClientConnection) -> str:
-        """Feed every message to the core, in the connection's data callback as
-        it arrives, until the socket closes or the server stays silent too
-        long (the open timeout until its hello, then 2.5 heartbeats); say
-        which. A message only records when it came; one timer checks the
+    async def _read(self, ws: InlineClientConnection, url: str) -> str:
+        """Feed every message from ``url`` to the core, in the connection's
+        data callback as it arrives, until the socket closes or the server
+        stays silent too long (the open timeout until its hello, then 2.5
+        heartbeats); say which. A message only records when it came; one timer checks the
         silence and re-arms itself. A message the core cannot take (a bug, or
         a callback of the application that raised) ends the socket from here,
         as a crash."""
@@ -246,7 +249,7 @@ class ClientDriver:
                 try:
                     message = decode_server_message(frame)
                 except ProtocolError as exc:
-                    log.warning("bad frame from %s: %s", self._url, exc)
+                    log.warning("bad frame from %s: %s", url, exc)
                     dispatch(core.bad_frame(exc))
                 else:
                     dispatch(core.receive(message))

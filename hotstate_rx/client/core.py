@@ -29,7 +29,20 @@ Invariants worth knowing:
 * A server certificate the client refused (:meth:`ClientCore.certificate_failed`)
   stops it the same way, with ``CertificateError``: the server would present
   the same certificate to every retry, and a retry loop would only hide the
-  problem behind "reconnecting". ``connect()`` starts afresh.
+  problem behind "reconnecting". With several URLs only that URL is dropped
+  (reported on ``"error"``); the client stops when every URL's certificate
+  was refused. ``connect()`` starts afresh.
+* Failover: :meth:`ClientCore.connect` takes the server URLs in order of
+  preference; :attr:`ClientCore.url` is the one connected to, or to try next.
+  Each failed attempt and each drop moves to the next URL (wrapping around),
+  so a dead node is left at once; the next attempt waits no backoff while
+  some URL of the round (the attempts since the last hello, or since the
+  last backoff) is untried, and the backoff grows per round of failed URLs,
+  not per URL. One URL is a round of one: the backoff grows per attempt, as
+  it always has. The resume token goes to whichever node is reached; a node
+  that cannot resume starts a fresh session, with the usual consequences
+  (see :meth:`ClientCore.connection_lost`). Without ``reconnect`` a
+  ``connect()`` still tries each URL once before it gives up.
 * Once :meth:`ClientCore.follow_stores` was called, ``_visible`` is the
   ``FrozenDict`` of every subscribed store with data to its visible state. It
   is replaced, never mutated, whenever a view changes or a store leaves (one
@@ -41,7 +54,7 @@ Invariants worth knowing:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +171,9 @@ class ClientCore:
         self.client_id: str | None = None
         self.heartbeat = 0.0
         self.failure: HotstateError | None = None
+        self._stranded: str | None = None
+        """Why the client is disconnected for good without ``reconnect`` (a call
+        then fails at once instead of waiting for a connection that never comes)."""
         """Why the client stopped for good (e.g. a ``ProtocolError``), else None."""
         self.retry_delay: float | None = None
         """Seconds to wait before the next attempt, set when the status turns
@@ -171,6 +187,13 @@ class ClientCore:
         """How the server names this session's calls in the changes they cause."""
         self.last_event = 0
         """The number of the last server event received (0: none yet)."""
+        self.urls: tuple[str, ...] = ()
+        """The server URLs of the last :meth:`connect`, in order of preference."""
+        self._index = 0  # self.urls[self._index] is connected to, or tried next
+        self._tried: set[int] = set()  # URLs failed in the current round
+        self._refused_urls: set[int] = set()  # URLs whose certificate was refused
+        self._rounds = 0  # rounds failed since the last hello: the backoff's exponent
+        self._first_round = False  # no hello yet since connect(): every URL gets a try
         self._attempt = 0
         self._open = False
         self._token: str | None = None
@@ -212,6 +235,14 @@ class ClientCore:
             )
         return self._visible
 
+    @property
+    def url(self) -> str:
+        """The URL connected to, else the one the next attempt goes to.
+        ``RuntimeError`` before the first :meth:`connect` (none is known)."""
+        if not self.urls:
+            raise RuntimeError("connect() was never called: no server URL yet")
+        return self.urls[self._index]
+
     def pending_calls(self) -> list[int]:
         return list(self._calls)
 
@@ -223,14 +254,22 @@ class ClientCore:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def connect(self) -> list[Action]:
-        """The user asked to connect; the driver opens a socket next."""
+    def connect(self, urls: Sequence[str]) -> list[Action]:
+        """The user asked to connect to ``urls`` (in order of preference, at
+        least one; the façade checks they are WebSocket URLs); the driver
+        opens a socket to :attr:`url` next."""
         if self.destroyed:
             raise RuntimeError("this client was destroyed; create a new one")
         if self.status is not ConnectionStatus.DISCONNECTED:
             raise RuntimeError(f"connect(): the client is already {self.status!s}")
+        if not urls:
+            raise ValueError("connect() needs at least one server URL")
+        self.urls, self._index = tuple(urls), 0
+        self._refused_urls.clear()
+        self._first_round = True
+        self._new_round()
         self.failure = None
-        self._attempt = 0
+        self._stranded = None
         self._open = False  # a socket given up on may still be closing: it is not ours now
         self._refused_token, self._refusal = _NO_TOKEN, None
         return self._go(ConnectionStatus.CONNECTING)
@@ -243,12 +282,17 @@ class ClientCore:
         return []
 
     def certificate_failed(self, error: CertificateError) -> list[Action]:
-        """The TLS handshake failed on the server's certificate (no socket
-        opened): stop, failing calls, ``ready()`` and subscriptions with
-        ``error``, as for refused credentials."""
+        """The TLS handshake failed on the certificate of :attr:`url` (no
+        socket opened): that URL is not tried again until :meth:`connect`.
+        When it was the last one left, stop, failing calls, ``ready()`` and
+        subscriptions with ``error``, as for refused credentials; else report
+        it (the driver's :meth:`connection_lost` moves on to the next URL)."""
         if self.status is ConnectionStatus.DISCONNECTED:
             return []
-        return self._give_up(error, None)
+        self._refused_urls.add(self._index)
+        if len(self._refused_urls) == len(self.urls):
+            return self._give_up(error, None)
+        return [Emit("error", error)]
 
     def token_failed(self, error: Exception) -> list[Action]:
         """The token callable raised: report it; the attempt counts as failed."""
@@ -275,25 +319,41 @@ class ClientCore:
         """The socket closed or never opened. ``jitter`` in [0, 1) spreads the
         retry delay; ``code`` is the close code the server sent (None: no close
         frame); ``reason`` says why in words (from the driver; the
-        ``"reconnecting"`` event carries it). Unsent calls wait for the next
-        connection when there is one. Calls sent on a connection that dropped
-        by accident (see :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait
-        too, when the session can be resumed: they are asked again on it,
-        never run twice, and fail with ``Disconnected`` only if it is not
-        resumed; otherwise they fail now."""
+        ``"reconnecting"`` event carries it, with the next attempt's ``url``).
+
+        The next attempt goes to the next URL, at once while the round has an
+        untried URL, else after the backoff of the round (see the module's
+        docstring). Unsent calls wait for the next connection when there is
+        one. Calls sent on a connection that dropped by accident (see
+        :data:`~hotstate_rx.protocol.RESUMABLE_CLOSES`) wait too, when the
+        session can be resumed: they are asked again on it (on whichever node
+        the next connection reaches), never run twice, and fail with
+        ``Disconnected`` only if it is not resumed; otherwise they fail now."""
         self._open = False
         was_connected = self.status is ConnectionStatus.CONNECTED
-        retry = self.reconnect and self.status is not ConnectionStatus.DISCONNECTED
+        going = self.status is not ConnectionStatus.DISCONNECTED
+        following, round_over = self._following()
+        retry = going and (self.reconnect or (self._first_round and not round_over))
         actions: list[Action] = []
         if retry:
-            self.retry_delay = backoff_delay(
-                self._attempt, self.reconnect_delay, self.reconnect_max, jitter
-            )
+            self._tried.add(self._index)
+            self._index = following
+            if round_over:
+                self.retry_delay = backoff_delay(
+                    self._rounds, self.reconnect_delay, self.reconnect_max, jitter
+                )
+                self._rounds += 1
+                self._tried.clear()
+                self._first_round = False
+            else:
+                self.retry_delay = 0.0  # a healthy next node is not kept waiting
             self._attempt += 1
             if self.status is not ConnectionStatus.RECONNECTING:
                 actions += self._go(ConnectionStatus.RECONNECTING)
         else:
             self.retry_delay = None
+            if going and not self.destroyed:
+                self._stranded = f"the connection to {self.url} was lost and reconnect is off"
             if self.status is not ConnectionStatus.DISCONNECTED:
                 actions += self._go(ConnectionStatus.DISCONNECTED)
         resumable = retry and self.resume_token is not None and code in RESUMABLE_CLOSES
@@ -305,9 +365,32 @@ class ClientCore:
             actions += self._fail_in_doubt()
             actions += self._fail_calls(only_sent=retry)
         if retry:
-            payload = {"attempt": self._attempt, "delay": self.retry_delay, "reason": reason}
+            payload = {
+                "attempt": self._attempt,
+                "delay": self.retry_delay,
+                "reason": reason,
+                "url": self.url,
+            }
             actions.append(Emit("reconnecting", payload))
         return actions
+
+    def _following(self) -> tuple[int, bool]:
+        """The index of the URL after :attr:`url` whose certificate was not
+        refused, and whether it was tried in this round already (so the
+        round is over: every usable URL failed since it began)."""
+        count = len(self.urls)
+        following = self._index
+        for step in range(1, count + 1):
+            candidate = (self._index + step) % count
+            if candidate not in self._refused_urls:
+                following = candidate
+                break
+        return following, following in self._tried or following == self._index
+
+    def _new_round(self) -> None:
+        """A hello, or a new connect(): every URL may be tried without a wait."""
+        self._tried.clear()
+        self._rounds = self._attempt = 0
 
     def shutdown(self) -> list[Action]:
         """``destroy()``: stop for good; every pending call fails with ``Disconnected``."""
@@ -378,6 +461,8 @@ class ClientCore:
             raise Disconnected()
         if isinstance(self.failure, _FINAL) and self.status is ConnectionStatus.DISCONNECTED:
             raise self.failure
+        if self._stranded is not None and self.status is ConnectionStatus.DISCONNECTED:
+            raise Disconnected(f"{self._stranded}: call connect() again")
         if optimistic is not None and not callable(optimistic):
             raise TypeError(f"optimistic must be a function state -> state, got {optimistic!r}")
         if optimistic is not None and store is None:
@@ -458,7 +543,8 @@ class ClientCore:
         if old is ConnectionStatus.CONNECTED:
             actions.append(Emit("disconnected"))
         if new is ConnectionStatus.CONNECTED:
-            actions.append(Emit("connected", Connected(self.client_id or "", bool(self.recovered))))
+            connected = Connected(self.client_id or "", bool(self.recovered), self.url)
+            actions.append(Emit("connected", connected))
         return actions
 
     def _give_up(self, error: HotstateError, close: CloseSocket | None) -> list[Action]:
@@ -503,7 +589,8 @@ class ClientCore:
             )
         self.client_id = msg.client_id
         self.heartbeat = max(0.0, msg.heartbeat)
-        self._attempt = 0
+        self._new_round()
+        self._first_round = False
         self._refused_token, self._refusal = _NO_TOKEN, None
         asked = self.resume_token is not None
         self.recovered = asked and msg.recovered

@@ -1,13 +1,17 @@
-"""The client's options, validated once at construction."""
+"""The client's options, validated once at construction, and its server
+URLs, validated at each ``connect()``."""
 
 from __future__ import annotations
 
 import math
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .tls import check_context
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
+from .tls import check_context, check_url
 
 Token = str | Callable[[], str | Awaitable[str | None] | None]
 """A credential for the server's ``authenticate``: a string, or a function
@@ -67,6 +71,47 @@ class ClientOptions:
         check_context(self.ssl)
 
 
+def check_urls(url: object, urls: object, context: _ssl.SSLContext | None) -> tuple[str, ...]:
+    """The server URLs that ``connect(url)`` or ``connect(urls=[...])`` names,
+    in order, or a ``TypeError``/``ValueError`` naming the problem: both or
+    neither given, an empty list, a URL that is not ``ws://``/``wss://``, a
+    URL given twice (the same host, port and path, however spelt), or
+    ``ssl=`` with an unencrypted URL."""
+    if url is not None and urls is not None:
+        raise TypeError("give url or urls=[...], not both")
+    if url is None and urls is None:
+        raise TypeError("no server URL: give url, or urls=[...] to fail over between servers")
+    if urls is None:
+        listed: Sequence[object] = [url]
+        names = ["url"]
+    else:
+        if isinstance(urls, str) or not isinstance(urls, Sequence):
+            raise TypeError(
+                f"urls must be a list of URLs, got {type(urls).__name__}"
+                + (" (for one URL, pass it as url)" if isinstance(urls, str) else "")
+            )
+        if not urls:
+            raise ValueError("urls is empty: give at least one server URL")
+        listed = urls
+        names = [f"urls[{i}]" for i in range(len(urls))]
+    seen: dict[tuple[bool, str, int, str], str] = {}
+    checked: list[str] = []
+    for name, item in zip(names, listed, strict=True):
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be a str, got {type(item).__name__}")
+        try:
+            uri = parse_uri(item)
+        except InvalidURI as exc:
+            raise ValueError(f"{name} is not a WebSocket URL: {exc}") from None
+        check_url(item, context)
+        key = (uri.secure, uri.host, uri.port, uri.resource_name)
+        if key in seen:
+            raise ValueError(f"{name} ({item}) is the same server as {seen[key]}: list each once")
+        seen[key] = f"{name} ({item})"
+        checked.append(item)
+    return tuple(checked)
+
+
 def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
     """``value`` as a duration, or a ``TypeError``/``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -76,4 +121,4 @@ def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> floa
     return float(value)
 
 
-__all__ = ["ClientOptions", "Token", "check_seconds"]
+__all__ = ["ClientOptions", "Token", "check_seconds", "check_urls"]

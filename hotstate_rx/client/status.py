@@ -35,10 +35,14 @@ class Connected:
     after a drop: the same ``client_id``, the events sent meanwhile delivered,
     calls in flight answered (each run once). When it is False the session is
     new: calls that were in flight failed with ``Disconnected``, and events
-    sent while the client was away are lost."""
+    sent while the client was away are lost.
+
+    ``url`` is the server URL this connection is to: with several
+    (``Client(urls=[...])``) it tells which node the client failed over to."""
 
     client_id: str
     recovered: bool = False
+    url: str | None = None
 
 
 _ALLOWED: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {

@@ -13,17 +13,29 @@ recovery it cannot deliver.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
+from ..frozen import freeze
+from ..protocol import pack_value
 from .access import CallContext
 from .session import Session
 
 if TYPE_CHECKING:
     from .hub import Invoke
 
-__all__ = ["ClientRecord", "EventBuffer", "ResultCache", "Resume"]
+__all__ = [
+    "ClientRecord",
+    "EventBuffer",
+    "RemoteSession",
+    "ResultCache",
+    "Resume",
+    "client_of",
+    "fingerprint",
+    "session_token",
+]
 
 C = TypeVar("C")
 
@@ -137,3 +149,52 @@ class ClientRecord(Generic[C]):
     running: dict[int, tuple[Invoke[C], float]] = field(default_factory=dict)
     """The calls that run now (or whose answer waits for storage): id -> (the
     :class:`~.hub.Invoke`, its deadline; infinite once its handler is over)."""
+
+
+# -- sessions in a cluster ------------------------------------------------------
+
+MAX_CLIENT_ID: Final = 64
+"""The longest client id a resume token may name (ours are 16 characters)."""
+
+
+def session_token(client_id: str, secret: str) -> str:
+    """A resume token that names its session (``client_id.secret``): a node that
+    does not know the session finds its record in the cluster by the id."""
+    return f"{client_id}.{secret}"
+
+
+def client_of(token: str) -> str | None:
+    """The client id a :func:`session_token` names, or None for a token that
+    names none (forged, or from a server outside a cluster)."""
+    client_id, dot, secret = token.rpartition(".")
+    if not dot or not secret or not client_id or len(client_id) > MAX_CLIENT_ID:
+        return None
+    return client_id if client_id.isascii() and client_id.isprintable() else None
+
+
+def fingerprint(user: object) -> str:
+    """What stands for a session's user in the cluster: a digest of its
+    JSON-like form (the same on every node whose ``authenticate`` returns an
+    equal value), or of its type and ``repr`` for other objects."""
+    try:
+        data = pack_value(freeze(user))
+    except (TypeError, ValueError, OverflowError):
+        kind = type(user)
+        data = f"{kind.__module__}.{kind.__qualname__}:{user!r}".encode()
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSession:
+    """A session as the cluster recorded it, read by the node its client
+    reconnected to (see ``docs/CLUSTER.md``)."""
+
+    client_id: str
+    token: str = field(repr=False)
+    tag: str
+    user: str
+    """The :func:`fingerprint` of its user."""
+    events: tuple[tuple[int, bytes], ...]
+    """The events after the client's last one that were meant for it, in order."""
+    complete: bool
+    """Every event after the client's last one is still in the cluster's log."""

@@ -28,17 +28,24 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from ..frozen import FrozenDict, FrozenList
 from .access import ConnectInfo
 from .hub import (
     Authenticate,
     Cancel,
+    ClaimCall,
+    ClusterAction,
+    CountSubscriber,
     Disconnect,
+    DropSession,
+    FetchSession,
     HubAction,
     HubCore,
     Invoke,
+    RecordSession,
+    SaveResult,
     ThrottleReads,
     Transmit,
 )
@@ -46,7 +53,7 @@ from .session import CLOSE_GOING_AWAY
 from .store import CAUSE, StoreRegistry
 from .transports import Peer
 
-__all__ = ["LoopDriver", "PeerLink", "new_id"]
+__all__ = ["ClusterPort", "LoopDriver", "PeerLink", "new_id"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,22 @@ log = logging.getLogger(__name__)
 def new_id() -> str:
     """A fresh, unguessable id (client ids, session tokens and tags)."""
     return secrets.token_urlsafe(12)
+
+
+class ClusterPort(Protocol):
+    """Who performs a clustered hub's cluster actions against Redis
+    (:class:`~.cluster.serving.ClusterServing`)."""
+
+    def connect(
+        self, report: Callable[[list[HubAction[Any]]], None], now: Callable[[], float]
+    ) -> None:
+        """Where the hub's answers to the outcomes go (the driver), and its clock."""
+
+    def bind(self) -> None:
+        """The driver bound its loop."""
+
+    def perform(self, action: ClusterAction[Any]) -> None:
+        """Perform one cluster action, asynchronously."""
 
 
 class PeerLink:
@@ -82,9 +105,14 @@ class PeerLink:
 class LoopDriver:
     """Runs one :class:`HubCore` on the running asyncio loop."""
 
-    def __init__(self, hub: HubCore[PeerLink], registry: StoreRegistry) -> None:
+    def __init__(
+        self, hub: HubCore[PeerLink], registry: StoreRegistry, cluster: ClusterPort | None = None
+    ) -> None:
         self._hub = hub
         self._registry = registry
+        self._cluster = cluster
+        if cluster is not None:
+            cluster.connect(self._perform, self._now)
         self._calls: dict[tuple[PeerLink, int], asyncio.Future[Any]] = {}
         """The running async calls, by connection and call id."""
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -95,6 +123,8 @@ class LoopDriver:
         self._expiry: asyncio.TimerHandle | None = None
         self.on_call: Callable[[str, float, bool], None] | None = None
         """Told each function's name, run time (s) and failure (the inspector)."""
+        self.on_bind: Callable[[], object] | None = None
+        """Called on the loop when one is bound (the cluster starts listening there)."""
 
     # -- the loop --------------------------------------------------------------
 
@@ -107,6 +137,10 @@ class LoopDriver:
             self._registry.set_on_durable(self._durable)
             self._registry.on_idle_start = self._idle_start
             self._arm_hibernation()
+            if self.on_bind is not None:
+                self.on_bind()
+            if self._cluster is not None:
+                self._cluster.bind()
         return loop
 
     def _deliver(self, flush: Callable[[], None]) -> None:
@@ -221,10 +255,10 @@ class LoopDriver:
         loop = self._loop  # bound on the first connection: everything after runs on it
         return (loop or asyncio.get_running_loop()).time()
 
-    async def close(self) -> None:
-        """Close every connection (1001) and cancel the running calls."""
+    async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server closing") -> None:
+        """Close every connection (1001 unless told) and cancel the running calls."""
         for link in self._hub.connections:
-            link.peer.close(CLOSE_GOING_AWAY, "server closing")
+            link.peer.close(code, reason)
         tasks = [*self._calls.values(), *self._tasks]
         for task in tasks:
             task.cancel()
@@ -264,6 +298,16 @@ class LoopDriver:
                     link.peer.close(code, reason)
                 case Authenticate():
                     self._authenticate(action)
+                case (
+                    ClaimCall()
+                    | SaveResult()
+                    | CountSubscriber()
+                    | FetchSession()
+                    | RecordSession()
+                    | DropSession()
+                ):
+                    if self._cluster is not None:
+                        self._cluster.perform(action)
 
     def _invoke(self, invoked: Invoke[PeerLink]) -> None:
         error: Exception | None = None

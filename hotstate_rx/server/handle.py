@@ -9,6 +9,12 @@ instance and without a key (``h.instance()``, ``h.instance("general")`` or
 identically. Every mutation is one registry transaction (lock held, created
 and initialised on first use, notifications delivered after the lock is
 released): see :meth:`StoreRegistry.using`.
+
+In a cluster (``Server(cluster=...)``) another node may change an instance
+between the read and the write of a mutation: ``update()``, ``set()``,
+``assign()`` and ``reset()`` then run again on the new state (bounded:
+:data:`~.store.CONFLICT_RETRIES`, then ``ClusterError``), while a
+``mutate()`` block, which cannot run twice, raises ``ClusterConflict``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diff import diff
 from ..draft import DraftSession, ListDraft, current, produce
+from ..errors import ClusterConflict
 from ..frozen import JSON, freeze
 from ..patch import PatchOp
 from ..pointer import parse_pointer
@@ -56,20 +63,29 @@ class InstanceHandle:
     # -- mutations: each one transaction of the registry ----------------------
 
     def update(self, recipe: Recipe) -> None:
-        """Mutate a draft of the state (or return a new state); subscribers get a JSON Patch."""
-        reg = self._registry
-        with reg.using(self._definition, self.key) as inst:
-            base = inst.version
-            state, patches = produce(inst.state, recipe)
-            if patches:
-                reg.commit(inst, base, state, patches)
+        """Mutate a draft of the state (or return a new state); subscribers get a JSON Patch.
+
+        In a cluster the recipe may run more than once (another node changed
+        the instance first): keep it free of side effects."""
+        reg, definition = self._registry, self._definition
+        for _ in reg.attempts(self.name):
+            try:
+                with reg.using(definition, self.key) as inst:
+                    base = inst.version
+                    state, patches = produce(inst.state, recipe)
+                    if patches:
+                        reg.commit(inst, base, state, patches)
+            except ClusterConflict:
+                continue
+            return
 
     @contextmanager
     def mutate(self) -> Iterator[Any]:
         """``with h.mutate() as draft:``; an exception inside discards the change.
 
         The registry lock is held for the block, so keep it short and never
-        ``await`` inside it."""
+        ``await`` inside it. In a cluster, ``ClusterConflict`` when another
+        node changed the instance meanwhile (nothing applied)."""
         reg = self._registry
         with reg.using(self._definition, self.key) as inst:
             base = inst.version
@@ -86,9 +102,14 @@ class InstanceHandle:
     def set(self, data: JSON) -> None:
         """Replace the whole state; subscribers get a snapshot."""
         state = freeze(data)
-        reg = self._registry
-        with reg.using(self._definition, self.key) as inst:
-            reg.commit(inst, inst.version, state, None)
+        reg, definition = self._registry, self._definition
+        for _ in reg.attempts(self.name):
+            try:
+                with reg.using(definition, self.key) as inst:
+                    reg.commit(inst, inst.version, state, None)
+            except ClusterConflict:
+                continue
+            return
 
     def assign(self, data: JSON) -> None:
         """Make the state equal to ``data`` with the smallest patch (a snapshot
@@ -117,10 +138,15 @@ class InstanceHandle:
     def reset(self) -> None:
         """``on_terminate``, then raw defaults, uninitialised (until the next use)."""
         reg = self._registry
-        with reg.transaction():
-            inst = self._find()
-            if inst is not None:
-                reg.reset(inst)
+        for _ in reg.attempts(self.name):
+            try:
+                with reg.transaction():
+                    inst = self._find()
+                    if inst is not None:
+                        reg.reset(inst)
+            except ClusterConflict:
+                continue
+            return
 
     def delete(self) -> None:
         """``on_terminate``, remove, tell subscribers (they get ``del``)."""
@@ -144,9 +170,11 @@ class InstanceHandle:
         return inst is not None and inst.initialized
 
     def subscriber_count(self) -> int:
-        """Connected client subscriptions."""
+        """Connected client subscriptions (in a cluster: on every live node)."""
         inst = self._find()
-        return 0 if inst is None else inst.subscribers
+        here = 0 if inst is None else inst.subscribers
+        elsewhere = self._registry.subscribers_elsewhere
+        return here if elsewhere is None else here + elsewhere(self.name)
 
     def version(self) -> int | None:
         """The instance's version (None if it does not exist)."""

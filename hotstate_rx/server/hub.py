@@ -43,7 +43,19 @@ It answers with the I/O to perform, in order: :class:`Transmit` bytes,
 - sessions (:mod:`.clients`): a connection that drops without saying goodbye
   is *parked* for the resume window — its subscriptions held, events and
   results kept — and a client that comes back with the session's token (as
-  the same user, with ``authenticate``) takes it over on its new connection.
+  the same user, with ``authenticate``) takes it over on its new connection;
+- in a cluster (``clustered``, docs/CLUSTER.md) the same rules hold across
+  nodes, through actions the driver performs against Redis: a session is
+  recorded (:class:`RecordSession`, :class:`DropSession`) and one this node
+  does not know is looked up (:class:`FetchSession`, answered with
+  :meth:`HubCore.fetched`) while the client's frames wait; each call is
+  claimed before it runs (:class:`ClaimCall`, :meth:`HubCore.claimed`) and
+  its answer saved (:class:`SaveResult`), so it runs once in the cluster;
+  subscriptions are counted per node (:class:`CountSubscriber`) and
+  ``on_idle`` runs where the cluster says the last one left
+  (:meth:`HubCore.idle`); events carry the cluster's sequence numbers
+  (:meth:`HubCore.emit` with ``seq``), and every change heard is kept in the
+  history, watched here or not, for clients that resume here.
 
 A connection is an opaque, hashable key chosen by the driver (``C``). The
 hub holds no socket, loop, task, clock or random source: ``now`` is passed
@@ -62,7 +74,7 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Generic, TypeVar
 
 from ..errors import ProtocolError, RpcError, Unauthorized
@@ -85,7 +97,16 @@ from ..protocol import (
     pack_value,
 )
 from .access import AccessRules, CallContext, ConnectInfo, client_failure
-from .clients import ClientRecord, EventBuffer, ResultCache, Resume
+from .clients import (
+    ClientRecord,
+    EventBuffer,
+    RemoteSession,
+    ResultCache,
+    Resume,
+    client_of,
+    fingerprint,
+    session_token,
+)
 from .functions import Function, FunctionTable
 from .history import History, PatchLogs
 from .lifecycle import LifecycleEvents
@@ -102,6 +123,7 @@ from .session import (
     Opened,
     Reply,
     Session,
+    State,
     SubscribeRequested,
     Throttle,
     UnsubscribeRequested,
@@ -112,13 +134,21 @@ from .store import Change, Definition, Removed, StoreRegistry
 __all__ = [
     "CALL_TIMEOUT",
     "FORBIDDEN",
+    "OUTCOME_UNKNOWN",
     "TOO_MANY_CALLS",
     "Authenticate",
     "Cancel",
+    "ClaimCall",
+    "ClusterAction",
+    "CountSubscriber",
     "Disconnect",
+    "DropSession",
+    "FetchSession",
     "HubAction",
     "HubCore",
     "Invoke",
+    "RecordSession",
+    "SaveResult",
     "ThrottleReads",
     "Transmit",
     "encode_value",
@@ -199,13 +229,94 @@ class ThrottleReads(Generic[C]):
     seconds: float
 
 
-HubAction = Transmit[C] | Disconnect[C] | Invoke[C] | Authenticate[C] | Cancel[C] | ThrottleReads[C]
+# -- what a clustered hub asks of the cluster -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSession(Generic[C]):
+    """Look up the session ``client_id`` in the cluster for ``conn``, whose client
+    presented ``token``, with the events after ``last_event`` meant for it;
+    report :meth:`HubCore.fetched` (None: no such session)."""
+
+    conn: C
+    client_id: str
+    token: str = field(repr=False)
+    last_event: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSession:
+    """Record the session in the cluster, served by this node (``taken``: it
+    was resumed from another node, which must let go of it). ``since``: the
+    last event sequence number issued before it started."""
+
+    client_id: str
+    token: str = field(repr=False)
+    tag: str
+    user: str
+    since: int
+    taken: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DropSession:
+    """The session ended: forget it (and its calls) in the cluster."""
+
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCall(Generic[C]):
+    """Claim ``invoked``'s call id for its client in the cluster, then report
+    :meth:`HubCore.claimed`: it runs only if no node claimed it before."""
+
+    invoked: Invoke[C]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """Keep a call's encoded answer in the cluster (a resent call gets it)."""
+
+    client_id: str
+    call_id: int
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CountSubscriber:
+    """This node's subscriptions to ``store`` changed by ``delta`` (+1, -1).
+    After a -1 the driver asks the cluster whether no node has one left, and
+    calls :meth:`HubCore.idle` on the one node whose claim won."""
+
+    store: str
+    delta: int
+
+
+ClusterAction = (
+    FetchSession[C] | RecordSession | DropSession | ClaimCall[C] | SaveResult | CountSubscriber
+)
+
+HubAction = (
+    Transmit[C]
+    | Disconnect[C]
+    | Invoke[C]
+    | Authenticate[C]
+    | Cancel[C]
+    | ThrottleReads[C]
+    | ClusterAction[C]
+)
 
 TOO_MANY_CALLS = "limit: too many pending calls"
 """The error of a call beyond ``max_pending_calls``."""
 
 CALL_TIMEOUT = "timeout"
 """The error of a call cancelled at ``call_timeout``."""
+
+OUTCOME_UNKNOWN = (
+    "outcome unknown: a server node that was running this call stopped before answering; "
+    "it was not run again"
+)
+"""The error of a resent call that another node claimed and never answered."""
 
 
 class HubCore(Generic[C]):
@@ -217,7 +328,8 @@ class HubCore(Generic[C]):
     tags (random and unguessable in a server, predictable in a test).
     ``authenticate``, ``access``, ``expose_errors``, ``history`` and
     ``resume`` are the server's options of those names; ``limits`` bounds
-    what each client may cost."""
+    what each client may cost; ``clustered`` turns on the cluster's actions
+    (see the module docstring)."""
 
     def __init__(
         self,
@@ -233,8 +345,10 @@ class HubCore(Generic[C]):
         authenticate: Callable[[ConnectInfo], Any] | None = None,
         access: AccessRules | None = None,
         expose_errors: bool = False,
+        clustered: bool = False,
     ) -> None:
         self._registry = registry
+        self.clustered: Final = clustered
         self._functions = functions
         self._events = events
         self._owner = owner
@@ -268,6 +382,9 @@ class HubCore(Generic[C]):
         self._expose_errors = expose_errors
         self._infos: dict[C, ConnectInfo] = {}
         """Connections waiting for ``authenticate``: what their upgrade said."""
+        self._resuming: dict[C, tuple[str, int, list[tuple[int, bytes]]]] = {}
+        """Connections waiting for :meth:`fetched`: (client id, its last event,
+        the events for it heard meanwhile)."""
         registry.watch(self._fan_out)
 
     # -- what the driver reports ----------------------------------------------
@@ -291,6 +408,7 @@ class HubCore(Generic[C]):
             heartbeat=heartbeat,
             limits=self.limits,
             authenticate=authenticating,
+            remote_resume=self.clustered,
         )
         if authenticating:
             self._infos[conn] = info or ConnectInfo()
@@ -336,6 +454,7 @@ class HubCore(Generic[C]):
             return self._take()
         self._now = now
         self._infos.pop(conn, None)
+        self._resuming.pop(conn, None)
         record = self._live.pop(conn, None)
         if record is None:  # never said hello: nothing to keep
             del self._sessions[conn]
@@ -446,25 +565,34 @@ class HubCore(Generic[C]):
             session = record.session
             self._apply(record.conn, session, session.close(CLOSE_DISCONNECTED, reason))
 
-    def emit(self, channel: str, packed: bytes, client_id: str | None) -> None:
+    def emit(
+        self, channel: str, packed: bytes, client_id: str | None, seq: int | None = None
+    ) -> None:
         """Send an event (``packed``: its data, MessagePack-encoded) to every client,
         or to ``client_id``; run from the registry's queue, so events keep their
-        order with store changes. Parked sessions keep it for their client."""
+        order with store changes. Parked sessions keep it for their client.
+        ``seq``: its number in the cluster (None: the next of this server's)."""
         if client_id is None:
             records = list(self._records.values())
         else:
             record = self._records.get(client_id)
-            if record is None:
-                log.debug("emit to unknown client %r ignored", client_id)
-                return
-            records = [record]
+            records = [] if record is None else [record]
+        if seq is None:
+            self._event_seq += 1
+            seq = self._event_seq
+        else:  # the cluster's number (every node issues the same one)
+            self._event_seq = max(self._event_seq, seq)
+        frame = encode_event(channel, packed, seq)
+        for target, _, heard in self._resuming.values():  # clients being looked up
+            if client_id is None or client_id == target:
+                heard.append((seq, frame))
         if not records:
+            if client_id is not None and not self.clustered:
+                log.debug("emit to unknown client %r ignored", client_id)
             return
-        self._event_seq += 1
-        frame = encode_event(channel, packed, self._event_seq)
         live = []
         for record in records:
-            record.events.add(self._event_seq, frame)
+            record.events.add(seq, frame)
             if record.parked_until is None:
                 live.append(record.conn)
         if live:
@@ -474,6 +602,85 @@ class HubCore(Generic[C]):
         """Deliver the queued store changes and events now."""
         self._flush()
         return self._take()
+
+    # -- what the cluster reports (clustered only) --------------------------------
+
+    def fetched(self, conn: C, remote: RemoteSession | None, now: float) -> list[HubAction[C]]:
+        """The answer to a :class:`FetchSession`: the session as the cluster
+        recorded it (None: unknown or expired). Resumed if the same user
+        presents it and no event it missed is lost, else a fresh session; then
+        the frames the client sent meanwhile are handled."""
+        pending = self._resuming.pop(conn, None)
+        session = self._sessions.get(conn)
+        if pending is None or session is None or session.state is not State.RESUMING:
+            return self._take()
+        self._now = now
+        client_id, last, heard = pending
+        if remote is not None and (remote.client_id != client_id or client_id in self._records):
+            remote = None  # not what was asked, or resumed here meanwhile
+        if remote is not None and remote.user != fingerprint(session.user):
+            log.info("%s cannot resume: another user presented its token", client_id)
+            remote = None
+        if remote is not None and not remote.complete:
+            log.info("%s cannot resume: events it missed are no longer kept", client_id)
+            remote = None
+        if remote is None:
+            self._start(conn, session)
+        else:
+            events = dict(remote.events)
+            events.update((seq, frame) for seq, frame in heard if seq > last)
+            self._start(conn, session, remote, sorted(events.items()))
+        self._apply(conn, session, session.resumed(now))
+        return self._take()
+
+    def claimed(
+        self, invoked: Invoke[C], answer: bytes | None, failure: str | None = None
+    ) -> list[HubAction[C]]:
+        """The answer to a :class:`ClaimCall`: ``answer`` None, the claim is this
+        node's and the call runs; ``b""``, another node claimed it and never
+        answered (:data:`OUTCOME_UNKNOWN`); other bytes, the answer saved for
+        it. ``failure``: the cluster could not be asked (the call did not run)."""
+        record = self._record_of(invoked)
+        if record is None:
+            return self._take()
+        call_id = invoked.call.id
+        if failure is not None:
+            self._flush()
+            self._deliver_result(record, call_id, encode(Result(call_id, error=failure)), False)
+        elif answer is None:
+            self._out.append(invoked)
+        else:
+            frame = answer or encode(Result(call_id, error=OUTCOME_UNKNOWN))
+            self._flush()
+            self._deliver_result(record, call_id, frame, False)
+        return self._take()
+
+    def idle(self, store: str) -> list[HubAction[C]]:
+        """No node has a subscriber of ``store`` left and this node's claim to
+        say so won: ``on_idle`` runs here, then a transient instance goes."""
+        self._went_idle(store, self._registry.idle_call(store))
+        return self._take()
+
+    def taken(self, client_id: str) -> list[HubAction[C]]:
+        """Another node resumed ``client_id``'s session: this node lets go of
+        its copy (its connection, if it still has one, is closed)."""
+        record = self._records.get(client_id)
+        if record is not None:
+            if record.parked_until is None:
+                self._out.append(Disconnect(record.conn, CLOSE_NORMAL, "session resumed elsewhere"))
+            self._end(record, here_only=True)
+        return self._take()
+
+    def heard(self, change: Change) -> list[HubAction[C]]:
+        """A change of an instance this node does not hold, heard from the
+        cluster: kept in the history for the clients that may resume here."""
+        self._fan_out(change)
+        return self._take()
+
+    def sessions(self) -> list[str]:
+        """The client ids of the sessions this node serves, live or parked
+        (the cluster keeps their records alive)."""
+        return list(self._records)
 
     # -- reads -------------------------------------------------------------------
 
@@ -519,6 +726,7 @@ class HubCore(Generic[C]):
     def _opened(self, conn: C, session: Session, opened: Opened) -> None:
         resume = opened.resume
         record = self._tokens.get(resume) if resume is not None else None
+        known = record is not None
         if record is not None and record.context.user != session.user:
             log.info("%s cannot resume: another user presented its token", record.client_id)
             record = None
@@ -526,35 +734,67 @@ class HubCore(Generic[C]):
             log.info("%s cannot resume: events it missed are no longer kept", record.client_id)
             self._end(record)
             record = None
+        if session.state is State.RESUMING:
+            client_id = None if known or resume is None else client_of(resume)
+            if client_id is not None and client_id not in self._records:
+                last = opened.last_event or 0
+                self._resuming[conn] = (client_id, last, [])
+                self._out.append(FetchSession(conn, client_id, resume or "", last))
+                return  # on with fetched()
         if record is None:
             self._start(conn, session)
         else:
             self._take_over(conn, session, record, opened.last_event or 0)
+        if session.state is State.RESUMING:
+            self._apply(conn, session, session.resumed(self._now))
 
-    def _start(self, conn: C, session: Session) -> None:
+    def _start(
+        self,
+        conn: C,
+        session: Session,
+        remote: RemoteSession | None = None,
+        missed: list[tuple[int, bytes]] | None = None,
+    ) -> None:
+        """A session begins on ``conn``: a new one, or ``remote``, resumed from
+        another node of the cluster (then ``missed``: the events to replay)."""
         limits = self._resume
         keep = bool(limits.window)
+        if remote is None:
+            secret = self._new_id()
+            client_id, tag = session.client_id, self._new_id()
+            token = session_token(client_id, secret) if self.clustered else secret
+        else:
+            client_id, tag, token = remote.client_id, remote.tag, remote.token
+            session.client_id = client_id
         record: ClientRecord[C] = ClientRecord(
-            client_id=session.client_id,
-            context=CallContext(session.client_id, self._owner, session.user),
-            token=self._new_id(),
-            tag=self._new_id(),
+            client_id=client_id,
+            context=CallContext(client_id, self._owner, session.user),
+            token=token,
+            tag=tag,
             session=session,
             conn=conn,
             events=EventBuffer(limits.events if keep else 0, limits.event_bytes if keep else 0),
             results=ResultCache(limits if keep else _KEEP_NOTHING),
         )
-        self._records[record.client_id] = record
-        self._tokens[record.token] = record
+        self._records[client_id] = record
+        self._tokens[token] = record
         self._live[conn] = record
+        if self.clustered and keep:  # resumable on any node
+            user = fingerprint(session.user)
+            taken = remote is not None
+            self._out.append(RecordSession(client_id, token, tag, user, self._event_seq, taken))
         hello = ServerHello(
-            record.client_id,
+            client_id,
             session.heartbeat,
-            resume=record.token if keep else None,
-            tag=record.tag,
+            resume=token if keep else None,
+            recovered=remote is not None,
+            tag=tag,
         )
         self._send(conn, encode(hello))
-        self._events.fire("connection", record.client_id)
+        for seq, frame in missed or ():
+            record.events.add(seq, frame)
+            self._send(conn, frame)
+        self._events.fire("connection", client_id)
 
     def _take_over(self, conn: C, session: Session, record: ClientRecord[C], last: int) -> None:
         """``conn`` resumes ``record``: same client id, subscriptions, calls."""
@@ -584,19 +824,25 @@ class HubCore(Generic[C]):
         for frame in record.events.after(last):
             self._send(conn, frame)
 
-    def _end(self, record: ClientRecord[C]) -> None:
+    def _end(self, record: ClientRecord[C], *, here_only: bool = False) -> None:
         """The session is over: its subscriptions end ("unsubscribe" listeners
-        still see its ``ctx``), then its client is gone."""
+        still see its ``ctx``), then its client is gone (from the cluster too,
+        unless another node took it over: ``here_only``)."""
+        if self.clustered and self._resume.window and not here_only:
+            self._out.append(DropSession(record.client_id))
         conn = record.conn
-        session = self._sessions.pop(conn, None)
+        session = self._sessions.get(conn)
         self._live.pop(conn, None)
         record.parked_until = None
         for call_id, (invoked, _) in record.running.items():
             self._out.append(Cancel(invoked.conn, call_id))
         record.running.clear()
         if session is not None:
+            # Still known while its subscriptions end: an "unsubscribe" listener
+            # may change another store this session watches (presence does).
             for store in session.closed():
                 self._drop_subscriber(conn, record.client_id, store)
+            self._sessions.pop(conn, None)
         del self._records[record.client_id]
         self._tokens.pop(record.token, None)
         self._events.fire("disconnect", record.client_id)
@@ -681,6 +927,8 @@ class HubCore(Generic[C]):
             for frame in frames:
                 self._send(conn, frame)
         if not resync:
+            if self.clustered:
+                self._out.append(CountSubscriber(store, 1))
             self._events.fire("subscribe", store, client_id)
 
     def _refuse_subscription(
@@ -735,10 +983,17 @@ class HubCore(Generic[C]):
         if not subscribers:
             del self._subscribers[store]
             self._snapshots.pop(store, None)  # an idle instance may leave memory
-            self._history.forget(store)  # and so may its history: no session holds a copy
+            if not self.clustered:  # a client of another node may resume here
+                self._history.forget(store)  # and so may its history: no session holds a copy
         self._events.fire("unsubscribe", store, client_id)
-        registry = self._registry
-        idle = registry.release(store)
+        idle = self._registry.release(store)
+        if self.clustered:  # idle when no node has a subscriber left: see idle()
+            self._out.append(CountSubscriber(store, -1))
+        else:
+            self._went_idle(store, idle)
+
+    def _went_idle(self, store: str, idle: Callable[[], None] | None) -> None:
+        """``store`` has no subscriber left: ``on_idle``, then a transient instance goes."""
         if idle is not None:
             try:
                 idle()
@@ -746,7 +1001,7 @@ class HubCore(Generic[C]):
                 log.exception("on_idle of %r raised", store)
                 self._events.fire("error", exc, None)
         try:
-            registry.reclaim(store)
+            self._registry.reclaim(store)
         except Exception as exc:  # on_terminate is user code
             log.exception("releasing %r raised", store)
             self._events.fire("error", exc, None)
@@ -765,7 +1020,7 @@ class HubCore(Generic[C]):
                 self._out.append(Transmit(targets, encode(Deleted(store))))
             return
         listening = self._subscribers.get(store)
-        if listening is None:
+        if listening is None and not self.clustered:
             # Nobody holds a copy to catch up (a parked session's subscription
             # still counts): an unwatched instance costs no encode and no history.
             return
@@ -779,6 +1034,8 @@ class HubCore(Generic[C]):
             frame = encode_value(message, f"store {store!r}")
         if self._history.limits.patches > 0:
             self._history.record(store, event.epoch, version, frame)
+        if listening is None:  # clustered: kept for clients that may resume here
+            return
         sessions = self._sessions  # one that is ending (its "unsubscribe" made this) is gone
         targets = tuple(
             c for c in listening if (s := sessions.get(c)) is not None and s.advance(store, version)
@@ -830,7 +1087,7 @@ class HubCore(Generic[C]):
         invoked = Invoke(conn, call, function, context, (record.tag, call.id))
         timeout = limits.call_timeout
         running[call.id] = (invoked, _NEVER if timeout is None else self._now + timeout)
-        self._out.append(invoked)
+        self._out.append(ClaimCall(invoked) if self.clustered else invoked)
 
     def _record_of(self, invoked: Invoke[C]) -> ClientRecord[C] | None:
         """The session ``invoked`` still runs for (None: it was answered, timed
@@ -852,11 +1109,16 @@ class HubCore(Generic[C]):
             record.running[invoked.call.id] = (invoked, _NEVER)
             self._held.append((token, record, invoked.call.id, frame))
 
-    def _deliver_result(self, record: ClientRecord[C], call_id: int, frame: bytes) -> None:
-        """The answer is final: kept for a resume, sent to the client's
-        connection of the moment (if it has one)."""
+    def _deliver_result(
+        self, record: ClientRecord[C], call_id: int, frame: bytes, save: bool = True
+    ) -> None:
+        """The answer is final: kept for a resume (in the cluster too, unless
+        ``save`` is False: it came from there, or the call never ran), sent to
+        the client's connection of the moment (if it has one)."""
         record.running.pop(call_id, None)
         record.results.add(call_id, frame)
+        if save and self.clustered:
+            self._out.append(SaveResult(record.client_id, call_id, frame))
         if record.parked_until is None:
             self._send(record.conn, frame)
 

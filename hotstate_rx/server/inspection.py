@@ -121,7 +121,7 @@ class Inspection:
         self._hub = hub
         self._interval = interval
         name = f"{INSPECT_PREFIX}:*"
-        self.store = StoreHandle(registry, registry.define(name, {}))
+        self.store = StoreHandle(registry, registry.define(name, {}, local=True))
         access.set_store(name, lambda ctx, key: rule(ctx))
         self.store.on_create(self._create).on_idle(self._idle)
         self._calls: dict[str, _Calls] = {}

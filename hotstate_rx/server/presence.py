@@ -106,6 +106,9 @@ class Presence:
         self._report = report
         self._boards: dict[str, tuple[StoreHandle, Metadata]] = {}
         """Watched store's registration name -> (its board, its metadata function)."""
+        self.noted: Callable[[str, str, bool], None] | None = None
+        """In a cluster: told ``(store, client_id, present)`` for each entry this
+        node adds or removes, so a survivor removes a dead node's entries."""
 
     def track(self, watched: str, board: StoreHandle, metadata: Metadata) -> None:
         """Keep ``board`` for the store registered as ``watched``; clear what a
@@ -133,6 +136,8 @@ class Presence:
             log.exception("the presence function of %r raised for %s", store, client_id)
             self._report(exc, client_id)
             meta = freeze({})
+        if self.noted is not None:  # first: a node that dies right after leaves no ghost
+            self.noted(store, client_id, True)
         board.instance(key).update(lambda draft: draft.__setitem__(client_id, meta))
 
     def left(self, store: str, client_id: str) -> None:
@@ -140,6 +145,8 @@ class Presence:
         found = self._board(store)
         if found is None:
             return
+        if self.noted is not None:
+            self.noted(store, client_id, False)
         instance = found[0].instance(found[1])
         present = instance.get()
         if not isinstance(present, Mapping) or client_id not in present:

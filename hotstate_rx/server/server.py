@@ -12,6 +12,10 @@ thousand clients (re)subscribing cost one encode.
 Storage (:mod:`.storage`): the registry records every change in a journal,
 one writer thread commits it in groups, the hub holds each call's result
 until the changes before it are committed.
+
+Cluster (:mod:`.cluster`, ``docs/CLUSTER.md``): the registry's instances are
+replicas of logs in Redis, committed there before they change here; the
+:class:`~.cluster.node.ClusterNode` listens to Redis once the loop is bound.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import contextlib
 import errno
 import logging
 import math
-import secrets
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +46,7 @@ from .lifecycle import LifecycleEvents
 from .limits import Limits, RateLimit
 from .loops import LoopChoice, loop_factory
 from .presence import Presence, board_name, check_presence
-from .session import DEFAULT_LIMITS
+from .session import CLOSE_RESTART, DEFAULT_LIMITS
 from .storage.base import Storage, storage_from
 from .storage.journal import Journal
 from .storage.writer import GroupCommit
@@ -55,6 +58,9 @@ if TYPE_CHECKING:
     from ssl import SSLContext
 
     from websockets.asyncio.server import Server as WebSocketServer
+
+    from .cluster.node import ClusterNode
+    from .cluster.serving import ClusterServing
 
 __all__ = ["Hotstate", "Server"]
 
@@ -98,7 +104,14 @@ class Server:
       50 ms (:data:`~.storage.writer.COMMIT_BOUND`); a restart finds every
       instance as it was, without ``on_create``. Opened here: a bad file raises
       :class:`~hotstate_rx.StorageError` naming it.
-    - ``hibernate_after``: with storage, seconds after which a dynamic
+    - ``cluster``: ``"redis://host:6379/0"`` (or ``rediss://``, ``unix://``):
+      share every store with the other servers on that Redis (API.md §10,
+      ``docs/CLUSTER.md``); Redis is then the storage, so ``storage`` must be
+      None. A change is committed in Redis before it is applied: a mutation
+      made while Redis does not answer raises
+      :class:`~hotstate_rx.ClusterUnavailable` within ``cluster_timeout``
+      seconds (2). ``cluster_namespace`` prefixes every key ("hotstate").
+    - ``hibernate_after``: with storage (or a cluster), seconds after which a dynamic
       instance without subscribers, unused, leaves memory (60); its next use
       loads it back without ``on_create``. ``None``: never.
     - ``history``: how much of each instance's recent history is kept, so a
@@ -126,6 +139,15 @@ class Server:
       stores (:mod:`.inspection`, ``hotstate inspect``): ``None`` (default)
       nobody, ``True`` everyone (development), ``fn(ctx) -> bool`` per
       connection; refused: ``err`` ``subscribe`` ``"forbidden"``.
+
+    Cluster (README "Cluster", docs/CLUSTER.md):
+
+    - ``cluster``: a Redis URL (``"redis://host:6379/0"``) shared by every
+      node of the cluster; None (default): this process alone.
+    - ``cluster_namespace``: the prefix of every key in Redis ("hotstate").
+    - ``cluster_timeout``: seconds a step may wait for Redis (2) before it
+      fails with :class:`~hotstate_rx.ClusterUnavailable`; a node whose
+      heartbeat is 3 x this late counts as dead.
     """
 
     def __init__(
@@ -149,6 +171,9 @@ class Server:
         allowed_origins: Sequence[str] | None = None,
         expose_errors: bool = False,
         inspect: bool | InspectRule | None = None,
+        cluster: str | None = None,
+        cluster_namespace: str = "hotstate",
+        cluster_timeout: float = 2.0,
     ) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"compression must be None or 'deflate', got {compression!r}")
@@ -178,15 +203,29 @@ class Server:
         self._compression = compression
         self._functions = FunctionTable()
         self._events = LifecycleEvents()
+        if cluster is not None and storage is not None:
+            raise ValueError(
+                "cluster= keeps every store in Redis, which is the storage: "
+                "drop storage= (or cluster= for a single server)"
+            )
+        history = _history(history)
+        self._cluster: ClusterNode | None = None
+        if cluster is not None:
+            from .cluster.node import ClusterNode
+
+            self._cluster = ClusterNode(
+                cluster, namespace=cluster_namespace, timeout=cluster_timeout, keep=history.patches
+            )
         journal = None
         if storage is not None:
             backend = storage_from(storage)
             journal = Journal(backend, backend.open())
-        self._epoch = secrets.token_hex(8) if journal is None else journal.epoch
+        replication = None if self._cluster is None else self._cluster.replication
         self._registry = StoreRegistry(
             journal,
-            hibernate_after=None if journal is None else hibernate_after,
+            hibernate_after=None if journal is None and replication is None else hibernate_after,
             clock=time.monotonic,
+            replication=replication,
         )
         self._registry.on_created = partial(self._events.fire, "store_created")
         self._registry.on_deleted = partial(self._events.fire, "store_deleted")
@@ -206,13 +245,24 @@ class Server:
             owner=self,
             new_id=new_id,
             limits=self._limits,
-            history=_history(history),
+            history=history,
             resume=Resume(window=resume_window),
             authenticate=authenticate,
             access=self._access,
             expose_errors=expose_errors,
+            clustered=cluster is not None,
         )
-        self._driver = LoopDriver(self._hub, self._registry)
+        self._serving: ClusterServing | None = None
+        if self._cluster is not None:
+            from .cluster.serving import ClusterServing
+
+            self._serving = ClusterServing(
+                self._cluster, self._hub, self._registry, self._presence, window=resume_window
+            )
+        self._driver = LoopDriver(self._hub, self._registry, self._serving)
+        if self._cluster is not None:
+            self._cluster.attach(self._registry)
+            self._driver.on_bind = self._cluster.start
         rule = check_inspect(inspect)
         self._inspection = Inspection(self._registry, self._hub, self._access, rule)
         if inspect:  # timings and errors are kept only where someone may read them
@@ -288,8 +338,9 @@ class Server:
     def epoch(self) -> str:
         """The history this server's versions belong to: kept across a restart
         with the same storage closed cleanly, new after a crash and at every
-        start without storage. Versions of two epochs must never be mixed."""
-        return self._epoch
+        start without storage; in a cluster, the same on every node (new only
+        when Redis lost its data). Versions of two epochs must never be mixed."""
+        return self._registry.epoch
 
     def watch_stores(self, listener: Callable[[Change | Removed], None]) -> Callable[[], None]:
         """Call ``listener`` with every later :class:`Change`/:class:`Removed` of every
@@ -349,6 +400,9 @@ class Server:
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise TypeError(f"client_id must be a non-empty str or None, got {client_id!r}")
         packed = pack_event_data(data, channel)
+        if self._serving is not None:  # every node, this one too, delivers it from the bus
+            self._serving.emit(channel, packed, client_id)
+            return
         self._registry.schedule(self._hub.emit, channel, packed, client_id)
 
     # -- clients ---------------------------------------------------------------
@@ -397,6 +451,10 @@ class Server:
         _check_heartbeat(heartbeat)
         context = server_context(ssl, certfile, keyfile)
         self._driver.bind_loop()
+        if self._cluster is not None:
+            await self._cluster.start()
+        if self._serving is not None:
+            await self._serving.ready()
         self._listener = await websocket.listen(
             self._driver,
             host=host,
@@ -501,14 +559,21 @@ class Server:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
-        await self._driver.close()
+        if self._serving is None:
+            await self._driver.close()
+        else:  # the sessions stay in Redis: their clients resume on another node
+            await self._driver.close(CLOSE_RESTART, "this node leaves: resume on another")
         if listener is not None:
             await listener.wait_closed()
+        if self._serving is not None:  # its counts and presence go, while it can write
+            await self._serving.close()
         self._registry.close()
         self._driver.unbind()
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
+        if self._cluster is not None:
+            await self._cluster.close()
 
 
 Hotstate = Server

@@ -13,12 +13,18 @@ States::
         \\--hello, with authenticate--> AUTHENTICATING --accept(user)--> OPEN
                                             \\--refuse(reason)--> CLOSED (err unauthorized, 4401)
 
+    In a cluster, a hello that presents a resume token goes through RESUMING
+    (after AUTHENTICATING, if any) until the hub knows the session it names:
+    ... --hello with resume--> RESUMING --resumed()--> OPEN
+
 With ``authenticate`` nothing of the connection is served before the verdict:
 the server's ``hello`` (which tells the client it is in) waits for
 :meth:`Session.accept`, and frames the client pipelines after its own hello are
 held, within :data:`MAX_HELD_FRAMES` and ``max_message_size`` bytes, then
 handled in order once it is accepted. The handshake timeout covers the
 verdict too: a client is in, or out, within ``handshake_timeout`` seconds.
+RESUMING holds frames the same way, within the same bounds and time, while
+the hub reads the session from the cluster (another node may have had it).
 
 Bad frames while OPEN are answered with ``err bad_message`` and the
 connection stays up; a connection that sends ``max_bad_frames`` of them (one
@@ -60,6 +66,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_PROTOCOL",
+    "CLOSE_RESTART",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
     "CLOSE_UNAUTHORIZED",
@@ -92,6 +99,9 @@ CLOSE_PROTOCOL: Final = 1002
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_HEARTBEAT: Final = 1011
+CLOSE_RESTART: Final = 1012
+"""The server restarts: a cluster node that leaves closes with it, so its
+clients resume their sessions on another node."""
 CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_INTERNAL: Final = 1011
 """The server failed (``authenticate`` raised something else than
@@ -107,6 +117,7 @@ class State(enum.Enum):
 
     HANDSHAKE = "handshake"
     AUTHENTICATING = "authenticating"
+    RESUMING = "resuming"
     OPEN = "open"
     CLOSED = "closed"
 
@@ -215,6 +226,7 @@ class Session:
         heartbeat: float = 30.0,
         limits: Limits = DEFAULT_LIMITS,
         authenticate: bool = False,
+        remote_resume: bool = False,
     ) -> None:
         if heartbeat < 0:
             raise ValueError(f"heartbeat must be >= 0, got {heartbeat!r}")
@@ -223,6 +235,9 @@ class Session:
         self.heartbeat: Final = float(heartbeat)
         self.limits: Final = limits
         self.authenticate: Final = authenticate
+        self.remote_resume: Final = remote_resume
+        """A resume token may name a session the hub must first look up
+        elsewhere (the cluster): a hello with one leads to RESUMING."""
         self.state = State.HANDSHAKE
         self.user: Any = None
         """What ``authenticate`` returned for this connection (None without it)."""
@@ -263,7 +278,7 @@ class Session:
         if len(frame) > limit:
             why = f"frame larger than {limit} bytes"
             return [Misbehaved(ProtocolError(why)), *self._close(CLOSE_TOO_BIG, why)]
-        if self.state is State.AUTHENTICATING:
+        if self.state is State.AUTHENTICATING or self.state is State.RESUMING:
             return self._hold(frame)
         try:
             msg = decode_client_envelope(frame)
@@ -302,10 +317,27 @@ class Session:
         return self._open()
 
     def _open(self) -> list[Action]:
-        self.state = State.OPEN
         hello = self._hello
         resume, last = (None, None) if hello is None else (hello.resume, hello.last_event)
+        self.state = State.RESUMING if self.remote_resume and resume else State.OPEN
         return [Opened(self.client_id, resume, last)]
+
+    def resumed(self, now: float) -> list[Action]:
+        """The hub settled the session a hello's resume token named (resumed
+        or started afresh): handle what the client sent meanwhile, in order.
+        Ignored unless resuming."""
+        if self.state is not State.RESUMING:
+            return []
+        self.state = State.OPEN
+        return self._release(now)
+
+    def _release(self, now: float) -> list[Action]:
+        """Handle the held frames, in order (held again if still not OPEN)."""
+        actions: list[Action] = []
+        held, self._held, self._held_bytes = self._held, [], 0
+        for frame in held:  # their rate was charged when they came
+            actions += self._receive(frame, now)
+        return actions
 
     # -- authentication (driven by the hub) -----------------------------------
 
@@ -327,11 +359,7 @@ class Session:
         if self.state is not State.AUTHENTICATING:
             return []
         self.user = user
-        actions = self._open()
-        held, self._held, self._held_bytes = self._held, [], 0
-        for frame in held:  # their rate was charged when they came
-            actions += self._receive(frame, now)
-        return actions
+        return self._open() + self._release(now)
 
     def refuse(self, reason: str) -> list[Action]:
         """``authenticate`` refused the client: ``err`` ``unauthorized`` with
@@ -430,6 +458,9 @@ class Session:
         if self.state is State.AUTHENTICATING and now >= self._hello_by:
             self._held, self._held_bytes = [], 0
             return self._close(CLOSE_HEARTBEAT, "no verdict from authenticate in time")
+        if self.state is State.RESUMING and now >= self._hello_by:
+            self._held, self._held_bytes = [], 0
+            return self._close(CLOSE_TRY_AGAIN, "the session could not be looked up in time")
         if not self.heartbeat:
             return []
         if now - self._last_seen >= 2 * self.heartbeat:

@@ -44,6 +44,14 @@ async def serve(server: Server) -> str:
     return f"ws://127.0.0.1:{server.port}"
 
 
+async def stopped_url() -> str:
+    """The ws:// URL of a server that listened and stopped: a node that is down."""
+    server = Server()
+    url = await serve(server)
+    await server.close()
+    return url
+
+
 async def settle(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
     """Let the app run until ``condition()`` holds (bounded: fails after TIMEOUT)."""
     for _ in range(int(TIMEOUT / 0.02)):

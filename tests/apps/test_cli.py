@@ -25,8 +25,14 @@ def test_defaults_bind_to_localhost() -> None:
     assert (todo.host, todo.port) == ("127.0.0.1", 8080)
     dashboard = _parser().parse_args(["dashboard", "--port", "9000", "--host", "0.0.0.0"])
     assert (dashboard.host, dashboard.port) == ("0.0.0.0", 9000)
-    assert _parser().parse_args(["todo-tui"]).url == "ws://127.0.0.1:8080/ws"
-    assert _parser().parse_args(["dashboard-tui"]).url == "ws://127.0.0.1:8081/ws"
+    todo_tui = _parser().parse_args(["todo-tui"])
+    assert (todo_tui.urls, todo_tui.default_url) == (None, "ws://127.0.0.1:8080/ws")
+    assert _parser().parse_args(["dashboard-tui"]).default_url == "ws://127.0.0.1:8081/ws"
+
+
+def test_a_terminal_client_takes_several_urls_to_fail_over_between() -> None:
+    args = _parser().parse_args(["dashboard-tui", "--url", "ws://a/ws", "--url", "ws://b/ws"])
+    assert args.urls == ["ws://a/ws", "ws://b/ws"]
 
 
 def test_the_todo_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

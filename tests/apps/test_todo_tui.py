@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from app_helpers import run_apps, serve, settle
+from app_helpers import run_apps, serve, settle, stopped_url
 from textual.message import Message
 from textual.notifications import Notify
 from textual.widgets import Input, RichLog
@@ -137,21 +137,38 @@ async def test_a_terminal_client_on_another_server_says_so_and_fails(
     command: str, needs: str
 ) -> None:
     """``python -m apps todo-tui`` against the NiceGUI example's server (Todos only),
-    headless in a subprocess: a message, return code 1, no traceback."""
+    headless in a subprocess: a message, return code 1, no traceback. Two
+    ``--url``: the first is down, the client fails over to the second, and
+    the message names the server it reached."""
+    dead = await stopped_url()
     other = Server()
     other.create_store("Todos", {"items": []})
     await other.listen(port=0, host="127.0.0.1")
     url = f"ws://127.0.0.1:{other.port}"
     try:
         status, out, err = await run_apps(
-            command, "--url", url, TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver"
-        )
+            command, "--url", dead, "--url", url,
+            TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver",
+        )  # fmt: skip
     finally:
         await other.close()
     message = " ".join(err.split())  # the terminal wraps it
     assert status == 1, message
-    assert message.startswith(f"{url} is a hotstate server, but not {needs}: unknown store")
+    # The warning of the first node down (logged once), then the app's message.
+    failed_over = f"could not connect to {dead}: connection refused (is the server running?); "
+    assert message.startswith(failed_over + f"retrying {url} in 0.0 s")
+    assert f"{url} is a hotstate server, but not {needs}: unknown store" in message
     assert "Traceback" not in message and out == ""
+
+
+async def test_the_tui_fails_over_to_the_next_server(server: Server) -> None:
+    url = await serve(server)
+    app = TodoApp(await stopped_url(), url)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot, lambda: app.status == "connected")
+        assert app.client.url == url
+        await pilot.press(*"via B", "enter")
+        await settle(pilot, lambda: cells(app.query_one(TodoTable)) == [["·", "via B"]])
 
 
 async def test_a_refused_name_ends_the_tui_with_a_message(server: Server) -> None:

@@ -33,7 +33,9 @@ from pathlib import Path
 
 from ._harness import ROOT, Row, format_value, machine, markdown_table, parse_rows
 
-ORDER = ("fanout", "calls", "updates", "resume", "memory", "storage", "client_apply", "draft")
+ORDER = (
+    "fanout", "calls", "updates", "resume", "memory", "storage", "cluster", "client_apply", "draft",
+)  # fmt: skip
 TIME_LIMIT = 360.0
 """Seconds per benchmark module. The longest (fan-out, storage) take 115-170 s on
 2 shared cores; the whole run 7-8 minutes (BENCHMARKS.md)."""

@@ -50,12 +50,31 @@ class Fleet:
         *,
         deflate: bool = True,
     ) -> AsyncIterator[Fleet]:
-        per = clients // PROCESSES
+        urls = [url] * PROCESSES
+        async with cls.spread(mode, urls, clients // PROCESSES, store, wire, deflate=deflate) as f:
+            yield f
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def spread(
+        cls,
+        mode: str,
+        urls: Sequence[str],
+        per: int,
+        store: str | None = None,
+        wire: str = "hotstate",
+        *,
+        deflate: bool = True,
+    ) -> AsyncIterator[Fleet]:
+        """``per`` clients on each of ``urls``, one process per URL (the nodes
+        of a cluster: one process of subscribers each)."""
         wire += "" if deflate else "+plain"
-        args = [wire, mode, url, str(per), *([store] if store else [])]
         async with contextlib.AsyncExitStack() as stack:
             children = [
-                await stack.enter_async_context(spawn("_receiver", *args)) for _ in range(PROCESSES)
+                await stack.enter_async_context(
+                    spawn("_receiver", wire, mode, url, str(per), *([store] if store else []))
+                )
+                for url in urls
             ]
             fleet = cls(children, per, await gather_all(children))
             try:

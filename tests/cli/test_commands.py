@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import hotstate_rx
-from hotstate_rx.cli import main
+from hotstate_rx.cli import main, parser
 from hotstate_rx.cli.demo import CHECKOUT, run_demo
 from hotstate_rx.cli.serve import load_server
 from hotstate_rx.client import Client
@@ -179,6 +179,25 @@ def test_inspect_refuses_what_is_not_a_websocket_url(capsys: pytest.CaptureFixtu
         err
         == "hotstate inspect: not a WebSocket URL: 'http://127.0.0.1:4400' (e.g. ws://localhost:4400)\n"
     )
+
+
+def test_inspect_refuses_a_server_given_twice(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(
+        ["inspect", "ws://node1:4400", "ws://node2:4400", "ws://NODE1:4400/"], capsys
+    )
+    assert (status, out) == (2, "")
+    assert err == (
+        "hotstate inspect: urls[2] (ws://NODE1:4400/) is the same server as "
+        "urls[0] (ws://node1:4400): list each once\n"
+    )
+
+
+def test_inspect_and_the_demo_client_take_several_urls() -> None:
+    """Several servers: the nodes the client fails over between."""
+    assert parser().parse_args(["inspect", "ws://a", "ws://b"]).urls == ["ws://a", "ws://b"]
+    demo = parser().parse_args(["demo", "--tui", "--url", "ws://a", "--url", "ws://b"])
+    assert demo.urls == ["ws://a", "ws://b"]
+    assert parser().parse_args(["demo", "--tui"]).urls is None  # run_demo's default, on --port
 
 
 def test_demo_outside_a_checkout_says_what_it_needs(tmp_path: Path) -> None:

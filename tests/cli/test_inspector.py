@@ -118,3 +118,21 @@ async def test_a_connection_the_server_does_not_allow_is_told_why(demo_server: S
         await until(pilot, lambda: "forbidden" in str(problem.render()))
         assert "Server(inspect=...)" in str(problem.render())
         assert rows(app, "clients-table") == []
+
+
+async def test_several_urls_fail_over_and_the_header_names_the_node_inspected(
+    demo_server: Server,
+) -> None:
+    """The first node is down: the inspector reaches the second and says
+    which one it shows (each node reports its own connections)."""
+    gone = Server()
+    await gone.listen(port=0, host="127.0.0.1")
+    dead = f"ws://127.0.0.1:{gone.port}"
+    await gone.close()
+    live = f"ws://127.0.0.1:{demo_server.port}"
+    app = InspectorApp(dead, live, token="root")
+    async with app.run_test(size=(100, 24)) as pilot:
+        assert app.sub_title in (f"{dead}, {live}", live)
+        await until(pilot, lambda: app.sub_title == live)
+        await until(pilot, lambda: len(rows(app, "clients-table")) == 1)
+        await pilot.press("q")

@@ -5,9 +5,11 @@ TIMEOUT."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tcp_proxy import CuttingProxy
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -38,11 +40,14 @@ ServeClient = Callable[..., Awaitable[tuple[Server, Client]]]
 
 # ------------------------------------------------------ the core, fed by hand
 
+NODE = "ws://node1:4400"
+"""The server URL a core fed by hand connects to (no socket is opened)."""
+
 
 def connected(**options: Any) -> ClientCore:
     """A ``ClientCore`` whose socket opened and whose server said hello."""
     core = ClientCore(**options)
-    core.connect()
+    core.connect([NODE])
     core.opened()
     core.receive(ServerHello("c1", 30.0))
     return core
@@ -136,6 +141,8 @@ class FakeServer:
         self.version = version
         self.heartbeat = heartbeat
         self.connections = 0
+        self.hellos: list[ClientHello] = []
+        """Each connection's hello, in order."""
         self.received: asyncio.Queue[ClientMessage] = asyncio.Queue()
         self.close_codes: asyncio.Queue[int | None] = asyncio.Queue()
         self.ws: ServerConnection | None = None
@@ -161,6 +168,7 @@ class FakeServer:
         if not isinstance(hello, ClientHello):
             return
         self.connections += 1
+        self.hellos.append(hello)
         self.ws = ws
         await ws.send(encode(ServerHello(f"fake{self.connections}", self.heartbeat, self.version)))
         self._connected.set()
@@ -192,78 +200,17 @@ class FakeServer:
 # ------------------------------------------------------ drops on loopback
 
 
-class CuttingProxy:
-    """A TCP proxy on loopback whose connections a test can cut, as a network
-    would: :meth:`cut` aborts both sides of every pair (no close frame, no
-    FIN handshake); while :meth:`hold` is on, new connections are refused.
-    What it forwards is kept, as an eavesdropper on the path would see it:
-    :attr:`upstream` (client to server) and :attr:`downstream`."""
-
-    def __init__(self, target_port: int) -> None:
-        self._target = target_port
-        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._holding = False
-        self._server: asyncio.Server | None = None
-        self.connections = 0
-        self.port = 0
-        self.upstream = bytearray()
-        self.downstream = bytearray()
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return f"ws://127.0.0.1:{self.port}"
-
-    def cut(self, *, hold: bool = False) -> int:
-        """Abort every open pair; with ``hold``, refuse new ones until :meth:`release`."""
-        self._holding = self._holding or hold
-        pairs, self._pairs = self._pairs, set()
-        for a, b in pairs:
-            a.transport.abort()
-            b.transport.abort()
-        return len(pairs)
-
-    def release(self) -> None:
-        self._holding = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._holding:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.connections += 1
-        pair = (writer, up_writer)
-        self._pairs.add(pair)
-        for source, sink, tap in (
-            (reader, up_writer, self.upstream),
-            (up_reader, writer, self.downstream),
-        ):
-            task = asyncio.get_running_loop().create_task(_pipe(source, sink, tap))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, tap: bytearray) -> None:
+def closed_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports nobody listens on (bound together,
+    then released, so none is given twice)."""
+    sockets = [socket.socket() for _ in range(count)]
     try:
-        while data := await source.read(65536):
-            tap += data
-            sink.write(data)
-            await sink.drain()
-    except (ConnectionError, OSError):
-        pass
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
     finally:
-        sink.transport.abort()
+        for sock in sockets:
+            sock.close()
+
+
+__all__ = ["CuttingProxy"]  # from tcp_proxy: the client tests import it from here

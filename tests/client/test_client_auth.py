@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from client_helpers import TIMEOUT, MakeClient
+from client_helpers import NODE, TIMEOUT, MakeClient
 
 from hotstate_rx import AuthError, ConnectInfo, RpcError, Server, SubscriptionError, Unauthorized
 from hotstate_rx.client.actions import CloseSocket, Emit, EndStore, Settle, StatusChanged, Transmit
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def refused_core(*, renewable: bool) -> ClientCore:
     """A core whose hello (token "t1", a subscription and a call pending) is refused."""
     core = ClientCore(renewable_token=renewable)
-    core.connect()
+    core.connect([NODE])
     core.subscribe("Todos")
     core.call("add", 1)
     assert core.opened("t1")[0] == Transmit(ClientHello(token="t1"))
@@ -49,7 +49,7 @@ def test_a_static_credential_refused_stops_the_client() -> None:
     with pytest.raises(AuthError, match="bad token"):
         core.call("add", 2)
     assert core.subscribe("Other") == [EndStore("Other", error)]
-    core.connect()  # the user may try again on purpose
+    core.connect([NODE])  # the user may try again on purpose
     assert core.failure is None
 
 
@@ -89,7 +89,7 @@ def test_a_refusal_after_acceptance_is_forgotten_once_accepted() -> None:
 
 def test_a_hello_carries_the_token_and_resubscribes() -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     core.subscribe("Todos")
     assert core.opened(None) == [Transmit(ClientHello()), Transmit(Subscribe("Todos"))]
 

@@ -137,7 +137,7 @@ async def test_each_call_times_out_at_its_own_deadline(calling: Calling) -> None
     with pytest.raises(RpcTimeout):
         await shortest
     assert not middle.done() and not long.done()
-    with pytest.raises(RpcTimeout, match="within 0.3 s"):
+    with pytest.raises(RpcTimeout, match=r"within 0\.3 s"):
         await middle
     assert not long.done(), "its own deadline has not come"
     assert await client.call("echo", 7) == 7  # the connection is as good as ever

@@ -100,11 +100,14 @@ async def test_lifecycle_channels(serve_client: ServeClient) -> None:
     client.on("disconnected", lambda: disconnected())
     client.events("reconnecting").subscribe(reconnecting)
     await connected.until(lambda v: len(v) == 1)
-    assert connected.values == [Connected(client.client_id or "", recovered=False)]
+    url = client.url
+    assert url is not None and client.urls == (url,)
+    assert connected.values == [Connected(client.client_id or "", recovered=False, url=url)]
     await server.close()
     await reconnecting.until(lambda v: len(v) >= 1)
     assert disconnected.values == [None]
     assert reconnecting.values[0]["attempt"] == 1 and reconnecting.values[0]["delay"] >= 0
+    assert reconnecting.values[0]["url"] == url  # one URL: always the same
 
 
 async def test_server_restart_reconnects_and_resyncs_with_fresh_state(
@@ -135,6 +138,10 @@ async def test_no_reconnect_means_disconnected_for_good(serve_client: ServeClien
     await statuses.value("disconnected")
     with pytest.raises(Disconnected):
         await client.ready()
+    # A call fails at once, naming why, instead of waiting its rpc_timeout
+    # for a connection that never comes.
+    with pytest.raises(Disconnected, match="was lost"):
+        await asyncio.wait_for(client.call("echo", 1), TIMEOUT)
 
 
 async def test_ready_raises_when_the_only_attempt_fails(make_client: MakeClient) -> None:

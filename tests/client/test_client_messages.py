@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from client_helpers import TIMEOUT, MakeClient, Recorder, ServeClient, StartServer, errors_of
+from client_helpers import (
+    TIMEOUT,
+    MakeClient,
+    Recorder,
+    ServeClient,
+    StartServer,
+    closed_ports,
+    errors_of,
+)
 
 from hotstate_rx import Disconnected, RpcError, RpcTimeout, Server, SubscriptionError
 
@@ -19,10 +26,9 @@ DRIVER = "hotstate_rx.client.connection"
 
 @pytest.fixture
 def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on."""
+    [port] = closed_ports(1)
+    return port
 
 
 @pytest.fixture

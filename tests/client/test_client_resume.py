@@ -84,7 +84,7 @@ async def test_a_short_drop_resumes_the_session(
 
     cutter.release()
     await connected.until(lambda v: len(v) == 2)
-    assert connected.values == [Connected(first), Connected(first, recovered=True)]
+    assert connected.values == [Connected(first, url=url), Connected(first, True, url)]
     assert client.recovered is True and client.client_id == first
     assert await asyncio.wait_for(call, TIMEOUT) == 7
     assert runs == {7: 1}  # answered from the session's cache: run once

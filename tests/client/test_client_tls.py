@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trustme
 from client_helpers import (
+    NODE,
     TIMEOUT,
     CuttingProxy,
     MakeClient,
@@ -41,7 +42,7 @@ Proxy = Callable[[int], Awaitable[tuple[CuttingProxy, str]]]
 
 def test_a_refused_certificate_stops_the_core_like_refused_credentials() -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     core.subscribe("Todos")
     core.call("add", 1)
     error = CertificateError("the TLS certificate of db.example.test:443 was refused")
@@ -58,7 +59,7 @@ def test_a_refused_certificate_stops_the_core_like_refused_credentials() -> None
         core.call("add", 2)
     assert core.subscribe("Other") == [EndStore("Other", error)]
     assert core.certificate_failed(error) == []  # stopped already: said once
-    core.connect()  # the user may try again, with the certificate fixed
+    core.connect([NODE])  # the user may try again, with the certificate fixed
     assert core.failure is None and core.subscribe("Todos") == []
 
 

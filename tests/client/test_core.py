@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from client_helpers import add_item, connected, with_store
+from client_helpers import NODE, add_item, connected, with_store
 
 from hotstate_rx.client.actions import (
     CloseSocket,
@@ -87,18 +87,18 @@ def test_backoff_grows_exponentially_to_the_cap_with_full_jitter() -> None:
 
 def test_connect_twice_raises() -> None:
     core = ClientCore()
-    assert core.connect() == [StatusChanged(S.CONNECTING)]
+    assert core.connect([NODE]) == [StatusChanged(S.CONNECTING)]
     with pytest.raises(RuntimeError, match="already connecting"):
-        core.connect()
+        core.connect([NODE])
 
 
 def test_hello_connects_and_reports_the_client_id() -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     assert core.opened() == [Transmit(ClientHello())]
     assert core.receive(ServerHello("c7", 2.0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", Connected("c7")),
+        Emit("connected", Connected("c7", url=NODE)),
     ]
     assert core.client_id == "c7"
     assert core.silence_limit() == 5.0
@@ -106,7 +106,7 @@ def test_hello_connects_and_reports_the_client_id() -> None:
 
 def test_no_heartbeat_means_no_silence_limit() -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     core.opened()
     core.receive(ServerHello("c1", 0.0))
     assert core.silence_limit() is None
@@ -119,7 +119,7 @@ def test_subscriptions_made_before_connect_go_out_when_the_socket_opens() -> Non
     core = ClientCore()
     assert core.subscribe("Todos") == []
     assert core.subscribe("Room:a") == []
-    core.connect()
+    core.connect([NODE])
     assert core.opened() == [
         Transmit(ClientHello()),
         Transmit(Subscribe("Todos")),
@@ -239,11 +239,11 @@ def test_a_call_before_hello_waits_and_goes_out_with_it() -> None:
     core = ClientCore()
     call_id, actions = core.call("f", {"x": 1})
     assert actions == []
-    core.connect()
+    core.connect([NODE])
     core.opened()
     assert core.receive(ServerHello("c1", 0)) == [
         StatusChanged(S.CONNECTED),
-        Emit("connected", Connected("c1")),
+        Emit("connected", Connected("c1", url=NODE)),
         Transmit(Call(call_id, "f", {"x": 1})),
     ]
 
@@ -374,13 +374,14 @@ def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> No
     assert actions[2] == Deliver("Todos", {"items": []}, {"items": []})  # stale overlay dropped
     assert isinstance(actions[3], Settle) and isinstance(actions[3].error, Disconnected)
     assert actions[4] == Emit(
-        "reconnecting", {"attempt": 1, "delay": 0.5, "reason": "closed by the server with 1001"}
+        "reconnecting",
+        {"attempt": 1, "delay": 0.5, "reason": "closed by the server with 1001", "url": NODE},
     )
     assert core.retry_delay == 0.5
     unsent, actions = core.call("later")
     assert actions == []
     assert core.connection_lost(jitter=0.5)[-1] == Emit(
-        "reconnecting", {"attempt": 2, "delay": 1.0, "reason": None}
+        "reconnecting", {"attempt": 2, "delay": 1.0, "reason": None, "url": NODE}
     )
     # The copy is kept and its version named: the server sends what was missed.
     assert core.opened() == [Transmit(ClientHello()), Transmit(Subscribe("Todos", 1))]
@@ -392,10 +393,10 @@ def test_a_drop_fails_sent_calls_keeps_unsent_ones_and_schedules_a_retry() -> No
 
 def test_a_failed_first_attempt_goes_straight_to_reconnecting() -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     assert core.connection_lost(jitter=0.0) == [
         StatusChanged(S.RECONNECTING),
-        Emit("reconnecting", {"attempt": 1, "delay": 0.0, "reason": None}),
+        Emit("reconnecting", {"attempt": 1, "delay": 0.0, "reason": None, "url": NODE}),
     ]
 
 
@@ -406,7 +407,7 @@ def test_without_reconnect_a_drop_is_final_and_fails_every_call() -> None:
     assert actions[:2] == [StatusChanged(S.DISCONNECTED), Emit("disconnected")]
     assert isinstance(actions[2], Settle) and isinstance(actions[2].error, Disconnected)
     assert core.retry_delay is None
-    assert core.connect() == [StatusChanged(S.CONNECTING)]  # the user may try again
+    assert core.connect([NODE]) == [StatusChanged(S.CONNECTING)]  # the user may try again
 
 
 def test_shutdown_fails_every_call_sent_or_not_and_is_final() -> None:
@@ -425,7 +426,7 @@ def test_shutdown_fails_every_call_sent_or_not_and_is_final() -> None:
     with pytest.raises(RuntimeError, match="destroyed"):
         core.subscribe("Todos")
     with pytest.raises(RuntimeError, match="destroyed"):
-        core.connect()
+        core.connect([NODE])
 
 
 @pytest.mark.parametrize(
@@ -434,7 +435,7 @@ def test_shutdown_fails_every_call_sent_or_not_and_is_final() -> None:
 )
 def test_a_protocol_error_stops_without_a_reconnect_loop(message: object) -> None:
     core = ClientCore()
-    core.connect()
+    core.connect([NODE])
     core.opened()
     if isinstance(message, ErrorMessage):
         core.receive(ServerHello("c1", 30.0))
@@ -455,7 +456,7 @@ def test_a_protocol_error_stops_without_a_reconnect_loop(message: object) -> Non
 def resumable(**options: Any) -> ClientCore:
     """Connected to a server that resumes sessions, subscribed to ``Todos`` at v1."""
     core = ClientCore(**options)
-    core.connect()
+    core.connect([NODE])
     core.opened()
     core.receive(ServerHello("c1", 30.0, resume="r1", tag="g1"))
     core.subscribe("Todos")
@@ -502,7 +503,7 @@ def test_calls_in_flight_fail_when_the_session_is_not_resumed() -> None:
     [settled] = [a for a in actions if isinstance(a, Settle)]
     assert settled.call_id == call_id and isinstance(settled.error, Disconnected)
     assert actions[-1] == Transmit(Call(later, "later", None))  # it may have run: never resent
-    assert Emit("connected", Connected("c9", recovered=False)) in actions
+    assert Emit("connected", Connected("c9", recovered=False, url=NODE)) in actions
 
 
 def test_calls_in_flight_wait_through_failed_attempts_for_the_resume() -> None:

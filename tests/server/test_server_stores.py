@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from unittest.mock import ANY
 
 from hotstate_rx import Server
@@ -264,3 +264,29 @@ async def test_on_idle_of_a_static_store_gets_no_key_and_its_failure_is_an_error
     assert await asyncio.wait_for(failed, TIMEOUT) == (problem, None)  # no client to blame
     assert keys == [None]
     assert config.has() and config.subscriber_count() == 0
+
+
+async def test_a_leaving_client_whose_unsubscribe_changes_a_store_it_watches(
+    server: Server, url: str, raw_connect: Connect
+) -> None:
+    """An "unsubscribe" listener that changes another store the leaving client is
+    still subscribed to (what presence does): the change reaches the others, and
+    the hub does not trip over the half-closed session (it raised KeyError once)."""
+    board = server.create_store("Board", {"left": 0})
+    server.create_store("Room", {})
+    errors: list[object] = []
+    server.on("error", lambda exc, client_id: errors.append(exc))
+    server.on("unsubscribe", lambda store, cid: store == "Room" and board.update(_count))
+    leaving, staying = await raw_connect(url), await raw_connect(url)
+    for client in (leaving, staying):
+        for store in ("Room", "Board"):
+            await client.send(Subscribe(store))
+            await client.recv_until(lambda m: isinstance(m, Snapshot))
+    await leaving.ws.close()  # a goodbye: the session ends at once
+    seen = await staying.recv_until(lambda m: isinstance(m, PatchMessage))
+    assert seen[-1].store == "Board" and seen[-1].version == 2
+    assert errors == []
+
+
+def _count(draft: Any) -> None:
+    draft["left"] += 1
