@@ -353,7 +353,7 @@ class _Inline(Connection, _ReadsInto):
         super().__init__(*args, **kwargs)
         self.batcher: Batcher | None = None
         self._on_message: Callable[[bytes | str], None] | None = None
-        self._waiting: deque[bytes | str] = deque()
+        self._waiting: deque[bytes | str] | None = None  # made when one must wait
         self._holding = False
         self._parts: list[bytes] = []
         self._text = False
@@ -383,13 +383,14 @@ class _Inline(Connection, _ReadsInto):
 
     def drop_waiting(self) -> None:
         """Forget the messages that wait: nobody will take them."""
-        self._waiting.clear()
+        self._waiting = None
         self._on_message = None
 
     def _hand_over(self) -> None:
-        waiting, on_message = self._waiting, self._on_message
-        while waiting and on_message is not None and not self._holding:
-            on_message(waiting.popleft())
+        while self._waiting and self._on_message is not None and not self._holding:
+            self._on_message(self._waiting.popleft())
+        if not self._waiting:  # an idle connection keeps no queue
+            self._waiting = None
 
     def data_received(self, data: bytes) -> None:
         if self.batcher is not None:
@@ -423,10 +424,12 @@ class _Inline(Connection, _ReadsInto):
     def _message(self, data: bytes, text: bool) -> None:
         message: bytes | str = data.decode(errors="replace") if text else data
         on_message = self._on_message
-        if on_message is None or self._holding or self._waiting:
-            self._waiting.append(message)
-        else:
+        if on_message is not None and not self._holding and not self._waiting:
             on_message(message)
+        elif self._waiting is None:
+            self._waiting = deque((message,))
+        else:
+            self._waiting.append(message)
 
 
 class InlineClientConnection(_Inline, ClientConnection):
