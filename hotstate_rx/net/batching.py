@@ -12,23 +12,28 @@ system call per frame. So:
   keeps websockets' own path, frame by frame. A client masks each frame with
   a key from a pool of random bytes its outbox draws from ``os.urandom`` 4 KiB
   at a time, instead of a system call per frame.
-- Writes come in rounds: a round starts whenever data arrives on one of the
-  batcher's connections (:meth:`Batcher.received`, from the connection
-  classes below) and after each flush. The first frame for a connection in a
-  round is written at once, so a lone call, result or patch waits for
-  nothing; later ones in the same round (a burst of pipelined calls, their
-  results, several patches) are joined and written in one go by a callback
-  at the start of the next loop iteration. Nothing is scheduled for a frame
-  written at once, so a round trip costs no extra loop iteration. A frame
-  written in a later iteration with no data in between (a server pushing
-  patches from a timer) may wait for that callback: one loop iteration, never
-  more. The frames, their order and their content are unchanged: only the
-  system calls are fewer.
+- Writes come in rounds. The first frame for a connection in a round is
+  written at once, so a lone call, result or patch waits for nothing; later
+  ones in the same round (a burst of pipelined calls, their results, several
+  patches) are joined and written in one go by a callback at the start of the
+  next loop iteration, which starts a new round. A round also starts whenever
+  data arrives on one of the batcher's connections (:meth:`Batcher.received`,
+  from the connection classes below): a request and its answer, or an answer
+  and the next call, need no callback at all, so a round trip costs no extra
+  loop iteration. A frame written at once in a round that no data began (a
+  server pushing patches from a timer) schedules the callback that starts the
+  next round, as every write did before rounds began with data. A frame
+  written in a later iteration of a round data began, with nothing arrived
+  since, waits for that callback: one loop iteration, never more. The
+  frames, their order and their content are unchanged: only the system calls
+  are fewer.
 
-Reading, on the client: :class:`InlineClientConnection` hands each message to
-a callback in the connection's data callback, as soon as it is parsed, in
-order, instead of queueing it for a reader task's ``recv()``: the caller of a
-call is woken by its answer's arrival, not one loop iteration later.
+Reading: :class:`InlineClientConnection` and :class:`InlineServerConnection`
+hand each message to a callback in the connection's data callback, as soon as
+it is parsed, in order, instead of queueing it for a task's ``recv()``: a
+caller is woken by its answer's arrival, and a server answers a call in the
+callback that read it, not one loop iteration later each. Reads go into one
+buffer per thread (:class:`_ReadsInto`).
 
 The seam: what of ``websockets`` this relies on
 -----------------------------------------------
@@ -183,18 +188,30 @@ _HEAD64 = struct.Struct("!BBQ")
 class Batcher:
     """The rounds of writes shared by the outboxes of one server or client."""
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "epoch")
+    __slots__ = ("_fed", "_loop", "_pending", "_scheduled", "epoch")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._pending: list[Outbox] = []
         self._scheduled = False
+        self._fed = False
+        """The round began with data arriving (its end is the next data's)."""
         self.epoch = 0
         """Advances once per round: when data arrives, and at each flush."""
 
     def received(self) -> None:
         """Data arrived on a connection: the writes it causes start a new round."""
         self.epoch += 1
+        self._fed = True
+
+    def _wrote(self) -> None:
+        """A frame was written at once. In a round no data began (a timer's
+        fan-out, say), the next loop iteration starts a new one, so that the
+        next frame is written at once too; a round data began ends with the
+        next data, and needs no callback."""
+        if not self._fed and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
 
     def _hold(self, outbox: Outbox) -> None:
         """``outbox`` holds its first frame: flush it at the next iteration."""
@@ -204,7 +221,7 @@ class Batcher:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled = self._fed = False
         self.epoch += 1
         pending, self._pending = self._pending, []
         for outbox in pending:
@@ -285,6 +302,7 @@ class Outbox:
         if not self._held and self._epoch != batcher.epoch:
             self._epoch = batcher.epoch
             self.ws.transport.write(frame)
+            batcher._wrote()
             return
         if not self._held:
             batcher._hold(self)
@@ -348,6 +366,10 @@ class _Inline(Connection, _ReadsInto):
     The callback runs inside the transport's data callback: it must not raise
     (an exception there ends the connection abruptly) and should not block.
     """
+
+    # Slots, not the instance dict: these keys in a connection's dict would
+    # grow it by 1.6 KiB, the heap of an idle connection by a tenth.
+    __slots__ = ("_cut", "_holding", "_on_message", "_parts", "_text", "_waiting", "batcher")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
