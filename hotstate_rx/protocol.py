@@ -535,7 +535,7 @@ _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
         _optional(m, "e", str, "store epoch"),
     ),
     "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
-    "rpc": lambda m: _rpc(m),
+    "rpc": _rpc,
     "ping": lambda m: Ping(),
     "pong": lambda m: Pong(),
 }
@@ -562,7 +562,7 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "p", list, "operations"),
         _cause(m),
     ),
-    "res": lambda m: _res(m),
+    "res": _res,
     "del": lambda m: Deleted(_name(m, "s", "store name")),
     "evt": lambda m: EventMessage(
         _name(m, "c", "channel"), m.get("d"), _optional(m, "q", int, "event number")
