@@ -1,12 +1,16 @@
 """The asyncio driver of a client (:class:`ClientDriver`): one supervisor task
-that connects, reads and retries, feeding the sans-I/O core and dispatching
-its actions. A driver, not a connection: it outlives each websockets
-``Connection`` it opens and reads from.
+that connects and retries, feeding the sans-I/O core and dispatching its
+actions. A driver, not a connection: it outlives each websockets
+``Connection`` it opens.
 
+Frames are read in the connection's data callback, each handed to the core as
+it arrives (:class:`~hotstate_rx.net.batching.InlineClientConnection`: no
+reader task, so the caller of a call wakes one loop iteration after its
+answer arrived, not two); the task meanwhile waits for the socket to close.
 Frames are written synchronously as the core asks for them (no writer task,
-no queue, one loop iteration less per call; a burst of calls within one loop
-iteration leaves in one system call, see :mod:`hotstate_rx.net.batching`),
-so they leave in the order they were asked for and a close comes after them.
+no queue; a burst of calls leaves in one system call, see
+:mod:`hotstate_rx.net.batching`), so they leave in the order they were asked
+for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
@@ -210,10 +214,10 @@ class ClientDriver:
         """Feed every message from ``url`` to the core, in the connection's
         data callback as it arrives, until the socket closes or the server
         stays silent too long (the open timeout until its hello, then 2.5
-        heartbeats); say which. A message only records when it came; one timer checks the
-        silence and re-arms itself. A message the core cannot take (a bug, or
-        a callback of the application that raised) ends the socket from here,
-        as a crash."""
+        heartbeats); say which. A message only records when it came; one
+        timer checks the silence and re-arms itself. A message the core
+        cannot take (a bug: the application's callbacks are guarded) ends the
+        socket from here, as a crash."""
         loop = asyncio.get_running_loop()
         core, dispatch = self._core, self._dispatch
         heard = loop.time()

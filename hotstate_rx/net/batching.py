@@ -47,7 +47,8 @@ not yet handed to ``recv()`` once a close arrived, so frames we wrote just
 before closing (a last error, say) could be lost at the other end. Other
 modules reach these internals only through this module's names
 (:func:`binary_frame`, :class:`Outbox`, :class:`Batcher`,
-:class:`InlineClientConnection`, :func:`server_connection`).
+:class:`InlineClientConnection`, :class:`InlineServerConnection`,
+:func:`server_connection`).
 
 Public API:
 
@@ -85,8 +86,8 @@ Undocumented attributes of ``websockets.asyncio.connection.Connection``:
 - ``.process_event(event)``, which ``data_received`` calls for each event the
   protocol parsed, in order ("overridden in subclasses to handle the
   handshake"): the client's handshake response first, then frames; data
-  frames go to the queue ``recv()`` reads, a pong acknowledges pings.
-  :class:`InlineClientConnection` takes the data frames there instead.
+  frames go to the queue ``recv()`` reads, a pong acknowledges pings. The
+  inline connections take the data frames there instead.
 
 One behaviour, which is what makes writing behind websockets' back safe:
 
@@ -137,7 +138,7 @@ __all__ = [
 ]
 
 MAX_FRAGMENTS = 4096
-"""Frames a fragmented message may come in (websockets' own bound); a server
+"""Frames a fragmented message may come in (websockets' own bound); a peer
 that sends more loses the connection."""
 
 _KEY_POOL = 4096

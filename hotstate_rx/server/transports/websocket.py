@@ -185,7 +185,7 @@ class _Reader:
     connection while the link says to wait (its rate limit) or while more than
     ``FLOW_LIMIT`` bytes wait for the peer (it does not read its answers)."""
 
-    __slots__ = ("_drain", "_link", "_loop", "_peer", "_timer", "_ws")
+    __slots__ = ("_broken", "_drain", "_link", "_loop", "_peer", "_timer", "_ws")
 
     def __init__(self, ws: InlineServerConnection, link: Link, peer: WebSocketPeer) -> None:
         self._ws = ws
@@ -194,13 +194,16 @@ class _Reader:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._broken = False
 
     def receive(self, frame: bytes | str) -> None:
+        if self._broken:  # closing after a bug: what else came is dropped
+            return
         try:
             pause = self._link.receive(frame)
         except Exception:  # a bug: this connection ends, the others carry on
             log.exception("closing %s: handling its frame failed", self._ws.id)
-            self._ws.hold()
+            self._broken = True
             self._peer.close(CLOSE_INTERNAL, "internal error")
             return
         if pause:
