@@ -112,6 +112,9 @@ def _freeze(value: Any, depth: int) -> Any:
             if type(k) is not str:
                 err = _NotJSON(f"object key must be str, not {type(k).__name__} {k!r}")
                 raise err
+            if type(v) in _SCALARS:  # most leaves: no call
+                setitem(out, k, v)
+                continue
             try:
                 setitem(out, k, _freeze(v, depth + 1))
             except _NotJSON as err:
@@ -122,6 +125,9 @@ def _freeze(value: Any, depth: int) -> Any:
         out_list = FrozenList()
         append = list.append
         for i, v in enumerate(value):
+            if type(v) in _SCALARS:
+                append(out_list, v)
+                continue
             try:
                 append(out_list, _freeze(v, depth + 1))
             except _NotJSON as err:
@@ -178,10 +184,36 @@ def _thaw(value: Any, depth: int) -> Any:
     return value
 
 
+def as_plain(value: Any) -> Any:
+    """``value`` as plain data its receiver may keep and change: frozen
+    containers are copied (:func:`thaw`); plain ones (a value decoded for one
+    receiver alone) are returned as they are, once known to nest at most
+    :data:`MAX_DEPTH` levels (``ValueError`` beyond, as :func:`thaw`). A plain
+    container holding a frozen one is thawed whole."""
+    t = type(value)
+    if t is dict or t is list:
+        return value if _plain_within(value, 0) else thaw(value)
+    return thaw(value)
+
+
+def _plain_within(value: Any, depth: int) -> bool:
+    """``value`` (a plain container) holds no frozen one; ``ValueError`` when
+    it nests deeper than :data:`MAX_DEPTH`."""
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels")
+    for v in value.values() if type(value) is dict else value:
+        t = type(v)
+        if t is FrozenDict or t is FrozenList:
+            return False
+        if (t is dict or t is list) and not _plain_within(v, depth + 1):
+            return False
+    return True
+
+
 def is_frozen(value: Any) -> bool:
     """True when ``value`` is a frozen container or an immutable JSON scalar."""
     t = type(value)
     return t is FrozenDict or t is FrozenList or t in _SCALARS or t is float
 
 
-__all__ = ["MAX_DEPTH", "FrozenDict", "FrozenList", "freeze", "is_frozen", "thaw"]
+__all__ = ["MAX_DEPTH", "FrozenDict", "FrozenList", "as_plain", "freeze", "is_frozen", "thaw"]

@@ -19,6 +19,7 @@ microsecond per byte of nested containers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
@@ -252,42 +253,67 @@ Message: TypeAlias = ClientMessage | ServerMessage
 
 def to_wire(msg: Message) -> dict[str, Any]:
     """The map that goes on the wire for ``msg`` (before MessagePack)."""
-    match msg:
-        case PatchMessage(store, version, ops, cause):
-            return _with({"t": "patch", "s": store, "v": version, "p": ops}, "c", cause)
-        case Snapshot(store, version, data, epoch, cause):
-            wire = _with({"t": "snap", "s": store, "v": version, "d": data}, "e", epoch)
-            return _with(wire, "c", cause)
-        case EventMessage(channel, data, seq):
-            return _with({"t": "evt", "c": channel, "d": data}, "q", seq)
-        case Result(id_, value, None):
-            return {"t": "res", "i": id_, "r": value}
-        case Result(id_, _, error):
-            return {"t": "res", "i": id_, "e": error}
-        case Call(id_, name, args, resent):
-            return _with({"t": "rpc", "i": id_, "n": name, "a": args}, "rs", resent or None)
-        case Subscribe(store, version, epoch):
-            return _with(_with({"t": "sub", "s": store}, "v", version), "e", epoch)
-        case Unsubscribe(store):
-            return {"t": "unsub", "s": store}
-        case Deleted(store):
-            return {"t": "del", "s": store}
-        case ErrorMessage(code, message, None):
-            return {"t": "err", "k": code, "m": message}
-        case ErrorMessage(code, message, store):
-            return {"t": "err", "k": code, "m": message, "s": store}
-        case ServerHello(client_id, heartbeat, version, resume, recovered, tag):
-            wire = {"t": "hello", "pv": version, "c": client_id, "hb": heartbeat}
-            wire = _with(_with(wire, "r", resume), "g", tag)
-            return _with(wire, "rc", True if recovered else None)
-        case ClientHello(version, token, resume, last_event):
-            wire = _with({"t": "hello", "pv": version}, "tk", token)
-            return _with(_with(wire, "r", resume), "q", last_event)
-        case Ping():
-            return {"t": "ping"}
-        case Pong():
-            return {"t": "pong"}
-    raise TypeError(f"not a hotstate message: {msg!r}")
+    kind = type(msg)
+    wire = _WIRE.get(kind)
+    if wire is None:  # a subclass of a message, or not a message at all
+        wire = next((_WIRE[k] for k in kind.__mro__ if k in _WIRE), None)
+        if wire is None:
+            raise TypeError(f"not a hotstate message: {msg!r}")
+    return wire(msg)
+
+
+def _result(m: Result) -> dict[str, Any]:
+    if m.error is None:
+        return {"t": "res", "i": m.id, "r": m.value}
+    return {"t": "res", "i": m.id, "e": m.error}
+
+
+def _call(m: Call) -> dict[str, Any]:
+    wire = {"t": "rpc", "i": m.id, "n": m.name, "a": m.args}
+    if m.resent:
+        wire["rs"] = True
+    return wire
+
+
+def _snapshot(m: Snapshot) -> dict[str, Any]:
+    wire = _with({"t": "snap", "s": m.store, "v": m.version, "d": m.data}, "e", m.epoch)
+    return _with(wire, "c", m.cause)
+
+
+def _server_hello(m: ServerHello) -> dict[str, Any]:
+    wire = {"t": "hello", "pv": m.version, "c": m.client_id, "hb": m.heartbeat}
+    wire = _with(_with(wire, "r", m.resume), "g", m.tag)
+    return _with(wire, "rc", True if m.recovered else None)
+
+
+def _client_hello(m: ClientHello) -> dict[str, Any]:
+    wire = _with({"t": "hello", "pv": m.version}, "tk", m.token)
+    return _with(_with(wire, "r", m.resume), "q", m.last_event)
+
+
+def _error(m: ErrorMessage) -> dict[str, Any]:
+    return _with({"t": "err", "k": m.code, "m": m.message}, "s", m.store)
+
+
+_WIRE: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Result: _result,
+    Call: _call,
+    PatchMessage: lambda m: _with(
+        {"t": "patch", "s": m.store, "v": m.version, "p": m.ops}, "c", m.cause
+    ),
+    Snapshot: _snapshot,
+    EventMessage: lambda m: _with({"t": "evt", "c": m.channel, "d": m.data}, "q", m.seq),
+    Subscribe: lambda m: _with(_with({"t": "sub", "s": m.store}, "v", m.version), "e", m.epoch),
+    Unsubscribe: lambda m: {"t": "unsub", "s": m.store},
+    Deleted: lambda m: {"t": "del", "s": m.store},
+    ErrorMessage: _error,
+    ServerHello: _server_hello,
+    ClientHello: _client_hello,
+    Ping: lambda m: {"t": "ping"},
+    Pong: lambda m: {"t": "pong"},
+}
+"""Each message type's map, looked up by type: one dict lookup per message
+where a ``match`` tried the cases one by one."""
 
 
 def _with(wire: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
@@ -300,12 +326,26 @@ def _with(wire: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 def encode(msg: Message) -> bytes:
     """One binary frame for ``msg``. Raises ``TypeError`` for values MessagePack
     cannot carry (callers validate JSON-ness earlier, where the path is known)."""
-    return msgpack.packb(to_wire(msg), use_bin_type=True)
+    return _packb(to_wire(msg))
 
 
 def pack_value(value: JSON) -> bytes:
     """``value`` alone in MessagePack, to be framed later by :func:`encode_event`."""
-    return msgpack.packb(value, use_bin_type=True)
+    return _packb(value)
+
+
+_packers = threading.local()
+
+
+def _packb(value: Any) -> bytes:
+    """``msgpack.packb(value)`` with this thread's packer: ``packb`` makes a new
+    ``Packer`` per call, which costs as much as packing a small message. (A
+    packer resets itself after each value, and after one it failed on.)"""
+    try:
+        packer = _packers.packer
+    except AttributeError:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(value)
 
 
 _EVT = msgpack.packb("t") + msgpack.packb("evt") + msgpack.packb("c")
@@ -347,7 +387,7 @@ def _unpack(frame: bytes | bytearray | memoryview, *, frozen: bool) -> Mapping[s
             obj = msgpack.unpackb(frame, raw=False, strict_map_key=True)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"malformed MessagePack frame: {exc}") from None
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):  # what msgpack makes of a map (FrozenDict is one)
         raise ProtocolError(f"a frame must hold a map, got {type(obj).__name__}")
     return obj
 
@@ -459,6 +499,29 @@ def _cause(m: Mapping[str, Any]) -> Cause | None:
     return (cause[0], cause[1])
 
 
+def _rpc(m: Mapping[str, Any]) -> RawCall:
+    call_id, name = m.get("i"), m.get("n")
+    if type(call_id) is int and type(name) is str and name and "rs" not in m:
+        return RawCall(call_id, name, m.get("a"))  # the usual call, checked in one go
+    return RawCall(
+        _field(m, "i", int, "call id"),
+        _name(m, "n", "function name"),
+        m.get("a"),
+        resent=bool(_optional(m, "rs", bool, "resent flag")),
+    )
+
+
+def _res(m: Mapping[str, Any]) -> Result:
+    call_id = m.get("i")
+    if type(call_id) is int and "e" not in m:
+        return Result(call_id, m.get("r"))  # the usual answer, checked in one go
+    return Result(
+        _field(m, "i", int, "call id"),
+        m.get("r"),
+        _field(m, "e", str, "error message") if "e" in m else None,
+    )
+
+
 _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
     "hello": lambda m: ClientHello(
         _version(m),
@@ -472,12 +535,7 @@ _CLIENT: dict[str, Callable[[Mapping[str, Any]], ClientMessage | RawCall]] = {
         _optional(m, "e", str, "store epoch"),
     ),
     "unsub": lambda m: Unsubscribe(_name(m, "s", "store name")),
-    "rpc": lambda m: RawCall(
-        _field(m, "i", int, "call id"),
-        _name(m, "n", "function name"),
-        m.get("a"),
-        resent=bool(_optional(m, "rs", bool, "resent flag")),
-    ),
+    "rpc": _rpc,
     "ping": lambda m: Ping(),
     "pong": lambda m: Pong(),
 }
@@ -504,11 +562,7 @@ _SERVER: dict[str, Callable[[Mapping[str, Any]], ServerMessage]] = {
         _field(m, "p", list, "operations"),
         _cause(m),
     ),
-    "res": lambda m: Result(
-        _field(m, "i", int, "call id"),
-        m.get("r"),
-        _field(m, "e", str, "error message") if "e" in m else None,
-    ),
+    "res": _res,
     "del": lambda m: Deleted(_name(m, "s", "store name")),
     "evt": lambda m: EventMessage(
         _name(m, "c", "channel"), m.get("d"), _optional(m, "q", int, "event number")
@@ -560,10 +614,19 @@ def decode_client_message(frame: bytes | bytearray | memoryview | str) -> Client
 
 def decode_server_message(frame: bytes | bytearray | memoryview | str) -> ServerMessage:
     """Decode a frame the server sent. Containers come back frozen
-    (FrozenDict/FrozenList), so snapshots are immutable without a second walk."""
+    (FrozenDict/FrozenList), so snapshots are immutable without a second
+    walk; but for a result as hotstate servers encode it (:data:`_RESULT`),
+    whose value goes to its one caller as plain data: decoded plain, it needs
+    no copy (:func:`~hotstate_rx.frozen.as_plain`)."""
     if isinstance(frame, str):
         raise ProtocolError("expected a binary frame, got a text frame")
-    return _decode(_unpack(frame, frozen=True), _SERVER)
+    frozen = frame[: len(_RESULT)] != _RESULT
+    return _decode(_unpack(frame, frozen=frozen), _SERVER)
+
+
+_RESULT = b"\x83\xa1t\xa3res"
+"""How a result encoded by :func:`encode` begins: a map of three, ``"t"``
+first, ``"res"``. Another encoder's key order is decoded frozen, as any frame."""
 
 
 __all__ = [

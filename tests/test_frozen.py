@@ -11,7 +11,7 @@ from enum import IntEnum
 import msgpack
 import pytest
 
-from hotstate_rx.frozen import FrozenDict, FrozenList, freeze, is_frozen, thaw
+from hotstate_rx.frozen import MAX_DEPTH, FrozenDict, FrozenList, as_plain, freeze, is_frozen, thaw
 from hotstate_rx.pointer import escape_token, format_pointer, parse_pointer, unescape_token
 
 DATA = {"items": [{"id": 1, "tags": ["a"], "x": None, "f": 1.5, "b": True}], "n": 0}
@@ -103,6 +103,31 @@ def test_copies_are_plain_and_mutable() -> None:
         assert c == DATA and type(c) is dict and type(c["items"][0]["tags"]) is list
         c["items"][0]["tags"].append("z")
     assert f == DATA
+
+
+def test_as_plain_copies_only_what_is_frozen() -> None:
+    plain = {"items": [{"id": 1}], "n": None}
+    assert as_plain(plain) is plain, "plain already: nothing to copy"
+    frozen = freeze(plain)
+    copied = as_plain(frozen)
+    assert copied == plain and type(copied) is dict and type(copied["items"]) is list
+    mixed = {"items": frozen["items"]}
+    unmixed = as_plain(mixed)
+    assert unmixed == mixed and unmixed is not mixed and type(unmixed["items"]) is list
+    assert as_plain(5) == 5 and as_plain("s") == "s"
+
+
+@pytest.mark.parametrize("wrap", [lambda v: [v], lambda v: {"k": v}])
+def test_as_plain_refuses_a_plain_value_nested_too_deep(wrap: object) -> None:
+    deep: object = 0
+    for _ in range(MAX_DEPTH + 1):
+        deep = wrap(deep)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="nested deeper than"):
+        as_plain(deep)
+    shallow: object = 0
+    for _ in range(MAX_DEPTH):
+        shallow = wrap(shallow)  # type: ignore[operator]
+    assert as_plain(shallow) is shallow
 
 
 def test_pickle_round_trip_stays_frozen() -> None:

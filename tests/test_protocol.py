@@ -84,6 +84,20 @@ def test_server_data_decodes_frozen() -> None:
         snap.data["items"].append(1)
 
 
+def test_a_result_value_decodes_plain_for_its_one_caller() -> None:
+    """No freeze on the way in, no thaw on the way out: the value of a result
+    goes to one caller, who may change it."""
+    result = decode_server_message(encode(Result(4, {"items": [{"a": 1}]})))
+    assert result == Result(4, {"items": [{"a": 1}]})
+    assert isinstance(result, Result) and type(result.value) is dict
+    assert type(result.value["items"]) is list
+    # Another encoder's key order: decoded as any frame (frozen), and still equal.
+    other = msgpack.packb({"i": 4, "t": "res", "r": {"items": [{"a": 1}]}})
+    assert decode_server_message(other) == result
+    failed = decode_server_message(encode(Result(4, error="no")))
+    assert failed == Result(4, error="no")
+
+
 def test_call_args_are_validated_and_frozen() -> None:
     call = decode_client_message(encode(Call(1, "f", {"a": [1, 2]})))
     assert isinstance(call, Call)

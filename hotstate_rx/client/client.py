@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -115,7 +116,11 @@ class Client:
         self._events = EventChannels()
         self._stores: StoresStream | None = None  # made on first use: following costs
         self._handles: dict[str, list[SubscriptionHandle]] = {}
-        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._calls: dict[int, _Waiting] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the last :meth:`connect`, where everything runs."""
+        self._sweep: asyncio.TimerHandle | None = None
+        """One timer for every pending call's timeout, at the earliest deadline."""
         self._ready_waiters: list[asyncio.Future[None]] = []
         self._driver: ClientDriver | None = None
         self._retired: list[ClientDriver] = []  # stopped, maybe still closing their socket
@@ -169,12 +174,13 @@ class Client:
         socket opens."""
         targets = check_urls(url, urls, self._options.ssl)
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(
                 "connect() needs a running asyncio event loop: call it from async code"
             ) from None
         self._dispatch(self._core.connect(targets))
+        self._loop = loop
         if self._driver is not None:  # gave up earlier; its socket may still be closing
             self._driver.stop()
             self._retired.append(self._driver)
@@ -215,6 +221,9 @@ class Client:
         self._dispatch([*self._core.shutdown(), self._end_streams])
 
     def _end_streams(self) -> None:
+        if self._sweep is not None:  # every call has failed: no deadline is left
+            self._sweep.cancel()
+            self._sweep = None
         handles = [h for hs in self._handles.values() for h in hs]
         self._handles.clear()
         closed = self._disconnected()
@@ -337,19 +346,25 @@ class Client:
             call_id, actions = self._core.call(name, args, store=store, optimistic=optimistic)
         except Disconnected:
             raise self._disconnected() from None
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()  # before connect(): the caller's
         future: asyncio.Future[Any] = loop.create_future()
-        self._calls[call_id] = future
-        # A plain timer rather than asyncio.timeout(): a fifth of a call's
-        # cost on the client went into that context manager.
-        expiry = loop.call_later(limit, self._expire, future, name, limit)
+        deadline = loop.time() + limit
+        self._calls[call_id] = _Waiting(future, name, limit, deadline)
+        # One timer for all calls rather than one each (or asyncio.timeout()):
+        # deadlines mostly come in order, so it is rarely re-armed.
+        sweep = self._sweep
+        if sweep is None or deadline < sweep.when():
+            if sweep is not None:
+                sweep.cancel()
+            self._sweep = loop.call_at(deadline, self._expire, deadline)
         try:
             self._dispatch(actions)
             return await future
         finally:
-            expiry.cancel()
             del self._calls[call_id]
-            self._dispatch(self._core.forget_call(call_id))
+            rollback = self._core.forget_call(call_id)
+            if rollback:  # an optimistic view to take back
+                self._dispatch(rollback)
 
     # -------------------------------------------------------------------- events
 
@@ -398,11 +413,9 @@ class Client:
             case Transmit(message):
                 if self._driver is not None:
                     self._driver.send(message)
-            case Deliver(name, state, server_state):
-                for handle in list(self._handles.get(name, ())):
-                    handle._deliver(state, server_state)
             case Settle(call_id, value, error):
-                future = self._calls.get(call_id)
+                waiting = self._calls.get(call_id)
+                future = None if waiting is None else waiting.future
                 if future is not None and not future.done():
                     if isinstance(error, Disconnected):
                         future.set_exception(self._disconnected())
@@ -410,6 +423,9 @@ class Client:
                         future.set_exception(error)
                     else:
                         future.set_result(value)
+            case Deliver(name, state, server_state):
+                for handle in list(self._handles.get(name, ())):
+                    handle._deliver(state, server_state)
             case Emit(channel, payload):
                 reported, self._reported = payload is self._reported, None
                 self._events.emit(channel, payload, reported=reported)
@@ -466,15 +482,40 @@ class Client:
             return self._driver.failure
         return f"still connecting to {self.url}"
 
-    def _expire(self, future: asyncio.Future[Any], name: str, limit: float) -> None:
-        if future.done():
-            return
+    def _expire(self, due: float) -> None:
+        """The timer's deadline came: fail the calls whose own has (with
+        ``RpcTimeout``), then wait for the earliest of the others."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = max(due, loop.time())
+        soonest: float | None = None
+        for waiting in list(self._calls.values()):
+            if waiting.future.done():
+                continue
+            if waiting.deadline <= now:
+                waiting.future.set_exception(self._timeout(waiting.name, waiting.limit))
+            elif soonest is None or waiting.deadline < soonest:
+                soonest = waiting.deadline
+        if soonest is not None:
+            self._sweep = loop.call_at(soonest, self._expire, soonest)
+
+    def _timeout(self, name: str, limit: float) -> RpcTimeout:
         message = f"RPC timeout: no answer to {name!r} within {limit:g} s"
         if self._core.status is ConnectionStatus.CONNECTED:
             message += f" from {self.url}"
         else:
             message += f"; {self._connection_problem()}"
-        future.set_exception(RpcTimeout(message, function=name))
+        return RpcTimeout(message, function=name)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A call whose caller waits: for its answer, or until ``deadline`` (loop time)."""
+
+    future: asyncio.Future[Any]
+    name: str
+    limit: float
+    deadline: float
 
 
 Hotstate = Client

@@ -1,12 +1,16 @@
 """The asyncio driver of a client (:class:`ClientDriver`): one supervisor task
-that connects, reads and retries, feeding the sans-I/O core and dispatching
-its actions. A driver, not a connection: it outlives each websockets
-``Connection`` it opens and reads from.
+that connects and retries, feeding the sans-I/O core and dispatching its
+actions. A driver, not a connection: it outlives each websockets
+``Connection`` it opens.
 
+Frames are read in the connection's data callback, each handed to the core as
+it arrives (:class:`~hotstate_rx.net.batching.InlineClientConnection`: no
+reader task, so the caller of a call wakes one loop iteration after its
+answer arrived, not two); the task meanwhile waits for the socket to close.
 Frames are written synchronously as the core asks for them (no writer task,
-no queue, one loop iteration less per call; a burst of calls within one loop
-iteration leaves in one system call, see :mod:`hotstate_rx.net.batching`),
-so they leave in the order they were asked for and a close comes after them.
+no queue; a burst of calls leaves in one system call, see
+:mod:`hotstate_rx.net.batching`), so they leave in the order they were asked
+for and a close comes after them.
 The task owns everything it starts (a closing handshake), so stopping it
 leaves nothing behind. Time enters here only: the heartbeat watchdog is one
 self-rearming timer per socket, the backoff a sleep between attempts.
@@ -32,9 +36,9 @@ import logging
 import random
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -43,7 +47,7 @@ from websockets.exceptions import (
 )
 
 from ..errors import ProtocolError
-from ..net.batching import Batcher, Outbox
+from ..net.batching import Batcher, InlineClientConnection, Outbox
 from ..protocol import ClientMessage, decode_server_message, encode
 from .actions import Action
 from .core import ClientCore
@@ -186,9 +190,12 @@ class ClientDriver:
             open_timeout=options.open_timeout,
             close_timeout=options.close_timeout,
             ping_interval=None,  # the protocol has its own heartbeat, on every transport
+            create_connection=InlineClientConnection,
             **tls,  # wss:// without ssl=: websockets verifies against the system's CAs
-        ) as ws:
-            self._outbox = Outbox(ws, Batcher(asyncio.get_running_loop()))
+        ) as opened:
+            ws = cast(InlineClientConnection, opened)  # the class asked for above
+            batcher = ws.batcher = Batcher(asyncio.get_running_loop())
+            self._outbox = Outbox(ws, batcher)
             try:
                 self._dispatch(self._core.opened(token))
                 return await self._read(ws, url)
@@ -203,19 +210,23 @@ class ClientDriver:
                 if closing is not None:
                     await asyncio.wait([closing])
 
-    async def _read(self, ws: ClientConnection, url: str) -> str:
-        """Feed every frame to the core until the socket closes or the server
+    async def _read(self, ws: InlineClientConnection, url: str) -> str:
+        """Feed every message from ``url`` to the core, in the connection's
+        data callback as it arrives, until the socket closes or the server
         stays silent too long (the open timeout until its hello, then 2.5
-        heartbeats); say which. A frame only records when it came; one timer
-        checks the silence and re-arms itself, instead of a timeout around
-        each receive."""
+        heartbeats); say which. A message only records when it came; one
+        timer checks the silence and re-arms itself. A message the core
+        cannot take (a bug: the application's callbacks are guarded) ends the
+        socket from here, as a crash."""
         loop = asyncio.get_running_loop()
+        core, dispatch = self._core, self._dispatch
         heard = loop.time()
         timer: asyncio.TimerHandle | None = None
+        crash: Exception | None = None
 
         def limit() -> float | None:
-            if self._core.status is ConnectionStatus.CONNECTED:
-                return self._core.silence_limit()
+            if core.status is ConnectionStatus.CONNECTED:
+                return core.silence_limit()
             return self._options.open_timeout
 
         def arm() -> None:
@@ -228,40 +239,48 @@ class ClientDriver:
         def check() -> None:
             allowed = limit()
             if allowed is not None and loop.time() - heard >= allowed:
-                deadline.reschedule(loop.time())  # ends the pending receive
+                deadline.reschedule(loop.time())  # ends the wait below
             else:
                 arm()
+
+        def receive(frame: bytes | str) -> None:
+            nonlocal heard, crash
+            if crash is not None:  # the socket is ending: nothing more is taken
+                return
+            heard = loop.time()
+            status = core.status
+            try:
+                try:
+                    message = decode_server_message(frame)
+                except ProtocolError as exc:
+                    log.warning("bad frame from %s: %s", url, exc)
+                    dispatch(core.bad_frame(exc))
+                else:
+                    dispatch(core.receive(message))
+                if core.status is not status:  # the allowed silence may have changed
+                    arm()
+            except Exception as exc:
+                crash = exc
+                deadline.reschedule(loop.time())  # ends the wait below
 
         try:
             async with asyncio.timeout(None) as deadline:
                 arm()
-                while True:
-                    try:
-                        frame = await ws.recv()
-                    except ConnectionClosed as closed:
-                        if (
-                            closed.rcvd is not None and closed.rcvd_then_sent
-                        ):  # the server's goodbye
-                            self._close_code = closed.rcvd.code
-                        return describe_close(closed)
-                    heard = loop.time()
-                    status = self._core.status
-                    try:
-                        message = decode_server_message(frame)
-                    except ProtocolError as exc:
-                        log.warning("bad frame from %s: %s", url, exc)
-                        self._dispatch(self._core.bad_frame(exc))
-                    else:
-                        self._dispatch(self._core.receive(message))
-                    if self._core.status is not status:  # the allowed silence may have changed
-                        arm()
+                ws.deliver_to(receive)
+                await ws.wait_closed()
         except TimeoutError:
+            if crash is not None:
+                raise crash from None
             if not deadline.expired():  # not the watchdog's: someone else's bug
                 raise
             return f"the server sent nothing for {limit() or 0:.1f} s"
         finally:
             if timer is not None:
                 timer.cancel()
+        closed = ws.protocol.close_exc
+        if closed.rcvd is not None and closed.rcvd_then_sent:  # the server's goodbye
+            self._close_code = closed.rcvd.code
+        return describe_close(closed)
 
 
 _STATUS_HINTS = {

@@ -68,7 +68,7 @@ from ..errors import (
     RpcError,
     SubscriptionError,
 )
-from ..frozen import FrozenDict, freeze, thaw
+from ..frozen import FrozenDict, as_plain, freeze
 from ..patch import apply_patches
 from ..protocol import (
     PROTOCOL_VERSION,
@@ -500,12 +500,12 @@ class ClientCore:
     def receive(self, msg: ServerMessage) -> list[Action]:
         """Apply one decoded server message. Never raises."""
         match msg:
+            case Result():
+                return self._on_result(msg)
             case PatchMessage():
                 return self._on_patch(msg)
             case Snapshot():
                 return self._on_snapshot(msg)
-            case Result():
-                return self._on_result(msg)
             case EventMessage(channel, data, seq):
                 if seq is not None:
                     self.last_event = max(self.last_event, seq)
@@ -672,7 +672,7 @@ class ClientCore:
             actions.append(Settle(msg.id, error=RpcError(msg.error, function=call.name)))
             return actions
         try:
-            value = thaw(msg.value)
+            value = as_plain(msg.value)  # the caller's own: plain, decoded plain
         except ValueError as exc:  # nested deeper than MAX_DEPTH: a hostile or broken server
             error = ProtocolError(f"the result of {call.name!r} cannot be used: {exc}")
             actions += [Settle(msg.id, error=error), Emit("error", error)]

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
+from ..frozen import FrozenDict, FrozenList
 from .access import ConnectInfo
 from .hub import (
     Authenticate,
@@ -251,7 +252,8 @@ class LoopDriver:
         self._arm(link)
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        loop = self._loop  # bound on the first connection: everything after runs on it
+        return (loop or asyncio.get_running_loop()).time()
 
     async def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "server closing") -> None:
         """Close every connection (1001 unless told) and cancel the running calls."""
@@ -313,7 +315,7 @@ class LoopDriver:
         started = time.perf_counter()
         try:
             value = invoked.function(invoked.call.args, invoked.context)
-            if inspect.isawaitable(value):
+            if type(value) not in _PLAIN and inspect.isawaitable(value):
                 task = asyncio.ensure_future(value)  # the task inherits the cause
                 link = invoked.conn
                 self._calls[link, invoked.call.id] = task
@@ -378,6 +380,11 @@ class LoopDriver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+_PLAIN = frozenset({FrozenDict, FrozenList, dict, list, str, int, float, bool, type(None)})
+"""What a handler returns that cannot be awaitable: the JSON types, checked
+by type before ``inspect.isawaitable`` (an ABC check) is asked."""
 
 
 def _send_all(links: tuple[PeerLink, ...], frame: bytes) -> None:

@@ -859,6 +859,8 @@ class HubCore(Generic[C]):
 
     def _act(self, conn: C, session: Session, action: SessionAction) -> None:
         match action:
+            case CallRequested(call):  # the most frequent, first
+                self._call(conn, session, call)
             case Reply(message):
                 self._send(conn, encode(message))
             case Close(code, reason):
@@ -873,8 +875,6 @@ class HubCore(Generic[C]):
                 self._subscribe(conn, session, action)
             case UnsubscribeRequested(store):
                 self._drop_subscriber(conn, session.client_id, store)
-            case CallRequested(call):
-                self._call(conn, session, call)
             case Throttle(seconds):
                 self._out.append(ThrottleReads(conn, seconds))
             case Misbehaved(error):
@@ -1014,7 +1014,8 @@ class HubCore(Generic[C]):
             self._snapshots.pop(store, None)
             self._history.forget(store)
             subscribers = self._subscribers.pop(store, {})
-            targets = tuple(c for c in subscribers if self._sessions[c].removed(store))
+            sessions = self._sessions  # a session that is ending has left it already
+            targets = tuple(c for c in subscribers if c in sessions and sessions[c].removed(store))
             if targets:
                 self._out.append(Transmit(targets, encode(Deleted(store))))
             return
@@ -1035,8 +1036,10 @@ class HubCore(Generic[C]):
             self._history.record(store, event.epoch, version, frame)
         if listening is None:  # clustered: kept for clients that may resume here
             return
-        sessions = self._sessions
-        targets = tuple(c for c in listening if sessions[c].advance(store, version))
+        sessions = self._sessions  # one that is ending (its "unsubscribe" made this) is gone
+        targets = tuple(
+            c for c in listening if (s := sessions.get(c)) is not None and s.advance(store, version)
+        )
         if targets:
             self._out.append(Transmit(targets, frame))
 

@@ -117,6 +117,10 @@ class Notifier:
     def flush(self) -> None:
         """Run queued items in order, in this thread, until the queue is empty
         (at once if another flush is running: that one picks them up)."""
+        if not self._queue and not self._requested:
+            # Nothing of this thread's is queued (its items are appended before
+            # it asks), and no request waits to be cleared: no lock needed.
+            return
         with self._lock:
             self._requested = False  # items queued from now on ask again
             if self._flushing:

@@ -210,7 +210,7 @@ async def test_subscriptions_with_huge_names_create_nothing() -> None:
         growth = (healthy.peak_rss - base["rss"]) / MiB
         check_latency(healthy, "1 MiB names", sent=count, rss_growth_mib=f"{growth:.1f}")
         assert after["instances"] == base["instances"]
-        assert growth < 24  # a few frames in flight (MAX_QUEUE), never kept
+        assert growth < 24  # the frames of one read at most wait, never kept
         peer.abort()
 
 

@@ -121,6 +121,29 @@ async def test_no_answer_in_time_raises_rpc_timeout(
         await client.call("hang")
 
 
+async def test_each_call_times_out_at_its_own_deadline(calling: Calling) -> None:
+    """One timer serves every pending call: a shorter timeout made after a
+    longer one still ends on time, and the longer one is not cut short."""
+    _, client = calling
+    await client.ready()
+    loop = asyncio.get_running_loop()
+    long = asyncio.ensure_future(client.call("hang", timeout=TIMEOUT))
+    started = loop.time()
+    with pytest.raises(RpcTimeout, match=r"'hang' within 0\.2 s from ws://"):
+        await client.call("hang", timeout=0.2)
+    assert loop.time() - started < TIMEOUT / 2, "not kept waiting for the longer deadline"
+    shortest = asyncio.ensure_future(client.call("hang", timeout=0.05))
+    middle = asyncio.ensure_future(client.call("hang", timeout=0.3))
+    with pytest.raises(RpcTimeout):
+        await shortest
+    assert not middle.done() and not long.done()
+    with pytest.raises(RpcTimeout, match=r"within 0\.3 s"):
+        await middle
+    assert not long.done(), "its own deadline has not come"
+    assert await client.call("echo", 7) == 7  # the connection is as good as ever
+    long.cancel()
+
+
 async def test_bad_arguments_raise_at_the_call(make_client: MakeClient) -> None:
     client = make_client()
     with pytest.raises(TypeError, match="JSON"):

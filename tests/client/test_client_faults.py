@@ -129,3 +129,34 @@ async def test_close_says_goodbye_with_a_normal_close_code(
     await client.ready()
     await client.close()
     assert await asyncio.wait_for(fake.close_codes.get(), TIMEOUT) == 1000
+
+
+async def test_a_bug_while_taking_a_frame_ends_the_socket_as_a_crash_and_the_client_reconnects(
+    fake: FakeServer,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames are taken in the socket's data callback: a bug there (injected:
+    the core raises once) still ends that socket as a crash (1011, logged
+    once with its traceback), frames after it are not taken, and the client
+    reconnects. (The application's own callbacks are guarded: they never get
+    this far.)"""
+    client = make_client(fake.url)
+    await client.ready()
+    taken: list[object] = []
+
+    def receive(message: object) -> list[object]:
+        taken.append(message)
+        raise RuntimeError("a bug in the core")
+
+    monkeypatch.setattr(client._core, "receive", receive)
+    await fake.send(EventMessage("news", 1))
+    await fake.send(EventMessage("news", 2))
+    assert await asyncio.wait_for(fake.close_codes.get(), TIMEOUT) == 1011
+    assert taken == [EventMessage("news", 1)]
+    monkeypatch.undo()  # the bug is gone
+    await fake.connected(2)
+    crashed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(crashed) == 1 and "crashed" in crashed[0].getMessage()
+    assert "a bug in the core" in str(crashed[0].exc_info)

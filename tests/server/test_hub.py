@@ -132,6 +132,31 @@ def test_the_last_subscriber_leaving_runs_on_idle(rig: Rig) -> None:
     assert rig.fired[-2:] == [("unsubscribe", "Room:x", "id-b"), ("disconnect", "id-b")]
 
 
+def test_a_change_made_as_a_session_ends_reaches_the_others(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ``unsubscribe`` listener (presence) changes a store the ending
+    session also watches, before that subscription of it ended: the others
+    get the change, and nothing fails on the session that is going."""
+    board = rig.store("Board", {"here": ["id-a", "id-b"]})
+    rig.store("Room:*", {"n": 0})
+    for conn in ("a", "b"):
+        rig.connect(conn)
+        rig.send(conn, Subscribe("Room:x"))
+        rig.send(conn, Subscribe("Board"))
+
+    def left(store: str, client_id: str) -> None:
+        if store == "Room:x":
+            board.update(lambda d: d["here"].remove(client_id))
+
+    rig.events.on("unsubscribe", left)
+    gone = rig.hub.lost("a", 2.0, 1000)
+    patches = [m for _, m in sent(gone) if isinstance(m, PatchMessage)]
+    assert [(p.store, p.version) for p in patches] == [("Board", 2)]
+    assert [t for t, m in sent(gone) if m in patches] == [("b",)]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_a_deleted_instance_ends_its_subscriptions(rig: Rig) -> None:
     todos = rig.store("Todos", {"n": 0})
     rig.connect("a")

@@ -124,6 +124,32 @@ async def test_oversized_frame_closes_1009_and_others_carry_on(
     assert await healthy.recv() == Pong()
 
 
+async def test_a_bug_handling_a_frame_closes_that_connection_1011_and_others_carry_on(
+    server: Server,
+    url: str,
+    raw_connect: Connect,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Frames are handled in the socket's data callback: a bug there
+    (injected: the hub raises once) closes that connection with 1011 and is
+    logged, and other connections go on."""
+    healthy, unlucky = await raw_connect(url), await raw_connect(url)
+    hub = server._hub
+    real = hub.receive
+
+    def receive(conn: Any, frame: bytes | str, now: float) -> Any:
+        monkeypatch.setattr(hub, "receive", real)  # once
+        raise RuntimeError("a bug in the hub")
+
+    monkeypatch.setattr(hub, "receive", receive)
+    await unlucky.send_raw(msgpack.packb({"t": "ping"}))
+    assert await unlucky.closed() == 1011
+    assert any("handling its frame failed" in r.getMessage() for r in caplog.records)
+    await healthy.send(Ping())
+    assert await healthy.recv() == Pong()
+
+
 @pytest.fixture
 async def hb_url(server: Server) -> str:
     await server.listen(port=0, host="127.0.0.1", heartbeat=0.2)
