@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hotstate_rx import Hotstate, Server
+from hotstate_rx.client import Client
 from hotstate_rx.protocol import (
     ClientHello,
     Message,
@@ -240,6 +241,25 @@ class RawClient:
 
 
 Connect = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., Client]]:
+    """``make_client(url=None, **options)`` -> a client with fast retries,
+    closed at teardown; then no client task may be left running."""
+    clients: list[Client] = []
+
+    def make(url: str | None = None, **options: Any) -> Client:
+        options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
+        client = Client(url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]
+    assert leftovers == []
 
 
 @pytest.fixture

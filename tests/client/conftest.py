@@ -4,7 +4,6 @@ scripted fake server of ``client_helpers``. ``server`` and ``url`` come from
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,25 +15,6 @@ from hotstate_rx.client import Client
 
 if TYPE_CHECKING:
     from conftest import Certificates  # fixture types only: several conftest modules exist
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """``make_client(url=None, **options)`` -> a client with fast retries,
-    closed at teardown; then no client task may be left running."""
-    clients: list[Client] = []
-
-    def make(url: str | None = None, **options: Any) -> Client:
-        options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
-        client = Client(url, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("hotstate client")]
-    assert leftovers == []
 
 
 @pytest.fixture

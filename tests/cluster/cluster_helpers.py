@@ -54,23 +54,6 @@ async def start_server(redis_url: str) -> AsyncIterator[StartNode]:
             raise AssertionError(f"a clustered server did not close; running:\n{running}") from None
 
 
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """``make_client(url, **options)`` (or ``urls=[...]``) -> a client with
-    fast retries, closed at teardown."""
-    clients: list[Client] = []
-
-    def make(url: str | None = None, **options: Any) -> Client:
-        options = {"reconnect_delay": 0.02, "reconnect_max": 0.1, "rpc_timeout": 3.0, **options}
-        client = Client(url, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
-
 Balancer = CuttingProxy
 """A load balancer in front of the nodes: :meth:`CuttingProxy.fail_over`."""
 
